@@ -1,0 +1,26 @@
+//! The AWS SDK configuration every adapter client is built from.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Loads the SDK configuration from the standard AWS environment (region, credentials,
+/// `AWS_ENDPOINT_URL`) with a timeout on every call and the standard retry mode, which retries
+/// throttling and 5xx with exponential backoff and jitter.
+///
+/// `operation_timeout` bounds one call including its retries; each attempt gets a third of it.
+pub async fn load_sdk_config(operation_timeout: Duration, max_attempts: u32) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(operation_timeout / 3)
+                .operation_timeout(operation_timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
+        .load()
+        .await
+}

@@ -1,0 +1,328 @@
+//! Sink items in DynamoDB: conditional writes that never let an older record win.
+//!
+//! Layout of a table (both keys strings, both the record id):
+//!
+//! - the item: `PK = SK = id`, the value's fields, and the record's coordinates in
+//!   `kafkaTopic`, `kafkaPartition`, `kafkaOffset`, `kafkaTimestamp`;
+//! - after a tombstone, a marker: `PK = id`, `SK = id + "#tombstone"`, `tombstone = true` and the
+//!   tombstone's coordinates. A marker never shares a key with an item (an item's SK equals its PK).
+//!
+//! Writes, each with a condition equivalent to `Coordinates::supersedes`:
+//!
+//! - put, common case: `PutItem` if the item *exists* and is older. One write when a record
+//!   updates a stored item: an existing item is newer than any marker, so the marker is moot.
+//! - put when there is no item: one transaction of `ConditionCheck` (the marker is absent or
+//!   older) and `Put` (the item is absent or older), so that a replayed put older than a
+//!   tombstone can never bring the item back, not even for a moment.
+//! - delete: one transaction of `Delete` (the item is absent or older) and `Put` of the marker
+//!   (absent or older). A failed condition in any of these is "stale", not an error.
+
+use std::collections::HashMap;
+
+pub use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use connector_core::sink::mapping::{ATTR_OFFSET, ATTR_PARTITION, ATTR_TIMESTAMP, ATTR_TOPIC};
+use connector_core::sink::ports::{Applied, RecordStore, StoreError};
+use connector_core::sink::{Coordinates, Write, WriteOp};
+use serde_json::Value;
+
+/// Suffix of the tombstone marker's sort key.
+pub const TOMBSTONE_SUFFIX: &str = "#tombstone";
+
+/// `#kts`/`#kt`/`#kp`/`#ko`: the stored coordinates; `:kts`/`:kt`/`:kp`/`:ko`: the record's.
+/// Same topic-partition: the offset decides; otherwise (timestamp, topic, partition).
+const STORED_IS_OLDER: &str = "((#kt = :kt AND #kp = :kp AND #ko < :ko) OR ((#kt <> :kt OR #kp <> :kp) AND \
+     (#kts < :kts OR (#kts = :kts AND (#kt < :kt OR (#kt = :kt AND #kp < :kp))))))";
+
+/// Transaction conflicts (another writer on the same item at the same instant) are retried this
+/// many times; the SDK does not retry a cancelled transaction by itself.
+const CONFLICT_ATTEMPTS: usize = 3;
+
+/// A [`RecordStore`] on one DynamoDB table keyed `PK`/`SK`.
+#[derive(Debug, Clone)]
+pub struct DynamoDbRecordStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbRecordStore {
+    /// A store writing to `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn put(&self, write: &Write, fields: &serde_json::Map<String, Value>) -> Result<Applied, StoreError> {
+        let item = item(write, fields);
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let updated = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(format!("attribute_exists(PK) AND {STORED_IS_OLDER}"))
+                .set_expression_attribute_names(Some(coordinate_names()))
+                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match updated {
+                Ok(_) => return Ok(Applied::Applied),
+                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                    let exists = match e.err() {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item().is_some_and(|i| !i.is_empty())
+                        }
+                        _ => false,
+                    };
+                    if exists {
+                        return Ok(Applied::Stale);
+                    }
+                }
+                Err(e) => return Err(store_error(&write.id, e)),
+            }
+            // No item: create it, atomically checking the tombstone marker.
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&write.id, &marker_sk(&write.id))))
+                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
+                .set_expression_attribute_names(Some(coordinate_names()))
+                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
+                .build()
+                .map_err(|e| rejected(&write.id, e))?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
+                .set_expression_attribute_names(Some(coordinate_names()))
+                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
+                .build()
+                .map_err(|e| rejected(&write.id, e))?;
+            let items = vec![
+                TransactWriteItem::builder().condition_check(check).build(),
+                TransactWriteItem::builder().put(put).build(),
+            ];
+            match self.transact(&write.id, items).await? {
+                Transacted::Done => return Ok(Applied::Applied),
+                Transacted::ConditionFailed => return Ok(Applied::Stale),
+                Transacted::Conflict => continue,
+            }
+        }
+        Err(conflict(&write.id))
+    }
+
+    async fn delete(&self, write: &Write) -> Result<Applied, StoreError> {
+        let mut marker = key(&write.id, &marker_sk(&write.id));
+        marker.insert("tombstone".into(), AttributeValue::Bool(true));
+        marker.extend(coordinate_attributes(&write.coordinates));
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&write.id, &write.id)))
+                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
+                .set_expression_attribute_names(Some(coordinate_names()))
+                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
+                .build()
+                .map_err(|e| rejected(&write.id, e))?;
+            let put_marker = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(marker.clone()))
+                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
+                .set_expression_attribute_names(Some(coordinate_names()))
+                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
+                .build()
+                .map_err(|e| rejected(&write.id, e))?;
+            let items = vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                TransactWriteItem::builder().put(put_marker).build(),
+            ];
+            match self.transact(&write.id, items).await? {
+                Transacted::Done => return Ok(Applied::Applied),
+                Transacted::ConditionFailed => return Ok(Applied::Stale),
+                Transacted::Conflict => continue,
+            }
+        }
+        Err(conflict(&write.id))
+    }
+
+    async fn transact(&self, id: &str, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Transacted::Done),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                let reasons: Vec<&str> = match e.err() {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
+                        t.cancellation_reasons().iter().filter_map(|r| r.code()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                if reasons.contains(&"ConditionalCheckFailed") {
+                    Ok(Transacted::ConditionFailed)
+                } else if reasons.contains(&"TransactionConflict") {
+                    Ok(Transacted::Conflict)
+                } else if reasons.contains(&"ValidationError") || reasons.contains(&"ItemCollectionSizeLimitExceeded") {
+                    Err(StoreError::Rejected {
+                        id: id.into(),
+                        reason: format!("transaction cancelled: {reasons:?}"),
+                    })
+                } else {
+                    Err(StoreError::Unavailable {
+                        id: id.into(),
+                        source: Box::new(SdkError::ServiceError(e)),
+                    })
+                }
+            }
+            Err(e) => Err(store_error(id, e)),
+        }
+    }
+}
+
+enum Transacted {
+    Done,
+    ConditionFailed,
+    Conflict,
+}
+
+impl RecordStore for DynamoDbRecordStore {
+    async fn apply(&self, write: &Write) -> Result<Applied, StoreError> {
+        match &write.op {
+            WriteOp::Put(fields) => self.put(write, fields).await,
+            WriteOp::Delete => self.delete(write).await,
+        }
+    }
+}
+
+fn marker_sk(id: &str) -> String {
+    format!("{id}{TOMBSTONE_SUFFIX}")
+}
+
+fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("PK".into(), AttributeValue::S(pk.into())),
+        ("SK".into(), AttributeValue::S(sk.into())),
+    ])
+}
+
+fn item(write: &Write, fields: &serde_json::Map<String, Value>) -> HashMap<String, AttributeValue> {
+    let mut item: HashMap<String, AttributeValue> = fields.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect();
+    item.extend(key(&write.id, &write.id));
+    item.extend(coordinate_attributes(&write.coordinates));
+    item
+}
+
+fn coordinate_attributes(c: &Coordinates) -> [(String, AttributeValue); 4] {
+    [
+        (ATTR_TOPIC.into(), AttributeValue::S(c.topic.clone())),
+        (ATTR_PARTITION.into(), AttributeValue::N(c.partition.to_string())),
+        (ATTR_OFFSET.into(), AttributeValue::N(c.offset.to_string())),
+        (ATTR_TIMESTAMP.into(), AttributeValue::N(c.timestamp.to_string())),
+    ]
+}
+
+fn coordinate_names() -> HashMap<String, String> {
+    HashMap::from([
+        ("#kt".into(), ATTR_TOPIC.into()),
+        ("#kp".into(), ATTR_PARTITION.into()),
+        ("#ko".into(), ATTR_OFFSET.into()),
+        ("#kts".into(), ATTR_TIMESTAMP.into()),
+    ])
+}
+
+fn coordinate_values(c: &Coordinates) -> HashMap<String, AttributeValue> {
+    coordinate_attributes(c)
+        .into_iter()
+        .map(|(name, value)| {
+            let placeholder = match name.as_str() {
+                ATTR_TOPIC => ":kt",
+                ATTR_PARTITION => ":kp",
+                ATTR_OFFSET => ":ko",
+                _ => ":kts",
+            };
+            (placeholder.to_string(), value)
+        })
+        .collect()
+}
+
+/// A JSON value as a DynamoDB attribute, type for type.
+pub fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(to_attribute).collect()),
+        Value::Object(o) => AttributeValue::M(o.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect()),
+    }
+}
+
+/// A DynamoDB attribute as JSON (numbers as JSON numbers when they parse), for reading items back.
+pub fn from_attribute(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::N(n) => serde_json::from_str(n).unwrap_or_else(|_| Value::String(n.clone())),
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::L(l) => l.iter().map(from_attribute).collect(),
+        AttributeValue::M(m) => m.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect(),
+        AttributeValue::Ss(s) => s.iter().cloned().collect(),
+        AttributeValue::Ns(n) => n
+            .iter()
+            .map(|n| serde_json::from_str(n).unwrap_or(Value::Null))
+            .collect(),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// DynamoDB refuses this request and always will: a `ValidationException` (item over 400 KB,
+/// number out of range, key too long). Anything else may pass on a later delivery.
+fn store_error<E, R>(id: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if let SdkError::ServiceError(service) = &e
+        && service.err().code() == Some("ValidationException")
+    {
+        let reason = service.err().message().unwrap_or("ValidationException").to_string();
+        return StoreError::Rejected { id: id.into(), reason };
+    }
+    StoreError::Unavailable {
+        id: id.into(),
+        source: Box::new(e),
+    }
+}
+
+fn rejected(id: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Rejected {
+        id: id.into(),
+        reason: e.to_string(),
+    }
+}
+
+fn conflict(id: &str) -> StoreError {
+    StoreError::Unavailable {
+        id: id.into(),
+        source: format!("transaction conflict persisted after {CONFLICT_ATTEMPTS} attempts").into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_attributes_round_trip() {
+        let v = serde_json::json!({"a": 1, "b": 1.5, "c": "x", "d": null, "e": [true, {"f": "g"}], "h": ""});
+        assert_eq!(from_attribute(&to_attribute(&v)), v);
+    }
+}

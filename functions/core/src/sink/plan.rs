@@ -1,0 +1,254 @@
+//! One batch in, the writes to make out: map every record, keep only the newest per id.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::mapping::{Mapped, Table, Write, map_record};
+use super::record::{Coordinates, SourceRecord};
+
+/// What became of one record; the Confluent response carries it per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The item was stored.
+    Written,
+    /// A newer record for the same id is already stored, or is in the same batch.
+    Stale,
+    /// A tombstone removed the item (or marked an id that was never stored).
+    Deleted,
+    /// Nothing to do, on purpose.
+    Skipped,
+    /// The record can never be stored; it was sent to the dead-letter queue.
+    DeadLettered,
+}
+
+impl Outcome {
+    /// The name used in responses and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Written => "written",
+            Outcome::Stale => "stale",
+            Outcome::Deleted => "deleted",
+            Outcome::Skipped => "skipped",
+            Outcome::DeadLettered => "dead-lettered",
+        }
+    }
+}
+
+/// A record that can never be stored, with everything needed to replay it by hand.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    /// The table the record was meant for.
+    pub table: &'static str,
+    /// Why it cannot be stored.
+    pub reason: String,
+    /// Where it sits in Kafka.
+    #[serde(flatten)]
+    pub coordinates: Coordinates,
+    /// The key as delivered.
+    pub key: Option<String>,
+    /// The value as delivered.
+    pub value: Option<String>,
+}
+
+impl DeadLetter {
+    /// The queue message body: JSON, at most `max_bytes` long. When the raw key and value do not
+    /// fit they are cut and `truncated` says so; the coordinates always fit, and the record
+    /// stays in Kafka for its retention, so it can still be read back in full.
+    pub fn to_message(&self, max_bytes: usize) -> String {
+        let full = serde_json::to_string(self).unwrap_or_default();
+        if full.len() <= max_bytes {
+            return full;
+        }
+        let mut cut = self.clone();
+        let overhead = serde_json::to_string(&DeadLetter {
+            key: None,
+            value: None,
+            ..self.clone()
+        })
+        .map_or(0, |s| s.len())
+            + 64;
+        // JSON escaping can double a character, so keep half of what is left for key and value.
+        let room = max_bytes.saturating_sub(overhead) / 2;
+        // Keys are short; a quarter of the room is theirs at most, the value gets the rest.
+        cut.key = cut.key.map(|k| truncate(&k, room / 4));
+        let key_len = cut.key.as_ref().map_or(0, String::len);
+        cut.value = cut.value.map(|v| truncate(&v, room - key_len));
+        let mut body = serde_json::to_value(&cut).unwrap_or_default();
+        body["truncated"] = serde_json::Value::Bool(true);
+        body.to_string()
+    }
+}
+
+fn truncate(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_string();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// What to do for a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Per input record, the outcome already known from the batch alone (skipped, dead-lettered,
+    /// or stale because a newer record for the same id is in the batch); `None` for a write.
+    pub decided: Vec<Option<Outcome>>,
+    /// The writes to make, at most one per id, with the index of the record each came from.
+    pub writes: Vec<(usize, Write)>,
+    /// Records to dead-letter, with their index.
+    pub dead_letters: Vec<(usize, DeadLetter)>,
+}
+
+/// Maps every record of a batch for `table` and keeps only the newest write per id.
+pub fn plan_batch(table: Table, records: &[SourceRecord]) -> Plan {
+    let mut decided = vec![None; records.len()];
+    let mut dead_letters = Vec::new();
+    let mut newest: HashMap<String, (usize, Write)> = HashMap::new();
+    for (index, record) in records.iter().enumerate() {
+        match map_record(table, record) {
+            Mapped::Skip { .. } => decided[index] = Some(Outcome::Skipped),
+            Mapped::DeadLetter { reason } => {
+                decided[index] = Some(Outcome::DeadLettered);
+                dead_letters.push((index, dead_letter(table, record, reason)));
+            }
+            Mapped::Write(write) => match newest.get_mut(&write.id) {
+                Some((_, kept)) if !write.coordinates.supersedes(&kept.coordinates) => {
+                    decided[index] = Some(Outcome::Stale);
+                }
+                Some(slot) => {
+                    decided[slot.0] = Some(Outcome::Stale);
+                    *slot = (index, write);
+                }
+                None => {
+                    newest.insert(write.id.clone(), (index, write));
+                }
+            },
+        }
+    }
+    let mut writes: Vec<(usize, Write)> = newest.into_values().collect();
+    writes.sort_by_key(|(index, _)| *index);
+    Plan {
+        decided,
+        writes,
+        dead_letters,
+    }
+}
+
+/// The dead letter for a record that cannot be stored in `table`.
+pub fn dead_letter(table: Table, record: &SourceRecord, reason: String) -> DeadLetter {
+    DeadLetter {
+        table: table.name(),
+        reason,
+        coordinates: record.coordinates.clone(),
+        key: record.key.raw_text(),
+        value: record.value.raw_text(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::decode::decode_batch;
+    use crate::sink::mapping::WriteOp;
+    use crate::sink::test_events::event;
+
+    #[test]
+    fn keeps_only_the_newest_record_per_id_in_a_batch() {
+        let batch = decode_batch(&event("confluent-seatool-batch.json")).unwrap();
+        let plan = plan_batch(Table::Seatool, &batch.records);
+        assert_eq!(plan.decided, [Some(Outcome::Stale), None, None, None]);
+        let kept: Vec<(usize, &str, i64)> = plan
+            .writes
+            .iter()
+            .map(|(i, w)| (*i, w.id.as_str(), w.coordinates.offset))
+            .collect();
+        assert_eq!(
+            kept,
+            [(1, "VA-24-0007", 1042), (2, "NC-11-020", 1043), (3, "MD-23-0031", 877)]
+        );
+    }
+
+    #[test]
+    fn across_partitions_the_newer_timestamp_wins_whatever_the_order_in_the_batch() {
+        let batch = decode_batch(&event("confluent-appian-batch.json")).unwrap();
+        let plan = plan_batch(Table::Appian, &batch.records);
+        assert_eq!(
+            plan.decided,
+            [
+                Some(Outcome::Stale),
+                None,
+                None,
+                Some(Outcome::DeadLettered),
+                Some(Outcome::Skipped)
+            ]
+        );
+        let (_, kept) = plan.writes.iter().find(|(_, w)| w.id == "98001").unwrap();
+        assert_eq!((kept.coordinates.partition, kept.coordinates.offset), (1, 120));
+        assert_eq!(plan.dead_letters.len(), 1);
+        assert_eq!(plan.dead_letters[0].1.coordinates.offset, 311);
+    }
+
+    #[test]
+    fn a_tombstone_after_a_put_in_one_batch_leaves_only_the_delete() {
+        let mut records = decode_batch(&event("confluent-seatool-batch.json")).unwrap().records;
+        records.extend(
+            decode_batch(&event("confluent-seatool-tombstone.json"))
+                .unwrap()
+                .records,
+        );
+        let plan = plan_batch(Table::Seatool, &records);
+        let va: Vec<&Write> = plan
+            .writes
+            .iter()
+            .map(|(_, w)| w)
+            .filter(|w| w.id == "VA-24-0007")
+            .collect();
+        assert_eq!(va.len(), 1);
+        assert_eq!(va[0].op, WriteOp::Delete);
+        assert_eq!(plan.decided[1], Some(Outcome::Stale));
+    }
+
+    #[test]
+    fn dead_letter_message_fits_the_limit_and_says_when_it_was_cut() {
+        let letter = DeadLetter {
+            table: "seatool",
+            reason: "value is not JSON".into(),
+            coordinates: Coordinates {
+                topic: "t".into(),
+                partition: 3,
+                offset: 99,
+                timestamp: 7,
+            },
+            key: Some("\"K\"".into()),
+            value: Some("\u{e9}\"x".repeat(200_000)),
+        };
+        let small = DeadLetter {
+            value: Some("{".into()),
+            ..letter.clone()
+        };
+        let body: serde_json::Value = serde_json::from_str(&small.to_message(1000)).unwrap();
+        assert_eq!(body["offset"], 99);
+        assert_eq!(body["value"], "{");
+        assert!(body.get("truncated").is_none());
+
+        let limit = 256 * 1024;
+        let message = letter.to_message(limit);
+        assert!(message.len() <= limit, "{} bytes", message.len());
+        let body: serde_json::Value = serde_json::from_str(&message).unwrap();
+        assert_eq!(body["truncated"], true);
+        assert_eq!(
+            (body["partition"].as_i64(), body["offset"].as_i64()),
+            (Some(3), Some(99))
+        );
+        assert_eq!(body["key"], "\"K\"");
+        assert!(
+            body["value"].as_str().unwrap().len() > 50_000,
+            "keeps as much of the value as fits"
+        );
+    }
+}

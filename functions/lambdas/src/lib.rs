@@ -1,0 +1,14 @@
+//! The edges of `connector`: one Lambda binary per function, named exactly as the seed names
+//! it (`sinkSeatoolData`, `sinkAppianData`, ...), each a few lines over this library.
+//!
+//! Edge layer: reads the environment once per cold start into a typed configuration, builds the
+//! adapters once, and runs a handler that parses the event, calls a core use case, and maps its
+//! errors to a small fixed set of Lambda error types. A handler never panics on input.
+//!
+//! - [`config`] — reading and validating environment variables, every problem in one message.
+//! - [`sink`] — the sink functions' configuration, handler and `main`.
+//! - [`logging`] — JSON `tracing` output for CloudWatch Logs.
+
+pub mod config;
+pub mod logging;
+pub mod sink;

@@ -1,0 +1,197 @@
+//! `sinkSeatoolData` and `sinkAppianData`: a batch from the Kafka-to-Lambda bridge into DynamoDB.
+
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use connector_adapters::dynamodb::DynamoDbRecordStore;
+use connector_adapters::sqs::SqsDeadLetterQueue;
+use connector_core::metrics::{Unit, emf_line};
+use connector_core::sink::ports::{DeadLetterQueue, RecordStore};
+use connector_core::sink::{DecodeError, SinkError, SinkReport, Table, decode_batch, sink_batch};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+
+use crate::config::{ConfigError, Env};
+use crate::logging;
+
+/// A sink function's configuration, read once per cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkConfig {
+    /// `TABLE_NAME`: the DynamoDB table to write.
+    pub table_name: String,
+    /// `DEAD_LETTER_QUEUE_URL`: the SQS queue for records that can never be stored.
+    pub dead_letter_queue_url: String,
+    /// `SINK_MAX_IN_FLIGHT` (default 16, 1–100): DynamoDB writes in flight at once.
+    pub max_in_flight: NonZeroUsize,
+    /// `METRICS_NAMESPACE` (default `connector`): the CloudWatch namespace of the EMF metrics.
+    pub metrics_namespace: String,
+}
+
+impl SinkConfig {
+    /// Reads the configuration through `lookup`, naming every missing or invalid variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(lookup);
+        let table_name = env.required("TABLE_NAME", "the DynamoDB table this function writes");
+        let dead_letter_queue_url = env.url(
+            "DEAD_LETTER_QUEUE_URL",
+            "the SQS queue URL for records that can never be stored",
+        );
+        let max_in_flight: usize = env.parsed("SINK_MAX_IN_FLIGHT", 16, "a whole number from 1 to 100", |n| {
+            (1..=100).contains(n)
+        });
+        let metrics_namespace = env.parsed("METRICS_NAMESPACE", "connector".to_string(), "a namespace", |_| true);
+        env.finish()?;
+        Ok(Self {
+            table_name,
+            dead_letter_queue_url,
+            max_in_flight: NonZeroUsize::new(max_in_flight).unwrap_or(NonZeroUsize::MIN),
+            metrics_namespace,
+        })
+    }
+}
+
+/// Why an invocation failed; the `errorType` Lambda reports is the variant's name.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkFailure {
+    /// The event is not a batch this function understands. Redelivery will not help, but
+    /// failing is the only way to make the connector stop and someone look.
+    #[error(transparent)]
+    InvalidEvent(#[from] DecodeError),
+    /// Storage failed; the connector must deliver the batch again.
+    #[error("batch not stored, deliver it again: {}", logging::chain(.0))]
+    NotStored(#[from] SinkError),
+}
+
+impl From<SinkFailure> for Diagnostic {
+    fn from(failure: SinkFailure) -> Self {
+        let error_type = match &failure {
+            SinkFailure::InvalidEvent(_) => "InvalidEvent",
+            SinkFailure::NotStored(SinkError::Store(_)) => "StoreUnavailable",
+            SinkFailure::NotStored(SinkError::DeadLetter(_)) => "DeadLetterQueueUnavailable",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: failure.to_string(),
+        }
+    }
+}
+
+/// Handles one invocation: decode, apply, print the metrics line, answer.
+pub async fn handle<S: RecordStore, Q: DeadLetterQueue>(
+    table: Table,
+    config: &SinkConfig,
+    store: &S,
+    dead_letters: &Q,
+    event: &Value,
+) -> Result<Value, SinkFailure> {
+    let started = Instant::now();
+    let batch = decode_batch(event).inspect_err(|e| tracing::error!(error = %e, "rejected sink event"))?;
+    let result = sink_batch(table, &batch, store, dead_letters, config.max_in_flight).await;
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(report) => {
+            println!("{}", metrics_line(table, config, &report, millis));
+            let c = report.counts();
+            tracing::info!(
+                table = table.name(),
+                records = report.records.len(),
+                written = c.written,
+                stale = c.stale,
+                deleted = c.deleted,
+                skipped = c.skipped,
+                dead_lettered = c.dead_lettered,
+                millis,
+                "batch stored"
+            );
+            Ok(report.response())
+        }
+        Err(e) => {
+            tracing::error!(table = table.name(), records = batch.records.len(), error = %logging::chain(&e), "batch not stored");
+            Err(e.into())
+        }
+    }
+}
+
+fn metrics_line(table: Table, config: &SinkConfig, report: &SinkReport, millis: f64) -> String {
+    let c = report.counts();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as i64;
+    emf_line(
+        &config.metrics_namespace,
+        &[("Table", table.name())],
+        &[
+            ("SinkRecordsWritten", Unit::Count, c.written as f64),
+            ("SinkRecordsStale", Unit::Count, c.stale as f64),
+            ("SinkRecordsDeleted", Unit::Count, c.deleted as f64),
+            ("SinkRecordsFailed", Unit::Count, c.dead_lettered as f64),
+            ("SinkBatchMillis", Unit::Milliseconds, millis),
+        ],
+        now,
+    )
+}
+
+/// The sink functions' `main`: configuration and clients once, then the runtime loop.
+pub async fn run(table: Table) -> Result<(), lambda_runtime::Error> {
+    logging::init();
+    let config = SinkConfig::from_lookup(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    // Well inside the connector's 50 s socket timeout, with room for the SDK's retries.
+    let sdk = connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 4).await;
+    let store = DynamoDbRecordStore::new(connector_adapters::dynamodb::Client::new(&sdk), &config.table_name);
+    let dead_letters = SqsDeadLetterQueue::new(
+        connector_adapters::sqs::Client::new(&sdk),
+        &config.dead_letter_queue_url,
+    );
+    let (config, store, dead_letters) = (&config, &store, &dead_letters);
+    // The runtime logs a failed invocation's error with `Debug`; a `Diagnostic` keeps that to
+    // one line instead of the SDK's raw HTTP response.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(table, config, store, dead_letters, &event.payload)
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn config_reads_defaults_and_names_every_bad_variable() {
+        let ok = SinkConfig::from_lookup(lookup(&[
+            ("TABLE_NAME", "seatool"),
+            ("DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/dlq"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.max_in_flight.get(), 16);
+        assert_eq!(ok.metrics_namespace, "connector");
+
+        let err = SinkConfig::from_lookup(lookup(&[("DEAD_LETTER_QUEUE_URL", "dlq"), ("SINK_MAX_IN_FLIGHT", "0")]))
+            .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert!(text.contains("TABLE_NAME is not set"), "{text}");
+        assert!(text.contains("DEAD_LETTER_QUEUE_URL must be an http(s) URL"), "{text}");
+        assert!(
+            text.contains("SINK_MAX_IN_FLIGHT must be a whole number from 1 to 100, got \"0\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failures_map_to_fixed_error_types() {
+        let invalid = SinkFailure::from(decode_batch(&serde_json::json!("x")).unwrap_err());
+        let d = Diagnostic::from(invalid);
+        assert_eq!(d.error_type, "InvalidEvent");
+        assert!(d.error_message.contains("unsupported sink event"));
+    }
+}

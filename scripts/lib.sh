@@ -1,0 +1,97 @@
+# Shared by scripts/test, scripts/demo and scripts/moto: where things live, the tool venv, and
+# starting/stopping background services so that everything started is stopped, also on failure.
+# Source it; it does not run anything by itself.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv-tools"
+RUN_DIR="$ROOT/.run"
+mkdir -p "$RUN_DIR"
+
+# A persistent target dir outside the checkout, so a fresh clone (CI) does not rebuild the AWS
+# SDK from nothing. Falls back to ./target where the cache dir cannot be written.
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  cache="${XDG_CACHE_HOME:-$HOME/.cache}/connector/target"
+  if mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; then
+    export CARGO_TARGET_DIR="$cache"
+  else
+    export CARGO_TARGET_DIR="$ROOT/target"
+  fi
+fi
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The venv with moto and cargo-lambda; reinstalled when the requirements file changes.
+ensure_tools() {
+  local req="$ROOT/scripts/requirements-tools.txt" stamp="$VENV/.requirements"
+  if [ ! -x "$VENV/bin/moto_server" ] || ! cmp -s "$req" "$stamp"; then
+    say "installing moto and cargo-lambda into $VENV"
+    python3 -m venv "$VENV" || die "python3 -m venv failed (is python3-venv installed?)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req" || die "pip install failed"
+    cp "$req" "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+# PIDs of what this script started, stopped by stop_all (installed as an EXIT trap).
+STARTED_PIDS=()
+stop_all() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    # Each service runs in its own process group: stop the group (cargo lambda's children too).
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${STARTED_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  STARTED_PIDS=()
+}
+
+# start_bg NAME CMD...: runs CMD in its own process group, output to .run/NAME.log.
+start_bg() {
+  local name="$1"; shift
+  setsid "$@" > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
+  STARTED_PIDS+=("$!")
+  echo "$!" > "$RUN_DIR/$name.pid"
+}
+
+# A free TCP port on loopback.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http NAME URL SECONDS: waits until URL answers (any HTTP status), showing progress.
+wait_http() {
+  local name="$1" url="$2" secs="$3" i
+  printf '    waiting for %s at %s ' "$name" "$url" >&2
+  for i in $(seq $((secs * 5))); do
+    if curl -s -o /dev/null --max-time 2 "$url"; then printf ' up\n' >&2; return 0; fi
+    [ $((i % 5)) -eq 0 ] && printf '.' >&2
+    sleep 0.2
+  done
+  printf ' gave up after %ss; last lines of its log:\n' "$secs" >&2
+  tail -20 "$RUN_DIR/$name.log" >&2
+  return 1
+}
+
+# Starts moto on a free loopback port and exports the standard AWS environment for it.
+start_moto() {
+  local port; port="$(free_port)"
+  say "starting moto on 127.0.0.1:$port"
+  start_bg moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+  wait_http moto "http://127.0.0.1:$port/moto-api/" 30 || die "moto did not start"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  # moto's SQS queue URLs use this account id.
+  export MOTO_ACCOUNT_ID=123456789012
+}
+
+# start_lambda_watch NAME PORT [VAR=VALUE...]: serves the Lambda binaries over the Invoke API
+# with the given environment (the functions read their configuration from it).
+start_lambda_watch() {
+  local name="$1" port="$2"; shift 2
+  start_bg "$name" env "$@" cargo lambda watch -A 127.0.0.1 -P "$port"
+  wait_http "$name" "http://127.0.0.1:$port/" 120 || die "cargo lambda watch did not start"
+}

@@ -1,0 +1,366 @@
+//! The sink end to end through its real adapters: the handler over DynamoDB and SQS on moto.
+
+use std::num::NonZeroUsize;
+
+use aws_config::SdkConfig;
+use connector_adapters::dynamodb::DynamoDbRecordStore;
+use connector_adapters::sqs::SqsDeadLetterQueue;
+use connector_core::sink::memory::InMemoryRecordStore;
+use connector_core::sink::ports::RecordStore;
+use connector_core::sink::{Coordinates, Table, Write, WriteOp};
+use connector_lambdas::sink::{SinkConfig, SinkFailure, handle};
+use connector_tests::{create_queue, create_sink_table, drain_queue, event, get_item, scan, sdk, unique};
+use serde_json::{Value, json};
+
+/// A sink wired to its own table and queue on moto.
+struct Sink {
+    sdk: SdkConfig,
+    table: Table,
+    config: SinkConfig,
+    store: DynamoDbRecordStore,
+    dlq: SqsDeadLetterQueue,
+}
+
+impl Sink {
+    async fn new(table: Table) -> Self {
+        let sdk = sdk().await;
+        let name = unique(table.name());
+        create_sink_table(&sdk, &name).await;
+        let queue = create_queue(&sdk, &unique("dlq")).await;
+        Self::with(sdk, table, name, queue)
+    }
+
+    fn with(sdk: SdkConfig, table: Table, name: String, queue: String) -> Self {
+        let config = SinkConfig {
+            table_name: name.clone(),
+            dead_letter_queue_url: queue.clone(),
+            max_in_flight: NonZeroUsize::new(8).unwrap(),
+            metrics_namespace: "connector-test".into(),
+        };
+        let store = DynamoDbRecordStore::new(aws_sdk_dynamodb::Client::new(&sdk), name);
+        let dlq = SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), queue);
+        Self {
+            sdk,
+            table,
+            config,
+            store,
+            dlq,
+        }
+    }
+
+    async fn send(&self, file: &str) -> Result<Value, SinkFailure> {
+        handle(
+            self.table,
+            &self.config,
+            &self.store,
+            &self.dlq,
+            &event(&format!("sink/{file}")),
+        )
+        .await
+    }
+
+    async fn results(&self, file: &str) -> Vec<String> {
+        let response = self.send(file).await.unwrap_or_else(|e| panic!("{file}: {e}"));
+        response
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["payload"]["result"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn get(&self, id: &str) -> Option<Value> {
+        get_item(&self.sdk, &self.config.table_name, id).await
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_upserted_with_its_coordinates_and_the_key_wins_over_value_fields() {
+    let sink = Sink::new(Table::Seatool).await;
+    assert_eq!(
+        sink.results("confluent-seatool-batch.json").await,
+        ["stale", "written", "written", "written"]
+    );
+
+    let nc = sink.get("NC-11-020").await.expect("NC-11-020 stored");
+    assert_eq!(
+        nc["SPW_STATUS"][0]["SPW_STATUS_DESC"], "Approved",
+        "the newest record of the batch"
+    );
+    assert_eq!(
+        (
+            &nc["kafkaTopic"],
+            &nc["kafkaPartition"],
+            &nc["kafkaOffset"],
+            &nc["kafkaTimestamp"]
+        ),
+        (
+            &json!("aws.ksqldb.seatool.agg.State_Plan"),
+            &json!(0),
+            &json!(1043),
+            &json!(1732435203000_i64)
+        )
+    );
+    let md = sink.get("MD-23-0031").await.expect("MD-23-0031 stored");
+    assert_eq!(
+        (&md["PK"], &md["SK"]),
+        (&json!("MD-23-0031"), &json!("MD-23-0031")),
+        "a value field PK/SK never overrides the key"
+    );
+    assert_eq!(md["STATE_PLAN"]["ID_NUMBER"], "MD-23-0031");
+    assert_eq!(scan(&sink.sdk, &sink.config.table_name).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_replayed_batch_and_an_older_batch_after_a_newer_one_are_stale() {
+    let sink = Sink::new(Table::Seatool).await;
+    sink.results("confluent-seatool-batch.json").await;
+    let before = scan(&sink.sdk, &sink.config.table_name).await;
+    assert_eq!(
+        sink.results("confluent-seatool-batch.json").await,
+        ["stale"; 4],
+        "the whole batch again"
+    );
+    assert_eq!(
+        sink.results("confluent-seatool-replay.json").await,
+        ["stale", "stale"],
+        "an older slice"
+    );
+    assert_eq!(
+        scan(&sink.sdk, &sink.config.table_name).await,
+        before,
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn a_tombstone_deletes_and_a_replayed_older_put_does_not_bring_the_item_back() {
+    let sink = Sink::new(Table::Seatool).await;
+    sink.results("confluent-seatool-batch.json").await;
+    assert!(sink.get("VA-24-0007").await.is_some());
+    assert_eq!(sink.results("confluent-seatool-tombstone.json").await, ["deleted"]);
+    assert_eq!(sink.get("VA-24-0007").await, None);
+
+    assert_eq!(sink.results("confluent-seatool-replay.json").await, ["stale", "stale"]);
+    assert_eq!(sink.get("VA-24-0007").await, None, "still deleted after the replay");
+    let items = scan(&sink.sdk, &sink.config.table_name).await;
+    let marker = &items["VA-24-0007 VA-24-0007#tombstone"];
+    assert_eq!(
+        (&marker["tombstone"], &marker["kafkaOffset"]),
+        (&json!(true), &json!(1050))
+    );
+    assert_eq!(
+        sink.results("confluent-seatool-tombstone.json").await,
+        ["stale"],
+        "a replayed tombstone"
+    );
+}
+
+#[tokio::test]
+async fn poison_records_are_dead_lettered_and_readable_from_the_queue() {
+    let sink = Sink::new(Table::Seatool).await;
+    assert_eq!(
+        sink.results("confluent-seatool-poison.json").await,
+        ["dead-lettered", "dead-lettered", "dead-lettered", "written"]
+    );
+    let mut letters = drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await;
+    letters.sort_by_key(|l| l["offset"].as_i64());
+    assert_eq!(letters.len(), 3);
+    assert_eq!(letters[0]["table"], "seatool");
+    assert_eq!(letters[0]["topic"], "aws.ksqldb.seatool.agg.State_Plan");
+    assert_eq!(
+        (letters[0]["partition"].as_i64(), letters[0]["offset"].as_i64()),
+        (Some(0), Some(1060))
+    );
+    assert!(
+        letters[0]["reason"].as_str().unwrap().starts_with("value is not JSON"),
+        "{}",
+        letters[0]
+    );
+    assert_eq!(letters[0]["value"], "{\"STATE_PLAN\": {\"ID_NUMBER\": \"NC-11-020\"");
+    assert_eq!(letters[1]["reason"], "Seatool key is not a string: 42");
+    assert_eq!(letters[2]["key"], Value::Null);
+    assert!(sink.get("WA-22-0003").await.is_some());
+}
+
+#[tokio::test]
+async fn an_item_dynamodb_refuses_is_dead_lettered_not_retried_forever() {
+    let sink = Sink::new(Table::Seatool).await;
+    // DynamoDB caps an item at 400 KB.
+    let big = json!({"STATE_PLAN": {"ID_NUMBER": "BIG-1"}, "NOTES": "x".repeat(500 * 1024)}).to_string();
+    let batch = json!([{"payload": {"timestamp": 1, "topic": "t", "partition": 0, "offset": 5, "key": "\"BIG-1\"", "value": big}},
+                       {"payload": {"timestamp": 2, "topic": "t", "partition": 0, "offset": 6, "key": "\"OK-1\"", "value": "{\"a\":1}"}}]);
+    let response = handle(sink.table, &sink.config, &sink.store, &sink.dlq, &batch)
+        .await
+        .unwrap();
+    assert_eq!(response[0]["payload"]["result"], "dead-lettered", "{response}");
+    assert_eq!(response[1]["payload"]["result"], "written");
+    let letters = drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await;
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("store rejected the item"),
+        "{}",
+        letters[0]["reason"]
+    );
+    assert_eq!(
+        letters[0]["truncated"], true,
+        "a 500 KB value does not fit an SQS message whole"
+    );
+}
+
+#[tokio::test]
+async fn appian_ids_come_from_the_value_and_the_newer_timestamp_wins_across_partitions() {
+    let sink = Sink::new(Table::Appian).await;
+    assert_eq!(
+        sink.results("confluent-appian-batch.json").await,
+        ["stale", "written", "written", "dead-lettered", "skipped"]
+    );
+    let item = sink.get("98001").await.expect("98001");
+    assert_eq!(
+        (&item["kafkaPartition"], &item["payload"]["PCKG_STUS"]),
+        (&json!(1), &json!("Submitted"))
+    );
+    assert_eq!(
+        sink.get("98002").await.expect("string id")["payload"]["PCKG_ID"],
+        "98002"
+    );
+    let letters = drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        letters[0]["reason"],
+        "Appian value has no payload.PCKG_ID (the id of the record)"
+    );
+}
+
+#[tokio::test]
+async fn event_source_mapping_and_nordstrom_events_get_a_summary() {
+    let sink = Sink::new(Table::Appian).await;
+    let summary = sink.send("esm-msk-appian.json").await.unwrap();
+    assert_eq!(
+        summary,
+        json!({"records": 3, "written": 2, "stale": 1, "deleted": 0, "skipped": 0, "deadLettered": 0})
+    );
+    assert_eq!(sink.get("98010").await.unwrap()["payload"]["PCKG_STUS"], "Approved");
+
+    let seatool = Sink::new(Table::Seatool).await;
+    let summary = seatool.send("nordstrom-seatool-batch.json").await.unwrap();
+    assert_eq!(
+        summary,
+        json!({"records": 2, "written": 1, "stale": 0, "deleted": 1, "skipped": 0, "deadLettered": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_failing_store_fails_the_invocation_and_reports_no_success() {
+    let sdk = sdk().await;
+    let queue = create_queue(&sdk, &unique("dlq")).await;
+    let sink = Sink::with(sdk, Table::Seatool, unique("no-such-table"), queue);
+    let err = sink.send("confluent-seatool-batch.json").await.unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "StoreUnavailable");
+    assert!(
+        diagnostic.error_message.contains("ResourceNotFound") || diagnostic.error_message.contains("not found"),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+#[tokio::test]
+async fn a_failing_dead_letter_queue_fails_the_invocation() {
+    let sdk = sdk().await;
+    let table = unique("seatool");
+    create_sink_table(&sdk, &table).await;
+    let missing_queue = format!(
+        "{}/123456789012/{}",
+        std::env::var("AWS_ENDPOINT_URL").unwrap(),
+        unique("gone")
+    );
+    let sink = Sink::with(sdk, Table::Seatool, table, missing_queue);
+    let err = sink.send("confluent-seatool-poison.json").await.unwrap_err();
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "DeadLetterQueueUnavailable"
+    );
+}
+
+#[tokio::test]
+async fn an_unsupported_event_is_an_invalid_event_error() {
+    let sink = Sink::new(Table::Seatool).await;
+    let err = sink.send("unsupported-sqs-event.json").await.unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "InvalidEvent");
+    assert!(
+        diagnostic
+            .error_message
+            .contains("found an object with fields [Records]"),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+/// The DynamoDB conditions agree with `Coordinates::supersedes` and the in-memory twin, write for
+/// write, over a pseudo-random interleaving of puts and tombstones across partitions and replays.
+#[tokio::test]
+async fn dynamodb_conditions_agree_with_the_in_memory_model() {
+    let sink = Sink::new(Table::Seatool).await;
+    let model = InMemoryRecordStore::new();
+    let mut writes = Vec::new();
+    let mut seed: u64 = 0x2545F4914F6CDD1D;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut offsets = [0i64; 3];
+    for seq in 0..40 {
+        let partition = next(3) as usize;
+        offsets[partition] += 1;
+        let id = format!("ID-{}", next(3));
+        // Some timestamps tie across partitions on purpose, to exercise the tie-break.
+        let coordinates = Coordinates {
+            topic: "t".into(),
+            partition: partition as i32,
+            offset: offsets[partition],
+            timestamp: seq / 2,
+        };
+        let op = if next(4) == 0 {
+            WriteOp::Delete
+        } else {
+            WriteOp::Put(serde_json::Map::from_iter([("seq".to_string(), json!(seq))]))
+        };
+        writes.push(Write { id, coordinates, op });
+    }
+    // Deliver out of order: each write, then now and then a replay of an earlier one.
+    let mut order: Vec<usize> = (0..writes.len()).collect();
+    for i in 0..writes.len() {
+        if next(3) == 0 {
+            order.push(next(i as u64 + 1) as usize);
+        }
+    }
+    for i in (1..order.len()).rev() {
+        if next(4) == 0 {
+            order.swap(i, next(i as u64 + 1) as usize);
+        }
+    }
+    for &i in &order {
+        let expected = model.apply(&writes[i]).await.unwrap();
+        let got = sink.store.apply(&writes[i]).await.unwrap();
+        assert_eq!(got, expected, "write {i}: {:?}", writes[i]);
+    }
+    for id in ["ID-0", "ID-1", "ID-2"] {
+        let stored = sink.get(id).await;
+        let expected = model.get(id);
+        assert_eq!(
+            stored.as_ref().map(|s| s["kafkaOffset"].as_i64().unwrap()),
+            expected.as_ref().map(|e| e.coordinates.offset),
+            "{id}"
+        );
+        assert_eq!(
+            stored.map(|s| s["kafkaPartition"].clone()),
+            expected.map(|e| json!(e.coordinates.partition)),
+            "{id}"
+        );
+    }
+}

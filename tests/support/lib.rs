@@ -1,0 +1,166 @@
+//! Helpers for the integration tests: clients for the moto server that `scripts/test` starts,
+//! and uniquely named resources so that tests run in parallel against one server.
+//!
+//! Tests read only the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials)
+//! that `scripts/test` exports, the same variables production code reads.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use connector_adapters::dynamodb::from_attribute;
+use serde_json::Value;
+
+/// The SDK configuration for moto, with the same timeouts and retries as production.
+pub async fn sdk() -> SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL is not set: run the integration tests through scripts/test, which starts moto"
+    );
+    connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 3).await
+}
+
+/// A name no other test in this run (or an earlier run against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates a sink table as the SAM template does: `PK` hash and `SK` range, both strings.
+pub async fn create_sink_table(sdk: &SdkConfig, name: &str) {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attr("PK"))
+        .attribute_definitions(attr("SK"))
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+}
+
+/// Creates an SQS queue and returns its URL.
+pub async fn create_queue(sdk: &SdkConfig, name: &str) -> String {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let out = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create queue");
+    out.queue_url().expect("queue url").to_string()
+}
+
+/// Every item of a table as JSON objects, keyed by `PK`/`SK` joined with a space.
+pub async fn scan(sdk: &SdkConfig, table: &str) -> HashMap<String, Value> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let mut items = HashMap::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in out.items() {
+            let json: serde_json::Map<String, Value> =
+                item.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect();
+            let key = format!(
+                "{} {}",
+                json["PK"].as_str().unwrap_or(""),
+                json["SK"].as_str().unwrap_or("")
+            );
+            items.insert(key, Value::Object(json));
+        }
+        match out.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => return items,
+        }
+    }
+}
+
+/// The item `PK = SK = id`, read with a consistent `GetItem`.
+pub async fn get_item(sdk: &SdkConfig, table: &str, id: &str) -> Option<Value> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(id.into()))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(id.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item");
+    out.item()
+        .map(|i| i.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect())
+}
+
+/// Receives every message waiting on a queue (bodies parsed as JSON), deleting them.
+pub async fn drain_queue(sdk: &SdkConfig, url: &str) -> Vec<Value> {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let mut bodies = Vec::new();
+    loop {
+        let out = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        for m in out.messages() {
+            bodies.push(serde_json::from_str(m.body().unwrap_or("null")).expect("JSON body"));
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}
+
+/// The parsed JSON of `events/<path>`.
+pub fn event(path: &str) -> Value {
+    let full = format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
