@@ -188,6 +188,44 @@ mod tests {
     }
 
     #[test]
+    fn metrics_line_counts_each_outcome_under_its_metric() {
+        use connector_core::sink::{Coordinates, InputFormat, Outcome};
+        let at = |offset| Coordinates {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp: 0,
+        };
+        let outcomes = [
+            Outcome::Written,
+            Outcome::Written,
+            Outcome::Stale,
+            Outcome::Deleted,
+            Outcome::DeadLettered,
+        ];
+        let report = SinkReport {
+            format: InputFormat::Confluent,
+            records: outcomes.iter().enumerate().map(|(i, o)| (at(i as i64), *o)).collect(),
+        };
+        let config =
+            SinkConfig::from_lookup(lookup(&[("TABLE_NAME", "x"), ("DEAD_LETTER_QUEUE_URL", "http://q")])).unwrap();
+        let line: Value = serde_json::from_str(&metrics_line(Table::Appian, &config, &report, 7.5)).unwrap();
+        assert_eq!(line["Table"], "appian");
+        let got: Vec<f64> = [
+            "SinkRecordsWritten",
+            "SinkRecordsStale",
+            "SinkRecordsDeleted",
+            "SinkRecordsFailed",
+            "SinkBatchMillis",
+        ]
+        .iter()
+        .map(|m| line[m].as_f64().unwrap())
+        .collect();
+        assert_eq!(got, [2.0, 1.0, 1.0, 1.0, 7.5]);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "connector");
+    }
+
+    #[test]
     fn failures_map_to_fixed_error_types() {
         let invalid = SinkFailure::from(decode_batch(&serde_json::json!("x")).unwrap_err());
         let d = Diagnostic::from(invalid);

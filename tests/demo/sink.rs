@@ -1,0 +1,161 @@
+//! The driver of `scripts/demo`: feeds the sample batches in `events/sink/` through the real
+//! sink binaries (served by `cargo lambda watch`, over the Lambda Invoke API) and prints what
+//! each record became, what the tables hold, and what the dead-letter queue received.
+//!
+//! `scripts/demo` starts moto and one watch server per function, and passes their addresses in
+//! `SEATOOL_WATCH_URL` and `APPIAN_WATCH_URL`; the table and queue names are fixed there too.
+
+use std::time::Duration;
+
+use connector_core::sink::decode_batch;
+use connector_core::sink::mapping::{Mapped, Table, map_record};
+use connector_tests::{create_queue, create_sink_table, drain_queue, event, scan, sdk};
+use serde_json::Value;
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set; run scripts/demo"))
+}
+
+struct Step {
+    table: Table,
+    file: &'static str,
+    says: &'static str,
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        table: Table::Seatool,
+        file: "confluent-seatool-batch.json",
+        says: "a first batch; NC-11-020 twice, MD-23-0031 with value fields named PK/SK",
+    },
+    Step {
+        table: Table::Seatool,
+        file: "confluent-seatool-replay.json",
+        says: "a replay of older offsets, as after a task restart",
+    },
+    Step {
+        table: Table::Seatool,
+        file: "confluent-seatool-tombstone.json",
+        says: "a tombstone for VA-24-0007",
+    },
+    Step {
+        table: Table::Seatool,
+        file: "confluent-seatool-replay.json",
+        says: "the older replay again: VA-24-0007 must stay deleted",
+    },
+    Step {
+        table: Table::Seatool,
+        file: "confluent-seatool-poison.json",
+        says: "poison records (bad JSON, a number key, no key) and one good record",
+    },
+    Step {
+        table: Table::Appian,
+        file: "confluent-appian-batch.json",
+        says: "Appian: ids from payload.PCKG_ID, across partitions, a tombstone",
+    },
+    Step {
+        table: Table::Appian,
+        file: "esm-msk-appian.json",
+        says: "the same function fed by a Lambda event source mapping (base64)",
+    },
+];
+
+fn label(table: Table, record: &connector_core::sink::SourceRecord) -> String {
+    match map_record(table, record) {
+        Mapped::Write(w) => w.id,
+        Mapped::Skip { .. } => "(no id)".into(),
+        Mapped::DeadLetter { .. } => "(unreadable)".into(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let sdk = sdk().await;
+    let seatool_table = var("SEATOOL_TABLE")?;
+    let appian_table = var("APPIAN_TABLE")?;
+    create_sink_table(&sdk, &seatool_table).await;
+    create_sink_table(&sdk, &appian_table).await;
+    let queue = create_queue(&sdk, &var("DEAD_LETTER_QUEUE_NAME")?).await;
+    println!("created tables {seatool_table} and {appian_table}, dead-letter queue {queue}\n");
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| e.to_string())?;
+    for step in STEPS {
+        let (function, url) = match step.table {
+            Table::Seatool => ("sinkSeatoolData", var("SEATOOL_WATCH_URL")?),
+            Table::Appian => ("sinkAppianData", var("APPIAN_WATCH_URL")?),
+        };
+        let input = event(&format!("sink/{}", step.file));
+        println!("── {function} ← events/sink/{}\n   {}", step.file, step.says);
+        let response = client
+            .post(format!("{url}/2015-03-31/functions/{function}/invocations"))
+            .json(&input)
+            .send()
+            .await
+            .map_err(|e| format!("invoke {function}: {e}"))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("{function} answered non-JSON: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("{function} failed ({status}): {body}"));
+        }
+        let records = decode_batch(&input).map_err(|e| e.to_string())?.records;
+        match body.as_array() {
+            Some(results) => {
+                for (record, result) in records.iter().zip(results) {
+                    let c = &record.coordinates;
+                    println!(
+                        "   {}-{}@{:<5} {:<12} {}",
+                        c.topic,
+                        c.partition,
+                        c.offset,
+                        label(step.table, record),
+                        result["payload"]["result"].as_str().unwrap_or("?")
+                    );
+                }
+            }
+            None => println!("   summary: {body}"),
+        }
+        println!();
+    }
+
+    for table in [&seatool_table, &appian_table] {
+        println!("── table {table}");
+        let mut items: Vec<(String, Value)> = scan(&sdk, table).await.into_iter().collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, item) in items {
+            let what = if item.get("tombstone").is_some() {
+                "tombstone marker"
+            } else {
+                "item"
+            };
+            // The status field of each table's sample values, to show which version is stored.
+            let status = item["SPW_STATUS"][0]["SPW_STATUS_DESC"]
+                .as_str()
+                .or(item["payload"]["PCKG_STUS"].as_str());
+            println!(
+                "   {key:<36} {what:<16} from {}-{}@{:<5} {}",
+                item["kafkaTopic"].as_str().unwrap_or("?"),
+                item["kafkaPartition"],
+                item["kafkaOffset"],
+                status.map(|s| format!("status {s:?}")).unwrap_or_default()
+            );
+        }
+        println!();
+    }
+    println!("── dead-letter queue");
+    for letter in drain_queue(&sdk, &queue).await {
+        println!(
+            "   {}-{}@{}: {}",
+            letter["topic"].as_str().unwrap_or("?"),
+            letter["partition"],
+            letter["offset"],
+            letter["reason"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
