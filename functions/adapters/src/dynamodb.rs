@@ -21,6 +21,8 @@ use std::collections::HashMap;
 
 pub use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
@@ -36,6 +38,17 @@ pub const TOMBSTONE_SUFFIX: &str = "#tombstone";
 /// Same topic-partition: the offset decides; otherwise (timestamp, topic, partition).
 const STORED_IS_OLDER: &str = "((#kt = :kt AND #kp = :kp AND #ko < :ko) OR ((#kt <> :kt OR #kp <> :kp) AND \
      (#kts < :kts OR (#kts = :kts AND (#kt < :kt OR (#kt = :kt AND #kp < :kp))))))";
+
+/// Adds a condition on the stored coordinates, with their names and the record's values, to any
+/// request builder (`PutItem`, or a transaction's `Put`, `Delete`, `ConditionCheck`).
+macro_rules! conditioned {
+    ($builder:expr, $expression:expr, $coordinates:expr) => {
+        $builder
+            .condition_expression($expression)
+            .set_expression_attribute_names(Some(coordinate_names()))
+            .set_expression_attribute_values(Some(coordinate_values($coordinates)))
+    };
+}
 
 /// Transaction conflicts (another writer on the same item at the same instant) are retried this
 /// many times; the SDK does not retry a cancelled transaction by itself.
@@ -59,138 +72,117 @@ impl DynamoDbRecordStore {
 
     async fn put(&self, write: &Write, fields: &serde_json::Map<String, Value>) -> Result<Applied, StoreError> {
         let item = item(write, fields);
-        for _ in 0..CONFLICT_ATTEMPTS {
-            let updated = self
-                .client
+        let updated = conditioned!(
+            self.client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression(format!("attribute_exists(PK) AND {STORED_IS_OLDER}"))
-                .set_expression_attribute_names(Some(coordinate_names()))
-                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            match updated {
-                Ok(_) => return Ok(Applied::Applied),
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                    let exists = match e.err() {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
-                            c.item().is_some_and(|i| !i.is_empty())
-                        }
-                        _ => false,
-                    };
-                    if exists {
-                        return Ok(Applied::Stale);
-                    }
+                .set_item(Some(item.clone())),
+            format!("attribute_exists(PK) AND {STORED_IS_OLDER}"),
+            &write.coordinates
+        )
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+        match updated {
+            Ok(_) => return Ok(Applied::Applied),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                if let PutItemError::ConditionalCheckFailedException(c) = e.err()
+                    && c.item().is_some_and(|i| !i.is_empty())
+                {
+                    return Ok(Applied::Stale);
                 }
-                Err(e) => return Err(store_error(&write.id, e)),
             }
-            // No item: create it, atomically checking the tombstone marker.
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&write.id, &marker_sk(&write.id))))
-                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
-                .set_expression_attribute_names(Some(coordinate_names()))
-                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
-                .build()
-                .map_err(|e| rejected(&write.id, e))?;
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
-                .set_expression_attribute_names(Some(coordinate_names()))
-                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
-                .build()
-                .map_err(|e| rejected(&write.id, e))?;
-            let items = vec![
-                TransactWriteItem::builder().condition_check(check).build(),
-                TransactWriteItem::builder().put(put).build(),
-            ];
-            match self.transact(&write.id, items).await? {
-                Transacted::Done => return Ok(Applied::Applied),
-                Transacted::ConditionFailed => return Ok(Applied::Stale),
-                Transacted::Conflict => continue,
-            }
+            Err(e) => return Err(store_error(&write.id, e)),
         }
-        Err(conflict(&write.id))
+        // No item: create it, atomically checking the tombstone marker.
+        let check = conditioned!(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&write.id, &marker_sk(&write.id)))),
+            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
+            &write.coordinates
+        );
+        let put = conditioned!(
+            Put::builder().table_name(&self.table).set_item(Some(item)),
+            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
+            &write.coordinates
+        );
+        let items = vec![
+            TransactWriteItem::builder()
+                .condition_check(check.build().map_err(|e| rejected(&write.id, e))?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(put.build().map_err(|e| rejected(&write.id, e))?)
+                .build(),
+        ];
+        self.transact(&write.id, items).await
     }
 
     async fn delete(&self, write: &Write) -> Result<Applied, StoreError> {
         let mut marker = key(&write.id, &marker_sk(&write.id));
         marker.insert("tombstone".into(), AttributeValue::Bool(true));
         marker.extend(coordinate_attributes(&write.coordinates));
+        let delete = conditioned!(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&write.id, &write.id))),
+            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
+            &write.coordinates
+        );
+        let put_marker = conditioned!(
+            Put::builder().table_name(&self.table).set_item(Some(marker)),
+            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
+            &write.coordinates
+        );
+        let items = vec![
+            TransactWriteItem::builder()
+                .delete(delete.build().map_err(|e| rejected(&write.id, e))?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(put_marker.build().map_err(|e| rejected(&write.id, e))?)
+                .build(),
+        ];
+        self.transact(&write.id, items).await
+    }
+
+    /// Runs a transaction whose conditions all say "the stored record is older"; a cancelled
+    /// condition is stale, a conflict with another writer is tried again.
+    async fn transact(&self, id: &str, items: Vec<TransactWriteItem>) -> Result<Applied, StoreError> {
         for _ in 0..CONFLICT_ATTEMPTS {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&write.id, &write.id)))
-                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
-                .set_expression_attribute_names(Some(coordinate_names()))
-                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
-                .build()
-                .map_err(|e| rejected(&write.id, e))?;
-            let put_marker = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(marker.clone()))
-                .condition_expression(format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"))
-                .set_expression_attribute_names(Some(coordinate_names()))
-                .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
-                .build()
-                .map_err(|e| rejected(&write.id, e))?;
-            let items = vec![
-                TransactWriteItem::builder().delete(delete).build(),
-                TransactWriteItem::builder().put(put_marker).build(),
-            ];
-            match self.transact(&write.id, items).await? {
-                Transacted::Done => return Ok(Applied::Applied),
-                Transacted::ConditionFailed => return Ok(Applied::Stale),
-                Transacted::Conflict => continue,
-            }
-        }
-        Err(conflict(&write.id))
-    }
-
-    async fn transact(&self, id: &str, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Transacted::Done),
-            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                let reasons: Vec<&str> = match e.err() {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
-                        t.cancellation_reasons().iter().filter_map(|r| r.code()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                if reasons.contains(&"ConditionalCheckFailed") {
-                    Ok(Transacted::ConditionFailed)
-                } else if reasons.contains(&"TransactionConflict") {
-                    Ok(Transacted::Conflict)
-                } else if reasons.contains(&"ValidationError") || reasons.contains(&"ItemCollectionSizeLimitExceeded") {
-                    Err(StoreError::Rejected {
-                        id: id.into(),
-                        reason: format!("transaction cancelled: {reasons:?}"),
-                    })
-                } else {
-                    Err(StoreError::Unavailable {
-                        id: id.into(),
-                        source: Box::new(SdkError::ServiceError(e)),
-                    })
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => return Ok(Applied::Applied),
+                Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => e,
+                Err(e) => return Err(store_error(id, e)),
+            };
+            let reasons: Vec<&str> = match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(t) => {
+                    t.cancellation_reasons().iter().filter_map(|r| r.code()).collect()
                 }
+                _ => Vec::new(),
+            };
+            if reasons.contains(&"ConditionalCheckFailed") {
+                return Ok(Applied::Stale);
+            } else if reasons.contains(&"TransactionConflict") {
+                continue;
+            } else if reasons.contains(&"ValidationError") || reasons.contains(&"ItemCollectionSizeLimitExceeded") {
+                return Err(StoreError::Rejected {
+                    id: id.into(),
+                    reason: format!("transaction cancelled: {reasons:?}"),
+                });
             }
-            Err(e) => Err(store_error(id, e)),
+            return Err(StoreError::Unavailable {
+                id: id.into(),
+                source: Box::new(SdkError::ServiceError(e)),
+            });
         }
+        Err(conflict(id))
     }
-}
-
-enum Transacted {
-    Done,
-    ConditionFailed,
-    Conflict,
 }
 
 impl RecordStore for DynamoDbRecordStore {

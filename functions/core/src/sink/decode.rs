@@ -87,6 +87,15 @@ pub fn decode_batch(event: &Value) -> Result<SourceBatch, DecodeError> {
     }
 }
 
+fn bad_record(format: &'static str, index: impl ToString, field: &'static str, problem: String) -> DecodeError {
+    DecodeError::BadRecord {
+        format,
+        index: index.to_string(),
+        field,
+        problem,
+    }
+}
+
 fn is_nordstrom(obj: &Map<String, Value>) -> bool {
     obj.contains_key("keySchemaName") || obj.contains_key("timestampTypeName")
 }
@@ -122,12 +131,7 @@ struct FieldReader<'a> {
 
 impl FieldReader<'_> {
     fn err(&self, field: &'static str, problem: impl Into<String>) -> DecodeError {
-        DecodeError::BadRecord {
-            format: self.format,
-            index: self.index.clone(),
-            field,
-            problem: problem.into(),
-        }
+        bad_record(self.format, &self.index, field, problem.into())
     }
 
     fn int(&self, field: &'static str) -> Result<i64, DecodeError> {
@@ -176,20 +180,20 @@ fn decode_confluent(items: &[Value]) -> Result<SourceBatch, DecodeError> {
             let payload = match item.get("payload") {
                 Some(Value::Object(p)) => p,
                 Some(other) => {
-                    return Err(DecodeError::BadRecord {
-                        format: "Confluent",
-                        index: i.to_string(),
-                        field: "payload",
-                        problem: format!("is {}, expected an object", describe(other)),
-                    });
+                    return Err(bad_record(
+                        "Confluent",
+                        i,
+                        "payload",
+                        format!("is {}, expected an object", describe(other)),
+                    ));
                 }
                 None => {
-                    return Err(DecodeError::BadRecord {
-                        format: "Confluent",
-                        index: i.to_string(),
-                        field: "payload",
-                        problem: format!("is missing (element is {})", describe(item)),
-                    });
+                    return Err(bad_record(
+                        "Confluent",
+                        i,
+                        "payload",
+                        format!("is missing (element is {})", describe(item)),
+                    ));
                 }
             };
             let reader = FieldReader {
@@ -226,12 +230,12 @@ fn decode_nordstrom(items: &[Value]) -> Result<SourceBatch, DecodeError> {
         .enumerate()
         .map(|(i, item)| {
             let Value::Object(obj) = item else {
-                return Err(DecodeError::BadRecord {
-                    format: "Nordstrom",
-                    index: i.to_string(),
-                    field: "record",
-                    problem: format!("is {}, expected an object", describe(item)),
-                });
+                return Err(bad_record(
+                    "Nordstrom",
+                    i,
+                    "record",
+                    format!("is {}, expected an object", describe(item)),
+                ));
             };
             let reader = FieldReader {
                 format: "Nordstrom",
@@ -266,22 +270,22 @@ fn decode_event_source_mapping(obj: &Map<String, Value>) -> Result<SourceBatch, 
     let mut records = Vec::new();
     for (group, list) in groups {
         let Value::Array(list) = list else {
-            return Err(DecodeError::BadRecord {
-                format: "event source mapping",
-                index: group.clone(),
-                field: "records",
-                problem: format!("is {}, expected an array", describe(list)),
-            });
+            return Err(bad_record(
+                "event source mapping",
+                group,
+                "records",
+                format!("is {}, expected an array", describe(list)),
+            ));
         };
         for (i, item) in list.iter().enumerate() {
             let index = format!("{group}[{i}]");
             let Value::Object(rec) = item else {
-                return Err(DecodeError::BadRecord {
-                    format: "event source mapping",
+                return Err(bad_record(
+                    "event source mapping",
                     index,
-                    field: "record",
-                    problem: format!("is {}, expected an object", describe(item)),
-                });
+                    "record",
+                    format!("is {}, expected an object", describe(item)),
+                ));
             };
             let reader = FieldReader {
                 format: "event source mapping",
