@@ -95,3 +95,19 @@ start_lambda_watch() {
   start_bg "$name" env "$@" cargo lambda watch -A 127.0.0.1 -P "$port"
   wait_http "$name" "http://127.0.0.1:$port/" 120 || die "cargo lambda watch did not start"
 }
+
+# Makes moto's ECS usable for discovery tests: tasks stay RUNNING until stopped (by default moto
+# advances a task's status on every read), and RunTask gets a subnet and security group that
+# exist in moto's default VPC. Exports TEST_SUBNET and TEST_SG.
+moto_ecs_setup() {
+  curl -sf -X POST "$AWS_ENDPOINT_URL/moto-api/state-manager/set-transition" \
+    -d '{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}' >/dev/null \
+    || die "moto refused the ECS state transition setting"
+  local auth='Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x'
+  TEST_SUBNET="$(curl -s "$AWS_ENDPOINT_URL/" -H "$auth" -d 'Action=DescribeSubnets&Version=2016-11-15' \
+    | grep -o '<subnetId>[^<]*' | head -1 | cut -d'>' -f2)"
+  TEST_SG="$(curl -s "$AWS_ENDPOINT_URL/" -H "$auth" -d 'Action=DescribeSecurityGroups&Version=2016-11-15' \
+    | grep -o '<groupId>[^<]*' | head -1 | cut -d'>' -f2)"
+  [ -n "$TEST_SUBNET" ] && [ -n "$TEST_SG" ] || die "no default subnet or security group in moto"
+  export TEST_SUBNET TEST_SG
+}

@@ -164,3 +164,89 @@ pub fn event(path: &str) -> Value {
     let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
+
+/// The Kafka Connect worker that `scripts/test` started (`scripts/kafka start`).
+pub fn connect_url() -> String {
+    std::env::var("CONNECT_URL")
+        .expect("CONNECT_URL is not set: run the integration tests through scripts/test, which starts Kafka Connect")
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, for at most `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Produces records (key, value; `None` is null) to `topic` with Kafka's console producer.
+pub async fn produce(topic: &str, records: &[(Option<&str>, Option<&str>)]) {
+    let home = std::env::var("KAFKA_HOME").expect("KAFKA_HOME is not set: run through scripts/test");
+    let run = std::env::var("KAFKA_RUN").expect("KAFKA_RUN is not set: run through scripts/test");
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS is not set");
+    const NULL: &str = "<null>";
+    let input: String = records
+        .iter()
+        .map(|(k, v)| format!("{}\t{}\n", k.unwrap_or(NULL), v.unwrap_or(NULL)))
+        .collect();
+    let mut child = tokio::process::Command::new("java")
+        .arg(format!("-Dlog4j2.configurationFile={run}/log4j2.properties"))
+        .args([
+            "-cp",
+            &format!("{home}/lib/*"),
+            "org.apache.kafka.tools.ConsoleProducer",
+        ])
+        .args(["--bootstrap-server", &bootstrap, "--topic", topic])
+        .args([
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=\t",
+            "--property",
+            &format!("null.marker={NULL}"),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the console producer");
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).await.expect("write records");
+    drop(stdin);
+    let status = child.wait().await.expect("console producer");
+    assert!(status.success(), "the console producer failed: {status}");
+}
+
+/// Runs `scripts/kafka ARGS` (add or stop a worker) and returns its stdout.
+pub async fn kafka_script(args: &[&str]) -> String {
+    let script = format!("{}/../scripts/kafka", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(&script)
+        .args(args)
+        .output()
+        .await
+        .expect("run scripts/kafka");
+    assert!(
+        out.status.success(),
+        "scripts/kafka {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A free TCP port on loopback (for a worker this test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

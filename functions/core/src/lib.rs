@@ -8,10 +8,25 @@
 //!
 //! # Layout
 //!
+//! - [`connect`] — Kafka Connect: status model, ports (REST, ECS, Secrets Manager), control-plane use cases.
 //! - [`sink`] — the DynamoDB sink: input decoding, item mapping, ordering, the ports it writes
 //!   through, and the use case that applies one batch.
 //! - [`metrics`] — CloudWatch Embedded Metric Format lines (built here, printed by the edges).
 #![warn(missing_docs)]
 
+pub mod connect;
 pub mod metrics;
 pub mod sink;
+
+/// An error and all its sources on one line: SDK and HTTP errors keep the useful part in their
+/// sources, and a log line or an alert needs all of it.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

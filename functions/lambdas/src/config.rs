@@ -56,6 +56,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// A variable that may be unset.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.get(name)
+    }
+
+    /// A variable that may be unset, and when set must look like an `http(s)` URL.
+    pub fn optional_url(&mut self, name: &str, what: &str) -> Option<String> {
+        let value = self.get(name)?;
+        if !(value.starts_with("https://") || value.starts_with("http://")) {
+            self.problems
+                .push(format!("{name} must be an http(s) URL ({what}), got {value:?}"));
+        }
+        Some(value)
+    }
+
     /// A variable that must be set and look like an `http(s)` URL.
     pub fn url(&mut self, name: &str, what: &str) -> String {
         let value = self.required(name, what);

@@ -14,14 +14,4 @@ pub fn init() {
         .try_init();
 }
 
-/// An error and all its sources on one line: SDK errors keep the useful part in their sources.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
+pub use connector_core::error_chain as chain;

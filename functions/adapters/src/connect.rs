@@ -1,0 +1,376 @@
+//! The Kafka Connect REST API over HTTP (reqwest): every call with a timeout, connector names
+//! percent-encoded as one path segment, 409 retried with a short bounded backoff.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use connector_core::connect::ports::{PutConfigOutcome, RestartOutcome};
+use connector_core::connect::{
+    ComponentStatus, ConnectApi, ConnectError, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus,
+};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+
+/// Pauses before each retry of a 409 (a rebalance usually settles within a second or two);
+/// every write here is safe to repeat: PUT config and pause/resume/stop are idempotent, a
+/// repeated DELETE answers 404, a repeated restart restarts again.
+const CONFLICT_BACKOFF: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// A [`ConnectApi`] for one worker URL.
+#[derive(Debug, Clone)]
+pub struct HttpConnectApi {
+    client: reqwest::Client,
+    base: Url,
+    base_text: String,
+    timeout: Duration,
+}
+
+impl HttpConnectApi {
+    /// A client for the worker at `base_url` (`http://10.0.1.5:8083`); `timeout` bounds each call.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, ConnectError> {
+        let bad = |reason: String| ConnectError::UnexpectedBody {
+            url: base_url.to_string(),
+            reason,
+        };
+        let base = Url::parse(base_url).map_err(|e| bad(format!("not a URL: {e}")))?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(bad("not an http(s) URL".into()));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .build()
+            .map_err(|e| bad(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base_text: base_url.trim_end_matches('/').to_string(),
+            base,
+            timeout,
+        })
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        for (k, v) in query {
+            url.query_pairs_mut().append_pair(k, v);
+        }
+        url
+    }
+
+    /// Sends one request, retrying 409s, and maps every failure to a [`ConnectError`].
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(StatusCode, String), ConnectError> {
+        let mut backoff = CONFLICT_BACKOFF.iter();
+        loop {
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .header("Accept", "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| self.transport_error(&url, e))?;
+            let status = response.status();
+            let text = response.text().await.map_err(|e| self.transport_error(&url, e))?;
+            if status.is_success() {
+                return Ok((status, text));
+            }
+            let error = error_for(status, &text);
+            if let (ConnectError::Rebalancing { .. }, Some(pause)) = (&error, backoff.next()) {
+                tracing::info!(url = %url, error = %error, "Kafka Connect is rebalancing; retrying");
+                tokio::time::sleep(*pause).await;
+                continue;
+            }
+            return Err(error);
+        }
+    }
+
+    fn transport_error(&self, url: &Url, e: reqwest::Error) -> ConnectError {
+        if e.is_timeout() {
+            ConnectError::Timeout {
+                url: url.to_string(),
+                seconds: self.timeout.as_secs(),
+            }
+        } else {
+            ConnectError::Unreachable {
+                url: url.to_string(),
+                source: Box::new(e),
+            }
+        }
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: Url) -> Result<T, ConnectError> {
+        let (_, text) = self.send(Method::GET, url.clone(), None).await?;
+        parse(&url, &text)
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(url: &Url, text: &str) -> Result<T, ConnectError> {
+    serde_json::from_str(text).map_err(|e| ConnectError::UnexpectedBody {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Connect's error body is `{"error_code", "message"}`; anything else is kept as text.
+fn error_for(status: StatusCode, body: &str) -> ConnectError {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        message: Option<String>,
+    }
+    let message = serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.message)
+        .unwrap_or_else(|| body.chars().take(500).collect());
+    match status.as_u16() {
+        404 => ConnectError::NotFound { message },
+        409 => ConnectError::Rebalancing { message },
+        s @ 400..=499 => ConnectError::Refused { status: s, message },
+        s => ConnectError::Server { status: s, message },
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusDto {
+    name: String,
+    connector: ComponentDto,
+    #[serde(default)]
+    tasks: Vec<TaskDto>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ComponentDto {
+    state: String,
+    #[serde(default)]
+    worker_id: String,
+    trace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskDto {
+    id: i32,
+    state: String,
+    #[serde(default)]
+    worker_id: String,
+    trace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InfoDto {
+    name: String,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    tasks: Vec<TaskIdDto>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskIdDto {
+    task: i32,
+}
+
+#[derive(Deserialize)]
+struct ExpandedDto {
+    status: Option<StatusDto>,
+    info: Option<InfoDto>,
+}
+
+impl From<StatusDto> for ConnectorStatus {
+    fn from(d: StatusDto) -> Self {
+        ConnectorStatus {
+            name: d.name,
+            connector: ComponentStatus {
+                state: State::parse(&d.connector.state),
+                worker_id: d.connector.worker_id,
+                trace: d.connector.trace,
+            },
+            tasks: d
+                .tasks
+                .into_iter()
+                .map(|t| TaskStatus {
+                    id: t.id,
+                    state: State::parse(&t.state),
+                    worker_id: t.worker_id,
+                    trace: t.trace,
+                })
+                .collect(),
+            kind: d.kind,
+        }
+    }
+}
+
+impl From<InfoDto> for ConnectorInfo {
+    fn from(d: InfoDto) -> Self {
+        ConnectorInfo {
+            name: d.name,
+            config: d.config,
+            tasks: d.tasks.into_iter().map(|t| t.task).collect(),
+            kind: d.kind,
+        }
+    }
+}
+
+impl ConnectApi for HttpConnectApi {
+    fn url(&self) -> &str {
+        &self.base_text
+    }
+
+    async fn is_ready(&self) -> Result<bool, ConnectError> {
+        match self.send(Method::GET, self.url(&["health"], &[]), None).await {
+            Ok(_) => Ok(true),
+            // 503 while starting, 500 when the herder does not answer: up, but not ready.
+            Err(ConnectError::Server { .. }) => Ok(false),
+            // Workers before 3.9 have no /health; the connector list needs the group joined.
+            Err(ConnectError::NotFound { .. }) => {
+                match self.send(Method::GET, self.url(&["connectors"], &[]), None).await {
+                    Ok(_) => Ok(true),
+                    Err(ConnectError::Server { .. } | ConnectError::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_expanded(&self) -> Result<Vec<ConnectorView>, ConnectError> {
+        let url = self.url(&["connectors"], &[("expand", "status"), ("expand", "info")]);
+        let map: BTreeMap<String, ExpandedDto> = self.get_json(url).await?;
+        Ok(map
+            .into_iter()
+            .map(|(name, d)| ConnectorView {
+                name,
+                status: d.status.map(Into::into),
+                info: d.info.map(Into::into),
+            })
+            .collect())
+    }
+
+    async fn status(&self, name: &str) -> Result<ConnectorStatus, ConnectError> {
+        let dto: StatusDto = self.get_json(self.url(&["connectors", name, "status"], &[])).await?;
+        Ok(dto.into())
+    }
+
+    async fn put_config(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<PutConfigOutcome, ConnectError> {
+        let url = self.url(&["connectors", name, "config"], &[]);
+        let body = serde_json::to_value(config).unwrap_or_default();
+        let (status, text) = self.send(Method::PUT, url.clone(), Some(&body)).await?;
+        let info: InfoDto = parse(&url, &text)?;
+        Ok(PutConfigOutcome {
+            created: status == StatusCode::CREATED,
+            info: info.into(),
+        })
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), ConnectError> {
+        self.send(Method::DELETE, self.url(&["connectors", name], &[]), None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn restart_failed(&self, name: &str) -> Result<RestartOutcome, ConnectError> {
+        let url = self.url(
+            &["connectors", name, "restart"],
+            &[("includeTasks", "true"), ("onlyFailed", "true")],
+        );
+        let (status, text) = self.send(Method::POST, url.clone(), None).await?;
+        if status == StatusCode::NO_CONTENT {
+            return Ok(RestartOutcome::ConnectorOnly);
+        }
+        let plan: StatusDto = parse(&url, &text)?;
+        Ok(RestartOutcome::Planned(plan.into()))
+    }
+
+    async fn restart_task(&self, name: &str, task: i32) -> Result<(), ConnectError> {
+        let id = task.to_string();
+        self.send(
+            Method::POST,
+            self.url(&["connectors", name, "tasks", &id, "restart"], &[]),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn pause(&self, name: &str) -> Result<(), ConnectError> {
+        self.send(Method::PUT, self.url(&["connectors", name, "pause"], &[]), None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn resume(&self, name: &str) -> Result<(), ConnectError> {
+        self.send(Method::PUT, self.url(&["connectors", name, "resume"], &[]), None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn stop(&self, name: &str) -> Result<(), ConnectError> {
+        self.send(Method::PUT, self.url(&["connectors", name, "stop"], &[]), None)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_names_are_one_encoded_path_segment() {
+        let api = HttpConnectApi::new("http://127.0.0.1:8083/", Duration::from_secs(1)).unwrap();
+        let url = api.url(&["connectors", "a/b ?#%é", "status"], &[]);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8083/connectors/a%2Fb%20%3F%23%25%C3%A9/status"
+        );
+        let url = api.url(
+            &["connectors", "x", "restart"],
+            &[("includeTasks", "true"), ("onlyFailed", "true")],
+        );
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8083/connectors/x/restart?includeTasks=true&onlyFailed=true"
+        );
+    }
+
+    #[test]
+    fn error_bodies_map_to_typed_errors() {
+        let e = error_for(
+            StatusCode::NOT_FOUND,
+            r#"{"error_code":404,"message":"Connector x not found"}"#,
+        );
+        assert!(matches!(e, ConnectError::NotFound { ref message } if message == "Connector x not found"));
+        assert!(matches!(
+            error_for(StatusCode::CONFLICT, "{}"),
+            ConnectError::Rebalancing { .. }
+        ));
+        assert!(matches!(
+            error_for(StatusCode::BAD_REQUEST, "x"),
+            ConnectError::Refused { status: 400, .. }
+        ));
+        assert!(
+            matches!(error_for(StatusCode::BAD_GATEWAY, "<html>"), ConnectError::Server { status: 502, ref message } if message == "<html>")
+        );
+        assert!(HttpConnectApi::new("not a url", Duration::from_secs(1)).is_err());
+        assert!(HttpConnectApi::new("ftp://x", Duration::from_secs(1)).is_err());
+    }
+}

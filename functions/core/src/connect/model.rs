@@ -1,0 +1,213 @@
+//! Connectors and tasks: status, info and configs.
+
+use std::collections::BTreeMap;
+
+/// The state of a connector or task (`AbstractStatus.State`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Running.
+    Running,
+    /// Paused by an operator (`PUT .../pause`).
+    Paused,
+    /// Stopped by an operator (`PUT .../stop`); its tasks are not listed.
+    Stopped,
+    /// Threw an exception; Connect never restarts it by itself.
+    Failed,
+    /// Not assigned to a worker (yet, or during a rebalance).
+    Unassigned,
+    /// A restart is pending or in progress.
+    Restarting,
+    /// A state this code does not know, kept as the worker spelled it.
+    Other(String),
+}
+
+impl State {
+    /// Parses the worker's spelling; unknown states are kept, not rejected.
+    pub fn parse(text: &str) -> State {
+        match text {
+            "RUNNING" => State::Running,
+            "PAUSED" => State::Paused,
+            "STOPPED" => State::Stopped,
+            "FAILED" => State::Failed,
+            "UNASSIGNED" => State::Unassigned,
+            "RESTARTING" => State::Restarting,
+            other => State::Other(other.to_string()),
+        }
+    }
+
+    /// The worker's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            State::Running => "RUNNING",
+            State::Paused => "PAUSED",
+            State::Stopped => "STOPPED",
+            State::Failed => "FAILED",
+            State::Unassigned => "UNASSIGNED",
+            State::Restarting => "RESTARTING",
+            State::Other(s) => s,
+        }
+    }
+}
+
+/// The state of a connector instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentStatus {
+    /// Its state.
+    pub state: State,
+    /// `host:port` of the worker that last reported it.
+    pub worker_id: String,
+    /// The Java stack trace of a failure.
+    pub trace: Option<String>,
+}
+
+/// The state of one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// Task number.
+    pub id: i32,
+    /// Its state.
+    pub state: State,
+    /// `host:port` of the worker that last reported it.
+    pub worker_id: String,
+    /// The Java stack trace of a failure.
+    pub trace: Option<String>,
+}
+
+/// `GET /connectors/{name}/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorStatus {
+    /// Connector name.
+    pub name: String,
+    /// The connector instance.
+    pub connector: ComponentStatus,
+    /// Its tasks, by id.
+    pub tasks: Vec<TaskStatus>,
+    /// `source`, `sink` or `unknown`.
+    pub kind: Option<String>,
+}
+
+/// `GET /connectors/{name}`: the running config and task ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorInfo {
+    /// Connector name.
+    pub name: String,
+    /// Its config as the worker holds it (with `name` added).
+    pub config: BTreeMap<String, String>,
+    /// Task ids.
+    pub tasks: Vec<i32>,
+    /// `source`, `sink` or `unknown`.
+    pub kind: Option<String>,
+}
+
+/// One connector of `GET /connectors?expand=status&expand=info`; either part can be missing
+/// (a just-created connector has no status yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorView {
+    /// Connector name.
+    pub name: String,
+    /// Its status, when the worker has one.
+    pub status: Option<ConnectorStatus>,
+    /// Its info, when the worker has it.
+    pub info: Option<ConnectorInfo>,
+}
+
+/// A connector's desired config, as stored in Secrets Manager: `{"name": ..., "config": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorConfig {
+    /// Connector name.
+    pub name: String,
+    /// Flat string config (Connect takes strings only).
+    pub config: BTreeMap<String, String>,
+}
+
+/// Words in a property name that mark its value as secret.
+const SECRET_WORDS: [&str; 7] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credentials",
+    "credential",
+    "apikey",
+];
+
+/// Whether a config property's value must never be logged: its name has a secret word
+/// (`ssl.key.password`, `aws.secret.access.key`), or `key` anywhere but first
+/// (`aws.access.key.id`, `api.key`) — `key.converter` names a converter, not a key.
+pub fn is_secret_property(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split(['.', '_', '-']).collect();
+    words.iter().any(|w| SECRET_WORDS.contains(w)) || words.iter().skip(1).any(|w| *w == "key")
+}
+
+impl ConnectorConfig {
+    /// The config with every secret-looking value replaced, for logs and diffs.
+    pub fn redacted(&self) -> BTreeMap<String, String> {
+        self.config
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    if is_secret_property(k) {
+                        "[redacted]".to_string()
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_properties_are_redacted_and_others_kept() {
+        let cases = [
+            ("aws.secret.access.key", true),
+            ("aws.access.key.id", true),
+            ("ssl.key.password", true),
+            ("sasl.jaas.config.password", true),
+            ("api.key", true),
+            ("CONNECT_TOKEN", true),
+            ("aws.credentials.provider.class", true),
+            ("key.converter", false),
+            ("key.converter.schemas.enable", false),
+            ("value.converter", false),
+            ("aws.lambda.function.name", false),
+            ("topics", false),
+        ];
+        for (name, secret) in cases {
+            assert_eq!(is_secret_property(name), secret, "{name}");
+        }
+        let config = ConnectorConfig {
+            name: "c".into(),
+            config: BTreeMap::from([
+                ("topics".into(), "t".into()),
+                ("aws.secret.access.key".into(), "hunter2".into()),
+            ]),
+        };
+        let shown = config.redacted();
+        assert_eq!(shown["topics"], "t");
+        assert_eq!(shown["aws.secret.access.key"], "[redacted]");
+        assert!(!format!("{shown:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn states_round_trip_and_unknown_ones_are_kept() {
+        for s in [
+            "RUNNING",
+            "PAUSED",
+            "STOPPED",
+            "FAILED",
+            "UNASSIGNED",
+            "RESTARTING",
+            "DESTROYED",
+        ] {
+            assert_eq!(State::parse(s).as_str(), s);
+        }
+        assert_eq!(State::parse("DESTROYED"), State::Other("DESTROYED".into()));
+    }
+}

@@ -1,0 +1,330 @@
+//! `findTaskIp`, `checkIfConnectIsReady`, `createConnector`, `deleteConnector`: the control-plane
+//! functions the runbooks and the configure-connector state machine call.
+//!
+//! Which worker a call goes to: the payload's `ip` (`http://<ip>:<CONNECT_PORT>`), else
+//! `CONNECT_URL` (a stable name or load balancer in front of the workers), else the RUNNING tasks
+//! of the payload's `cluster` or of `CLUSTER`, newest first.
+
+use std::time::Duration;
+
+use connector_adapters::connect::HttpConnectApi;
+use connector_core::connect::control::{
+    ControlRequest, LocateError, check_ready, create_connector, delete_connector, find_task, parse_request,
+};
+use connector_core::connect::{ConnectError, ConnectorConfigs, TaskDiscovery};
+use connector_core::error_chain;
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+
+use crate::config::{ConfigError, Env};
+
+/// The control functions' configuration, read once per cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// `CLUSTER`: the ECS cluster of the Connect workers, when the payload names none.
+    pub cluster: Option<String>,
+    /// `CONNECT_URL`: a fixed worker URL that bypasses ECS discovery.
+    pub connect_url: Option<String>,
+    /// `CONNECT_PORT` (default 8083): the REST port on a task's IP.
+    pub connect_port: u16,
+    /// `CONNECT_TIMEOUT_SECONDS` (default 10, 1–60): the limit on each REST call.
+    pub connect_timeout: Duration,
+}
+
+impl ControlConfig {
+    /// Reads the configuration through `lookup`, naming every invalid variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(lookup);
+        let cluster = env.optional("CLUSTER");
+        let connect_url = env.optional_url("CONNECT_URL", "a Kafka Connect REST URL");
+        let connect_port = env.parsed("CONNECT_PORT", 8083u16, "a TCP port from 1 to 65535", |p| *p > 0);
+        let seconds = env.parsed(
+            "CONNECT_TIMEOUT_SECONDS",
+            10u64,
+            "a number of seconds from 1 to 60",
+            |s| (1..=60).contains(s),
+        );
+        env.finish()?;
+        Ok(Self {
+            cluster,
+            connect_url,
+            connect_port,
+            connect_timeout: Duration::from_secs(seconds),
+        })
+    }
+
+    /// The REST client for a worker address (an IP or host from `findTaskIp`).
+    fn api_for_ip(&self, ip: &str) -> Result<HttpConnectApi, ConnectError> {
+        HttpConnectApi::new(&format!("http://{ip}:{}", self.connect_port), self.connect_timeout)
+    }
+}
+
+/// Why a control function failed outright (only `findTaskIp` fails; the others answer
+/// `success: false`, so that the state machine keeps the `ip` and decides).
+#[derive(Debug, thiserror::Error)]
+pub enum ControlFailure {
+    /// The payload is not usable.
+    #[error(transparent)]
+    InvalidPayload(#[from] connector_core::connect::control::PayloadError),
+    /// No worker could be located.
+    #[error(transparent)]
+    Locate(#[from] LocateError),
+}
+
+impl From<ControlFailure> for Diagnostic {
+    fn from(failure: ControlFailure) -> Self {
+        let error_type = match &failure {
+            ControlFailure::InvalidPayload(_) => "InvalidPayload",
+            ControlFailure::Locate(LocateError::NoRunningTask { .. }) => "NoRunningTask",
+            ControlFailure::Locate(LocateError::Discovery(_)) => "DiscoveryFailed",
+            ControlFailure::Locate(LocateError::NoTarget) => "NoTarget",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: error_chain(&failure),
+        }
+    }
+}
+
+/// The worker addresses to try for a request, best first, as (label for `ip`, REST client).
+async fn workers<D: TaskDiscovery>(
+    config: &ControlConfig,
+    discovery: &D,
+    request: &ControlRequest,
+) -> Result<Vec<(String, Result<HttpConnectApi, ConnectError>)>, LocateError> {
+    if let Some(ip) = &request.ip {
+        return Ok(vec![(ip.clone(), config.api_for_ip(ip))]);
+    }
+    if let Some(url) = &config.connect_url {
+        return Ok(vec![(host_of(url), HttpConnectApi::new(url, config.connect_timeout))]);
+    }
+    let cluster = request
+        .cluster
+        .as_ref()
+        .or(config.cluster.as_ref())
+        .ok_or(LocateError::NoTarget)?;
+    let tasks = discovery.running_tasks(cluster).await?;
+    if tasks.is_empty() {
+        return Err(LocateError::NoRunningTask {
+            cluster: cluster.clone(),
+        });
+    }
+    Ok(tasks
+        .into_iter()
+        .map(|t| (t.ip.clone(), config.api_for_ip(&t.ip)))
+        .collect())
+}
+
+/// The host of an http(s) URL (what `findTaskIp` answers when `CONNECT_URL` bypasses discovery).
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6).to_string(),
+        None => host.split(':').next().unwrap_or(host).to_string(),
+    }
+}
+
+/// `findTaskIp`: `{"ip": "10.x.x.x", "success": true}`, or an error naming the cluster.
+pub async fn handle_find_task_ip<D: TaskDiscovery>(
+    config: &ControlConfig,
+    discovery: &D,
+    event: &Value,
+) -> Result<Value, ControlFailure> {
+    let request = parse_request(event)?;
+    if let Some(url) = &config.connect_url {
+        return Ok(json!({"ip": host_of(url), "success": true}));
+    }
+    let cluster = request
+        .cluster
+        .or_else(|| config.cluster.clone())
+        .ok_or(LocateError::NoTarget)?;
+    let task = find_task(discovery, &cluster).await?;
+    tracing::info!(cluster, task = task.arn, ip = task.ip, "found the Kafka Connect task");
+    Ok(json!({"ip": task.ip, "success": true}))
+}
+
+/// `checkIfConnectIsReady`: `{"ip", "ready", "success"}`; never an error.
+pub async fn handle_check_ready(config: &ControlConfig, event: &Value) -> Value {
+    let request = match parse_request(event) {
+        Ok(r) => r,
+        Err(e) => return json!({"ready": false, "success": false, "error": e.to_string()}),
+    };
+    let (ip, api) = match (&request.ip, &config.connect_url) {
+        (Some(ip), _) => (ip.clone(), config.api_for_ip(ip)),
+        (None, Some(url)) => (host_of(url), HttpConnectApi::new(url, config.connect_timeout)),
+        (None, None) => {
+            return json!({"ready": false, "success": false, "error": "no `ip` in the payload and CONNECT_URL is not set"});
+        }
+    };
+    match api {
+        Ok(api) => check_ready(&api, &ip).await,
+        Err(e) => json!({"ip": ip, "ready": false, "success": false, "error": error_chain(&e)}),
+    }
+}
+
+/// `createConnector`: `{"ip", "success", "connector", "created"}`; failures are `success: false`
+/// with the `ip` echoed.
+pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
+    config: &ControlConfig,
+    configs: &C,
+    discovery: &D,
+    event: &Value,
+) -> Value {
+    let request = match parse_request(event) {
+        Ok(r) => r,
+        Err(e) => return json!({"success": false, "error": e.to_string()}),
+    };
+    let Some(secret) = request.config_secret.clone() else {
+        return json!({"ip": request.ip, "success": false, "error": "`connectorConfigSecret` is missing"});
+    };
+    let candidates = match workers(config, discovery, &request).await {
+        Ok(c) => c,
+        Err(e) => return json!({"ip": request.ip, "success": false, "error": error_chain(&e)}),
+    };
+    let mut answer = json!({"success": false});
+    for (ip, api) in candidates {
+        answer = match api {
+            Ok(api) => create_connector(&api, configs, &ip, &secret).await,
+            Err(e) => json!({"ip": ip, "success": false, "error": error_chain(&e)}),
+        };
+        if !is_unreachable(&answer) {
+            break;
+        }
+    }
+    tracing::info!(secret, answer = %answer, "createConnector");
+    answer
+}
+
+/// `deleteConnector`: `{"success", "connector", "message"}`; an absent connector is a success
+/// that says so; other failures are `success: false` with the error.
+pub async fn handle_delete_connector<D: TaskDiscovery>(config: &ControlConfig, discovery: &D, event: &Value) -> Value {
+    let request = match parse_request(event) {
+        Ok(r) => r,
+        Err(e) => return json!({"success": false, "error": e.to_string()}),
+    };
+    let Some(name) = request.connector.clone() else {
+        return json!({"success": false, "error": "`connectorName` is missing"});
+    };
+    let candidates = match workers(config, discovery, &request).await {
+        Ok(c) => c,
+        Err(e) => return json!({"success": false, "connector": name, "error": error_chain(&e)}),
+    };
+    let mut answer = json!({"success": false});
+    for (_, api) in candidates {
+        answer = match api {
+            Ok(api) => delete_connector(&api, &name).await,
+            Err(e) => json!({"success": false, "connector": name, "error": error_chain(&e)}),
+        };
+        if !is_unreachable(&answer) {
+            break;
+        }
+    }
+    tracing::info!(connector = name, answer = %answer, "deleteConnector");
+    answer
+}
+
+/// Whether an answer failed only because its worker could not be reached (try the next task).
+fn is_unreachable(answer: &Value) -> bool {
+    answer["success"] == false
+        && answer["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("cannot reach") || e.starts_with("no answer from"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_a_url() {
+        assert_eq!(host_of("http://127.0.0.1:8083"), "127.0.0.1");
+        assert_eq!(host_of("https://connect.internal/"), "connect.internal");
+        assert_eq!(host_of("http://user@[::1]:8083/x"), "::1");
+    }
+
+    #[test]
+    fn config_defaults_and_errors() {
+        let c = ControlConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(
+            (c.connect_port, c.connect_timeout.as_secs(), c.cluster, c.connect_url),
+            (8083, 10, None, None)
+        );
+        let err = ControlConfig::from_lookup(|k| match k {
+            "CONNECT_URL" => Some("connect:8083".into()),
+            "CONNECT_PORT" => Some("0".into()),
+            "CONNECT_TIMEOUT_SECONDS" => Some("600".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 3, "{err}");
+    }
+}
+
+/// The `main` of each control function: configuration and clients once, then the runtime loop.
+pub mod main {
+    use std::time::Duration;
+
+    use connector_adapters::ecs::EcsTaskDiscovery;
+    use connector_adapters::secrets::SecretsManagerConfigs;
+    use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::logging;
+
+    async fn setup() -> Result<(ControlConfig, aws_config::SdkConfig), lambda_runtime::Error> {
+        logging::init();
+        let config = ControlConfig::from_lookup(|k| std::env::var(k).ok())
+            .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+        let sdk = connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 3).await;
+        Ok((config, sdk))
+    }
+
+    /// `findTaskIp`.
+    pub async fn find_task_ip() -> Result<(), lambda_runtime::Error> {
+        let (config, sdk) = setup().await?;
+        let discovery = EcsTaskDiscovery::new(connector_adapters::ecs::Client::new(&sdk));
+        let (config, discovery) = (&config, &discovery);
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+            handle_find_task_ip(config, discovery, &event.payload)
+                .await
+                .map_err(Diagnostic::from)
+        }))
+        .await
+    }
+
+    /// `checkIfConnectIsReady`.
+    pub async fn check_if_connect_is_ready() -> Result<(), lambda_runtime::Error> {
+        let (config, _) = setup().await?;
+        let config = &config;
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+            Ok::<_, Diagnostic>(handle_check_ready(config, &event.payload).await)
+        }))
+        .await
+    }
+
+    /// `createConnector`.
+    pub async fn create_connector() -> Result<(), lambda_runtime::Error> {
+        let (config, sdk) = setup().await?;
+        let configs = SecretsManagerConfigs::new(connector_adapters::secrets::Client::new(&sdk));
+        let discovery = EcsTaskDiscovery::new(connector_adapters::ecs::Client::new(&sdk));
+        let (config, configs, discovery) = (&config, &configs, &discovery);
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+            Ok::<_, Diagnostic>(handle_create_connector(config, configs, discovery, &event.payload).await)
+        }))
+        .await
+    }
+
+    /// `deleteConnector`.
+    pub async fn delete_connector() -> Result<(), lambda_runtime::Error> {
+        let (config, sdk) = setup().await?;
+        let discovery = EcsTaskDiscovery::new(connector_adapters::ecs::Client::new(&sdk));
+        let (config, discovery) = (&config, &discovery);
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+            Ok::<_, Diagnostic>(handle_delete_connector(config, discovery, &event.payload).await)
+        }))
+        .await
+    }
+}

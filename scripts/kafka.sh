@@ -1,0 +1,160 @@
+# Apache Kafka and Kafka Connect on loopback for tests and the demo: fetched from Maven Central
+# into .kafka/ (cached), run from .run/kafka/ (fresh each start). Sourced by scripts/kafka,
+# scripts/test and scripts/demo after lib.sh; it runs nothing by itself.
+
+KAFKA_HOME="$ROOT/.kafka"
+KAFKA_RUN="$RUN_DIR/kafka"
+
+# Fetches the artifacts named in tests/kafka/pom.xml, once per change of that file.
+kafka_fetch() {
+  local pom="$ROOT/tests/kafka/pom.xml" stamp="$KAFKA_HOME/.pom"
+  if [ -d "$KAFKA_HOME/lib" ] && cmp -s "$pom" "$stamp"; then return 0; fi
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka"
+  command -v java >/dev/null || die "Java 17+ is needed to run Kafka"
+  say "fetching Apache Kafka from Maven Central into $KAFKA_HOME"
+  rm -rf "$KAFKA_HOME/lib" "$KAFKA_HOME/plugins"
+  mvn -q -B -f "$pom" package || die "mvn could not fetch the Kafka artifacts"
+  cp "$pom" "$stamp"
+}
+
+_kafka_java() {
+  # -Xmx keeps three JVMs within a small machine; the log4j2 config sends logs to stdout.
+  java -Xms64m "$@"
+}
+
+_kafka_log4j() {
+  cat > "$KAFKA_RUN/log4j2.properties" <<'PROPS'
+status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = OUT
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
+PROPS
+}
+
+# kafka_start_broker: a single-node KRaft broker+controller on free loopback ports.
+kafka_start_broker() {
+  rm -rf "$KAFKA_RUN"; mkdir -p "$KAFKA_RUN"
+  _kafka_log4j
+  local bport cport; bport="$(free_port)"; cport="$(free_port)"
+  cat > "$KAFKA_RUN/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_RUN/data
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+PROPS
+  local cp="$KAFKA_HOME/lib/*" log4j="-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties"
+  local id; id="$(_kafka_java "$log4j" -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+  _kafka_java "$log4j" -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_RUN/server.properties" \
+    > "$KAFKA_RUN/format.log" 2>&1 || { cat "$KAFKA_RUN/format.log" >&2; die "formatting the KRaft log failed"; }
+  say "starting the Kafka broker on 127.0.0.1:$bport"
+  KAFKA_PIDS=()
+  setsid java -Xmx512m "$log4j" -cp "$cp" kafka.Kafka "$KAFKA_RUN/server.properties" \
+    > "$KAFKA_RUN/broker.log" 2>&1 < /dev/null &
+  echo "$!" > "$KAFKA_RUN/broker.pid"
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$bport"
+  printf '    waiting for the broker ' >&2
+  local i
+  for i in $(seq 120); do
+    if grep -q "Kafka Server started" "$KAFKA_RUN/broker.log" 2>/dev/null; then printf ' up\n' >&2; return 0; fi
+    kill -0 "$(cat "$KAFKA_RUN/broker.pid")" 2>/dev/null || break
+    printf '.' >&2; sleep 0.5
+  done
+  printf ' failed; last lines of %s:\n' "$KAFKA_RUN/broker.log" >&2; tail -30 "$KAFKA_RUN/broker.log" >&2
+  return 1
+}
+
+# kafka_start_worker N [PORT]: Kafka Connect worker N in distributed mode, group connect-test.
+kafka_start_worker() {
+  local n="$1" port="${2:-}"; [ -n "$port" ] || port="$(free_port)"
+  cat > "$KAFKA_RUN/worker-$n.properties" <<PROPS
+bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS
+group.id=connect-test
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.storage.StringConverter
+config.storage.topic=connect-configs
+offset.storage.topic=connect-offsets
+status.storage.topic=connect-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.storage.partitions=5
+status.storage.partitions=1
+offset.flush.interval.ms=1000
+listeners=http://127.0.0.1:$port
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port=$port
+plugin.path=$KAFKA_HOME/plugins
+# A departed worker's tasks are reassigned after this delay (default 5 minutes).
+scheduled.rebalance.max.delay.ms=10000
+PROPS
+  say "starting Kafka Connect worker $n on http://127.0.0.1:$port"
+  setsid java -Xmx384m "-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties" -cp "$KAFKA_HOME/lib/*" \
+    org.apache.kafka.connect.cli.ConnectDistributed "$KAFKA_RUN/worker-$n.properties" \
+    > "$KAFKA_RUN/worker-$n.log" 2>&1 < /dev/null &
+  echo "$!" > "$KAFKA_RUN/worker-$n.pid"
+  echo "http://127.0.0.1:$port" > "$KAFKA_RUN/worker-$n.url"
+  # GET / answers as soon as REST is up; GET /connectors only once the worker joined the group.
+  printf '    waiting for worker %s ' "$n" >&2
+  local i
+  for i in $(seq 240); do
+    if curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/connectors"; then printf ' up\n' >&2; return 0; fi
+    kill -0 "$(cat "$KAFKA_RUN/worker-$n.pid")" 2>/dev/null || break
+    [ $((i % 2)) -eq 0 ] && printf '.' >&2
+    sleep 0.5
+  done
+  printf ' failed; last lines of %s:\n' "$KAFKA_RUN/worker-$n.log" >&2; tail -30 "$KAFKA_RUN/worker-$n.log" >&2
+  return 1
+}
+
+kafka_stop_worker() {
+  local pidfile="$KAFKA_RUN/worker-$1.pid"
+  [ -f "$pidfile" ] || return 0
+  _kafka_kill "$(cat "$pidfile")"
+  rm -f "$pidfile" "$KAFKA_RUN/worker-$1.url"
+}
+
+_kafka_kill() {
+  local pid="$1"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+# Stops every worker, then the broker (workers first, so they leave the group cleanly).
+kafka_stop() {
+  local f
+  for f in "$KAFKA_RUN"/worker-*.pid; do [ -f "$f" ] && _kafka_kill "$(cat "$f")" && rm -f "$f"; done
+  [ -f "$KAFKA_RUN/broker.pid" ] && _kafka_kill "$(cat "$KAFKA_RUN/broker.pid")" && rm -f "$KAFKA_RUN/broker.pid"
+  return 0
+}
+
+# Starts the broker and worker 1 and exports where they are, for tests and by-hand use.
+kafka_start() {
+  kafka_fetch
+  kafka_start_broker || die "the Kafka broker did not start"
+  kafka_start_worker 1 || die "Kafka Connect did not start"
+  export CONNECT_URL; CONNECT_URL="$(cat "$KAFKA_RUN/worker-1.url")"
+  export KAFKA_HOME KAFKA_RUN
+  cat > "$KAFKA_RUN/env" <<ENV
+export KAFKA_HOME=$KAFKA_HOME KAFKA_RUN=$KAFKA_RUN
+export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS CONNECT_URL=$CONNECT_URL
+ENV
+}

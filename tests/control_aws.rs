@@ -1,0 +1,175 @@
+//! ECS discovery and connector configs through the real adapters against moto, and `findTaskIp`
+//! over them. An IP that moto invents for a task is asserted on, never dialled.
+
+use connector_adapters::ecs::EcsTaskDiscovery;
+use connector_adapters::secrets::SecretsManagerConfigs;
+use connector_core::connect::ports::ConfigError;
+use connector_core::connect::{ConnectorConfigs, TaskDiscovery};
+use connector_lambdas::control::{ControlConfig, ControlFailure, handle_find_task_ip};
+use connector_tests::{sdk, unique};
+use serde_json::json;
+
+/// A Fargate cluster with a task definition that moto can run (it needs container memory).
+async fn cluster_with_task_definition(ecs: &aws_sdk_ecs::Client) -> (String, String) {
+    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+    let cluster = unique("connect-cluster");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("create cluster");
+    let family = unique("kafka-connect");
+    ecs.register_task_definition()
+        .family(&family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("1024")
+        .memory("2048")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("connect")
+                .image("kafka-connect:test")
+                .memory(2048)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register task definition");
+    (cluster, family)
+}
+
+async fn run_task(ecs: &aws_sdk_ecs::Client, cluster: &str, family: &str) -> String {
+    use aws_sdk_ecs::types::{AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+    let subnet = std::env::var("TEST_SUBNET").expect("TEST_SUBNET is set by scripts/test");
+    let group = std::env::var("TEST_SG").expect("TEST_SG is set by scripts/test");
+    let vpc = AwsVpcConfiguration::builder()
+        .subnets(subnet)
+        .security_groups(group)
+        .build()
+        .unwrap();
+    let out = ecs
+        .run_task()
+        .cluster(cluster)
+        .task_definition(family)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+        .send()
+        .await
+        .expect("run task");
+    out.tasks()[0].task_arn().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn discovery_returns_every_running_task_with_its_ip_and_skips_stopped_ones() {
+    let sdk = sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let (cluster, family) = cluster_with_task_definition(&ecs).await;
+    let first = run_task(&ecs, &cluster, &family).await;
+    let second = run_task(&ecs, &cluster, &family).await;
+    let discovery = EcsTaskDiscovery::new(ecs.clone());
+
+    let tasks = discovery.running_tasks(&cluster).await.unwrap();
+    let mut arns: Vec<&str> = tasks.iter().map(|t| t.arn.as_str()).collect();
+    arns.sort();
+    let mut expected = vec![first.as_str(), second.as_str()];
+    expected.sort();
+    assert_eq!(arns, expected, "both running tasks (a deployment) are returned");
+    for t in &tasks {
+        let octets: Vec<u8> = t.ip.split('.').map(|o| o.parse().expect("IPv4 octet")).collect();
+        assert_eq!(octets.len(), 4, "{}", t.ip);
+    }
+    let starts: Vec<_> = tasks.iter().map(|t| t.started_at_millis).collect();
+    assert!(starts.windows(2).all(|w| w[0] >= w[1]), "newest first: {starts:?}");
+
+    ecs.stop_task()
+        .cluster(&cluster)
+        .task(&first)
+        .reason("test")
+        .send()
+        .await
+        .expect("stop task");
+    let tasks = discovery.running_tasks(&cluster).await.unwrap();
+    assert_eq!(
+        tasks.iter().map(|t| t.arn.as_str()).collect::<Vec<_>>(),
+        [second.as_str()],
+        "the stopped task is gone"
+    );
+
+    // findTaskIp, with the seed's payload, answers that task's IP.
+    let config = ControlConfig::from_lookup(|_| None).unwrap();
+    let payload = json!({"Context": {"Execution": {"Input": {"cluster": cluster}}}});
+    let answer = handle_find_task_ip(&config, &discovery, &payload).await.unwrap();
+    assert_eq!(answer, json!({"ip": tasks[0].ip, "success": true}));
+}
+
+#[tokio::test]
+async fn find_task_ip_names_the_cluster_when_no_task_runs() {
+    let sdk = sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let (cluster, _) = cluster_with_task_definition(&ecs).await;
+    let discovery = EcsTaskDiscovery::new(ecs);
+    let config = ControlConfig::from_lookup(|k| (k == "CLUSTER").then(|| cluster.clone())).unwrap();
+    let err = handle_find_task_ip(&config, &discovery, &json!({})).await.unwrap_err();
+    assert!(matches!(err, ControlFailure::Locate(_)));
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "NoRunningTask");
+    assert!(
+        diagnostic.error_message.contains(&cluster),
+        "{}",
+        diagnostic.error_message
+    );
+
+    let none = ControlConfig::from_lookup(|_| None).unwrap();
+    let err = handle_find_task_ip(&none, &discovery, &json!({})).await.unwrap_err();
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "NoTarget");
+}
+
+#[tokio::test]
+async fn configs_load_by_prefix_and_a_bad_secret_is_reported_by_name_while_the_others_load() {
+    let sdk = sdk().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let prefix = format!("{}/", unique("mako/connector"));
+    let put = |name: String, body: String| {
+        let client = client.clone();
+        async move {
+            client
+                .create_secret()
+                .name(name)
+                .secret_string(body)
+                .send()
+                .await
+                .expect("create secret")
+        }
+    };
+    let good = |name: &str| {
+        json!({"name": name, "config": {"connector.class": "X", "topics": "t", "aws.secret.access.key": "hunter2"}})
+            .to_string()
+    };
+    put(format!("{prefix}seatool"), good("seatool-sink")).await;
+    put(format!("{prefix}appian"), good("appian-sink")).await;
+    put(format!("{prefix}broken"), "{\"name\": \"x\"}".into()).await;
+    put(format!("other/{prefix}seatool"), good("elsewhere")).await;
+    // More than one page: moto pages ListSecrets too.
+    for i in 0..3 {
+        put(format!("{prefix}extra-{i}"), good(&format!("extra-{i}"))).await;
+    }
+
+    let configs = SecretsManagerConfigs::new(client.clone());
+    let loaded = configs.list(&prefix).await.unwrap();
+    let mut names: Vec<&str> = loaded.configs.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["appian-sink", "extra-0", "extra-1", "extra-2", "seatool-sink"]);
+    assert_eq!(loaded.problems.len(), 1);
+    let problem = loaded.problems[0].to_string();
+    assert!(
+        problem.contains(&format!("{prefix}broken")) && problem.contains("`config` is missing"),
+        "{problem}"
+    );
+    let shown = format!("{:?}", loaded.configs[0].redacted());
+    assert!(!shown.contains("hunter2"), "{shown}");
+
+    assert!(matches!(
+        configs.get(&unique("absent")).await,
+        Err(ConfigError::NotFound { .. })
+    ));
+}
