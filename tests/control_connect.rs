@@ -124,9 +124,17 @@ async fn create_from_a_secret_run_update_delete_and_delete_again() {
     assert_eq!(again["success"], true, "{again}");
     assert!(again["message"].as_str().unwrap().contains("already absent"), "{again}");
 
-    match api.status(&name).await {
-        Err(ConnectError::NotFound { message }) => assert!(message.contains(&name), "{message}"),
-        other => panic!("expected a typed 404, got {other:?}"),
+    // Status travels through the status topic: the deletion shows after a short delay.
+    let gone = wait_for(Duration::from_secs(30), || async {
+        match api.status(&name).await {
+            Err(e @ ConnectError::NotFound { .. }) => Some(e),
+            _ => None,
+        }
+    })
+    .await;
+    match gone {
+        Some(ConnectError::NotFound { message }) => assert!(message.contains(&name), "{message}"),
+        other => panic!("expected a typed 404 once the deletion is visible, got {other:?}"),
     }
     let _ = std::fs::remove_file(&file);
 }
@@ -212,13 +220,13 @@ async fn restart_pause_resume_and_stop_on_the_real_worker() {
     api.resume(&name).await.unwrap();
     wait_running(&api, &name).await;
     api.stop(&name).await.unwrap();
-    let stopped = wait_for(Duration::from_secs(30), || async {
+    // A stopped connector lists no tasks, once the status topic has caught up.
+    wait_for(Duration::from_secs(30), || async {
         let s = api.status(&name).await.ok()?;
-        (s.connector.state == State::Stopped).then_some(s)
+        (s.connector.state == State::Stopped && s.tasks.is_empty()).then_some(())
     })
     .await
-    .expect("STOPPED");
-    assert!(stopped.tasks.is_empty(), "a stopped connector lists no tasks");
+    .expect("STOPPED with no tasks");
     api.delete(&name).await.unwrap();
     assert!(api.pause(&name).await.unwrap_err().is_not_found());
     let _ = std::fs::remove_file(&file);

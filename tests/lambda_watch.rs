@@ -1,9 +1,10 @@
-//! The real `sinkSeatoolData` binary, served by `cargo lambda watch`, driven over the Lambda
-//! Invoke API with the sample events, writing to DynamoDB and SQS on moto.
+//! The real Lambda binaries, served by `cargo lambda watch`, driven over the Lambda Invoke API
+//! with the sample events: the sink writing to DynamoDB and SQS on moto, the control functions
+//! calling the local Kafka Connect worker.
 //!
-//! `scripts/test` starts `cargo lambda watch` with the function's environment naming a table and
-//! a queue (`WATCH_SEATOOL_TABLE`, `WATCH_DEAD_LETTER_QUEUE_NAME`) and says where it listens
-//! (`LAMBDA_WATCH_URL`); this test creates those resources and invokes the function.
+//! `scripts/test` starts `cargo lambda watch` with the functions' environment naming a table and
+//! a queue (`WATCH_SEATOOL_TABLE`, `WATCH_DEAD_LETTER_QUEUE_NAME`) and the worker (`CONNECT_URL`),
+//! and says where it listens (`LAMBDA_WATCH_URL`); the tests create the AWS resources.
 
 use std::time::Duration;
 
@@ -90,4 +91,58 @@ async fn the_seatool_binary_under_cargo_lambda_watch_stores_replays_and_dead_let
     let (status, body) = invoke(&client, "sinkSeatoolData", &event("sink/unsupported-sqs-event.json")).await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["errorType"], "InvalidEvent", "{body}");
+}
+
+/// The seed's runbook commands, as written, against the real control binaries: findTaskIp,
+/// createConnector with the ip it gave, checkIfConnectIsReady, deleteConnector twice.
+#[tokio::test]
+async fn the_runbook_payloads_work_against_the_control_binaries() {
+    let sdk = sdk().await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let name = connector_tests::unique("runbook-sink");
+    let secret = connector_tests::unique("mako/connector/runbook");
+    let file = std::env::temp_dir().join(format!("{name}.out"));
+    let body = serde_json::json!({"name": name, "config": {
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        "tasks.max": "1", "topics": connector_tests::unique("topic"), "file": file}});
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret)
+        .secret_string(body.to_string())
+        .send()
+        .await
+        .expect("create secret");
+
+    let mut find = event("control/find-task-ip.json");
+    find["Context"]["Execution"]["Input"]["cluster"] = "any-cluster".into();
+    let (status, found) = invoke(&client, "findTaskIp", &find).await;
+    assert_eq!((status, &found["success"]), (200, &serde_json::json!(true)), "{found}");
+    let ip = found["ip"].as_str().expect("ip").to_string();
+    assert_eq!(ip, "127.0.0.1", "with CONNECT_URL set, the worker's host");
+
+    let mut check = event("control/check-if-connect-is-ready.json");
+    check["Payload"]["ip"] = ip.clone().into();
+    let (_, ready) = invoke(&client, "checkIfConnectIsReady", &check).await;
+    assert_eq!(ready, serde_json::json!({"ip": ip, "ready": true, "success": true}));
+
+    let mut create = event("control/create-connector.json");
+    create["Payload"]["ip"] = ip.clone().into();
+    create["Context"]["Execution"]["Input"]["connectorConfigSecret"] = secret.clone().into();
+    let (_, created) = invoke(&client, "createConnector", &create).await;
+    assert_eq!(
+        created,
+        serde_json::json!({"ip": ip, "success": true, "connector": name, "created": true})
+    );
+
+    let mut delete = event("control/delete-connector.json");
+    delete["connectorName"] = name.clone().into();
+    let (_, deleted) = invoke(&client, "deleteConnector", &delete).await;
+    assert_eq!(deleted["success"], true, "{deleted}");
+    let (_, again) = invoke(&client, "deleteConnector", &delete).await;
+    assert_eq!(again["success"], true, "{again}");
+    assert!(again["message"].as_str().unwrap().contains("already absent"), "{again}");
+    let _ = std::fs::remove_file(&file);
 }
