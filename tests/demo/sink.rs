@@ -1,16 +1,18 @@
 //! The driver of `scripts/demo`: feeds the sample batches in `events/sink/` through the real
 //! sink binaries (served by `cargo lambda watch`, over the Lambda Invoke API) and prints what
-//! each record became, what the tables hold, and what the dead-letter queue received.
+//! each record became, what the tables hold, and what the dead-letter queue received; then runs
+//! the seed's runbook against the real control binaries and the local Kafka Connect worker.
 //!
-//! `scripts/demo` starts moto and one watch server per function, and passes their addresses in
-//! `SEATOOL_WATCH_URL` and `APPIAN_WATCH_URL`; the table and queue names are fixed there too.
+//! `scripts/demo` starts moto, Kafka + Kafka Connect and one watch server per sink function, and
+//! passes their addresses in `SEATOOL_WATCH_URL`, `APPIAN_WATCH_URL` and `CONNECT_URL`; the
+//! table and queue names are fixed there too.
 
 use std::time::Duration;
 
 use connector_core::sink::decode_batch;
 use connector_core::sink::mapping::{Mapped, Table, map_record};
 use connector_tests::{create_queue, create_sink_table, drain_queue, event, scan, sdk};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set; run scripts/demo"))
@@ -157,5 +159,70 @@ async fn main() -> Result<(), String> {
             letter["reason"].as_str().unwrap_or("?")
         );
     }
+    println!();
+    control_plane(&sdk, &client).await
+}
+
+/// The seed's "Restarting a Connector" runbook, against the real control binaries.
+async fn control_plane(sdk: &aws_config::SdkConfig, client: &reqwest::Client) -> Result<(), String> {
+    let watch = var("SEATOOL_WATCH_URL")?;
+    let connect = var("CONNECT_URL")?;
+    let (name, topic, secret) = ("demo-file-sink", "demo.topic", "mako/connector/demo-file-sink");
+    let file = std::env::temp_dir().join("connector-demo-file-sink.out");
+    let _ = std::fs::remove_file(&file);
+    let config = json!({"name": name, "config": {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                        "tasks.max": "1", "topics": topic, "file": file}});
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(secret)
+        .secret_string(config.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("create secret: {e}"))?;
+    println!("── control plane: Kafka Connect at {connect}, connector config in secret {secret}");
+    let call = |function: &'static str, payload: Value| {
+        let url = format!("{watch}/2015-03-31/functions/{function}/invocations");
+        async move {
+            let answer: Value = client
+                .post(url)
+                .json(&payload)
+                .send()
+                .await
+                .map_err(|e| format!("invoke {function}: {e}"))?
+                .json()
+                .await
+                .map_err(|e| format!("{function} answered non-JSON: {e}"))?;
+            println!("   {function:<22} <- {payload}\n   {:<22} -> {answer}", "");
+            Ok::<Value, String>(answer)
+        }
+    };
+    let found = call(
+        "findTaskIp",
+        json!({"Context": {"Execution": {"Input": {"cluster": "demo-connect"}}}}),
+    )
+    .await?;
+    let ip = found["ip"].clone();
+    call("checkIfConnectIsReady", json!({"Payload": {"ip": ip}})).await?;
+    let input = json!({"Payload": {"ip": ip}, "Context": {"Execution": {"Input": {"connectorConfigSecret": secret}}}});
+    call("createConnector", input).await?;
+    connector_tests::produce(topic, &[(Some("k1"), Some("hello")), (Some("k2"), Some("from Kafka"))]).await;
+    let written = connector_tests::wait_for(Duration::from_secs(60), || async {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.contains("from Kafka").then_some(text)
+    })
+    .await
+    .ok_or("the file sink did not write the records within 60 s")?;
+    println!("   produced 2 records to {topic}; the connector wrote {written:?}");
+    call(
+        "deleteConnector",
+        json!({"cluster": "demo-connect", "connectorName": name}),
+    )
+    .await?;
+    call(
+        "deleteConnector",
+        json!({"cluster": "demo-connect", "connectorName": name}),
+    )
+    .await?;
+    let _ = std::fs::remove_file(&file);
     Ok(())
 }
