@@ -234,6 +234,10 @@ async fn restart_pause_resume_and_stop_on_the_real_worker() {
 
 #[tokio::test]
 async fn readiness_is_false_where_no_worker_answers_and_true_on_the_worker() {
+    let info = api().server_info().await.unwrap();
+    assert!(info.version.starts_with("4."), "{info:?}");
+    assert!(info.kafka_cluster_id.is_some_and(|id| !id.is_empty()));
+
     let config = control_config();
     let ready = handle_check_ready(&config, &json!({"Payload": {"ip": "127.0.0.1"}})).await;
     assert_eq!(ready, json!({"ip": "127.0.0.1", "ready": true, "success": true}));

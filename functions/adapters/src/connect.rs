@@ -7,6 +7,7 @@ use std::time::Duration;
 use connector_core::connect::ports::{PutConfigOutcome, RestartOutcome};
 use connector_core::connect::{
     ComponentStatus, ConnectApi, ConnectError, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus,
+    WorkerInfo,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
@@ -143,6 +144,14 @@ fn error_for(status: StatusCode, body: &str) -> ConnectError {
 }
 
 #[derive(Deserialize)]
+struct ServerInfoDto {
+    version: String,
+    #[serde(default)]
+    commit: String,
+    kafka_cluster_id: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct StatusDto {
     name: String,
     connector: ComponentDto,
@@ -229,6 +238,15 @@ impl From<InfoDto> for ConnectorInfo {
 impl ConnectApi for HttpConnectApi {
     fn url(&self) -> &str {
         &self.base_text
+    }
+
+    async fn server_info(&self) -> Result<WorkerInfo, ConnectError> {
+        let d: ServerInfoDto = self.get_json(self.url(&[], &[])).await?;
+        Ok(WorkerInfo {
+            version: d.version,
+            commit: d.commit,
+            kafka_cluster_id: d.kafka_cluster_id,
+        })
     }
 
     async fn is_ready(&self) -> Result<bool, ConnectError> {

@@ -13,5 +13,7 @@ pub mod control;
 pub mod model;
 pub mod ports;
 
-pub use model::{ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus};
+pub use model::{
+    ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus, WorkerInfo,
+};
 pub use ports::{ConnectApi, ConnectError, ConnectorConfigs, RunningTask, TaskDiscovery};

@@ -111,6 +111,17 @@ pub struct ConnectorView {
     pub info: Option<ConnectorInfo>,
 }
 
+/// `GET /`: which Kafka Connect a worker runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// The Connect runtime version (vendor builds may spell it their way).
+    pub version: String,
+    /// The runtime's git commit.
+    pub commit: String,
+    /// The Kafka cluster the worker belongs to.
+    pub kafka_cluster_id: Option<String>,
+}
+
 /// A connector's desired config, as stored in Secrets Manager: `{"name": ..., "config": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorConfig {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::model::{ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView};
+use super::model::{ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, WorkerInfo};
 use crate::sink::ports::BoxError;
 
 /// Why a Kafka Connect REST call failed, as a caller needs to tell apart.
@@ -95,6 +95,8 @@ pub enum RestartOutcome {
 pub trait ConnectApi: Send + Sync {
     /// The worker's base URL, for messages.
     fn url(&self) -> &str;
+    /// `GET /`: the worker's version and Kafka cluster.
+    fn server_info(&self) -> impl Future<Output = Result<WorkerInfo, ConnectError>> + Send;
     /// `GET /health` (3.9+), else `GET /connectors`: whether the worker has joined its group and
     /// can take requests. `GET /` alone answers before that.
     fn is_ready(&self) -> impl Future<Output = Result<bool, ConnectError>> + Send;

@@ -1,0 +1,255 @@
+//! Why a connector or task FAILED, read from its Java stack trace: the root cause line, the
+//! cause id it maps to, and a fingerprint that recognises the same failure when it comes back.
+
+use serde::Serialize;
+
+/// The cause ids of DESIGN.md: what the root cause of a FAILED trace means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The worker's role may not invoke (or look up) the function.
+    LambdaPermission,
+    /// The function does not exist (name, alias, region).
+    LambdaNotFound,
+    /// Lambda throttled the invocations.
+    LambdaThrottled,
+    /// The function ran and failed (`behavior.on.error=fail`).
+    LambdaFunctionError,
+    /// The worker cannot reach the Kafka brokers.
+    BrokerUnreachable,
+    /// A record could not be converted (bad JSON, schema mismatch).
+    Serialization,
+    /// A plugin class is missing from the worker.
+    PluginMissing,
+    /// The Confluent licence is missing or expired.
+    License,
+    /// None of the above.
+    Unknown,
+}
+
+impl Cause {
+    /// The stable id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Cause::LambdaPermission => "lambda-permission",
+            Cause::LambdaNotFound => "lambda-not-found",
+            Cause::LambdaThrottled => "lambda-throttled",
+            Cause::LambdaFunctionError => "lambda-function-error",
+            Cause::BrokerUnreachable => "broker-unreachable",
+            Cause::Serialization => "serialization",
+            Cause::PluginMissing => "plugin-missing",
+            Cause::License => "license",
+            Cause::Unknown => "unknown",
+        }
+    }
+
+    /// Whether a restart can fix it. A missing permission, function, plugin or licence, or a
+    /// record that cannot be converted, fails again at once: restarting only makes noise.
+    pub fn is_restartable(self) -> bool {
+        !matches!(
+            self,
+            Cause::LambdaPermission | Cause::LambdaNotFound | Cause::PluginMissing | Cause::License | Cause::Serialization
+        )
+    }
+}
+
+/// The root cause of a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RootCause {
+    /// The root cause line, trimmed (`org.apache...DataException: Converting byte[] ...`).
+    pub line: String,
+    /// The exception class of that line, when it has one.
+    pub exception: Option<String>,
+    /// What it means.
+    pub cause: Cause,
+    /// The same failure gives the same fingerprint: the exception class and the message with
+    /// numbers, offsets, ids and addresses normalised.
+    pub fingerprint: String,
+}
+
+/// The line a person should read: the last `Caused by:`, else the first line.
+pub fn root_line(trace: &str) -> &str {
+    let last_cause = trace.lines().rev().find_map(|l| l.trim_start().strip_prefix("Caused by:"));
+    last_cause.unwrap_or_else(|| trace.lines().next().unwrap_or("")).trim()
+}
+
+/// Reads the root cause of a FAILED trace. The cause is matched on the whole trace (the
+/// Confluent connector wraps Lambda errors in its own exceptions), most specific first.
+pub fn root_cause(trace: &str) -> RootCause {
+    let line = root_line(trace);
+    let exception = exception_class(line);
+    RootCause {
+        line: line.chars().take(500).collect(),
+        cause: classify(trace, line),
+        fingerprint: fingerprint(exception.as_deref(), line),
+        exception,
+    }
+}
+
+/// (cause, any of these substrings in the root line or the trace). Order matters.
+const RULES: &[(Cause, &[&str])] = &[
+    (
+        Cause::PluginMissing,
+        &["Failed to find any class that implements Connector", "ClassNotFoundException", "NoClassDefFoundError"],
+    ),
+    (Cause::License, &["LicenseException", "License expired", "license has expired", "Invalid license", "confluent.license"]),
+    (
+        Cause::LambdaPermission,
+        &["AccessDeniedException", "is not authorized to perform: lambda:", "AccessDenied", "Status Code: 403"],
+    ),
+    (Cause::LambdaNotFound, &["Function not found", "ResourceNotFoundException"]),
+    (Cause::LambdaThrottled, &["TooManyRequestsException", "Rate Exceeded", "ThrottlingException", "Status Code: 429"]),
+    (
+        Cause::LambdaFunctionError,
+        &["X-Amz-Function-Error", "FunctionError", "Lambda function error", "Unhandled", "function returned an error"],
+    ),
+    (
+        Cause::Serialization,
+        &[
+            "DataException",
+            "SerializationException",
+            "Converting byte[] to Kafka Connect data failed",
+            "JsonParseException",
+            "JsonConverter with schemas.enable",
+            "Unknown magic byte",
+        ],
+    ),
+    (
+        Cause::BrokerUnreachable,
+        &[
+            "org.apache.kafka.common.errors.TimeoutException",
+            "DisconnectException",
+            "Connection to node",
+            "Failed to update metadata",
+            "not present in metadata",
+            "UnknownHostException",
+            "No resolvable bootstrap urls",
+        ],
+    ),
+];
+
+fn classify(trace: &str, line: &str) -> Cause {
+    // The root line decides first; the whole trace only when the root line says nothing known.
+    for text in [line, trace] {
+        for (cause, needles) in RULES {
+            if needles.iter().any(|n| text.contains(n)) {
+                return *cause;
+            }
+        }
+    }
+    Cause::Unknown
+}
+
+/// `a.b.FooException: message` → `a.b.FooException`.
+fn exception_class(line: &str) -> Option<String> {
+    let head = line.split(':').next()?.trim();
+    let looks_like_class = !head.is_empty()
+        && !head.contains(' ')
+        && head.contains('.')
+        && head.rsplit('.').next().is_some_and(|simple| simple.ends_with("Exception") || simple.ends_with("Error"));
+    looks_like_class.then(|| head.to_string())
+}
+
+/// The exception and the message with every token that holds a digit replaced by `#`, so that
+/// offsets, partitions, task ids, addresses, request ids and timestamps do not make the same
+/// failure look new; then hashed (FNV-1a, 64 bits) to keep it short.
+pub fn fingerprint(exception: Option<&str>, line: &str) -> String {
+    let message = exception.and_then(|e| line.strip_prefix(e)).unwrap_or(line);
+    let mut normal = String::with_capacity(message.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.chars().any(|c| c.is_ascii_digit()) {
+            out.push('#');
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in message.chars() {
+        if c.is_alphanumeric() || c == '-' || c == '_' {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut normal);
+            normal.push(c);
+        }
+    }
+    flush(&mut token, &mut normal);
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for b in exception.unwrap_or("").bytes().chain([0]).chain(normal.trim().bytes()) {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    let simple = exception.and_then(|e| e.rsplit('.').next()).unwrap_or("Failure");
+    format!("{simple}-{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(file: &str) -> String {
+        let path = format!("{}/../../events/connect/traces/{file}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn each_sample_trace_maps_to_its_cause() {
+        let cases = [
+            ("data-exception.txt", Cause::Serialization),
+            ("lambda-access-denied.txt", Cause::LambdaPermission),
+            ("lambda-not-found.txt", Cause::LambdaNotFound),
+            ("lambda-throttled.txt", Cause::LambdaThrottled),
+            ("lambda-function-error.txt", Cause::LambdaFunctionError),
+            ("broker-timeout.txt", Cause::BrokerUnreachable),
+            ("plugin-missing.txt", Cause::PluginMissing),
+            ("license-expired.txt", Cause::License),
+            ("file-not-found.txt", Cause::Unknown),
+        ];
+        for (file, cause) in cases {
+            let root = root_cause(&trace(file));
+            assert_eq!(root.cause, cause, "{file}: {}", root.line);
+        }
+    }
+
+    #[test]
+    fn the_root_line_is_the_last_caused_by_else_the_first_line() {
+        let t = "org.apache.kafka.connect.errors.ConnectException: Exiting WorkerSinkTask due to unrecoverable exception.\n\tat x.y(Z.java:1)\nCaused by: a.B: outer\n\tat q\nCaused by: c.DException: the real one\n\t... 5 more";
+        assert_eq!(root_line(t), "c.DException: the real one");
+        assert_eq!(root_line("java.lang.IllegalStateException: boom\n\tat a.b"), "java.lang.IllegalStateException: boom");
+        assert_eq!(root_line(""), "");
+        let root = root_cause(t);
+        assert_eq!(root.exception.as_deref(), Some("c.DException"));
+    }
+
+    #[test]
+    fn fingerprints_ignore_numbers_and_ids_but_not_the_failure() {
+        let a = root_cause("Caused by: org.apache.kafka.connect.errors.DataException: offset 1041 partition 0 failed for task seatool-sink-0 at 10.0.1.25:8083");
+        let b = root_cause("Caused by: org.apache.kafka.connect.errors.DataException: offset 99817 partition 3 failed for task seatool-sink-2 at 10.0.7.9:8083");
+        let c = root_cause("Caused by: org.apache.kafka.connect.errors.DataException: schema mismatch");
+        let d = root_cause("Caused by: java.io.IOException: offset 1041 partition 0 failed for task seatool-sink-0 at 10.0.1.25:8083");
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.fingerprint, c.fingerprint);
+        assert_ne!(a.fingerprint, d.fingerprint, "another exception class is another failure");
+        assert!(a.fingerprint.starts_with("DataException-"), "{}", a.fingerprint);
+    }
+
+    #[test]
+    fn only_transient_causes_are_restartable() {
+        let restartable: Vec<&str> = [
+            Cause::LambdaPermission,
+            Cause::LambdaNotFound,
+            Cause::LambdaThrottled,
+            Cause::LambdaFunctionError,
+            Cause::BrokerUnreachable,
+            Cause::Serialization,
+            Cause::PluginMissing,
+            Cause::License,
+            Cause::Unknown,
+        ]
+        .into_iter()
+        .filter(|c| c.is_restartable())
+        .map(Cause::id)
+        .collect();
+        assert_eq!(restartable, ["lambda-throttled", "lambda-function-error", "broker-unreachable", "unknown"]);
+    }
+}

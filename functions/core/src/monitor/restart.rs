@@ -1,0 +1,219 @@
+//! The restart policy: whether to restart a failed connector or task now, later, or never.
+//!
+//! Three small pure functions in the manner of Strimzi's auto-restart: the backoff schedule,
+//! the decision for a failure, and the reset after a stable period. Time is milliseconds since
+//! the epoch, always passed in.
+//!
+//! Backoff after `n` restarts: `min(n² + n, 60)` minutes —
+//! 0, 2, 6, 12, 20, 30, 42, 56, then every 60 minutes.
+
+use serde::{Deserialize, Serialize};
+
+use super::cause::Cause;
+
+const MINUTE_MS: i64 = 60_000;
+
+/// Settings of the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Restarts allowed for one failure (one fingerprint) before giving up. Default 3.
+    pub budget: u32,
+    /// The longest backoff, in minutes. Default 60.
+    pub max_backoff_minutes: i64,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self { budget: 3, max_backoff_minutes: 60 }
+    }
+}
+
+/// What has been done about a connector's failures, kept between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartHistory {
+    /// Restarts made for the current failure.
+    pub count: u32,
+    /// When the last restart was made.
+    pub last_restart_at: Option<i64>,
+    /// The fingerprint of the failure the restarts were for.
+    pub fingerprint: Option<String>,
+    /// Since when the connector has been healthy without a break (`None` while failing).
+    pub healthy_since: Option<i64>,
+}
+
+/// What to do about a failure now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Restart now; this is restart number `attempt` of `budget`.
+    Restart {
+        /// 1-based.
+        attempt: u32,
+    },
+    /// Not yet: the backoff after the last restart runs until `until`.
+    Wait {
+        /// Milliseconds since the epoch.
+        until: i64,
+    },
+    /// The same failure came back after the whole budget: stop restarting, escalate.
+    GiveUp,
+    /// A restart cannot fix this cause: alert, do not restart.
+    DoNotRestart,
+}
+
+impl RestartPolicy {
+    /// Minutes to wait after `restarts` restarts before the next: `min(n² + n, max)`.
+    pub fn backoff_minutes(&self, restarts: u32) -> i64 {
+        let n = i64::from(restarts);
+        (n * n + n).min(self.max_backoff_minutes)
+    }
+
+    /// The decision for a failure with `cause` and `fingerprint`, given what was done before.
+    pub fn decide(&self, history: &RestartHistory, cause: Cause, fingerprint: &str, now: i64) -> Decision {
+        if !cause.is_restartable() {
+            return Decision::DoNotRestart;
+        }
+        // A different failure starts its own count.
+        let count = if history.fingerprint.as_deref() == Some(fingerprint) { history.count } else { 0 };
+        if count >= self.budget {
+            return Decision::GiveUp;
+        }
+        if count > 0
+            && let Some(last) = history.last_restart_at
+        {
+            let until = last + self.backoff_minutes(count) * MINUTE_MS;
+            if now < until {
+                return Decision::Wait { until };
+            }
+        }
+        Decision::Restart { attempt: count + 1 }
+    }
+
+    /// The history after a restart was made now.
+    pub fn record_restart(&self, history: &RestartHistory, fingerprint: &str, now: i64) -> RestartHistory {
+        let count = if history.fingerprint.as_deref() == Some(fingerprint) { history.count } else { 0 };
+        RestartHistory { count: count + 1, last_restart_at: Some(now), fingerprint: Some(fingerprint.into()), healthy_since: None }
+    }
+
+    /// The history after a run that saw the connector failing without restarting it.
+    pub fn record_failing(&self, history: &RestartHistory) -> RestartHistory {
+        RestartHistory { healthy_since: None, ..history.clone() }
+    }
+
+    /// The history after a run that saw the connector healthy: the count resets once it has
+    /// stayed healthy longer than the backoff that would come next.
+    pub fn record_healthy(&self, history: &RestartHistory, now: i64) -> RestartHistory {
+        let since = history.healthy_since.unwrap_or(now);
+        if history.count > 0 && now - since > self.backoff_minutes(history.count) * MINUTE_MS {
+            return RestartHistory { healthy_since: Some(since), ..RestartHistory::default() };
+        }
+        RestartHistory { healthy_since: Some(since), ..history.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const P: RestartPolicy = RestartPolicy { budget: 3, max_backoff_minutes: 60 };
+    const FP: &str = "DataException-1";
+
+    fn at(minutes: i64, seconds: i64) -> i64 {
+        1_700_000_000_000 + minutes * MINUTE_MS + seconds * 1000
+    }
+
+    #[test]
+    fn the_schedule_is_n_squared_plus_n_capped_at_an_hour() {
+        let schedule: Vec<i64> = (0..10).map(|n| P.backoff_minutes(n)).collect();
+        assert_eq!(schedule, [0, 2, 6, 12, 20, 30, 42, 56, 60, 60]);
+    }
+
+    #[test]
+    fn after_one_restart_the_next_waits_two_minutes_exactly() {
+        let h = P.record_restart(&RestartHistory::default(), FP, at(0, 0));
+        assert_eq!(P.decide(&h, Cause::Unknown, FP, at(1, 59)), Decision::Wait { until: at(2, 0) });
+        assert_eq!(P.decide(&h, Cause::Unknown, FP, at(2, 0)), Decision::Restart { attempt: 2 });
+        assert_eq!(P.decide(&h, Cause::Unknown, FP, at(2, 1)), Decision::Restart { attempt: 2 });
+    }
+
+    #[test]
+    fn the_same_failure_after_the_budget_gives_up_and_another_failure_starts_over() {
+        let mut h = RestartHistory::default();
+        let mut now = at(0, 0);
+        for attempt in 1..=3 {
+            assert_eq!(P.decide(&h, Cause::BrokerUnreachable, FP, now), Decision::Restart { attempt });
+            h = P.record_restart(&h, FP, now);
+            now += P.backoff_minutes(h.count) * MINUTE_MS;
+        }
+        assert_eq!(P.decide(&h, Cause::BrokerUnreachable, FP, now), Decision::GiveUp);
+        assert_eq!(P.decide(&h, Cause::BrokerUnreachable, "Other-2", now), Decision::Restart { attempt: 1 });
+    }
+
+    #[test]
+    fn causes_a_restart_cannot_fix_are_never_restarted() {
+        for cause in [Cause::Serialization, Cause::LambdaPermission, Cause::LambdaNotFound, Cause::PluginMissing, Cause::License] {
+            assert_eq!(P.decide(&RestartHistory::default(), cause, FP, at(0, 0)), Decision::DoNotRestart);
+        }
+    }
+
+    #[test]
+    fn the_count_resets_after_staying_healthy_longer_than_the_next_backoff() {
+        let h = P.record_restart(&P.record_restart(&RestartHistory::default(), FP, at(0, 0)), FP, at(2, 0));
+        assert_eq!(h.count, 2);
+        let h = P.record_healthy(&h, at(3, 0));
+        assert_eq!(h.healthy_since, Some(at(3, 0)));
+        // Backoff after 2 restarts is 6 minutes: not yet reset at exactly 6, reset just after.
+        assert_eq!(P.record_healthy(&h, at(9, 0)).count, 2);
+        let reset = P.record_healthy(&h, at(9, 1));
+        assert_eq!((reset.count, reset.fingerprint), (0, None));
+        // A failure in between breaks the healthy period.
+        let broken = P.record_healthy(&P.record_failing(&h), at(9, 1));
+        assert_eq!((broken.count, broken.healthy_since), (2, Some(at(9, 1))));
+    }
+
+    proptest! {
+        /// Whatever the pattern of failing and healthy runs, one failure is never restarted more
+        /// than the budget, restarts respect the backoff, and a long enough healthy period resets.
+        #[test]
+        fn never_more_than_the_budget_and_always_resets_after_stability(
+            runs in prop::collection::vec((prop::bool::weighted(0.7), 1i64..30), 1..200),
+        ) {
+            let mut h = RestartHistory::default();
+            let mut now = at(0, 0);
+            let mut restarts_since_reset = 0;
+            let mut last_restart: Option<i64> = None;
+            for (failing, minutes) in runs {
+                now += minutes * MINUTE_MS;
+                if failing {
+                    match P.decide(&h, Cause::Unknown, FP, now) {
+                        Decision::Restart { attempt } => {
+                            restarts_since_reset += 1;
+                            prop_assert_eq!(attempt, restarts_since_reset);
+                            prop_assert!(attempt <= P.budget);
+                            if let Some(last) = last_restart {
+                                prop_assert!(now - last >= P.backoff_minutes(attempt - 1) * MINUTE_MS);
+                            }
+                            last_restart = Some(now);
+                            h = P.record_restart(&h, FP, now);
+                        }
+                        Decision::GiveUp => prop_assert_eq!(restarts_since_reset, P.budget),
+                        Decision::Wait { until } => prop_assert!(until > now),
+                        Decision::DoNotRestart => prop_assert!(false, "Unknown is restartable"),
+                    }
+                    h = P.record_failing(&h);
+                } else {
+                    let before = h.clone();
+                    h = P.record_healthy(&h, now);
+                    let since = before.healthy_since.unwrap_or(now);
+                    if before.count > 0 && now - since > P.backoff_minutes(before.count) * MINUTE_MS {
+                        prop_assert_eq!(h.count, 0);
+                    }
+                    if h.count == 0 {
+                        restarts_since_reset = 0;
+                        last_restart = None;
+                    }
+                }
+            }
+        }
+    }
+}
