@@ -5,10 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use connector_core::connect::ports::{PutConfigOutcome, RestartOutcome};
-use connector_core::connect::{
-    ComponentStatus, ConnectApi, ConnectError, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus,
-    WorkerInfo,
-};
+use connector_core::connect::{ConnectApi, ConnectError, ConnectorStatus, ConnectorView, WorkerInfo, wire};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
@@ -112,16 +109,17 @@ impl HttpConnectApi {
         }
     }
 
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: Url) -> Result<T, ConnectError> {
+    /// GETs `url` and reads the body with one of the `wire` readers.
+    async fn get_with<T>(&self, url: Url, read: fn(&str) -> Result<T, String>) -> Result<T, ConnectError> {
         let (_, text) = self.send(Method::GET, url.clone(), None).await?;
-        parse(&url, &text)
+        read_body(&url, &text, read)
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(url: &Url, text: &str) -> Result<T, ConnectError> {
-    serde_json::from_str(text).map_err(|e| ConnectError::UnexpectedBody {
+fn read_body<T>(url: &Url, text: &str, read: fn(&str) -> Result<T, String>) -> Result<T, ConnectError> {
+    read(text).map_err(|reason| ConnectError::UnexpectedBody {
         url: url.to_string(),
-        reason: e.to_string(),
+        reason,
     })
 }
 
@@ -143,110 +141,13 @@ fn error_for(status: StatusCode, body: &str) -> ConnectError {
     }
 }
 
-#[derive(Deserialize)]
-struct ServerInfoDto {
-    version: String,
-    #[serde(default)]
-    commit: String,
-    kafka_cluster_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct StatusDto {
-    name: String,
-    connector: ComponentDto,
-    #[serde(default)]
-    tasks: Vec<TaskDto>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ComponentDto {
-    state: String,
-    #[serde(default)]
-    worker_id: String,
-    trace: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TaskDto {
-    id: i32,
-    state: String,
-    #[serde(default)]
-    worker_id: String,
-    trace: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct InfoDto {
-    name: String,
-    #[serde(default)]
-    config: BTreeMap<String, String>,
-    #[serde(default)]
-    tasks: Vec<TaskIdDto>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TaskIdDto {
-    task: i32,
-}
-
-#[derive(Deserialize)]
-struct ExpandedDto {
-    status: Option<StatusDto>,
-    info: Option<InfoDto>,
-}
-
-impl From<StatusDto> for ConnectorStatus {
-    fn from(d: StatusDto) -> Self {
-        ConnectorStatus {
-            name: d.name,
-            connector: ComponentStatus {
-                state: State::parse(&d.connector.state),
-                worker_id: d.connector.worker_id,
-                trace: d.connector.trace,
-            },
-            tasks: d
-                .tasks
-                .into_iter()
-                .map(|t| TaskStatus {
-                    id: t.id,
-                    state: State::parse(&t.state),
-                    worker_id: t.worker_id,
-                    trace: t.trace,
-                })
-                .collect(),
-            kind: d.kind,
-        }
-    }
-}
-
-impl From<InfoDto> for ConnectorInfo {
-    fn from(d: InfoDto) -> Self {
-        ConnectorInfo {
-            name: d.name,
-            config: d.config,
-            tasks: d.tasks.into_iter().map(|t| t.task).collect(),
-            kind: d.kind,
-        }
-    }
-}
-
 impl ConnectApi for HttpConnectApi {
     fn url(&self) -> &str {
         &self.base_text
     }
 
     async fn server_info(&self) -> Result<WorkerInfo, ConnectError> {
-        let d: ServerInfoDto = self.get_json(self.url(&[], &[])).await?;
-        Ok(WorkerInfo {
-            version: d.version,
-            commit: d.commit,
-            kafka_cluster_id: d.kafka_cluster_id,
-        })
+        self.get_with(self.url(&[], &[]), wire::worker_info).await
     }
 
     async fn is_ready(&self) -> Result<bool, ConnectError> {
@@ -268,20 +169,12 @@ impl ConnectApi for HttpConnectApi {
 
     async fn list_expanded(&self) -> Result<Vec<ConnectorView>, ConnectError> {
         let url = self.url(&["connectors"], &[("expand", "status"), ("expand", "info")]);
-        let map: BTreeMap<String, ExpandedDto> = self.get_json(url).await?;
-        Ok(map
-            .into_iter()
-            .map(|(name, d)| ConnectorView {
-                name,
-                status: d.status.map(Into::into),
-                info: d.info.map(Into::into),
-            })
-            .collect())
+        self.get_with(url, wire::expanded).await
     }
 
     async fn status(&self, name: &str) -> Result<ConnectorStatus, ConnectError> {
-        let dto: StatusDto = self.get_json(self.url(&["connectors", name, "status"], &[])).await?;
-        Ok(dto.into())
+        self.get_with(self.url(&["connectors", name, "status"], &[]), wire::connector_status)
+            .await
     }
 
     async fn put_config(
@@ -292,10 +185,10 @@ impl ConnectApi for HttpConnectApi {
         let url = self.url(&["connectors", name, "config"], &[]);
         let body = serde_json::to_value(config).unwrap_or_default();
         let (status, text) = self.send(Method::PUT, url.clone(), Some(&body)).await?;
-        let info: InfoDto = parse(&url, &text)?;
+        let info = read_body(&url, &text, wire::connector_info)?;
         Ok(PutConfigOutcome {
             created: status == StatusCode::CREATED,
-            info: info.into(),
+            info,
         })
     }
 
@@ -314,8 +207,7 @@ impl ConnectApi for HttpConnectApi {
         if status == StatusCode::NO_CONTENT {
             return Ok(RestartOutcome::ConnectorOnly);
         }
-        let plan: StatusDto = parse(&url, &text)?;
-        Ok(RestartOutcome::Planned(plan.into()))
+        Ok(RestartOutcome::Planned(read_body(&url, &text, wire::connector_status)?))
     }
 
     async fn restart_task(&self, name: &str, task: i32) -> Result<(), ConnectError> {

@@ -11,11 +11,13 @@
 //! - [`connect`] — Kafka Connect: status model, ports (REST, ECS, Secrets Manager), control-plane use cases.
 //! - [`sink`] — the DynamoDB sink: input decoding, item mapping, ordering, the ports it writes
 //!   through, and the use case that applies one batch.
+//! - [`monitor`] — the health monitor: causes, restart policy, findings, alert lifecycle, the run.
 //! - [`metrics`] — CloudWatch Embedded Metric Format lines (built here, printed by the edges).
 #![warn(missing_docs)]
 
 pub mod connect;
 pub mod metrics;
+pub mod monitor;
 pub mod sink;
 
 /// An error and all its sources on one line: SDK and HTTP errors keep the useful part in their

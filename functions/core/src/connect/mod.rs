@@ -6,12 +6,14 @@
 //!
 //! - [`model`] — connector and task status, connector info and configs (with redaction).
 //! - [`ports`] — `ConnectApi`, `TaskDiscovery`, `ConnectorConfigs` and their typed errors.
+//! - [`wire`] — the REST bodies (JSON) read into the model.
 //! - [`control`] — the control-plane use cases behind `findTaskIp`, `checkIfConnectIsReady`,
 //!   `createConnector` and `deleteConnector`, and the payload shapes they accept.
 
 pub mod control;
 pub mod model;
 pub mod ports;
+pub mod wire;
 
 pub use model::{
     ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus, WorkerInfo,

@@ -48,7 +48,11 @@ impl Cause {
     pub fn is_restartable(self) -> bool {
         !matches!(
             self,
-            Cause::LambdaPermission | Cause::LambdaNotFound | Cause::PluginMissing | Cause::License | Cause::Serialization
+            Cause::LambdaPermission
+                | Cause::LambdaNotFound
+                | Cause::PluginMissing
+                | Cause::License
+                | Cause::Serialization
         )
     }
 }
@@ -69,7 +73,10 @@ pub struct RootCause {
 
 /// The line a person should read: the last `Caused by:`, else the first line.
 pub fn root_line(trace: &str) -> &str {
-    let last_cause = trace.lines().rev().find_map(|l| l.trim_start().strip_prefix("Caused by:"));
+    let last_cause = trace
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("Caused by:"));
     last_cause.unwrap_or_else(|| trace.lines().next().unwrap_or("")).trim()
 }
 
@@ -90,18 +97,53 @@ pub fn root_cause(trace: &str) -> RootCause {
 const RULES: &[(Cause, &[&str])] = &[
     (
         Cause::PluginMissing,
-        &["Failed to find any class that implements Connector", "ClassNotFoundException", "NoClassDefFoundError"],
+        &[
+            "Failed to find any class that implements Connector",
+            "ClassNotFoundException",
+            "NoClassDefFoundError",
+        ],
     ),
-    (Cause::License, &["LicenseException", "License expired", "license has expired", "Invalid license", "confluent.license"]),
+    (
+        Cause::License,
+        &[
+            "LicenseException",
+            "License expired",
+            "license has expired",
+            "Invalid license",
+            "confluent.license",
+        ],
+    ),
     (
         Cause::LambdaPermission,
-        &["AccessDeniedException", "is not authorized to perform: lambda:", "AccessDenied", "Status Code: 403"],
+        &[
+            "AccessDeniedException",
+            "is not authorized to perform: lambda:",
+            "AccessDenied",
+            "Status Code: 403",
+        ],
     ),
-    (Cause::LambdaNotFound, &["Function not found", "ResourceNotFoundException"]),
-    (Cause::LambdaThrottled, &["TooManyRequestsException", "Rate Exceeded", "ThrottlingException", "Status Code: 429"]),
+    (
+        Cause::LambdaNotFound,
+        &["Function not found", "ResourceNotFoundException"],
+    ),
+    (
+        Cause::LambdaThrottled,
+        &[
+            "TooManyRequestsException",
+            "Rate Exceeded",
+            "ThrottlingException",
+            "Status Code: 429",
+        ],
+    ),
     (
         Cause::LambdaFunctionError,
-        &["X-Amz-Function-Error", "FunctionError", "Lambda function error", "Unhandled", "function returned an error"],
+        &[
+            "X-Amz-Function-Error",
+            "FunctionError",
+            "Lambda function error",
+            "Unhandled",
+            "function returned an error",
+        ],
     ),
     (
         Cause::Serialization,
@@ -146,7 +188,10 @@ fn exception_class(line: &str) -> Option<String> {
     let looks_like_class = !head.is_empty()
         && !head.contains(' ')
         && head.contains('.')
-        && head.rsplit('.').next().is_some_and(|simple| simple.ends_with("Exception") || simple.ends_with("Error"));
+        && head
+            .rsplit('.')
+            .next()
+            .is_some_and(|simple| simple.ends_with("Exception") || simple.ends_with("Error"));
     looks_like_class.then(|| head.to_string())
 }
 
@@ -215,7 +260,10 @@ mod tests {
     fn the_root_line_is_the_last_caused_by_else_the_first_line() {
         let t = "org.apache.kafka.connect.errors.ConnectException: Exiting WorkerSinkTask due to unrecoverable exception.\n\tat x.y(Z.java:1)\nCaused by: a.B: outer\n\tat q\nCaused by: c.DException: the real one\n\t... 5 more";
         assert_eq!(root_line(t), "c.DException: the real one");
-        assert_eq!(root_line("java.lang.IllegalStateException: boom\n\tat a.b"), "java.lang.IllegalStateException: boom");
+        assert_eq!(
+            root_line("java.lang.IllegalStateException: boom\n\tat a.b"),
+            "java.lang.IllegalStateException: boom"
+        );
         assert_eq!(root_line(""), "");
         let root = root_cause(t);
         assert_eq!(root.exception.as_deref(), Some("c.DException"));
@@ -223,13 +271,22 @@ mod tests {
 
     #[test]
     fn fingerprints_ignore_numbers_and_ids_but_not_the_failure() {
-        let a = root_cause("Caused by: org.apache.kafka.connect.errors.DataException: offset 1041 partition 0 failed for task seatool-sink-0 at 10.0.1.25:8083");
-        let b = root_cause("Caused by: org.apache.kafka.connect.errors.DataException: offset 99817 partition 3 failed for task seatool-sink-2 at 10.0.7.9:8083");
+        let a = root_cause(
+            "Caused by: org.apache.kafka.connect.errors.DataException: offset 1041 partition 0 failed for task seatool-sink-0 at 10.0.1.25:8083",
+        );
+        let b = root_cause(
+            "Caused by: org.apache.kafka.connect.errors.DataException: offset 99817 partition 3 failed for task seatool-sink-2 at 10.0.7.9:8083",
+        );
         let c = root_cause("Caused by: org.apache.kafka.connect.errors.DataException: schema mismatch");
-        let d = root_cause("Caused by: java.io.IOException: offset 1041 partition 0 failed for task seatool-sink-0 at 10.0.1.25:8083");
+        let d = root_cause(
+            "Caused by: java.io.IOException: offset 1041 partition 0 failed for task seatool-sink-0 at 10.0.1.25:8083",
+        );
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_ne!(a.fingerprint, c.fingerprint);
-        assert_ne!(a.fingerprint, d.fingerprint, "another exception class is another failure");
+        assert_ne!(
+            a.fingerprint, d.fingerprint,
+            "another exception class is another failure"
+        );
         assert!(a.fingerprint.starts_with("DataException-"), "{}", a.fingerprint);
     }
 
@@ -250,6 +307,14 @@ mod tests {
         .filter(|c| c.is_restartable())
         .map(Cause::id)
         .collect();
-        assert_eq!(restartable, ["lambda-throttled", "lambda-function-error", "broker-unreachable", "unknown"]);
+        assert_eq!(
+            restartable,
+            [
+                "lambda-throttled",
+                "lambda-function-error",
+                "broker-unreachable",
+                "unknown"
+            ]
+        );
     }
 }

@@ -24,7 +24,10 @@ pub struct RestartPolicy {
 
 impl Default for RestartPolicy {
     fn default() -> Self {
-        Self { budget: 3, max_backoff_minutes: 60 }
+        Self {
+            budget: 3,
+            max_backoff_minutes: 60,
+        }
     }
 }
 
@@ -73,7 +76,11 @@ impl RestartPolicy {
             return Decision::DoNotRestart;
         }
         // A different failure starts its own count.
-        let count = if history.fingerprint.as_deref() == Some(fingerprint) { history.count } else { 0 };
+        let count = if history.fingerprint.as_deref() == Some(fingerprint) {
+            history.count
+        } else {
+            0
+        };
         if count >= self.budget {
             return Decision::GiveUp;
         }
@@ -90,13 +97,25 @@ impl RestartPolicy {
 
     /// The history after a restart was made now.
     pub fn record_restart(&self, history: &RestartHistory, fingerprint: &str, now: i64) -> RestartHistory {
-        let count = if history.fingerprint.as_deref() == Some(fingerprint) { history.count } else { 0 };
-        RestartHistory { count: count + 1, last_restart_at: Some(now), fingerprint: Some(fingerprint.into()), healthy_since: None }
+        let count = if history.fingerprint.as_deref() == Some(fingerprint) {
+            history.count
+        } else {
+            0
+        };
+        RestartHistory {
+            count: count + 1,
+            last_restart_at: Some(now),
+            fingerprint: Some(fingerprint.into()),
+            healthy_since: None,
+        }
     }
 
     /// The history after a run that saw the connector failing without restarting it.
     pub fn record_failing(&self, history: &RestartHistory) -> RestartHistory {
-        RestartHistory { healthy_since: None, ..history.clone() }
+        RestartHistory {
+            healthy_since: None,
+            ..history.clone()
+        }
     }
 
     /// The history after a run that saw the connector healthy: the count resets once it has
@@ -104,9 +123,15 @@ impl RestartPolicy {
     pub fn record_healthy(&self, history: &RestartHistory, now: i64) -> RestartHistory {
         let since = history.healthy_since.unwrap_or(now);
         if history.count > 0 && now - since > self.backoff_minutes(history.count) * MINUTE_MS {
-            return RestartHistory { healthy_since: Some(since), ..RestartHistory::default() };
+            return RestartHistory {
+                healthy_since: Some(since),
+                ..RestartHistory::default()
+            };
         }
-        RestartHistory { healthy_since: Some(since), ..history.clone() }
+        RestartHistory {
+            healthy_since: Some(since),
+            ..history.clone()
+        }
     }
 }
 
@@ -115,7 +140,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const P: RestartPolicy = RestartPolicy { budget: 3, max_backoff_minutes: 60 };
+    const P: RestartPolicy = RestartPolicy {
+        budget: 3,
+        max_backoff_minutes: 60,
+    };
     const FP: &str = "DataException-1";
 
     fn at(minutes: i64, seconds: i64) -> i64 {
@@ -131,9 +159,18 @@ mod tests {
     #[test]
     fn after_one_restart_the_next_waits_two_minutes_exactly() {
         let h = P.record_restart(&RestartHistory::default(), FP, at(0, 0));
-        assert_eq!(P.decide(&h, Cause::Unknown, FP, at(1, 59)), Decision::Wait { until: at(2, 0) });
-        assert_eq!(P.decide(&h, Cause::Unknown, FP, at(2, 0)), Decision::Restart { attempt: 2 });
-        assert_eq!(P.decide(&h, Cause::Unknown, FP, at(2, 1)), Decision::Restart { attempt: 2 });
+        assert_eq!(
+            P.decide(&h, Cause::Unknown, FP, at(1, 59)),
+            Decision::Wait { until: at(2, 0) }
+        );
+        assert_eq!(
+            P.decide(&h, Cause::Unknown, FP, at(2, 0)),
+            Decision::Restart { attempt: 2 }
+        );
+        assert_eq!(
+            P.decide(&h, Cause::Unknown, FP, at(2, 1)),
+            Decision::Restart { attempt: 2 }
+        );
     }
 
     #[test]
@@ -141,24 +178,43 @@ mod tests {
         let mut h = RestartHistory::default();
         let mut now = at(0, 0);
         for attempt in 1..=3 {
-            assert_eq!(P.decide(&h, Cause::BrokerUnreachable, FP, now), Decision::Restart { attempt });
+            assert_eq!(
+                P.decide(&h, Cause::BrokerUnreachable, FP, now),
+                Decision::Restart { attempt }
+            );
             h = P.record_restart(&h, FP, now);
             now += P.backoff_minutes(h.count) * MINUTE_MS;
         }
         assert_eq!(P.decide(&h, Cause::BrokerUnreachable, FP, now), Decision::GiveUp);
-        assert_eq!(P.decide(&h, Cause::BrokerUnreachable, "Other-2", now), Decision::Restart { attempt: 1 });
+        assert_eq!(
+            P.decide(&h, Cause::BrokerUnreachable, "Other-2", now),
+            Decision::Restart { attempt: 1 }
+        );
     }
 
     #[test]
     fn causes_a_restart_cannot_fix_are_never_restarted() {
-        for cause in [Cause::Serialization, Cause::LambdaPermission, Cause::LambdaNotFound, Cause::PluginMissing, Cause::License] {
-            assert_eq!(P.decide(&RestartHistory::default(), cause, FP, at(0, 0)), Decision::DoNotRestart);
+        for cause in [
+            Cause::Serialization,
+            Cause::LambdaPermission,
+            Cause::LambdaNotFound,
+            Cause::PluginMissing,
+            Cause::License,
+        ] {
+            assert_eq!(
+                P.decide(&RestartHistory::default(), cause, FP, at(0, 0)),
+                Decision::DoNotRestart
+            );
         }
     }
 
     #[test]
     fn the_count_resets_after_staying_healthy_longer_than_the_next_backoff() {
-        let h = P.record_restart(&P.record_restart(&RestartHistory::default(), FP, at(0, 0)), FP, at(2, 0));
+        let h = P.record_restart(
+            &P.record_restart(&RestartHistory::default(), FP, at(0, 0)),
+            FP,
+            at(2, 0),
+        );
         assert_eq!(h.count, 2);
         let h = P.record_healthy(&h, at(3, 0));
         assert_eq!(h.healthy_since, Some(at(3, 0)));

@@ -1,0 +1,139 @@
+//! The Kafka Connect REST bodies (JSON) read into the core model. Pure: used by the REST adapter
+//! and by anything that reads a saved body (`connectorctl classify`). Unknown fields are ignored
+//! and optional ones are optional, as Connect adds fields over versions.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::model::{ComponentStatus, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus, WorkerInfo};
+
+/// Reads a body, naming the field that was missing or mistyped.
+pub fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// `GET /`.
+pub fn worker_info(text: &str) -> Result<WorkerInfo, String> {
+    let d: ServerInfoDto = parse(text)?;
+    Ok(WorkerInfo {
+        version: d.version,
+        commit: d.commit,
+        kafka_cluster_id: d.kafka_cluster_id,
+    })
+}
+
+/// `GET /connectors/{name}/status` (and the 202 plan of a restart).
+pub fn connector_status(text: &str) -> Result<ConnectorStatus, String> {
+    parse::<StatusDto>(text).map(Into::into)
+}
+
+/// `PUT /connectors/{name}/config` and `GET /connectors/{name}`.
+pub fn connector_info(text: &str) -> Result<ConnectorInfo, String> {
+    parse::<InfoDto>(text).map(Into::into)
+}
+
+/// `GET /connectors?expand=status&expand=info`.
+pub fn expanded(text: &str) -> Result<Vec<ConnectorView>, String> {
+    let map: BTreeMap<String, ExpandedDto> = parse(text)?;
+    Ok(map
+        .into_iter()
+        .map(|(name, d)| ConnectorView {
+            name,
+            status: d.status.map(Into::into),
+            info: d.info.map(Into::into),
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct ServerInfoDto {
+    version: String,
+    #[serde(default)]
+    commit: String,
+    kafka_cluster_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusDto {
+    name: String,
+    connector: ComponentDto,
+    #[serde(default)]
+    tasks: Vec<TaskDto>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ComponentDto {
+    state: String,
+    #[serde(default)]
+    worker_id: String,
+    trace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskDto {
+    id: i32,
+    state: String,
+    #[serde(default)]
+    worker_id: String,
+    trace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InfoDto {
+    name: String,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    tasks: Vec<TaskIdDto>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskIdDto {
+    task: i32,
+}
+
+#[derive(Deserialize)]
+struct ExpandedDto {
+    status: Option<StatusDto>,
+    info: Option<InfoDto>,
+}
+
+impl From<StatusDto> for ConnectorStatus {
+    fn from(d: StatusDto) -> Self {
+        ConnectorStatus {
+            name: d.name,
+            connector: ComponentStatus {
+                state: State::parse(&d.connector.state),
+                worker_id: d.connector.worker_id,
+                trace: d.connector.trace,
+            },
+            tasks: d
+                .tasks
+                .into_iter()
+                .map(|t| TaskStatus {
+                    id: t.id,
+                    state: State::parse(&t.state),
+                    worker_id: t.worker_id,
+                    trace: t.trace,
+                })
+                .collect(),
+            kind: d.kind,
+        }
+    }
+}
+
+impl From<InfoDto> for ConnectorInfo {
+    fn from(d: InfoDto) -> Self {
+        ConnectorInfo {
+            name: d.name,
+            config: d.config,
+            tasks: d.tasks.into_iter().map(|t| t.task).collect(),
+            kind: d.kind,
+        }
+    }
+}

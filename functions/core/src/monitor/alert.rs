@@ -1,0 +1,428 @@
+//! The alert lifecycle: one message when an incident opens, a reminder at a set interval while
+//! it stays open, a resolved notice with its duration when it heals; and the message format of
+//! DESIGN.md "Alerts".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::finding::{Category, Finding};
+use super::time::{human_duration, iso8601};
+
+/// An open incident, kept between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// The dedup key (category and subject).
+    pub key: String,
+    /// The category id.
+    pub category: String,
+    /// The severity name.
+    pub severity: String,
+    /// The connector, when it is about one.
+    pub connector: Option<String>,
+    /// The task, when it is about one.
+    pub task: Option<i32>,
+    /// One sentence, from the finding that opened it.
+    pub summary: String,
+    /// When it opened (ms since the epoch).
+    pub opened_at: i64,
+    /// When someone was last told (ms since the epoch).
+    pub last_notified_at: i64,
+}
+
+/// Which notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeKind {
+    /// A new incident.
+    Open,
+    /// Still open after the reminder interval.
+    Reminder,
+    /// Healed.
+    Resolved,
+}
+
+impl NoticeKind {
+    /// The `state` message attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Open => "open",
+            NoticeKind::Reminder => "reminder",
+            NoticeKind::Resolved => "resolved",
+        }
+    }
+}
+
+/// A message to send, and the incident as it is after sending it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Open, reminder or resolved.
+    pub kind: NoticeKind,
+    /// The incident (for open and reminder, with `last_notified_at` = now).
+    pub incident: Incident,
+    /// The finding behind it (none for resolved).
+    pub finding: Option<Finding>,
+}
+
+/// Which open incidents this run can resolve: a run that could not judge the connectors (worker
+/// unreachable, not ready, rebalancing) must not resolve their incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveScope {
+    /// Everything was judged.
+    All,
+    /// Only worker-level incidents (the worker answered, its connectors were not judged).
+    WorkerOnly,
+    /// Nothing was judged.
+    Nothing,
+}
+
+/// The notices a run owes, given the incidents open before it and what it found.
+pub fn plan_notices(
+    cluster: &str,
+    open: &BTreeMap<String, Incident>,
+    findings: &[Finding],
+    scope: ResolveScope,
+    reminder_every_ms: i64,
+    now: i64,
+) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    let mut present = BTreeSet::new();
+    for f in findings
+        .iter()
+        .filter(|f| f.severity >= super::finding::Severity::Warning)
+    {
+        let key = f.incident_key(cluster);
+        if !present.insert(key.clone()) || f.muted {
+            continue;
+        }
+        match open.get(&key) {
+            None => notices.push(Notice {
+                kind: NoticeKind::Open,
+                incident: Incident {
+                    key,
+                    category: f.category.id().into(),
+                    severity: f.severity.as_str().into(),
+                    connector: f.connector.clone(),
+                    task: f.task,
+                    summary: f.summary.clone(),
+                    opened_at: now,
+                    last_notified_at: now,
+                },
+                finding: Some(f.clone()),
+            }),
+            Some(incident) if now - incident.last_notified_at >= reminder_every_ms => notices.push(Notice {
+                kind: NoticeKind::Reminder,
+                incident: Incident {
+                    last_notified_at: now,
+                    ..incident.clone()
+                },
+                finding: Some(f.clone()),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (key, incident) in open {
+        let resolvable = match scope {
+            ResolveScope::All => true,
+            ResolveScope::WorkerOnly => incident.category == Category::WorkerUnreachable.id(),
+            ResolveScope::Nothing => false,
+        };
+        if resolvable && !present.contains(key) {
+            notices.push(Notice {
+                kind: NoticeKind::Resolved,
+                incident: incident.clone(),
+                finding: None,
+            });
+        }
+    }
+    notices
+}
+
+/// An alert as SNS carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertMessage {
+    /// At most 100 characters, one line.
+    pub subject: String,
+    /// Text, at most [`MAX_BODY_BYTES`].
+    pub body: String,
+    /// Message attribute `category`.
+    pub category: String,
+    /// Message attribute `severity`.
+    pub severity: String,
+    /// Message attribute `incident` (the dedup key).
+    pub incident: String,
+    /// Message attribute `state`: `open`, `reminder`, `resolved`.
+    pub state: String,
+}
+
+/// SNS caps a message at 256 KB; keep room for the subject and attributes.
+pub const MAX_BODY_BYTES: usize = 250 * 1024;
+/// SNS caps a subject at 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+/// Renders a notice. `runbook_base` is the URL the runbook pages live under.
+pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> AlertMessage {
+    let i = &notice.incident;
+    let mut subject_of = cluster.to_string();
+    if let Some(c) = &i.connector {
+        subject_of = format!("{subject_of}/{c}");
+    }
+    if let Some(t) = i.task {
+        subject_of = format!("{subject_of}/{t}");
+    }
+    let label = match notice.kind {
+        NoticeKind::Resolved => "RESOLVED".to_string(),
+        _ => i.severity.to_uppercase(),
+    };
+    let subject = clip_chars(&format!("[{label}] {} {subject_of}", i.category), MAX_SUBJECT_CHARS);
+    let runbook = |id: &str| format!("{}/{id}.md", runbook_base.trim_end_matches('/'));
+
+    let mut body = String::new();
+    match (&notice.kind, &notice.finding) {
+        (NoticeKind::Resolved, _) => {
+            body.push_str(&format!(
+                "Resolved after {}: {}\n\nOpened: {}\nResolved: {}\n",
+                human_duration(now - i.opened_at),
+                i.summary,
+                iso8601(i.opened_at),
+                iso8601(now)
+            ));
+        }
+        (kind, Some(f)) => {
+            if *kind == NoticeKind::Reminder {
+                body.push_str(&format!("Still open after {}. ", human_duration(now - i.opened_at)));
+            }
+            body.push_str(&format!("{}.\n\n", f.summary.trim_end_matches('.')));
+            if let Some(cause) = f.cause {
+                body.push_str(&format!("Cause: {}", cause.id()));
+                if let Some(root) = &f.root {
+                    body.push_str(&format!(" — {}", clip_chars(&root.line, 1000)));
+                }
+                body.push('\n');
+            }
+            if let Some(worker) = &f.worker {
+                body.push_str(&format!("Worker: {worker}\n"));
+            }
+            if let Some(action) = &f.action {
+                body.push_str(&format!("Action: {action}\n"));
+            }
+            body.push_str(&format!("Runbook: {}\n", runbook(&i.category)));
+            if let Some(cause) = f.cause {
+                body.push_str(&format!("Cause runbook: {}\n", runbook(cause.id())));
+            }
+            body.push_str(&format!("Opened: {}\n", iso8601(i.opened_at)));
+            if let Some(detail) = &f.detail {
+                body.push_str("\nDetail:\n");
+                body.push_str(detail);
+                body.push('\n');
+            }
+        }
+        (_, None) => body.push_str(&format!("{}\n", i.summary)),
+    }
+    body.push_str(&format!("\nIncident: {}\n", i.key));
+    AlertMessage {
+        subject,
+        body: clip_bytes(&body, MAX_BODY_BYTES),
+        category: i.category.clone(),
+        severity: i.severity.clone(),
+        incident: i.key.clone(),
+        state: notice.kind.as_str().into(),
+    }
+}
+
+fn clip_chars(text: &str, max: usize) -> String {
+    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn clip_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    const NOTE: &str = "\n[... cut to fit the 256 KB SNS limit]\n";
+    let mut end = max - NOTE.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{NOTE}", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::cause::root_cause;
+
+    const MIN: i64 = 60_000;
+    const T0: i64 = 1_795_500_000_000;
+
+    fn failed_task(trace: &str) -> Finding {
+        let mut f = Finding::new(
+            Category::TaskFailed,
+            "Task 0 of connector seatool-sink FAILED on 10.0.1.5:8083: serialization",
+        );
+        f.connector = Some("seatool-sink".into());
+        f.task = Some(0);
+        f.worker = Some("10.0.1.5:8083".into());
+        let root = root_cause(trace);
+        f.cause = Some(root.cause);
+        f.root = Some(root);
+        f.detail = Some(trace.into());
+        f.action = Some("not restarted: a restart cannot fix serialization".into());
+        f
+    }
+
+    #[test]
+    fn open_once_remind_at_the_interval_then_resolve_with_the_duration() {
+        let f = failed_task("Caused by: org.apache.kafka.connect.errors.DataException: bad");
+        let mut open = BTreeMap::new();
+        let run = |open: &BTreeMap<String, Incident>, findings: &[Finding], now| {
+            plan_notices("mako", open, findings, ResolveScope::All, 60 * MIN, now)
+        };
+        let first = run(&open, std::slice::from_ref(&f), T0);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].kind, NoticeKind::Open);
+        open.insert(first[0].incident.key.clone(), first[0].incident.clone());
+
+        assert!(
+            run(&open, std::slice::from_ref(&f), T0 + MIN).is_empty(),
+            "no storm: nothing new a minute later"
+        );
+        let remind = run(&open, std::slice::from_ref(&f), T0 + 60 * MIN);
+        assert_eq!(
+            remind.iter().map(|n| n.kind).collect::<Vec<_>>(),
+            [NoticeKind::Reminder]
+        );
+        assert_eq!(remind[0].incident.last_notified_at, T0 + 60 * MIN);
+
+        let healed = run(&open, &[], T0 + 75 * MIN);
+        assert_eq!(
+            healed.iter().map(|n| n.kind).collect::<Vec<_>>(),
+            [NoticeKind::Resolved]
+        );
+        let message = render(&healed[0], "mako", "https://runbooks.example/runbooks", T0 + 75 * MIN);
+        assert_eq!(message.subject, "[RESOLVED] task-failed mako/seatool-sink/0");
+        assert!(
+            message
+                .body
+                .starts_with("Resolved after 1h 15m: Task 0 of connector seatool-sink FAILED"),
+            "{}",
+            message.body
+        );
+        assert_eq!(message.state, "resolved");
+    }
+
+    #[test]
+    fn a_run_that_could_not_judge_resolves_nothing_it_did_not_see() {
+        let f = failed_task("x");
+        let open_now = plan_notices(
+            "c",
+            &BTreeMap::new(),
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            MIN,
+            T0,
+        );
+        let mut open: BTreeMap<String, Incident> = open_now
+            .into_iter()
+            .map(|n| (n.incident.key.clone(), n.incident))
+            .collect();
+        let mut unreachable = Finding::new(Category::WorkerUnreachable, "no worker");
+        let down = plan_notices(
+            "c",
+            &open,
+            std::slice::from_ref(&unreachable),
+            ResolveScope::Nothing,
+            60 * MIN,
+            T0 + MIN,
+        );
+        assert_eq!(down.iter().map(|n| n.kind).collect::<Vec<_>>(), [NoticeKind::Open]);
+        open.insert(down[0].incident.key.clone(), down[0].incident.clone());
+        let rebalancing = plan_notices("c", &open, &[], ResolveScope::WorkerOnly, 60 * MIN, T0 + 2 * MIN);
+        assert_eq!(rebalancing.len(), 1);
+        assert_eq!(
+            rebalancing[0].incident.category, "worker-unreachable",
+            "only the worker incident resolves"
+        );
+        unreachable.muted = true;
+        let muted = plan_notices("c", &open, &[f, unreachable], ResolveScope::All, MIN, T0 + 90 * MIN);
+        assert_eq!(
+            muted.iter().map(|n| n.kind).collect::<Vec<_>>(),
+            [NoticeKind::Reminder],
+            "muted: neither reminded nor resolved"
+        );
+    }
+
+    #[test]
+    fn info_findings_never_alert() {
+        let f = Finding::new(Category::WorkerRebalancing, "rebalancing");
+        assert!(plan_notices("c", &BTreeMap::new(), &[f], ResolveScope::All, MIN, T0).is_empty());
+    }
+
+    #[test]
+    fn the_message_follows_the_contract() {
+        let trace = format!(
+            "org.apache.kafka.connect.errors.ConnectException: Exiting WorkerSinkTask\n\tat x\nCaused by: org.apache.kafka.connect.errors.DataException: Converting byte[] failed\n{}",
+            "\tat a.b.C(C.java:1)\n".repeat(20_000)
+        );
+        let notices = plan_notices(
+            "mako-connector-main-connect",
+            &BTreeMap::new(),
+            &[failed_task(&trace)],
+            ResolveScope::All,
+            MIN,
+            T0,
+        );
+        let m = render(
+            &notices[0],
+            "mako-connector-main-connect",
+            "https://x.example/runbooks/",
+            T0,
+        );
+        assert_eq!(
+            m.subject,
+            "[CRITICAL] task-failed mako-connector-main-connect/seatool-sink/0"
+        );
+        assert!(
+            m.body
+                .starts_with("Task 0 of connector seatool-sink FAILED on 10.0.1.5:8083: serialization.\n\n"),
+            "{}",
+            &m.body[..200]
+        );
+        for line in [
+            "Cause: serialization — org.apache.kafka.connect.errors.DataException: Converting byte[] failed",
+            "Worker: 10.0.1.5:8083",
+            "Action: not restarted: a restart cannot fix serialization",
+            "Runbook: https://x.example/runbooks/task-failed.md",
+            "Cause runbook: https://x.example/runbooks/serialization.md",
+        ] {
+            assert!(m.body.contains(line), "missing {line:?}");
+        }
+        assert!(m.body.len() <= MAX_BODY_BYTES, "{}", m.body.len());
+        assert!(m.body.contains("cut to fit the 256 KB SNS limit"));
+        assert_eq!(
+            (m.category.as_str(), m.severity.as_str(), m.state.as_str()),
+            ("task-failed", "critical", "open")
+        );
+        assert_eq!(m.incident, "task-failed:mako-connector-main-connect/seatool-sink/0");
+
+        let mut long = failed_task("x");
+        long.connector =
+            Some("a-very-long-connector-name-that-goes-on-and-on-and-on-beyond-any-reasonable-length".into());
+        let n = plan_notices(
+            "cluster-with-a-long-name",
+            &BTreeMap::new(),
+            &[long],
+            ResolveScope::All,
+            MIN,
+            T0,
+        );
+        let m = render(&n[0], "cluster-with-a-long-name", "https://x", T0);
+        assert_eq!(m.subject.chars().count(), 100);
+        assert!(m.subject.ends_with('…'));
+    }
+}

@@ -1,0 +1,754 @@
+//! One run's judgement: desired connectors, what the worker reports, and what was done before,
+//! in; findings, actions and the state to keep, out. Pure: `now` is a parameter.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::cause::{RootCause, root_cause};
+use super::finding::{Category, Finding};
+use super::restart::{Decision, RestartHistory, RestartPolicy};
+use super::time::iso8601;
+use crate::connect::{ConnectorConfig, ConnectorView, State};
+
+/// What the monitor keeps per connector between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorState {
+    /// Restarts made for the current failure.
+    #[serde(default)]
+    pub restart: RestartHistory,
+    /// Consecutive runs that saw the connector or a task UNASSIGNED.
+    #[serde(default)]
+    pub unassigned_runs: u32,
+    /// Muted until then (ms since the epoch): recorded, no action, no alert.
+    #[serde(default)]
+    pub muted_until: Option<i64>,
+}
+
+/// What the worker said this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// `GET /connectors?expand=status&expand=info`.
+    Connectors(Vec<ConnectorView>),
+    /// The worker answers but has not joined its group: its lists cannot be trusted yet.
+    NotReady {
+        /// The worker URL.
+        worker: String,
+    },
+    /// 409: a rebalance is under way.
+    Rebalancing {
+        /// The worker URL.
+        worker: String,
+        /// Connect's message.
+        message: String,
+    },
+    /// No worker answered.
+    Unreachable {
+        /// What was tried and what went wrong.
+        detail: String,
+    },
+}
+
+/// The monitor's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The restart policy.
+    pub policy: RestartPolicy,
+    /// Runs a connector or task must stay UNASSIGNED before it is reported (default 3).
+    pub unassigned_after_runs: u32,
+    /// Correct config drift with a PUT instead of only reporting it.
+    pub correct_drift: bool,
+    /// Mute the whole cluster.
+    pub mute_all: bool,
+    /// Muted connectors.
+    pub muted: BTreeSet<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            policy: RestartPolicy::default(),
+            unassigned_after_runs: 3,
+            correct_drift: false,
+            mute_all: false,
+            muted: BTreeSet::new(),
+        }
+    }
+}
+
+/// Something to do against the worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// `POST .../restart?includeTasks=true&onlyFailed=true` (tasks one by one on a 204).
+    Restart {
+        /// The connector.
+        connector: String,
+        /// Restart number, 1-based.
+        attempt: u32,
+        /// Of how many.
+        budget: u32,
+        /// The FAILED tasks, for the per-task fallback.
+        failed_tasks: Vec<i32>,
+        /// The fingerprint the restart is for.
+        fingerprint: String,
+    },
+    /// `PUT .../config` of a missing connector from its secret.
+    Recreate {
+        /// The connector.
+        connector: String,
+    },
+    /// `PUT .../config` to undo drift (only with `correct_drift`).
+    CorrectDrift {
+        /// The connector.
+        connector: String,
+    },
+}
+
+impl Action {
+    /// The connector it acts on.
+    pub fn connector(&self) -> &str {
+        match self {
+            Action::Restart { connector, .. } | Action::Recreate { connector } | Action::CorrectDrift { connector } => {
+                connector
+            }
+        }
+    }
+}
+
+/// One connector as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectorSummary {
+    /// Name.
+    pub name: String,
+    /// Connector state, `MISSING`, or `UNKNOWN` (no status yet).
+    pub state: String,
+    /// Worker of the connector instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// `id: STATE` per task.
+    pub tasks: Vec<String>,
+    /// Whether it is healthy: RUNNING with every task RUNNING.
+    pub healthy: bool,
+    /// FAILED tasks.
+    pub failed_tasks: usize,
+}
+
+/// The outcome of [`evaluate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// Everything found, in connector order.
+    pub findings: Vec<Finding>,
+    /// What to do.
+    pub actions: Vec<Action>,
+    /// The state to keep per connector (only for connectors the worker reported on).
+    pub states: BTreeMap<String, ConnectorState>,
+    /// Per desired connector, for the report and the metrics.
+    pub connectors: Vec<ConnectorSummary>,
+}
+
+/// Judges one run.
+pub fn evaluate(
+    desired: &[ConnectorConfig],
+    observation: &Observation,
+    previous: &BTreeMap<String, ConnectorState>,
+    settings: &Settings,
+    now: i64,
+) -> Evaluation {
+    let mut out = Evaluation {
+        findings: Vec::new(),
+        actions: Vec::new(),
+        states: BTreeMap::new(),
+        connectors: Vec::new(),
+    };
+    let views = match observation {
+        Observation::Connectors(views) => views,
+        Observation::Unreachable { detail } => {
+            let mut f = Finding::new(
+                Category::WorkerUnreachable,
+                format!("No Kafka Connect worker answered: {detail}"),
+            );
+            f.muted = settings.mute_all;
+            out.findings.push(f);
+            return out;
+        }
+        Observation::NotReady { worker } => {
+            let summary =
+                format!("Kafka Connect at {worker} is starting and not ready yet; nothing was judged this run");
+            let mut f = Finding::new(Category::WorkerRebalancing, summary);
+            f.worker = Some(worker.clone());
+            out.findings.push(f);
+            return out;
+        }
+        Observation::Rebalancing { worker, message } => {
+            let mut f = Finding::new(
+                Category::WorkerRebalancing,
+                format!("Kafka Connect is rebalancing: {message}"),
+            );
+            f.worker = Some(worker.clone());
+            out.findings.push(f);
+            return out;
+        }
+    };
+    let by_name: BTreeMap<&str, &ConnectorView> = views.iter().map(|v| (v.name.as_str(), v)).collect();
+    for wanted in desired {
+        let before = previous.get(&wanted.name).cloned().unwrap_or_default();
+        let muted = settings.mute_all
+            || settings.muted.contains(&wanted.name)
+            || before.muted_until.is_some_and(|until| until > now);
+        let start = out.findings.len();
+        match by_name.get(wanted.name.as_str()) {
+            None => {
+                let mut f = Finding::new(
+                    Category::ConnectorMissing,
+                    format!("Connector {} is not on the worker", wanted.name),
+                );
+                f.connector = Some(wanted.name.clone());
+                f.action = Some("recreate it from its secret".into());
+                out.findings.push(f);
+                out.actions.push(Action::Recreate {
+                    connector: wanted.name.clone(),
+                });
+                out.connectors.push(summary(&wanted.name, "MISSING", None));
+                out.states.insert(wanted.name.clone(), before);
+            }
+            Some(view) => {
+                let state = judge_connector(wanted, view, &before, settings, now, &mut out);
+                out.states.insert(wanted.name.clone(), state);
+            }
+        }
+        if muted {
+            for f in &mut out.findings[start..] {
+                f.muted = true;
+                f.action = Some("muted: recorded only".into());
+            }
+            out.actions.retain(|a| a.connector() != wanted.name);
+        }
+    }
+    out
+}
+
+fn summary(name: &str, state: &str, view: Option<&ConnectorView>) -> ConnectorSummary {
+    let status = view.and_then(|v| v.status.as_ref());
+    let tasks: Vec<String> = status
+        .map(|s| {
+            s.tasks
+                .iter()
+                .map(|t| format!("{}: {}", t.id, t.state.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let healthy = status
+        .is_some_and(|s| s.connector.state == State::Running && s.tasks.iter().all(|t| t.state == State::Running));
+    ConnectorSummary {
+        name: name.to_string(),
+        state: state.to_string(),
+        worker: status.map(|s| s.connector.worker_id.clone()),
+        tasks,
+        healthy,
+        failed_tasks: status.map_or(0, |s| s.tasks.iter().filter(|t| t.state == State::Failed).count()),
+    }
+}
+
+/// A failure of the connector (`task: None`) or of a task.
+struct Failure {
+    task: Option<i32>,
+    worker: String,
+    root: RootCause,
+    trace: Option<String>,
+}
+
+fn judge_connector(
+    wanted: &ConnectorConfig,
+    view: &ConnectorView,
+    before: &ConnectorState,
+    settings: &Settings,
+    now: i64,
+    out: &mut Evaluation,
+) -> ConnectorState {
+    let name = &wanted.name;
+    let Some(status) = &view.status else {
+        // Just created or being deleted: no status yet is "unknown", not "healthy" or "missing".
+        out.connectors.push(summary(name, "UNKNOWN", Some(view)));
+        return before.clone();
+    };
+    out.connectors
+        .push(summary(name, status.connector.state.as_str(), Some(view)));
+    let mut state = before.clone();
+    let finding = |category: Category, summary: String| {
+        let mut f = Finding::new(category, summary);
+        f.connector = Some(name.clone());
+        f
+    };
+
+    if let Some(info) = &view.info {
+        let differing = drift(&wanted.config, &info.config);
+        if !differing.is_empty() {
+            let mut f = finding(
+                Category::ConfigDrift,
+                format!(
+                    "Connector {name} runs a config that differs from its secret in: {}",
+                    differing.join(", ")
+                ),
+            );
+            f.action = Some(
+                if settings.correct_drift {
+                    "config put back from the secret"
+                } else {
+                    "reported only"
+                }
+                .into(),
+            );
+            out.findings.push(f);
+            if settings.correct_drift {
+                out.actions.push(Action::CorrectDrift {
+                    connector: name.clone(),
+                });
+            }
+        }
+    }
+
+    let mut failures = Vec::new();
+    let mut unassigned = status.connector.state == State::Unassigned;
+    let mut transient = status.connector.state == State::Restarting;
+    match &status.connector.state {
+        State::Failed => failures.push(Failure {
+            task: None,
+            worker: status.connector.worker_id.clone(),
+            root: root_cause(status.connector.trace.as_deref().unwrap_or("")),
+            trace: status.connector.trace.clone(),
+        }),
+        State::Paused | State::Stopped => {
+            let mut f = finding(
+                Category::ConnectorPaused,
+                format!(
+                    "Connector {name} is {} on purpose; it is left as it is",
+                    status.connector.state.as_str()
+                ),
+            );
+            f.worker = Some(status.connector.worker_id.clone());
+            f.action = Some("reported only; never resumed by the monitor".into());
+            out.findings.push(f);
+        }
+        _ => {}
+    }
+    for task in &status.tasks {
+        match task.state {
+            State::Failed => failures.push(Failure {
+                task: Some(task.id),
+                worker: task.worker_id.clone(),
+                root: root_cause(task.trace.as_deref().unwrap_or("")),
+                trace: task.trace.clone(),
+            }),
+            State::Unassigned => unassigned = true,
+            State::Restarting => transient = true,
+            _ => {}
+        }
+    }
+
+    state.unassigned_runs = if unassigned { before.unassigned_runs + 1 } else { 0 };
+    if unassigned && state.unassigned_runs >= settings.unassigned_after_runs {
+        let mut f = finding(
+            Category::TaskUnassigned,
+            format!(
+                "Connector {name} has had UNASSIGNED work for {} consecutive runs",
+                state.unassigned_runs
+            ),
+        );
+        f.action = Some("reported; Kafka Connect reassigns work after a rebalance delay".into());
+        out.findings.push(f);
+    }
+    if transient && failures.is_empty() {
+        let mut f = finding(Category::WorkerRebalancing, format!("Connector {name} is restarting"));
+        f.action = Some("wait for the next run".into());
+        out.findings.push(f);
+    }
+
+    if failures.is_empty() {
+        let healthy = status.connector.state == State::Running && !unassigned && !transient;
+        state.restart = if healthy {
+            settings.policy.record_healthy(&before.restart, now)
+        } else {
+            before.restart.clone()
+        };
+        return state;
+    }
+
+    // One restart call covers the connector and all its failed tasks; it is decided on the first
+    // failure a restart can fix (a restart cannot help the others).
+    let deciding = failures
+        .iter()
+        .find(|f| f.root.cause.is_restartable())
+        .unwrap_or(&failures[0]);
+    let decision = settings
+        .policy
+        .decide(&before.restart, deciding.root.cause, &deciding.root.fingerprint, now);
+    let budget = settings.policy.budget;
+    let action_text = match &decision {
+        Decision::Restart { attempt } => format!("restart {attempt} of {budget}"),
+        Decision::Wait { until } => format!(
+            "restart {} of {budget} already made; next restart not before {}",
+            before.restart.count,
+            iso8601(*until)
+        ),
+        Decision::GiveUp => format!("not restarted: the same failure came back after {budget} restarts"),
+        Decision::DoNotRestart => format!("not restarted: a restart cannot fix {}", deciding.root.cause.id()),
+    };
+    for failure in &failures {
+        let (category, subject) = match failure.task {
+            None => (Category::ConnectorFailed, format!("Connector {name}")),
+            Some(id) => (Category::TaskFailed, format!("Task {id} of connector {name}")),
+        };
+        let mut f = finding(
+            category,
+            format!("{subject} FAILED on {}: {}", failure.worker, failure.root.cause.id()),
+        );
+        f.task = failure.task;
+        f.worker = Some(failure.worker.clone());
+        f.cause = Some(failure.root.cause);
+        f.root = Some(failure.root.clone());
+        f.detail = failure.trace.clone();
+        f.action = Some(
+            if failure.root.cause.is_restartable() || matches!(decision, Decision::DoNotRestart) {
+                action_text.clone()
+            } else {
+                format!("not restarted: a restart cannot fix {}", failure.root.cause.id())
+            },
+        );
+        out.findings.push(f);
+    }
+    match decision {
+        Decision::Restart { attempt } => {
+            out.actions.push(Action::Restart {
+                connector: name.clone(),
+                attempt,
+                budget,
+                failed_tasks: failures.iter().filter_map(|f| f.task).collect(),
+                fingerprint: deciding.root.fingerprint.clone(),
+            });
+            state.restart = settings
+                .policy
+                .record_restart(&before.restart, &deciding.root.fingerprint, now);
+        }
+        Decision::GiveUp => {
+            let mut f = finding(
+                Category::RestartExhausted,
+                format!(
+                    "Connector {name} failed again with the same failure after {budget} restarts: {}",
+                    deciding.root.line
+                ),
+            );
+            f.task = deciding.task;
+            f.cause = Some(deciding.root.cause);
+            f.root = Some(deciding.root.clone());
+            f.action = Some("restarts stopped; a person must fix the cause".into());
+            out.findings.push(f);
+            state.restart = settings.policy.record_failing(&before.restart);
+        }
+        Decision::Wait { .. } | Decision::DoNotRestart => {
+            state.restart = settings.policy.record_failing(&before.restart);
+        }
+    }
+    state
+}
+
+/// The keys whose values differ between the desired and the running config, ignoring `name`
+/// (the worker adds it). Values are never shown: a config may hold secrets.
+pub fn drift(desired: &BTreeMap<String, String>, running: &BTreeMap<String, String>) -> Vec<String> {
+    let keys: BTreeSet<&String> = desired
+        .keys()
+        .chain(running.keys())
+        .filter(|k| k.as_str() != "name")
+        .collect();
+    keys.into_iter()
+        .filter(|k| desired.get(*k) != running.get(*k))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::wire;
+    use crate::monitor::cause::Cause;
+    use crate::monitor::finding::Severity;
+
+    const NOW: i64 = 1_795_500_000_000;
+
+    fn file(name: &str) -> String {
+        let path = format!("{}/../../events/connect/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn desired() -> Vec<ConnectorConfig> {
+        let list: Vec<serde_json::Value> = serde_json::from_str(&file("desired-configs.json")).unwrap();
+        list.iter()
+            .map(|v| crate::connect::ports::parse_connector_config("test", &v.to_string()).unwrap())
+            .collect()
+    }
+
+    fn observe(name: &str) -> Observation {
+        Observation::Connectors(wire::expanded(&file(name)).unwrap())
+    }
+
+    fn run(obs: &Observation, previous: &BTreeMap<String, ConnectorState>, settings: &Settings) -> Evaluation {
+        evaluate(&desired(), obs, previous, settings, NOW)
+    }
+
+    fn categories(e: &Evaluation) -> Vec<(&'static str, Option<&str>, Option<i32>)> {
+        e.findings
+            .iter()
+            .map(|f| (f.category.id(), f.connector.as_deref(), f.task))
+            .collect()
+    }
+
+    #[test]
+    fn a_healthy_cluster_has_no_findings_and_keeps_its_healthy_time() {
+        let e = run(&observe("expand-healthy.json"), &BTreeMap::new(), &Settings::default());
+        assert!(e.findings.is_empty(), "{:?}", e.findings);
+        assert!(e.actions.is_empty());
+        assert!(e.connectors.iter().all(|c| c.healthy && c.state == "RUNNING"));
+        assert_eq!(e.states["seatool-sink"].restart.healthy_since, Some(NOW));
+    }
+
+    #[test]
+    fn failed_tasks_get_their_cause_and_only_restartable_ones_are_restarted() {
+        let e = run(
+            &observe("expand-tasks-failed.json"),
+            &BTreeMap::new(),
+            &Settings::default(),
+        );
+        assert_eq!(
+            categories(&e),
+            [
+                ("task-failed", Some("seatool-sink"), Some(0)),
+                ("task-failed", Some("appian-sink"), Some(0))
+            ]
+        );
+        let seatool = &e.findings[0];
+        assert_eq!(seatool.cause, Some(Cause::Serialization));
+        assert_eq!(
+            seatool.action.as_deref(),
+            Some("not restarted: a restart cannot fix serialization")
+        );
+        assert!(seatool.root.as_ref().unwrap().line.contains("JsonParseException"));
+        let appian = &e.findings[1];
+        assert_eq!(appian.cause, Some(Cause::LambdaThrottled));
+        assert_eq!(appian.action.as_deref(), Some("restart 1 of 3"));
+        assert_eq!(e.actions.len(), 1);
+        assert!(
+            matches!(&e.actions[0], Action::Restart { connector, attempt: 1, failed_tasks, .. } if connector == "appian-sink" && failed_tasks == &[0])
+        );
+        assert_eq!(e.states["appian-sink"].restart.count, 1);
+        assert_eq!(e.states["seatool-sink"].restart.count, 0);
+        assert!(
+            !e.connectors.iter().any(|c| c.name == "scratch-file-sink"),
+            "connectors without a secret are not judged"
+        );
+    }
+
+    #[test]
+    fn paused_is_reported_never_resumed_drift_names_keys_and_missing_is_recreated() {
+        let e = run(
+            &observe("expand-paused-drifted-one-missing.json"),
+            &BTreeMap::new(),
+            &Settings::default(),
+        );
+        assert_eq!(
+            categories(&e),
+            [
+                ("config-drift", Some("seatool-sink"), None),
+                ("connector-paused", Some("seatool-sink"), None),
+                ("connector-missing", Some("appian-sink"), None)
+            ]
+        );
+        assert_eq!(
+            e.findings[0].summary,
+            "Connector seatool-sink runs a config that differs from its secret in: aws.lambda.batch.size, tasks.max"
+        );
+        assert_eq!(e.findings[0].action.as_deref(), Some("reported only"));
+        assert_eq!(
+            e.actions,
+            [Action::Recreate {
+                connector: "appian-sink".into()
+            }],
+            "no resume, no drift correction"
+        );
+        let correcting = Settings {
+            correct_drift: true,
+            ..Settings::default()
+        };
+        let e = run(
+            &observe("expand-paused-drifted-one-missing.json"),
+            &BTreeMap::new(),
+            &correcting,
+        );
+        assert!(e.actions.contains(&Action::CorrectDrift {
+            connector: "seatool-sink".into()
+        }));
+    }
+
+    #[test]
+    fn unassigned_is_reported_only_after_several_runs_and_restarting_is_transient() {
+        let obs = observe("expand-unassigned-restarting.json");
+        let mut state = BTreeMap::new();
+        for run_number in 1..=3 {
+            let e = run(&obs, &state, &Settings::default());
+            let unassigned = e
+                .findings
+                .iter()
+                .filter(|f| f.category == Category::TaskUnassigned)
+                .count();
+            assert_eq!(unassigned, usize::from(run_number == 3), "run {run_number}");
+            let restarting = e
+                .findings
+                .iter()
+                .find(|f| f.category == Category::WorkerRebalancing)
+                .unwrap();
+            assert_eq!(restarting.severity, Severity::Info);
+            state = e.states;
+        }
+        assert_eq!(state["seatool-sink"].unassigned_runs, 3);
+    }
+
+    #[test]
+    fn the_same_failure_after_the_budget_is_restart_exhausted_and_not_restarted() {
+        let obs = observe("expand-tasks-failed.json");
+        let first = run(&obs, &BTreeMap::new(), &Settings::default());
+        let fingerprint = first.findings[1].root.as_ref().unwrap().fingerprint.clone();
+        let history = RestartHistory {
+            count: 3,
+            last_restart_at: Some(NOW - 3_600_000),
+            fingerprint: Some(fingerprint),
+            healthy_since: None,
+        };
+        let previous = BTreeMap::from([(
+            "appian-sink".to_string(),
+            ConnectorState {
+                restart: history,
+                ..Default::default()
+            },
+        )]);
+        let e = run(&obs, &previous, &Settings::default());
+        assert!(e.actions.is_empty());
+        let exhausted = e
+            .findings
+            .iter()
+            .find(|f| f.category == Category::RestartExhausted)
+            .expect("restart-exhausted");
+        assert_eq!(exhausted.severity, Severity::Critical);
+        assert!(
+            exhausted.summary.contains("TooManyRequestsException"),
+            "names the failure: {}",
+            exhausted.summary
+        );
+    }
+
+    #[test]
+    fn a_restart_waits_for_its_backoff() {
+        let obs = observe("expand-tasks-failed.json");
+        let first = run(&obs, &BTreeMap::new(), &Settings::default());
+        let e = evaluate(&desired(), &obs, &first.states, &Settings::default(), NOW + 60_000);
+        assert!(e.actions.is_empty());
+        assert_eq!(
+            e.findings[1].action.as_deref(),
+            Some("restart 1 of 3 already made; next restart not before 2026-11-24T06:02:00Z")
+        );
+    }
+
+    #[test]
+    fn muted_connectors_and_clusters_are_recorded_without_actions() {
+        let obs = observe("expand-tasks-failed.json");
+        let settings = Settings {
+            muted: ["appian-sink".to_string()].into(),
+            ..Settings::default()
+        };
+        let e = run(&obs, &BTreeMap::new(), &settings);
+        assert!(e.actions.is_empty());
+        assert!(
+            e.findings
+                .iter()
+                .find(|f| f.connector.as_deref() == Some("appian-sink"))
+                .unwrap()
+                .muted
+        );
+        assert!(
+            !e.findings
+                .iter()
+                .find(|f| f.connector.as_deref() == Some("seatool-sink"))
+                .unwrap()
+                .muted
+        );
+        let until = BTreeMap::from([(
+            "seatool-sink".to_string(),
+            ConnectorState {
+                muted_until: Some(NOW + 1),
+                ..Default::default()
+            },
+        )]);
+        let e = run(
+            &obs,
+            &until,
+            &Settings {
+                mute_all: false,
+                ..Settings::default()
+            },
+        );
+        assert!(
+            e.findings
+                .iter()
+                .find(|f| f.connector.as_deref() == Some("seatool-sink"))
+                .unwrap()
+                .muted
+        );
+        let all = run(
+            &Observation::Unreachable { detail: "x".into() },
+            &BTreeMap::new(),
+            &Settings {
+                mute_all: true,
+                ..Settings::default()
+            },
+        );
+        assert!(all.findings[0].muted);
+    }
+
+    #[test]
+    fn a_worker_that_cannot_be_judged_gives_one_cluster_finding() {
+        let cases = [
+            (
+                Observation::Unreachable {
+                    detail: "cannot reach http://10.0.1.25:8083".into(),
+                },
+                "worker-unreachable",
+                Severity::Critical,
+            ),
+            (
+                Observation::NotReady {
+                    worker: "http://10.0.1.25:8083".into(),
+                },
+                "worker-rebalancing",
+                Severity::Info,
+            ),
+            (
+                Observation::Rebalancing {
+                    worker: "w".into(),
+                    message: "no known leader URL".into(),
+                },
+                "worker-rebalancing",
+                Severity::Info,
+            ),
+        ];
+        for (obs, category, severity) in cases {
+            let e = run(&obs, &BTreeMap::new(), &Settings::default());
+            assert_eq!(e.findings.len(), 1, "{obs:?}");
+            assert_eq!(
+                (e.findings[0].category.id(), e.findings[0].severity),
+                (category, severity)
+            );
+            assert!(
+                e.actions.is_empty() && e.states.is_empty(),
+                "nothing judged, nothing changed"
+            );
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! What a monitor run found: categories, severities and findings.
+
+use serde::Serialize;
+
+use super::cause::{Cause, RootCause};
+
+/// How urgent a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; never alerted on its own.
+    Info,
+    /// Someone should look soon.
+    Warning,
+    /// Page someone.
+    Critical,
+}
+
+impl Severity {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// The Connect health categories of DESIGN.md "Stable contracts".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// No worker answered.
+    WorkerUnreachable,
+    /// A rebalance or restart is under way (409, RESTARTING): transient.
+    WorkerRebalancing,
+    /// A desired connector is absent.
+    ConnectorMissing,
+    /// The connector instance FAILED.
+    ConnectorFailed,
+    /// A task FAILED.
+    TaskFailed,
+    /// PAUSED or STOPPED on purpose: reported, never resumed.
+    ConnectorPaused,
+    /// A task stayed UNASSIGNED for several runs.
+    TaskUnassigned,
+    /// The running config differs from the desired one.
+    ConfigDrift,
+    /// The same failure came back after the restart budget: restarts stopped.
+    RestartExhausted,
+}
+
+impl Category {
+    /// The stable id, also the runbook page name.
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::WorkerUnreachable => "worker-unreachable",
+            Category::WorkerRebalancing => "worker-rebalancing",
+            Category::ConnectorMissing => "connector-missing",
+            Category::ConnectorFailed => "connector-failed",
+            Category::TaskFailed => "task-failed",
+            Category::ConnectorPaused => "connector-paused",
+            Category::TaskUnassigned => "task-unassigned",
+            Category::ConfigDrift => "config-drift",
+            Category::RestartExhausted => "restart-exhausted",
+        }
+    }
+
+    /// The severity a finding of this category has.
+    pub fn severity(self) -> Severity {
+        match self {
+            Category::WorkerUnreachable
+            | Category::ConnectorFailed
+            | Category::TaskFailed
+            | Category::ConnectorMissing
+            | Category::RestartExhausted => Severity::Critical,
+            Category::ConnectorPaused | Category::TaskUnassigned | Category::ConfigDrift => Severity::Warning,
+            Category::WorkerRebalancing => Severity::Info,
+        }
+    }
+}
+
+/// One thing a run found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What kind of problem.
+    pub category: Category,
+    /// How urgent.
+    pub severity: Severity,
+    /// The connector, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// The task, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<i32>,
+    /// The worker that reported it (`host:port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// The root cause, for failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+    /// The root cause line and fingerprint, for failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<RootCause>,
+    /// One human sentence.
+    pub summary: String,
+    /// The raw detail (the full trace of a failure), for alerts; not in the report.
+    #[serde(skip)]
+    pub detail: Option<String>,
+    /// What the monitor did or will do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Muted: recorded, no action, no alert.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
+}
+
+impl Finding {
+    /// A finding of `category` with its default severity.
+    pub fn new(category: Category, summary: impl Into<String>) -> Self {
+        Finding {
+            category,
+            severity: category.severity(),
+            connector: None,
+            task: None,
+            worker: None,
+            cause: None,
+            root: None,
+            summary: summary.into(),
+            detail: None,
+            action: None,
+            muted: false,
+        }
+    }
+
+    /// The dedup key of the incident this finding belongs to: category and subject.
+    pub fn incident_key(&self, cluster: &str) -> String {
+        let mut key = format!("{}:{cluster}", self.category.id());
+        if let Some(c) = &self.connector {
+            key.push('/');
+            key.push_str(c);
+        }
+        if let Some(t) = self.task {
+            key.push_str(&format!("/{t}"));
+        }
+        key
+    }
+
+    /// Whether it is worth an alert: warnings and criticals that are not muted.
+    pub fn is_alertable(&self) -> bool {
+        self.severity >= Severity::Warning && !self.muted
+    }
+}

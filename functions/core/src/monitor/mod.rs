@@ -1,0 +1,24 @@
+//! The health monitor behind `testConnectors`: from a trace to a cause, from a finding to an
+//! action and an alert, once per incident.
+//!
+//! Core layer: pure functions with `now` passed in, and a use case over ports.
+//!
+//! - [`cause`] — the root cause of a FAILED trace, its cause id and fingerprint.
+//! - [`restart`] — the restart policy: backoff schedule, budget, reset after stability.
+//! - [`finding`] — categories, severities, findings.
+//! - [`evaluate`] — one run's judgement: findings, actions, state to keep.
+//! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
+//! - [`ports`] — the monitor-state store and the alert publisher.
+//! - [`memory`] — their in-memory twins.
+//! - [`run`] — the use case.
+//! - [`time`] — instants and durations as text.
+
+pub mod alert;
+pub mod cause;
+pub mod evaluate;
+pub mod finding;
+pub mod memory;
+pub mod ports;
+pub mod restart;
+pub mod run;
+pub mod time;

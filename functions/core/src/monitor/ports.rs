@@ -1,0 +1,92 @@
+//! What the monitor needs besides Kafka Connect: somewhere to keep its state between runs, and
+//! somewhere to send alerts.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use super::alert::{AlertMessage, Incident};
+use super::evaluate::ConnectorState;
+use crate::sink::ports::BoxError;
+
+/// The monitor-state store failed.
+#[derive(Debug, thiserror::Error)]
+#[error("monitor state store: {what}")]
+pub struct StateError {
+    /// What was being done.
+    pub what: String,
+    /// The underlying error.
+    #[source]
+    pub source: BoxError,
+}
+
+/// A stored value and the version it was read at (for conditional writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// Its version.
+    pub version: u64,
+}
+
+/// Everything the monitor keeps for one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredState {
+    /// Per connector.
+    pub connectors: BTreeMap<String, Versioned<ConnectorState>>,
+    /// Open incidents by key.
+    pub incidents: BTreeMap<String, Versioned<Incident>>,
+}
+
+/// Where the monitor keeps restart counters, fingerprints and incidents. Every write is
+/// conditional, so two overlapping runs never both restart or both alert: the run whose write
+/// lands acts, the other learns `false` and stands back.
+pub trait MonitorStore: Send + Sync {
+    /// Reads the cluster's state.
+    fn load(&self, cluster: &str) -> impl Future<Output = Result<StoredState, StateError>> + Send;
+    /// Writes a connector's state if it is still at `expected` (`None`: absent). `Ok(false)`
+    /// when another run wrote it first.
+    fn save_connector(
+        &self,
+        cluster: &str,
+        name: &str,
+        state: &ConnectorState,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Records a new incident; `Ok(false)` when it is already open (another run opened it).
+    fn open_incident(
+        &self,
+        cluster: &str,
+        incident: &Incident,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Replaces an open incident (a reminder) if it is still at `expected`.
+    fn update_incident(
+        &self,
+        cluster: &str,
+        incident: &Incident,
+        expected: u64,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Removes an incident (resolved) if it is still at `expected`.
+    fn close_incident(
+        &self,
+        cluster: &str,
+        key: &str,
+        expected: u64,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+}
+
+/// Sending an alert failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot publish alert {subject:?}")]
+pub struct AlertError {
+    /// The subject of the alert that was not sent.
+    pub subject: String,
+    /// The underlying error.
+    #[source]
+    pub source: BoxError,
+}
+
+/// Where alerts go (SNS).
+pub trait AlertPublisher: Send + Sync {
+    /// Publishes one alert.
+    fn publish(&self, message: &AlertMessage) -> impl Future<Output = Result<(), AlertError>> + Send;
+}

@@ -1,0 +1,373 @@
+//! The `testConnectors` use case: one monitor run, end to end, through the ports.
+//!
+//! Read (which worker answers, the connectors in one call, the stored state) → evaluate (pure) →
+//! act (each action claimed first with a conditional write, so overlapping runs never both act)
+//! → alert (each notice claimed the same way) → metrics and a report.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::alert::{ResolveScope, plan_notices, render};
+use super::evaluate::{Action, ConnectorState, Evaluation, Observation, Settings, evaluate};
+use super::finding::{Category, Finding};
+use super::ports::{AlertPublisher, MonitorStore, StateError};
+use crate::connect::ports::RestartOutcome;
+use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
+use crate::error_chain;
+use crate::metrics::{Unit, emf_line};
+
+/// What a run needs to know besides the ports.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The ECS cluster (or name) the connectors belong to: metric dimension, alert subject.
+    pub cluster: String,
+    /// The connectors that should exist, from their secrets.
+    pub desired: Vec<ConnectorConfig>,
+    /// Policies and mutes.
+    pub settings: Settings,
+    /// Where the runbook pages live (`https://.../runbooks`).
+    pub runbook_base: String,
+    /// Remind about an open incident this often (ms).
+    pub reminder_every_ms: i64,
+    /// The CloudWatch namespace of the metrics.
+    pub metrics_namespace: String,
+    /// Why no worker could be located, when `workers` is empty (e.g. no RUNNING task).
+    pub no_worker_reason: Option<String>,
+    /// Now, in ms since the epoch.
+    pub now: i64,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The report returned by `testConnectors`.
+    pub report: Value,
+    /// EMF lines to print.
+    pub metrics: Vec<String>,
+    /// Alerts that could not be sent (the run returns an error after printing the rest).
+    pub alert_failures: Vec<String>,
+}
+
+/// Why a run could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The state store failed: without it the monitor cannot avoid double restarts and alerts.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Tries the workers in order and observes the first that answers.
+pub async fn observe<A: ConnectApi>(workers: &[A], no_worker_reason: Option<&str>) -> (Observation, Option<usize>) {
+    let mut problems = Vec::new();
+    for (i, api) in workers.iter().enumerate() {
+        match api.is_ready().await {
+            Ok(false) => {
+                return (
+                    Observation::NotReady {
+                        worker: api.url().to_string(),
+                    },
+                    Some(i),
+                );
+            }
+            Ok(true) => {}
+            Err(e) => {
+                problems.push(error_chain(&e));
+                continue;
+            }
+        }
+        return match api.list_expanded().await {
+            Ok(views) => (Observation::Connectors(views), Some(i)),
+            Err(ConnectError::Rebalancing { message }) => (
+                Observation::Rebalancing {
+                    worker: api.url().to_string(),
+                    message,
+                },
+                Some(i),
+            ),
+            Err(e @ (ConnectError::Timeout { .. } | ConnectError::Unreachable { .. })) => {
+                problems.push(error_chain(&e));
+                continue;
+            }
+            Err(e) => (
+                Observation::Unreachable {
+                    detail: error_chain(&e),
+                },
+                Some(i),
+            ),
+        };
+    }
+    if workers.is_empty() {
+        problems.push(no_worker_reason.unwrap_or("no worker was located").to_string());
+    }
+    (
+        Observation::Unreachable {
+            detail: problems.join("; "),
+        },
+        None,
+    )
+}
+
+/// One monitor run.
+pub async fn run_monitor<A, S, P>(workers: &[A], store: &S, alerts: &P, ctx: &RunContext) -> Result<RunReport, RunError>
+where
+    A: ConnectApi,
+    S: MonitorStore,
+    P: AlertPublisher,
+{
+    let (observation, used) = observe(workers, ctx.no_worker_reason.as_deref()).await;
+    let api = used.map(|i| &workers[i]);
+    let stored = store.load(&ctx.cluster).await?;
+    let previous: BTreeMap<String, ConnectorState> = stored
+        .connectors
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
+    let mut eval = evaluate(&ctx.desired, &observation, &previous, &ctx.settings, ctx.now);
+    let mut metrics = Vec::new();
+    let dims = |connector: &str| vec![("Cluster", ctx.cluster.clone()), ("Connector", connector.to_string())];
+
+    // Act: claim, then call.
+    let mut acted = std::collections::BTreeSet::new();
+    for action in eval.actions.clone() {
+        let name = action.connector().to_string();
+        let expected = stored.connectors.get(&name).map(|v| v.version);
+        let next = eval.states.get(&name).cloned().unwrap_or_default();
+        let outcome = if !store.save_connector(&ctx.cluster, &name, &next, expected).await? {
+            "another monitor run is handling it".to_string()
+        } else if let Some(api) = api {
+            acted.insert(name.clone());
+            let (text, undo) = execute(api, &action, &ctx.desired).await;
+            if undo {
+                // Not done (a rebalance): give the attempt back so the next run tries again.
+                let restored = previous.get(&name).cloned().unwrap_or_default();
+                let _ = store
+                    .save_connector(
+                        &ctx.cluster,
+                        &name,
+                        &restored,
+                        expected.map_or(Some(1), |v| Some(v + 1)),
+                    )
+                    .await;
+            } else if let Action::Restart { .. } = action {
+                let category = eval
+                    .findings
+                    .iter()
+                    .find(|f| f.connector.as_deref() == Some(&name) && f.category == Category::ConnectorFailed)
+                    .map_or(Category::TaskFailed, |f| f.category);
+                let mut d = dims(&name);
+                d.push(("Category", category.id().to_string()));
+                metrics.push(line(ctx, &d, &[("RestartsAttempted", Unit::Count, 1.0)]));
+            }
+            text
+        } else {
+            "no worker to act through".to_string()
+        };
+        annotate(&mut eval, &action, &outcome);
+    }
+    // Keep the rest of the state (healthy periods, UNASSIGNED counts); losing a race here is fine.
+    for (name, state) in &eval.states {
+        if acted.contains(name) || previous.get(name) == Some(state) {
+            continue;
+        }
+        let expected = stored.connectors.get(name).map(|v| v.version);
+        store.save_connector(&ctx.cluster, name, state, expected).await?;
+    }
+
+    // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
+    let scope = match observation {
+        Observation::Connectors(_) => ResolveScope::All,
+        Observation::NotReady { .. } | Observation::Rebalancing { .. } => ResolveScope::WorkerOnly,
+        Observation::Unreachable { .. } => ResolveScope::Nothing,
+    };
+    let open: BTreeMap<_, _> = stored
+        .incidents
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
+    let notices = plan_notices(
+        &ctx.cluster,
+        &open,
+        &eval.findings,
+        scope,
+        ctx.reminder_every_ms,
+        ctx.now,
+    );
+    let mut sent = Vec::new();
+    let mut alert_failures = Vec::new();
+    for notice in &notices {
+        let version = stored.incidents.get(&notice.incident.key).map_or(0, |v| v.version);
+        let claimed = match notice.kind {
+            super::alert::NoticeKind::Open => store.open_incident(&ctx.cluster, &notice.incident).await?,
+            super::alert::NoticeKind::Reminder => {
+                store.update_incident(&ctx.cluster, &notice.incident, version).await?
+            }
+            super::alert::NoticeKind::Resolved => {
+                store
+                    .close_incident(&ctx.cluster, &notice.incident.key, version)
+                    .await?
+            }
+        };
+        if !claimed {
+            continue;
+        }
+        let message = render(notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
+        match alerts.publish(&message).await {
+            Ok(()) => sent.push(json!({"subject": message.subject, "state": message.state})),
+            Err(e) => {
+                alert_failures.push(error_chain(&e));
+                let _ = match notice.kind {
+                    super::alert::NoticeKind::Open => store.close_incident(&ctx.cluster, &notice.incident.key, 1).await,
+                    super::alert::NoticeKind::Reminder => {
+                        let back = open
+                            .get(&notice.incident.key)
+                            .cloned()
+                            .unwrap_or_else(|| notice.incident.clone());
+                        store.update_incident(&ctx.cluster, &back, version + 1).await
+                    }
+                    super::alert::NoticeKind::Resolved => store.open_incident(&ctx.cluster, &notice.incident).await,
+                };
+            }
+        }
+    }
+
+    for c in &eval.connectors {
+        let healthy_connector = matches!(c.state.as_str(), "RUNNING");
+        let tasks_healthy = c.healthy && !c.tasks.is_empty();
+        metrics.push(line(
+            ctx,
+            &dims(&c.name),
+            &[
+                ("ConnectorHealthy", Unit::Count, f64::from(u8::from(healthy_connector))),
+                ("TasksHealthy", Unit::Count, f64::from(u8::from(tasks_healthy))),
+                ("FailedTasks", Unit::Count, c.failed_tasks as f64),
+            ],
+        ));
+    }
+    metrics.push(line(
+        ctx,
+        &[("Cluster", ctx.cluster.clone())],
+        &[("MonitorHeartbeat", Unit::Count, 1.0)],
+    ));
+
+    let report = report(ctx, &observation, api.map(|a| a.url()), &eval, sent, &alert_failures);
+    Ok(RunReport {
+        report,
+        metrics,
+        alert_failures,
+    })
+}
+
+fn line(ctx: &RunContext, dims: &[(&str, String)], metrics: &[(&str, Unit, f64)]) -> String {
+    let dims: Vec<(&str, &str)> = dims.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    emf_line(&ctx.metrics_namespace, &dims, metrics, ctx.now)
+}
+
+/// Performs one action; returns what happened and whether the claim should be given back.
+async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorConfig]) -> (String, bool) {
+    match action {
+        Action::Restart {
+            connector,
+            attempt,
+            budget,
+            failed_tasks,
+            ..
+        } => match api.restart_failed(connector).await {
+            Ok(RestartOutcome::Planned(_)) => (format!("restart {attempt} of {budget} requested"), false),
+            Ok(RestartOutcome::ConnectorOnly) => {
+                // A worker without KIP-745 restarted only the connector instance (204).
+                let mut done = Vec::new();
+                let mut failed = Vec::new();
+                for id in failed_tasks {
+                    match api.restart_task(connector, *id).await {
+                        Ok(()) => done.push(id.to_string()),
+                        Err(e) => failed.push(format!("task {id}: {e}")),
+                    }
+                }
+                let mut text = format!(
+                    "restart {attempt} of {budget}: the worker restarted only the connector (204, no KIP-745); tasks restarted one by one: [{}]",
+                    done.join(", ")
+                );
+                if !failed.is_empty() {
+                    text.push_str(&format!("; failed: {}", failed.join("; ")));
+                }
+                (text, false)
+            }
+            Err(ConnectError::Rebalancing { .. }) => (
+                "restart refused during a rebalance (409); will try next run".into(),
+                true,
+            ),
+            Err(e) => (
+                format!("restart {attempt} of {budget} failed: {}", error_chain(&e)),
+                false,
+            ),
+        },
+        Action::Recreate { connector } | Action::CorrectDrift { connector } => {
+            let Some(config) = desired.iter().find(|c| &c.name == connector) else {
+                return ("no desired config found".into(), false);
+            };
+            match api.put_config(connector, &config.config).await {
+                Ok(o) if o.created => ("recreated from its secret".into(), false),
+                Ok(_) => ("config put back from its secret".into(), false),
+                Err(ConnectError::Rebalancing { .. }) => {
+                    ("refused during a rebalance (409); will try next run".into(), true)
+                }
+                Err(e) => (format!("recreate failed: {}", error_chain(&e)), false),
+            }
+        }
+    }
+}
+
+fn annotate(eval: &mut Evaluation, action: &Action, outcome: &str) {
+    let categories: &[Category] = match action {
+        Action::Restart { .. } => &[Category::ConnectorFailed, Category::TaskFailed],
+        Action::Recreate { .. } => &[Category::ConnectorMissing],
+        Action::CorrectDrift { .. } => &[Category::ConfigDrift],
+    };
+    for f in eval.findings.iter_mut() {
+        if f.connector.as_deref() == Some(action.connector()) && categories.contains(&f.category) {
+            f.action = Some(outcome.to_string());
+        }
+    }
+}
+
+fn report(
+    ctx: &RunContext,
+    observation: &Observation,
+    worker: Option<&str>,
+    eval: &Evaluation,
+    alerts: Vec<Value>,
+    alert_failures: &[String],
+) -> Value {
+    let for_connector = |name: &str| -> Vec<&Finding> {
+        eval.findings
+            .iter()
+            .filter(|f| f.connector.as_deref() == Some(name))
+            .collect()
+    };
+    let connectors: Vec<Value> = eval
+        .connectors
+        .iter()
+        .map(|c| {
+            json!({"name": c.name, "state": c.state, "worker": c.worker, "tasks": c.tasks, "healthy": c.healthy,
+                   "findings": for_connector(&c.name),
+                   "actions": eval.actions.iter().filter(|a| a.connector() == c.name).collect::<Vec<_>>()})
+        })
+        .collect();
+    let cluster_findings: Vec<&Finding> = eval.findings.iter().filter(|f| f.connector.is_none()).collect();
+    let healthy = matches!(observation, Observation::Connectors(_))
+        && eval
+            .findings
+            .iter()
+            .all(|f| f.severity < super::finding::Severity::Warning);
+    json!({
+        "cluster": ctx.cluster,
+        "worker": worker,
+        "healthy": healthy,
+        "checkedAt": super::time::iso8601(ctx.now),
+        "connectors": connectors,
+        "findings": cluster_findings,
+        "alerts": alerts,
+        "alertFailures": alert_failures,
+    })
+}
