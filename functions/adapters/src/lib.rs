@@ -11,6 +11,8 @@
 //! - [`connect`] — [`HttpConnectApi`](connect::HttpConnectApi): the Kafka Connect REST API.
 //! - [`ecs`] — [`EcsTaskDiscovery`](ecs::EcsTaskDiscovery): the running Connect workers' addresses.
 //! - [`secrets`] — [`SecretsManagerConfigs`](secrets::SecretsManagerConfigs): desired connector configs.
+//! - [`sns`] — [`SnsAlertPublisher`](sns::SnsAlertPublisher): alerts.
+//! - [`monitor_state`] — [`DynamoDbMonitorStore`](monitor_state::DynamoDbMonitorStore): restart counters and incidents.
 //! - [`aws`] — the shared SDK configuration: timeouts and retries for every call.
 #![warn(missing_docs)]
 
@@ -18,5 +20,7 @@ pub mod aws;
 pub mod connect;
 pub mod dynamodb;
 pub mod ecs;
+pub mod monitor_state;
 pub mod secrets;
+pub mod sns;
 pub mod sqs;

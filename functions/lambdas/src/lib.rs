@@ -8,9 +8,11 @@
 //! - [`config`] — reading and validating environment variables, every problem in one message.
 //! - [`sink`] — the sink functions' configuration, handler and `main`.
 //! - [`control`] — `findTaskIp`, `checkIfConnectIsReady`, `createConnector`, `deleteConnector`.
+//! - [`monitor`] — `testConnectors`: configuration, handler and `main`.
 //! - [`logging`] — JSON `tracing` output for CloudWatch Logs.
 
 pub mod config;
 pub mod control;
 pub mod logging;
+pub mod monitor;
 pub mod sink;

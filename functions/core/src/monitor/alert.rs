@@ -157,8 +157,8 @@ pub struct AlertMessage {
 
 /// SNS caps a message at 256 KB; keep room for the subject and attributes.
 pub const MAX_BODY_BYTES: usize = 250 * 1024;
-/// SNS caps a subject at 100 characters.
-pub const MAX_SUBJECT_CHARS: usize = 100;
+/// SNS wants a subject shorter than 100 characters, printable ASCII on one line.
+pub const MAX_SUBJECT_CHARS: usize = 99;
 
 /// Renders a notice. `runbook_base` is the URL the runbook pages live under.
 pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> AlertMessage {
@@ -174,7 +174,7 @@ pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> A
         NoticeKind::Resolved => "RESOLVED".to_string(),
         _ => i.severity.to_uppercase(),
     };
-    let subject = clip_chars(&format!("[{label}] {} {subject_of}", i.category), MAX_SUBJECT_CHARS);
+    let subject = ascii_subject(&format!("[{label}] {} {subject_of}", i.category));
     let runbook = |id: &str| format!("{}/{id}.md", runbook_base.trim_end_matches('/'));
 
     let mut body = String::new();
@@ -235,9 +235,20 @@ fn clip_chars(text: &str, max: usize) -> String {
     if one_line.chars().count() <= max {
         return one_line;
     }
-    let mut cut: String = one_line.chars().take(max - 1).collect();
-    cut.push('…');
+    let mut cut: String = one_line.chars().take(max - 3).collect();
+    cut.push_str("...");
     cut
+}
+
+/// A subject SNS accepts: printable ASCII only.
+fn ascii_subject(text: &str) -> String {
+    clip_chars(
+        &text
+            .chars()
+            .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+            .collect::<String>(),
+        MAX_SUBJECT_CHARS,
+    )
 }
 
 fn clip_bytes(text: &str, max: usize) -> String {
@@ -422,7 +433,7 @@ mod tests {
             T0,
         );
         let m = render(&n[0], "cluster-with-a-long-name", "https://x", T0);
-        assert_eq!(m.subject.chars().count(), 100);
-        assert!(m.subject.ends_with('…'));
+        assert_eq!(m.subject.chars().count(), 99);
+        assert!(m.subject.ends_with("...") && m.subject.is_ascii());
     }
 }

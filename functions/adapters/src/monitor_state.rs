@@ -1,0 +1,160 @@
+//! The monitor's state in DynamoDB: one item per connector and one per open incident, under the
+//! cluster's partition, each with a `version` that every write is conditional on.
+//!
+//! Keys (strings): `PK = "cluster#<cluster>"`, `SK = "connector#<name>"` or `"incident#<key>"`.
+//! Attributes: `body` (the JSON of the state or incident), `version` (N).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use connector_core::monitor::alert::Incident;
+use connector_core::monitor::evaluate::ConnectorState;
+use connector_core::monitor::ports::{MonitorStore, StateError, StoredState, Versioned};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use aws_sdk_dynamodb::Client;
+
+const CONNECTOR: &str = "connector#";
+const INCIDENT: &str = "incident#";
+
+/// [`MonitorStore`] on one DynamoDB table keyed `PK`/`SK`.
+#[derive(Debug, Clone)]
+pub struct DynamoDbMonitorStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbMonitorStore {
+    /// State in `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Puts `body` at `sk` if the stored version is `expected` (`None`: no item yet).
+    async fn put_versioned<T: Serialize>(
+        &self,
+        cluster: &str,
+        sk: String,
+        body: &T,
+        expected: Option<u64>,
+    ) -> Result<bool, StateError> {
+        let text = serde_json::to_string(body).map_err(|e| err("encode state", e))?;
+        let next = expected.map_or(1, |v| v + 1);
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", AttributeValue::S(pk(cluster)))
+            .item("SK", AttributeValue::S(sk))
+            .item("body", AttributeValue::S(text))
+            .item("version", AttributeValue::N(next.to_string()));
+        request = match expected {
+            None => request.condition_expression("attribute_not_exists(PK)"),
+            Some(v) => request
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(err("write state", e)),
+        }
+    }
+}
+
+fn pk(cluster: &str) -> String {
+    format!("cluster#{cluster}")
+}
+
+fn err(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StateError {
+    StateError {
+        what: what.to_string(),
+        source: Box::new(e),
+    }
+}
+
+fn decode<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Option<Versioned<T>> {
+    let body = item.get("body")?.as_s().ok()?;
+    let version = item.get("version")?.as_n().ok()?.parse().ok()?;
+    Some(Versioned {
+        value: serde_json::from_str(body).ok()?,
+        version,
+    })
+}
+
+impl MonitorStore for DynamoDbMonitorStore {
+    async fn load(&self, cluster: &str) -> Result<StoredState, StateError> {
+        let mut state = StoredState::default();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk(cluster)))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(|e| err("read state", e))?.items() {
+                let Some(sk) = item.get("SK").and_then(|v| v.as_s().ok()) else {
+                    continue;
+                };
+                // An item this version cannot read is skipped (and rewritten by the next save).
+                if let Some(name) = sk.strip_prefix(CONNECTOR) {
+                    if let Some(v) = decode::<ConnectorState>(item) {
+                        state.connectors.insert(name.to_string(), v);
+                    }
+                } else if let Some(key) = sk.strip_prefix(INCIDENT)
+                    && let Some(v) = decode::<Incident>(item)
+                {
+                    state.incidents.insert(key.to_string(), v);
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    async fn save_connector(
+        &self,
+        cluster: &str,
+        name: &str,
+        state: &ConnectorState,
+        expected: Option<u64>,
+    ) -> Result<bool, StateError> {
+        self.put_versioned(cluster, format!("{CONNECTOR}{name}"), state, expected)
+            .await
+    }
+
+    async fn open_incident(&self, cluster: &str, incident: &Incident) -> Result<bool, StateError> {
+        self.put_versioned(cluster, format!("{INCIDENT}{}", incident.key), incident, None)
+            .await
+    }
+
+    async fn update_incident(&self, cluster: &str, incident: &Incident, expected: u64) -> Result<bool, StateError> {
+        self.put_versioned(cluster, format!("{INCIDENT}{}", incident.key), incident, Some(expected))
+            .await
+    }
+
+    async fn close_incident(&self, cluster: &str, key: &str, expected: u64) -> Result<bool, StateError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(pk(cluster)))
+            .key("SK", AttributeValue::S(format!("{INCIDENT}{key}")))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(err("close incident", e)),
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! `testConnectors` end to end: the real Kafka Connect worker, the monitor state in DynamoDB on
+//! moto, alerts through SNS read back from an SQS queue subscribed to the topic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use connector_adapters::connect::HttpConnectApi;
+use connector_adapters::ecs::EcsTaskDiscovery;
+use connector_adapters::monitor_state::DynamoDbMonitorStore;
+use connector_adapters::secrets::SecretsManagerConfigs;
+use connector_adapters::sns::SnsAlertPublisher;
+use connector_core::connect::{ConnectApi, State};
+use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle};
+use connector_tests::{connect_url, create_queue, create_sink_table, free_port, produce, sdk, unique, wait_for};
+use serde_json::{Value, json};
+
+/// One alert as a subscriber receives it.
+#[derive(Debug)]
+struct Alert {
+    subject: String,
+    body: String,
+    attributes: BTreeMap<String, String>,
+}
+
+/// A monitor with its own cluster name, secrets prefix, state table, topic and queue.
+struct Monitor {
+    sdk: SdkConfig,
+    cluster: String,
+    prefix: String,
+    queue: String,
+    config: MonitorConfig,
+    cache: ConfigCache,
+    configs: SecretsManagerConfigs,
+    discovery: EcsTaskDiscovery,
+    store: DynamoDbMonitorStore,
+    alerts: SnsAlertPublisher,
+}
+
+impl Monitor {
+    async fn new() -> Self {
+        Self::with_url(&connect_url()).await
+    }
+
+    async fn with_url(url: &str) -> Self {
+        let sdk = sdk().await;
+        let table = unique("monitor-state");
+        create_sink_table(&sdk, &table).await;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let topic = sns
+            .create_topic()
+            .name(unique("alerts"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn()
+            .unwrap()
+            .to_string();
+        let queue = create_queue(&sdk, &unique("alerts-inbox")).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        let prefix = format!("{}/", unique("mako/connector"));
+        let (url, topic_arn, table_name, prefix_var) = (url.to_string(), topic.clone(), table.clone(), prefix.clone());
+        let config = MonitorConfig::from_lookup(move |k| match k {
+            "CONNECT_URL" => Some(url.clone()),
+            "CONFIG_SECRET_PREFIX" => Some(prefix_var.clone()),
+            "MONITOR_STATE_TABLE" => Some(table_name.clone()),
+            "ALERT_TOPIC_ARN" => Some(topic_arn.clone()),
+            "RUNBOOK_BASE_URL" => Some("https://runbooks.example/connector/runbooks".into()),
+            "CONNECT_TIMEOUT_SECONDS" => Some("5".into()),
+            "CONFIG_CACHE_SECONDS" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        Monitor {
+            cluster: unique("connect-cluster"),
+            prefix,
+            queue,
+            config,
+            cache: ConfigCache::default(),
+            configs: SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk)),
+            discovery: EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk)),
+            store: DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            alerts: SnsAlertPublisher::new(sns, topic),
+            sdk,
+        }
+    }
+
+    /// Stores a connector's desired config as a secret under the monitor's prefix.
+    async fn desire(&self, name: &str, config: &BTreeMap<String, String>) {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .create_secret()
+            .name(format!("{}{name}", self.prefix))
+            .secret_string(json!({"name": name, "config": config}).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// One run, as the seed's runbook invokes it.
+    async fn run(&self) -> Value {
+        handle(
+            &self.config,
+            &self.cache,
+            &self.configs,
+            &self.discovery,
+            &self.store,
+            &self.alerts,
+            &json!({"cluster": self.cluster}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("testConnectors failed: {e}"))
+    }
+
+    /// Every alert published so far (and not read before).
+    async fn alerts(&self) -> Vec<Alert> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(&self.queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                let attributes = envelope["MessageAttributes"]
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| (k.clone(), v["Value"].as_str().unwrap_or("").to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Alert {
+                    subject: envelope["Subject"].as_str().unwrap_or("").to_string(),
+                    body: envelope["Message"].as_str().unwrap_or("").to_string(),
+                    attributes,
+                });
+                sqs.delete_message()
+                    .queue_url(&self.queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn api() -> HttpConnectApi {
+    HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
+}
+
+fn file_sink(topic: &str, file: &std::path::Path) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "connector.class".into(),
+            "org.apache.kafka.connect.file.FileStreamSinkConnector".into(),
+        ),
+        ("tasks.max".into(), "1".into()),
+        ("topics".into(), topic.into()),
+        ("file".into(), file.to_string_lossy().into_owned()),
+    ])
+}
+
+/// Waits until `check` holds for the connector's status.
+async fn wait_status(name: &str, what: &str, check: impl Fn(&connector_core::connect::ConnectorStatus) -> bool) {
+    let api = api();
+    let ok = wait_for(Duration::from_secs(60), || async {
+        api.status(name).await.ok().filter(|s| check(s)).map(|_| ())
+    })
+    .await;
+    assert!(ok.is_some(), "{name} never became {what}: {:?}", api.status(name).await);
+}
+
+fn task_state(state: State) -> impl Fn(&connector_core::connect::ConnectorStatus) -> bool {
+    move |s| s.tasks.first().is_some_and(|t| t.state == state)
+}
+
+fn findings(report: &Value, connector: &str) -> Vec<Value> {
+    report["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == connector)
+        .expect("connector in report")["findings"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_converted_is_serialization_not_restarted_and_alerted_once() {
+    let m = Monitor::new().await;
+    let (name, topic) = (unique("json-sink"), unique("topic"));
+    let mut config = file_sink(&topic, &std::env::temp_dir().join(format!("{name}.out")));
+    config.insert(
+        "value.converter".into(),
+        "org.apache.kafka.connect.json.JsonConverter".into(),
+    );
+    config.insert("value.converter.schemas.enable".into(), "true".into());
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    produce(&topic, &[(Some("k"), Some("not json at all"))]).await;
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+
+    let report = m.run().await;
+    let f = &findings(&report, &name)[0];
+    assert_eq!(
+        (f["category"].as_str(), f["cause"].as_str(), f["task"].as_i64()),
+        (Some("task-failed"), Some("serialization"), Some(0))
+    );
+    assert_eq!(f["action"], "not restarted: a restart cannot fix serialization");
+    assert!(f["root"]["line"].as_str().unwrap().contains("Exception"), "{f}");
+    assert_eq!(report["healthy"], false);
+
+    let alerts = m.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a.subject, format!("[CRITICAL] task-failed {}/{name}/0", m.cluster));
+    assert_eq!(a.attributes["category"], "task-failed");
+    assert_eq!(a.attributes["severity"], "critical");
+    assert_eq!(a.attributes["state"], "open");
+    assert_eq!(a.attributes["incident"], format!("task-failed:{}/{name}/0", m.cluster));
+    assert!(a.body.contains("Cause: serialization"), "{}", a.body);
+    assert!(
+        a.body
+            .contains("Runbook: https://runbooks.example/connector/runbooks/task-failed.md"),
+        "{}",
+        a.body
+    );
+
+    let again = m.run().await;
+    assert_eq!(
+        findings(&again, &name)[0]["action"],
+        "not restarted: a restart cannot fix serialization"
+    );
+    assert!(m.alerts().await.is_empty(), "no second alert for the same incident");
+    wait_status(&name, "still FAILED", task_state(State::Failed)).await;
+    api().delete(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failure_a_restart_heals_is_restarted_then_resolved() {
+    let m = Monitor::new().await;
+    let (name, topic) = (unique("heal-sink"), unique("topic"));
+    let dir = std::env::temp_dir().join(unique("gone"));
+    let config = file_sink(&topic, &dir.join("out.txt"));
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let report = m.run().await;
+    let f = &findings(&report, &name)[0];
+    assert_eq!(
+        (f["category"].as_str(), f["cause"].as_str()),
+        (Some("task-failed"), Some("unknown"))
+    );
+    assert_eq!(f["action"], "restart 1 of 3 requested");
+    let opened = m.alerts().await;
+    assert_eq!(opened.len(), 1);
+    assert!(
+        opened[0].body.contains("Action: restart 1 of 3 requested"),
+        "{}",
+        opened[0].body
+    );
+
+    wait_status(&name, "RUNNING", task_state(State::Running)).await;
+    let healed = m.run().await;
+    assert!(findings(&healed, &name).is_empty(), "{healed}");
+    let resolved = m.alerts().await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(
+        resolved[0].subject,
+        format!("[RESOLVED] task-failed {}/{name}/0", m.cluster)
+    );
+    assert_eq!(resolved[0].attributes["state"], "resolved");
+    assert!(resolved[0].body.starts_with("Resolved after "), "{}", resolved[0].body);
+    api().delete(&name).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_deleted_connector_is_recreated_from_its_secret_and_a_paused_one_is_left_paused() {
+    let m = Monitor::new().await;
+    let (gone, paused) = (unique("gone-sink"), unique("paused-sink"));
+    let gone_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{gone}.out")));
+    let paused_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{paused}.out")));
+    m.desire(&gone, &gone_config).await;
+    m.desire(&paused, &paused_config).await;
+    let api = api();
+    api.put_config(&paused, &paused_config).await.unwrap();
+    wait_status(&paused, "RUNNING", task_state(State::Running)).await;
+    api.pause(&paused).await.unwrap();
+    wait_status(&paused, "PAUSED", |s| s.connector.state == State::Paused).await;
+
+    let report = m.run().await;
+    let missing = &findings(&report, &gone)[0];
+    assert_eq!(missing["category"], "connector-missing");
+    assert_eq!(missing["action"], "recreated from its secret");
+    let p = &findings(&report, &paused)[0];
+    assert_eq!(
+        (p["category"].as_str(), p["severity"].as_str()),
+        (Some("connector-paused"), Some("warning"))
+    );
+    let subjects: Vec<String> = m.alerts().await.into_iter().map(|a| a.subject).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects.contains(&format!("[CRITICAL] connector-missing {}/{gone}", m.cluster)));
+    assert!(subjects.contains(&format!("[WARNING] connector-paused {}/{paused}", m.cluster)));
+
+    wait_status(&gone, "RUNNING again", task_state(State::Running)).await;
+    let after = m.run().await;
+    assert!(findings(&after, &gone).is_empty(), "{after}");
+    let resolved: Vec<String> = m.alerts().await.into_iter().map(|a| a.subject).collect();
+    assert_eq!(resolved, [format!("[RESOLVED] connector-missing {}/{gone}", m.cluster)]);
+    assert_eq!(
+        api.status(&paused).await.unwrap().connector.state,
+        State::Paused,
+        "never resumed by the monitor"
+    );
+    api.delete(&gone).await.unwrap();
+    api.delete(&paused).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_worker_alerts_once_and_resolves_when_it_answers_again() {
+    let down = Monitor::with_url(&format!("http://127.0.0.1:{}", free_port())).await;
+    let report = down.run().await;
+    assert_eq!(report["findings"][0]["category"], "worker-unreachable", "{report}");
+    assert!(report["connectors"].as_array().unwrap().is_empty());
+    down.run().await;
+    let alerts = down.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].subject,
+        format!("[CRITICAL] worker-unreachable {}", down.cluster)
+    );
+
+    // The same cluster and state, now reaching the worker.
+    let url = connect_url();
+    let up = Monitor {
+        config: MonitorConfig {
+            connect_url: Some(url),
+            ..down.config.clone()
+        },
+        ..down
+    };
+    let report = up.run().await;
+    assert_eq!(report["healthy"], true, "{report}");
+    let resolved = up.alerts().await;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(
+        resolved[0].subject,
+        format!("[RESOLVED] worker-unreachable {}", up.cluster)
+    );
+}
+
+#[tokio::test]
+async fn two_overlapping_runs_restart_once_and_alert_once() {
+    let m = Monitor::new().await;
+    let (name, topic) = (unique("race-sink"), unique("topic"));
+    let dir = std::env::temp_dir().join(unique("race"));
+    let config = file_sink(&topic, &dir.join("out.txt"));
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+
+    let (a, b) = tokio::join!(m.run(), m.run());
+    let actions: Vec<String> = [&a, &b]
+        .iter()
+        .map(|r| findings(r, &name)[0]["action"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|t| t.starts_with("restart 1 of 3")).count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|t| *t == "another monitor run is handling it")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(m.alerts().await.len(), 1, "one alert for two runs");
+    api().delete(&name).await.unwrap();
+}
