@@ -407,3 +407,272 @@ async fn two_overlapping_runs_restart_once_and_alert_once() {
     assert_eq!(m.alerts().await.len(), 1, "one alert for two runs");
     api().delete(&name).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// The emulator: what a real worker cannot be made to do on demand, and its fidelity.
+
+use connector_core::connect::ConnectorConfig;
+use connector_core::monitor::evaluate::{Observation, Settings, evaluate};
+use connector_core::monitor::ports::MonitorStore;
+use connector_tests::emulator::{Emulator, Faults};
+
+/// A FAILED task's trace that a restart can fix (cause `unknown`).
+const FILE_TRACE: &str = "org.apache.kafka.connect.errors.ConnectException: Couldn't find or create file '/tmp/x/out.txt' for FileStreamSinkTask\n\tat org.apache.kafka.connect.file.FileStreamSinkTask.start(FileStreamSinkTask.java:74)\nCaused by: java.nio.file.NoSuchFileException: /tmp/x/out.txt\n\t... 8 more";
+
+async fn emulated(name: &str) -> (Emulator, Monitor, BTreeMap<String, String>) {
+    let emu = Emulator::start().await;
+    let m = Monitor::with_url(&emu.url).await;
+    let config = file_sink("t", std::path::Path::new("/tmp/emulated.out"));
+    m.desire(name, &config).await;
+    emu.add_running(name, &config, 1);
+    (emu, m, config)
+}
+
+#[tokio::test]
+async fn emulator_a_hung_worker_ends_the_run_as_unreachable() {
+    let (emu, m, _) = emulated("hung-sink").await;
+    emu.set_faults(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    let report = m.run().await;
+    let f = &report["findings"][0];
+    assert_eq!(f["category"], "worker-unreachable", "{report}");
+    assert!(f["summary"].as_str().unwrap().contains("no answer from"), "{f}");
+    assert_eq!(m.alerts().await.len(), 1);
+}
+
+#[tokio::test]
+async fn emulator_a_worker_answering_500_is_reported_not_waited_for() {
+    let (emu, m, _) = emulated("err-sink").await;
+    emu.set_faults(Faults {
+        fail_500: true,
+        ..Faults::default()
+    });
+    let report = m.run().await;
+    assert_eq!(report["findings"][0]["category"], "worker-unreachable", "{report}");
+    assert!(
+        report["findings"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("worker error (500)"),
+        "{report}"
+    );
+    emu.set_faults(Faults::default());
+    m.alerts().await;
+    assert_eq!(m.run().await["healthy"], true);
+    let resolved = m.alerts().await;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].attributes["state"], "resolved");
+}
+
+#[tokio::test]
+async fn emulator_a_starting_worker_is_not_judged_and_not_alerted() {
+    let (emu, m, _) = emulated("starting-sink").await;
+    emu.set_faults(Faults {
+        not_ready: true,
+        ..Faults::default()
+    });
+    emu.fail_task("starting-sink", 0, FILE_TRACE, false);
+    let report = m.run().await;
+    assert_eq!(report["findings"][0]["category"], "worker-rebalancing", "{report}");
+    assert!(emu.restarts().is_empty(), "nothing is done while the worker starts");
+    assert!(m.alerts().await.is_empty());
+}
+
+#[tokio::test]
+async fn emulator_409s_are_retried_and_a_lasting_409_gives_the_restart_back() {
+    let (emu, m, _) = emulated("busy-sink").await;
+    emu.fail_task("busy-sink", 0, FILE_TRACE, true);
+    emu.set_faults(Faults {
+        conflicts: 2,
+        ..Faults::default()
+    });
+    let report = m.run().await;
+    assert_eq!(
+        findings(&report, "busy-sink")[0]["action"],
+        "restart 1 of 3 requested",
+        "two 409s were retried"
+    );
+    assert_eq!(emu.restarts(), ["busy-sink"]);
+
+    let (emu, m, _) = emulated("rebalancing-sink").await;
+    emu.fail_task("rebalancing-sink", 0, FILE_TRACE, true);
+    emu.set_faults(Faults {
+        conflicts: 100,
+        ..Faults::default()
+    });
+    let report = m.run().await;
+    assert_eq!(
+        findings(&report, "rebalancing-sink")[0]["action"],
+        "restart refused during a rebalance (409); will try next run"
+    );
+    emu.set_faults(Faults::default());
+    let report = m.run().await;
+    assert_eq!(
+        findings(&report, "rebalancing-sink")[0]["action"],
+        "restart 1 of 3 requested",
+        "the refused attempt was given back"
+    );
+}
+
+#[tokio::test]
+async fn emulator_a_worker_without_kip_745_gets_its_failed_tasks_restarted_one_by_one() {
+    let (emu, m, _) = emulated("old-sink").await;
+    emu.set_faults(Faults {
+        kip745: false,
+        ..Faults::default()
+    });
+    emu.fail_task("old-sink", 0, FILE_TRACE, false);
+    let report = m.run().await;
+    let action = findings(&report, "old-sink")[0]["action"].as_str().unwrap().to_string();
+    assert!(
+        action.contains("204") && action.contains("tasks restarted one by one: [0]"),
+        "{action}"
+    );
+    assert_eq!(emu.restarts(), ["old-sink", "old-sink/0"]);
+    assert_eq!(emu.connector("old-sink").unwrap().tasks[0].0, "RUNNING");
+}
+
+#[tokio::test]
+async fn emulator_the_same_failure_after_the_budget_is_restart_exhausted_and_not_restarted_again() {
+    let (emu, m, _) = emulated("poison-sink").await;
+    emu.fail_task("poison-sink", 0, FILE_TRACE, true);
+    let first = m.run().await;
+    assert_eq!(findings(&first, "poison-sink")[0]["action"], "restart 1 of 3 requested");
+    assert_eq!(
+        emu.connector("poison-sink").unwrap().tasks[0].0,
+        "FAILED",
+        "it failed again"
+    );
+    // Fast-forward the history: three restarts of this very failure, the last long ago.
+    let stored = m.store.load(&m.cluster).await.unwrap();
+    let entry = &stored.connectors["poison-sink"];
+    let mut state = entry.value.clone();
+    state.restart.count = 3;
+    state.restart.last_restart_at = Some(0);
+    assert!(
+        m.store
+            .save_connector(&m.cluster, "poison-sink", &state, Some(entry.version))
+            .await
+            .unwrap()
+    );
+    m.alerts().await;
+
+    let report = m.run().await;
+    let f = findings(&report, "poison-sink");
+    let exhausted = f
+        .iter()
+        .find(|f| f["category"] == "restart-exhausted")
+        .expect("restart-exhausted");
+    assert_eq!(exhausted["severity"], "critical");
+    assert!(
+        exhausted["summary"].as_str().unwrap().contains("NoSuchFileException"),
+        "{exhausted}"
+    );
+    assert_eq!(emu.restarts(), ["poison-sink"], "no further restart");
+    let subjects: Vec<String> = m.alerts().await.into_iter().map(|a| a.subject).collect();
+    assert_eq!(
+        subjects,
+        [format!("[CRITICAL] restart-exhausted {}/poison-sink/0", m.cluster)]
+    );
+}
+
+/// The scenarios both can play give the same findings on the real worker and on the emulator.
+#[tokio::test]
+async fn emulator_fidelity_the_same_scenarios_give_the_same_findings_on_both() {
+    let real = api();
+    let emu = Emulator::start().await;
+    let fake = HttpConnectApi::new(&emu.url, Duration::from_secs(10)).unwrap();
+    let dir = std::env::temp_dir().join(unique("fidelity"));
+    let (healthy, failing, paused, missing) = (
+        unique("fid-ok"),
+        unique("fid-failed"),
+        unique("fid-paused"),
+        unique("fid-missing"),
+    );
+    let ok_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{healthy}.out")));
+    let failing_config = file_sink(&unique("topic"), &dir.join("out.txt"));
+    let paused_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{paused}.out")));
+
+    // The real worker plays them for real...
+    real.put_config(&healthy, &ok_config).await.unwrap();
+    real.put_config(&failing, &failing_config).await.unwrap();
+    real.put_config(&paused, &paused_config).await.unwrap();
+    wait_status(&failing, "FAILED", task_state(State::Failed)).await;
+    wait_status(&healthy, "RUNNING", task_state(State::Running)).await;
+    wait_status(&paused, "RUNNING", task_state(State::Running)).await;
+    real.pause(&paused).await.unwrap();
+    wait_status(&paused, "PAUSED", |s| {
+        s.connector.state == State::Paused && s.tasks.iter().all(|t| t.state == State::Paused)
+    })
+    .await;
+    let real_trace = real.status(&failing).await.unwrap().tasks[0].trace.clone().unwrap();
+
+    // ...and the emulator is told to.
+    fake.put_config(&healthy, &ok_config).await.unwrap();
+    fake.put_config(&failing, &failing_config).await.unwrap();
+    fake.put_config(&paused, &paused_config).await.unwrap();
+    emu.fail_task(&failing, 0, &real_trace, false);
+    fake.pause(&paused).await.unwrap();
+
+    let desired: Vec<ConnectorConfig> = [
+        (&healthy, &ok_config),
+        (&failing, &failing_config),
+        (&paused, &paused_config),
+        (&missing, &ok_config),
+    ]
+    .into_iter()
+    .map(|(n, c)| ConnectorConfig {
+        name: n.clone(),
+        config: c.clone(),
+    })
+    .collect();
+    let judge = |views| {
+        let e = evaluate(
+            &desired,
+            &Observation::Connectors(views),
+            &BTreeMap::new(),
+            &Settings::default(),
+            0,
+        );
+        e.findings
+            .iter()
+            .map(|f| {
+                (
+                    f.category.id(),
+                    f.connector.clone(),
+                    f.task,
+                    f.cause.map(|c| c.id()),
+                    f.action.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mine = |views: Vec<connector_core::connect::ConnectorView>| {
+        views
+            .into_iter()
+            .filter(|v| desired.iter().any(|d| d.name == v.name))
+            .collect::<Vec<_>>()
+    };
+    let on_real = judge(mine(real.list_expanded().await.unwrap()));
+    let on_emulator = judge(mine(fake.list_expanded().await.unwrap()));
+    assert_eq!(on_real, on_emulator);
+    let categories: Vec<&str> = on_real.iter().map(|f| f.0).collect();
+    assert_eq!(
+        categories,
+        ["task-failed", "connector-paused", "connector-missing"],
+        "{on_real:?}"
+    );
+
+    // A restart heals both once the cause is gone.
+    std::fs::create_dir_all(&dir).unwrap();
+    real.restart_failed(&failing).await.unwrap();
+    fake.restart_failed(&failing).await.unwrap();
+    wait_status(&failing, "RUNNING after the restart", task_state(State::Running)).await;
+    assert_eq!(fake.status(&failing).await.unwrap().tasks[0].state, State::Running);
+    for name in [&healthy, &failing, &paused] {
+        real.delete(name).await.unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

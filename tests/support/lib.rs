@@ -4,6 +4,8 @@
 //! Tests read only the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials)
 //! that `scripts/test` exports, the same variables production code reads.
 
+pub mod emulator;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -153,13 +153,14 @@ impl ConnectApi for HttpConnectApi {
     async fn is_ready(&self) -> Result<bool, ConnectError> {
         match self.send(Method::GET, self.url(&["health"], &[]), None).await {
             Ok(_) => Ok(true),
-            // 503 while starting, 500 when the herder does not answer: up, but not ready.
-            Err(ConnectError::Server { .. }) => Ok(false),
+            // 503 while starting: up, but not ready. A 500 (the herder does not answer) is an
+            // error, so that a worker stuck in it is reported, not waited for forever.
+            Err(ConnectError::Server { status: 503, .. }) => Ok(false),
             // Workers before 3.9 have no /health; the connector list needs the group joined.
             Err(ConnectError::NotFound { .. }) => {
                 match self.send(Method::GET, self.url(&["connectors"], &[]), None).await {
                     Ok(_) => Ok(true),
-                    Err(ConnectError::Server { .. } | ConnectError::NotFound { .. }) => Ok(false),
+                    Err(ConnectError::Server { status: 503, .. } | ConnectError::NotFound { .. }) => Ok(false),
                     Err(e) => Err(e),
                 }
             }
