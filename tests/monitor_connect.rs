@@ -676,3 +676,62 @@ async fn emulator_fidelity_the_same_scenarios_give_the_same_findings_on_both() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A worker joins the group (a rebalance): no false alert. Then that worker is killed: the
+/// monitor pointed at it reports worker-unreachable once, and resolves it when the worker is back.
+#[tokio::test]
+async fn a_joining_worker_gives_no_false_alert_and_a_killed_one_is_reported_then_resolved() {
+    use connector_tests::kafka_script;
+    let m = Monitor::new().await;
+    let name = unique("steady-sink");
+    let config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{name}.out")));
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "RUNNING", task_state(State::Running)).await;
+    assert_eq!(m.run().await["healthy"], true);
+
+    // Worker 3 joins while the monitor runs every two seconds.
+    let port = free_port();
+    let joining = tokio::spawn(async move { kafka_script(&["add-worker", "3", &port.to_string()]).await });
+    while !joining.is_finished() {
+        let report = m.run().await;
+        let alerting = findings(&report, &name)
+            .into_iter()
+            .filter(|f| f["severity"] != "info")
+            .count();
+        assert_eq!(alerting, 0, "a rebalance is not a fault: {report}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    joining.await.unwrap();
+    assert!(m.alerts().await.is_empty(), "no alert during the join");
+
+    // Now watch worker 3 alone, kill it, bring it back.
+    let url = format!("http://127.0.0.1:{port}");
+    let watch = Monitor {
+        config: MonitorConfig {
+            connect_url: Some(url.clone()),
+            ..m.config.clone()
+        },
+        ..m
+    };
+    kafka_script(&["stop-worker", "3"]).await;
+    let down = watch.run().await;
+    assert_eq!(down["findings"][0]["category"], "worker-unreachable", "{down}");
+    let alerts = watch.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].subject,
+        format!("[CRITICAL] worker-unreachable {}", watch.cluster)
+    );
+
+    kafka_script(&["add-worker", "3", &port.to_string()]).await;
+    let back = watch.run().await;
+    assert!(back["findings"].as_array().unwrap().is_empty(), "{back}");
+    let resolved = watch.alerts().await;
+    assert_eq!(
+        resolved.iter().map(|a| a.subject.clone()).collect::<Vec<_>>(),
+        [format!("[RESOLVED] worker-unreachable {}", watch.cluster)]
+    );
+    kafka_script(&["stop-worker", "3"]).await;
+    api().delete(&name).await.unwrap();
+}
