@@ -735,3 +735,66 @@ async fn a_joining_worker_gives_no_false_alert_and_a_killed_one_is_reported_then
     kafka_script(&["stop-worker", "3"]).await;
     api().delete(&name).await.unwrap();
 }
+
+/// The run's EMF lines: health per connector, failed tasks, restarts by category, the heartbeat.
+#[tokio::test]
+async fn emulator_a_run_emits_the_contract_metrics() {
+    use connector_core::monitor::memory::{InMemoryAlertPublisher, InMemoryMonitorStore};
+    use connector_core::monitor::run::{RunContext, run_monitor};
+    let emu = Emulator::start().await;
+    let config = file_sink("t", std::path::Path::new("/tmp/metrics.out"));
+    emu.add_running("ok-sink", &config, 2);
+    emu.add_running("bad-sink", &config, 2);
+    emu.fail_task("bad-sink", 1, FILE_TRACE, true);
+    let desired = ["ok-sink", "bad-sink"]
+        .map(|n| ConnectorConfig {
+            name: n.into(),
+            config: config.clone(),
+        })
+        .to_vec();
+    let ctx = RunContext {
+        cluster: "metrics-cluster".into(),
+        desired,
+        settings: Settings::default(),
+        runbook_base: "https://x/runbooks".into(),
+        reminder_every_ms: 3_600_000,
+        metrics_namespace: "connector-test".into(),
+        no_worker_reason: None,
+        now: 1_795_500_000_000,
+    };
+    let apis = [HttpConnectApi::new(&emu.url, Duration::from_secs(5)).unwrap()];
+    let (store, alerts) = (InMemoryMonitorStore::default(), InMemoryAlertPublisher::default());
+    let out = run_monitor(&apis, &store, &alerts, &ctx).await.unwrap();
+    let lines: Vec<Value> = out.metrics.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let find = |metric: &str, connector: Option<&str>| {
+        lines
+            .iter()
+            .find(|l| l.get(metric).is_some() && l.get("Connector").and_then(Value::as_str) == connector)
+            .unwrap_or_else(|| panic!("no {metric} for {connector:?} in {lines:?}"))
+    };
+    assert_eq!(find("ConnectorHealthy", Some("ok-sink"))["TasksHealthy"], 1.0);
+    assert_eq!(
+        find("ConnectorHealthy", Some("bad-sink"))["ConnectorHealthy"],
+        1.0,
+        "the connector instance runs"
+    );
+    assert_eq!(find("TasksHealthy", Some("bad-sink"))["TasksHealthy"], 0.0);
+    assert_eq!(find("FailedTasks", Some("bad-sink"))["FailedTasks"], 1.0);
+    let restarts = find("RestartsAttempted", Some("bad-sink"));
+    assert_eq!(
+        (restarts["Category"].as_str(), restarts["Cluster"].as_str()),
+        (Some("task-failed"), Some("metrics-cluster"))
+    );
+    assert_eq!(
+        restarts["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Cluster", "Connector", "Category"]])
+    );
+    let heartbeat = find("MonitorHeartbeat", None);
+    assert_eq!(
+        (heartbeat["MonitorHeartbeat"].as_f64(), heartbeat["Cluster"].as_str()),
+        (Some(1.0), Some("metrics-cluster"))
+    );
+    assert_eq!(heartbeat["_aws"]["CloudWatchMetrics"][0]["Namespace"], "connector-test");
+    assert_eq!(alerts.sent().len(), 1, "one incident opened");
+    assert_eq!(out.report["worker"], emu.url);
+}

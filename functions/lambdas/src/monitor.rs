@@ -343,6 +343,19 @@ mod tests {
     }
 
     #[test]
+    fn a_scheduled_event_uses_the_configured_cluster_and_the_runbook_payload_overrides_it() {
+        let read = |file: &str| -> Value {
+            let path = format!("{}/../../events/schedule/{file}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        assert_eq!(parse_request(&read("scheduled-event.json")).unwrap().cluster, None);
+        assert_eq!(
+            parse_request(&read("runbook-cluster.json")).unwrap().cluster.as_deref(),
+            Some("mako-connector-main-connect")
+        );
+    }
+
+    #[test]
     fn config_defaults_mutes_and_errors() {
         let c = MonitorConfig::from_lookup(base).unwrap();
         assert_eq!(

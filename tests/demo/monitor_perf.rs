@@ -1,0 +1,103 @@
+//! A measurement, not a test: whole `testConnectors` runs against the Kafka Connect emulator
+//! holding 500 connectors × 4 tasks (100 with a FAILED task that a restart cannot fix, so the
+//! state stays the same between runs), with the state in DynamoDB and alerts on SNS (moto).
+//! `scripts/bench` starts moto and runs it; it prints the wall time of each run.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use connector_adapters::ecs::EcsTaskDiscovery;
+use connector_adapters::monitor_state::DynamoDbMonitorStore;
+use connector_adapters::secrets::SecretsManagerConfigs;
+use connector_adapters::sns::SnsAlertPublisher;
+use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle};
+use connector_tests::emulator::Emulator;
+use connector_tests::{create_sink_table, sdk, unique};
+use serde_json::json;
+
+const CONNECTORS: usize = 500;
+
+#[tokio::main]
+async fn main() {
+    let sdk = sdk().await;
+    let emu = Emulator::start().await;
+    let trace = std::fs::read_to_string(format!(
+        "{}/../events/connect/traces/data-exception.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("trace");
+    let prefix = format!("{}/", unique("perf/connector"));
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    for i in 0..CONNECTORS {
+        let name = format!("sink-{i:03}");
+        let config: BTreeMap<String, String> = [
+            (
+                "connector.class",
+                "io.confluent.connect.aws.lambda.AwsLambdaSinkConnector",
+            ),
+            ("tasks.max", "4"),
+            ("topics", "aws.ksqldb.seatool.agg.State_Plan"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        emu.add_running(&name, &config, 4);
+        if i % 5 == 0 {
+            emu.fail_task(&name, i % 4, &trace, true);
+        }
+        secrets
+            .create_secret()
+            .name(format!("{prefix}{name}"))
+            .secret_string(json!({"name": name, "config": config}).to_string())
+            .send()
+            .await
+            .expect("secret");
+    }
+    let table = unique("perf-monitor-state");
+    create_sink_table(&sdk, &table).await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name(unique("perf-alerts"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let (url, t, tb, p) = (emu.url.clone(), topic.clone(), table.clone(), prefix.clone());
+    let config = MonitorConfig::from_lookup(move |k| match k {
+        "CONNECT_URL" => Some(url.clone()),
+        "CONFIG_SECRET_PREFIX" => Some(p.clone()),
+        "MONITOR_STATE_TABLE" => Some(tb.clone()),
+        "ALERT_TOPIC_ARN" => Some(t.clone()),
+        "RUNBOOK_BASE_URL" => Some("https://runbooks.example/runbooks".into()),
+        "RUN_BUDGET_SECONDS" => Some("300".into()),
+        _ => None,
+    })
+    .expect("config");
+    let cache = ConfigCache::default();
+    let configs = SecretsManagerConfigs::new(secrets.clone());
+    let discovery = EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk));
+    let store = DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let alerts = SnsAlertPublisher::new(sns, topic);
+    let event = json!({"cluster": "perf-cluster"});
+    for run in 1..=4 {
+        let started = Instant::now();
+        let report = handle(&config, &cache, &configs, &discovery, &store, &alerts, &event)
+            .await
+            .expect("run");
+        let elapsed = started.elapsed();
+        let alerts_sent = report["alerts"].as_array().map_or(0, Vec::len);
+        eprintln!(
+            "run {run}: {:>6.0} ms for {CONNECTORS} connectors x 4 tasks ({alerts_sent} alerts sent){}",
+            elapsed.as_secs_f64() * 1000.0,
+            if run == 1 {
+                "; reads the 500 secrets, writes 500 states and opens 100 incidents"
+            } else {
+                ""
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
