@@ -18,6 +18,20 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
   fi
 fi
 
+# The target dir is shared between checkouts (a CI clone, a developer's tree). Registry crates
+# are the same in all of them, but cargo names this workspace's own artifacts the same in every
+# checkout and trusts file times: after another checkout built them, a file edited here before
+# that build looks older than the artifact and is not recompiled. So when the last builder was
+# another checkout, drop this workspace's artifacts (not the AWS SDK's) first.
+claim_target_dir() {
+  local marker="$CARGO_TARGET_DIR/.connector-checkout"
+  if [ -f "$marker" ] && [ "$(cat "$marker")" != "$ROOT" ]; then
+    say "the build cache was last used by $(cat "$marker"); rebuilding this workspace's crates"
+    (cd "$ROOT" && cargo clean --quiet -p connector-core -p connector-adapters -p connector-lambdas -p connector-tests)
+  fi
+  mkdir -p "$CARGO_TARGET_DIR" && echo "$ROOT" > "$marker"
+}
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

@@ -8,11 +8,13 @@
 //! - [`config`] — reading and validating environment variables, every problem in one message.
 //! - [`sink`] — the sink functions' configuration, handler and `main`.
 //! - [`control`] — `findTaskIp`, `checkIfConnectIsReady`, `createConnector`, `deleteConnector`.
+//! - [`ecs_task_state`] — `ecsTaskState`: ECS task stops as alerts.
 //! - [`monitor`] — `testConnectors`: configuration, handler and `main`.
 //! - [`logging`] — JSON `tracing` output for CloudWatch Logs.
 
 pub mod config;
 pub mod control;
+pub mod ecs_task_state;
 pub mod logging;
 pub mod monitor;
 pub mod sink;

@@ -22,6 +22,9 @@ pub struct Incident {
     pub connector: Option<String>,
     /// The task, when it is about one.
     pub task: Option<i32>,
+    /// Another subject (an ECS task), when it is about one.
+    #[serde(default)]
+    pub resource: Option<String>,
     /// One sentence, from the finding that opened it.
     pub summary: String,
     /// When it opened (ms since the epoch).
@@ -64,6 +67,25 @@ pub struct Notice {
     pub finding: Option<Finding>,
 }
 
+/// The notice that opens an incident for `finding` now (for event-driven alerts: ECS, alarms).
+pub fn opening(cluster: &str, finding: &Finding, now: i64) -> Notice {
+    Notice {
+        kind: NoticeKind::Open,
+        incident: Incident {
+            key: finding.incident_key(cluster),
+            category: finding.category.id().into(),
+            severity: finding.severity.as_str().into(),
+            connector: finding.connector.clone(),
+            task: finding.task,
+            resource: finding.resource.clone(),
+            summary: finding.summary.clone(),
+            opened_at: now,
+            last_notified_at: now,
+        },
+        finding: Some(finding.clone()),
+    }
+}
+
 /// Which open incidents this run can resolve: a run that could not judge the connectors (worker
 /// unreachable, not ready, rebalancing) must not resolve their incidents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,20 +118,7 @@ pub fn plan_notices(
             continue;
         }
         match open.get(&key) {
-            None => notices.push(Notice {
-                kind: NoticeKind::Open,
-                incident: Incident {
-                    key,
-                    category: f.category.id().into(),
-                    severity: f.severity.as_str().into(),
-                    connector: f.connector.clone(),
-                    task: f.task,
-                    summary: f.summary.clone(),
-                    opened_at: now,
-                    last_notified_at: now,
-                },
-                finding: Some(f.clone()),
-            }),
+            None => notices.push(opening(cluster, f, now)),
             Some(incident) if now - incident.last_notified_at >= reminder_every_ms => notices.push(Notice {
                 kind: NoticeKind::Reminder,
                 incident: Incident {
@@ -169,6 +178,9 @@ pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> A
     }
     if let Some(t) = i.task {
         subject_of = format!("{subject_of}/{t}");
+    }
+    if let Some(r) = &i.resource {
+        subject_of = format!("{subject_of}/{r}");
     }
     let label = match notice.kind {
         NoticeKind::Resolved => "RESOLVED".to_string(),

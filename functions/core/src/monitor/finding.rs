@@ -49,6 +49,24 @@ pub enum Category {
     ConfigDrift,
     /// The same failure came back after the restart budget: restarts stopped.
     RestartExhausted,
+    /// ECS: the container ran out of memory.
+    OomKilled,
+    /// ECS: the image could not be pulled.
+    ImagePullFailed,
+    /// ECS: secrets, logs or the network interface could not be set up.
+    ResourceInitFailed,
+    /// ECS: the container failed its health checks.
+    HealthCheckFailed,
+    /// ECS: the essential container exited with another code.
+    ContainerExited,
+    /// ECS: Spot interruption, maintenance or task retirement.
+    PlatformInterruption,
+    /// ECS: the service scheduler replaced the task (deployment, scale-in).
+    DeploymentReplaced,
+    /// ECS: someone stopped the task.
+    UserStopped,
+    /// ECS: a stop no rule explains.
+    UnknownStop,
 }
 
 impl Category {
@@ -64,7 +82,34 @@ impl Category {
             Category::TaskUnassigned => "task-unassigned",
             Category::ConfigDrift => "config-drift",
             Category::RestartExhausted => "restart-exhausted",
+            Category::OomKilled => "oom-killed",
+            Category::ImagePullFailed => "image-pull-failed",
+            Category::ResourceInitFailed => "resource-init-failed",
+            Category::HealthCheckFailed => "health-check-failed",
+            Category::ContainerExited => "container-exited",
+            Category::PlatformInterruption => "platform-interruption",
+            Category::DeploymentReplaced => "deployment-replaced",
+            Category::UserStopped => "user-stopped",
+            Category::UnknownStop => "unknown-stop",
         }
+    }
+
+    /// Whether `testConnectors` owns incidents of this category (the Connect health ones);
+    /// ECS and alarm incidents are opened and resolved by their own handlers.
+    pub fn is_connect_health(id: &str) -> bool {
+        [
+            Category::WorkerUnreachable,
+            Category::WorkerRebalancing,
+            Category::ConnectorMissing,
+            Category::ConnectorFailed,
+            Category::TaskFailed,
+            Category::ConnectorPaused,
+            Category::TaskUnassigned,
+            Category::ConfigDrift,
+            Category::RestartExhausted,
+        ]
+        .iter()
+        .any(|c| c.id() == id)
     }
 
     /// The severity a finding of this category has.
@@ -74,9 +119,18 @@ impl Category {
             | Category::ConnectorFailed
             | Category::TaskFailed
             | Category::ConnectorMissing
-            | Category::RestartExhausted => Severity::Critical,
-            Category::ConnectorPaused | Category::TaskUnassigned | Category::ConfigDrift => Severity::Warning,
-            Category::WorkerRebalancing => Severity::Info,
+            | Category::RestartExhausted
+            | Category::OomKilled
+            | Category::ImagePullFailed
+            | Category::ResourceInitFailed
+            | Category::HealthCheckFailed
+            | Category::ContainerExited => Severity::Critical,
+            Category::ConnectorPaused
+            | Category::TaskUnassigned
+            | Category::ConfigDrift
+            | Category::PlatformInterruption
+            | Category::UnknownStop => Severity::Warning,
+            Category::WorkerRebalancing | Category::DeploymentReplaced | Category::UserStopped => Severity::Info,
         }
     }
 }
@@ -94,6 +148,9 @@ pub struct Finding {
     /// The task, when it is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<i32>,
+    /// Another subject than a connector (an ECS task: `task/<id>`), for the key and subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     /// The worker that reported it (`host:port`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
@@ -124,6 +181,7 @@ impl Finding {
             severity: category.severity(),
             connector: None,
             task: None,
+            resource: None,
             worker: None,
             cause: None,
             root: None,
@@ -143,6 +201,10 @@ impl Finding {
         }
         if let Some(t) = self.task {
             key.push_str(&format!("/{t}"));
+        }
+        if let Some(r) = &self.resource {
+            key.push('/');
+            key.push_str(r);
         }
         key
     }

@@ -6,6 +6,7 @@
 //! - [`cause`] — the root cause of a FAILED trace, its cause id and fingerprint.
 //! - [`restart`] — the restart policy: backoff schedule, budget, reset after stability.
 //! - [`finding`] — categories, severities, findings.
+//! - [`ecs`] — ECS task state changes: why a task stopped, and when one runs again.
 //! - [`evaluate`] — one run's judgement: findings, actions, state to keep.
 //! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
 //! - [`ports`] — the monitor-state store and the alert publisher.
@@ -15,6 +16,7 @@
 
 pub mod alert;
 pub mod cause;
+pub mod ecs;
 pub mod evaluate;
 pub mod finding;
 pub mod memory;

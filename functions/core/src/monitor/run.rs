@@ -180,9 +180,11 @@ where
         Observation::NotReady { .. } | Observation::Rebalancing { .. } => ResolveScope::WorkerOnly,
         Observation::Unreachable { .. } => ResolveScope::Nothing,
     };
+    // Only the Connect health incidents are this run's to remind about or resolve.
     let open: BTreeMap<_, _> = stored
         .incidents
         .iter()
+        .filter(|(_, v)| Category::is_connect_health(&v.value.category))
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
     let notices = plan_notices(

@@ -1,0 +1,291 @@
+//! ECS "Task State Change" events of the Connect cluster: why a task stopped, and whether a task
+//! of the same service runs again. Pure: the event in, a classification out.
+
+use serde_json::Value;
+
+use super::finding::{Category, Finding};
+
+/// What an ECS task state change means for the monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcsEvent {
+    /// A task stopped; the finding carries the category and the reason.
+    Stopped {
+        /// The cluster name.
+        cluster: String,
+        /// The service group (`service:kafka-connect`) or the task's group.
+        group: String,
+        /// The finding (resource `task/<id>`); boxed, it is much larger than the other variants.
+        finding: Box<Finding>,
+    },
+    /// A task reached RUNNING: the service is back.
+    Running {
+        /// The cluster name.
+        cluster: String,
+        /// The service group.
+        group: String,
+        /// The task id.
+        task: String,
+    },
+    /// Another state (PROVISIONING, PENDING, DEPROVISIONING...): nothing to do.
+    Other {
+        /// The lastStatus.
+        status: String,
+    },
+}
+
+/// Why an event is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IgnoredEvent {
+    /// Not an ECS task state change.
+    #[error("not an ECS Task State Change event: {0}")]
+    NotEcs(String),
+    /// For another cluster than the one this function watches.
+    #[error("event for cluster {found}, this function watches {watched}")]
+    OtherCluster {
+        /// The event's cluster.
+        found: String,
+        /// The configured one.
+        watched: String,
+    },
+    /// A field is missing or mistyped.
+    #[error("malformed ECS event: {0}")]
+    Malformed(String),
+}
+
+/// Reads an ECS task state change for `watched_cluster` (name or ARN).
+pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEvent, IgnoredEvent> {
+    if event["source"] != "aws.ecs" || event["detail-type"] != "ECS Task State Change" {
+        return Err(IgnoredEvent::NotEcs(format!(
+            "source {}, detail-type {}",
+            event["source"], event["detail-type"]
+        )));
+    }
+    let d = &event["detail"];
+    let text = |field: &str| d[field].as_str().map(String::from);
+    let cluster_arn =
+        text("clusterArn").ok_or_else(|| IgnoredEvent::Malformed("detail.clusterArn is missing".into()))?;
+    let cluster = cluster_arn.rsplit('/').next().unwrap_or(&cluster_arn).to_string();
+    let watched = watched_cluster.rsplit('/').next().unwrap_or(watched_cluster);
+    if cluster != watched {
+        return Err(IgnoredEvent::OtherCluster {
+            found: cluster,
+            watched: watched.to_string(),
+        });
+    }
+    let task_arn = text("taskArn").ok_or_else(|| IgnoredEvent::Malformed("detail.taskArn is missing".into()))?;
+    let task = task_arn.rsplit('/').next().unwrap_or(&task_arn).to_string();
+    let group = text("group").unwrap_or_else(|| "unknown-group".into());
+    let status = text("lastStatus").ok_or_else(|| IgnoredEvent::Malformed("detail.lastStatus is missing".into()))?;
+    match status.as_str() {
+        "RUNNING" => return Ok(EcsEvent::Running { cluster, group, task }),
+        "STOPPED" => {}
+        _ => return Ok(EcsEvent::Other { status }),
+    }
+    let stop_code = text("stopCode").unwrap_or_default();
+    let reason = text("stoppedReason").unwrap_or_default();
+    let containers: Vec<(String, Option<i64>, String)> = d["containers"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    let name = c["name"].as_str().unwrap_or("container").to_string();
+                    (
+                        name,
+                        c["exitCode"].as_i64(),
+                        c["reason"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let category = stop_category(&stop_code, &reason, &containers);
+    let exits: Vec<String> = containers
+        .iter()
+        .map(|(n, code, why)| {
+            let code = code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
+            if why.is_empty() {
+                format!("{n}: {code}")
+            } else {
+                format!("{n}: {code}, {why}")
+            }
+        })
+        .collect();
+    let mut finding = Finding::new(
+        category,
+        format!(
+            "Kafka Connect task {task} of {group} in {cluster} stopped: {}",
+            category_sentence(category)
+        ),
+    );
+    finding.resource = Some(format!("task/{task}"));
+    let mut detail = format!(
+        "stopCode: {}\nstoppedReason: {reason}\n",
+        if stop_code.is_empty() { "(none)" } else { &stop_code }
+    );
+    for e in &exits {
+        detail.push_str(&format!("container {e}\n"));
+    }
+    finding.detail = Some(detail);
+    finding.action = Some(match category {
+        Category::DeploymentReplaced | Category::UserStopped => "none: an expected stop".into(),
+        _ => "the service starts a replacement task; watch that it reaches RUNNING".into(),
+    });
+    Ok(EcsEvent::Stopped {
+        cluster,
+        group,
+        finding: Box::new(finding),
+    })
+}
+
+/// The stop category, from the most specific evidence to the least.
+pub fn stop_category(stop_code: &str, reason: &str, containers: &[(String, Option<i64>, String)]) -> Category {
+    let any = |needle: &str| reason.contains(needle) || containers.iter().any(|(_, _, why)| why.contains(needle));
+    if any("OutOfMemory") || any("OutOfMemoryError") {
+        Category::OomKilled
+    } else if any("CannotPullContainerError") || any("CannotPullImageManifestError") {
+        Category::ImagePullFailed
+    } else if any("ResourceInitializationError") {
+        Category::ResourceInitFailed
+    } else if reason.contains("failed container health checks") || reason.contains("failed ELB health checks") {
+        Category::HealthCheckFailed
+    } else if matches!(stop_code, "SpotInterruption" | "TerminationNotice")
+        || reason.contains("maintenance")
+        || reason.contains("retirement")
+        || reason.contains("Spot")
+    {
+        Category::PlatformInterruption
+    } else if stop_code == "ServiceSchedulerInitiated" {
+        Category::DeploymentReplaced
+    } else if stop_code == "UserInitiated" {
+        Category::UserStopped
+    } else if stop_code == "EssentialContainerExited" {
+        Category::ContainerExited
+    } else {
+        Category::UnknownStop
+    }
+}
+
+fn category_sentence(category: Category) -> &'static str {
+    match category {
+        Category::OomKilled => "the container ran out of memory",
+        Category::ImagePullFailed => "the container image could not be pulled",
+        Category::ResourceInitFailed => "its secrets, logs or network could not be set up",
+        Category::HealthCheckFailed => "the container failed its health checks",
+        Category::ContainerExited => "the Kafka Connect container exited",
+        Category::PlatformInterruption => "AWS interrupted it (Spot, maintenance or retirement)",
+        Category::DeploymentReplaced => "the service replaced it (deployment or scale-in)",
+        Category::UserStopped => "someone stopped it",
+        _ => "for a reason no rule explains",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::finding::Severity;
+
+    fn event(file: &str) -> Value {
+        let path = format!("{}/../../events/ecs/{file}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    }
+
+    const CLUSTER: &str = "mako-connector-main-connect";
+
+    #[test]
+    fn each_stop_sample_has_its_category() {
+        let cases = [
+            ("task-stopped-oom-killed.json", "oom-killed", Severity::Critical),
+            (
+                "task-stopped-image-pull-failed.json",
+                "image-pull-failed",
+                Severity::Critical,
+            ),
+            (
+                "task-stopped-resource-init-failed.json",
+                "resource-init-failed",
+                Severity::Critical,
+            ),
+            (
+                "task-stopped-health-check-failed.json",
+                "health-check-failed",
+                Severity::Critical,
+            ),
+            (
+                "task-stopped-container-exited.json",
+                "container-exited",
+                Severity::Critical,
+            ),
+            (
+                "task-stopped-spot-interruption.json",
+                "platform-interruption",
+                Severity::Warning,
+            ),
+            (
+                "task-stopped-maintenance.json",
+                "platform-interruption",
+                Severity::Warning,
+            ),
+            (
+                "task-stopped-deployment-replaced.json",
+                "deployment-replaced",
+                Severity::Info,
+            ),
+            ("task-stopped-user-stopped.json", "user-stopped", Severity::Info),
+            ("task-stopped-unknown.json", "unknown-stop", Severity::Warning),
+        ];
+        for (file, category, severity) in cases {
+            match classify_ecs_event(&event(file), CLUSTER).unwrap() {
+                EcsEvent::Stopped {
+                    finding,
+                    cluster,
+                    group,
+                } => {
+                    assert_eq!(
+                        (finding.category.id(), finding.severity),
+                        (category, severity),
+                        "{file}"
+                    );
+                    assert_eq!((cluster.as_str(), group.as_str()), (CLUSTER, "service:kafka-connect"));
+                    assert_eq!(
+                        finding.resource.as_deref(),
+                        Some("task/7c1a3f0e5b2d4c8e9f00112233445566")
+                    );
+                }
+                other => panic!("{file}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn running_other_clusters_and_malformed_events() {
+        assert!(matches!(
+            classify_ecs_event(&event("task-running.json"), CLUSTER).unwrap(),
+            EcsEvent::Running { .. }
+        ));
+        let arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}");
+        assert!(
+            classify_ecs_event(&event("task-running.json"), &arn).is_ok(),
+            "an ARN works too"
+        );
+        assert_eq!(
+            classify_ecs_event(&event("task-stopped-oom-killed.json"), "other")
+                .unwrap_err()
+                .to_string(),
+            format!("event for cluster {CLUSTER}, this function watches other")
+        );
+        assert!(matches!(
+            classify_ecs_event(&event("task-stopped-other-cluster.json"), CLUSTER),
+            Err(IgnoredEvent::OtherCluster { .. })
+        ));
+        assert!(matches!(
+            classify_ecs_event(&serde_json::json!({"source": "aws.s3"}), CLUSTER),
+            Err(IgnoredEvent::NotEcs(_))
+        ));
+        let mut no_arn = event("task-running.json");
+        no_arn["detail"].as_object_mut().unwrap().remove("clusterArn");
+        assert_eq!(
+            classify_ecs_event(&no_arn, CLUSTER).unwrap_err().to_string(),
+            "malformed ECS event: detail.clusterArn is missing"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! `ecsTaskState`: ECS "Task State Change" events of the Connect cluster become the same alerts
+//! as the monitor's (same store, same format, same topic): one per stopped task, and a resolved
+//! notice when a task of the service runs again.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use connector_core::error_chain;
+use connector_core::metrics::{Unit, emf_line};
+use connector_core::monitor::alert::{Notice, NoticeKind, opening, render};
+use connector_core::monitor::ecs::{EcsEvent, classify_ecs_event};
+use connector_core::monitor::finding::Category;
+use connector_core::monitor::ports::{AlertPublisher, MonitorStore};
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+
+use crate::config::{ConfigError, Env};
+
+/// `ecsTaskState`'s configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsConfig {
+    /// `CLUSTER`: the Connect cluster (name or ARN); events of other clusters are ignored.
+    pub cluster: String,
+    /// `MONITOR_STATE_TABLE`.
+    pub state_table: String,
+    /// `ALERT_TOPIC_ARN`.
+    pub alert_topic_arn: String,
+    /// `RUNBOOK_BASE_URL`.
+    pub runbook_base_url: String,
+    /// `METRICS_NAMESPACE` (connector).
+    pub metrics_namespace: String,
+}
+
+impl EcsConfig {
+    /// Reads the configuration through `lookup`, naming every missing variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(lookup);
+        let config = Self {
+            cluster: env.required("CLUSTER", "the ECS cluster of the Kafka Connect workers"),
+            state_table: env.required("MONITOR_STATE_TABLE", "the DynamoDB table of the monitor's state"),
+            alert_topic_arn: env.required("ALERT_TOPIC_ARN", "the SNS topic for alerts"),
+            runbook_base_url: env.url("RUNBOOK_BASE_URL", "where the runbook pages are served"),
+            metrics_namespace: env.parsed("METRICS_NAMESPACE", "connector".to_string(), "a namespace", |_| true),
+        };
+        env.finish()?;
+        Ok(config)
+    }
+}
+
+/// The store or the topic failed: EventBridge retries the event, and the incident claim makes
+/// the retry harmless.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EcsFailure(String);
+
+impl From<EcsFailure> for Diagnostic {
+    fn from(f: EcsFailure) -> Self {
+        Diagnostic {
+            error_type: "AlertNotSent".into(),
+            error_message: f.0,
+        }
+    }
+}
+
+/// One event. Events of other clusters and malformed events are answered `{"ignored": why}`
+/// (logged), never an error that would make EventBridge retry them forever.
+pub async fn handle<S: MonitorStore, P: AlertPublisher>(
+    config: &EcsConfig,
+    store: &S,
+    alerts: &P,
+    event: &Value,
+    now: i64,
+) -> Result<Value, EcsFailure> {
+    let fail = |e: &(dyn std::error::Error + 'static)| EcsFailure(error_chain(e));
+    match classify_ecs_event(event, &config.cluster) {
+        Err(ignored) => {
+            tracing::info!(reason = %ignored, "ignored event");
+            Ok(json!({"ignored": ignored.to_string()}))
+        }
+        Ok(EcsEvent::Other { status }) => Ok(json!({"status": status, "alerted": false})),
+        Ok(EcsEvent::Stopped {
+            cluster,
+            group,
+            finding,
+        }) => {
+            println!(
+                "{}",
+                emf_line(
+                    &config.metrics_namespace,
+                    &[("Cluster", &cluster), ("Category", finding.category.id())],
+                    &[("EcsTaskStopped", Unit::Count, 1.0)],
+                    now
+                )
+            );
+            let mut answer = json!({"category": finding.category.id(), "severity": finding.severity.as_str(),
+                                    "group": group, "incident": finding.incident_key(&cluster), "alerted": false});
+            if finding.is_alertable() {
+                let notice = opening(&cluster, &finding, now);
+                // EventBridge can deliver an event twice and sends several per task: the claim
+                // lets only the first one alert.
+                if store
+                    .open_incident(&cluster, &notice.incident)
+                    .await
+                    .map_err(|e| fail(&e))?
+                {
+                    let message = render(&notice, &cluster, &config.runbook_base_url, now);
+                    if let Err(e) = alerts.publish(&message).await {
+                        let _ = store.close_incident(&cluster, &notice.incident.key, 1).await;
+                        return Err(fail(&e));
+                    }
+                    answer["alerted"] = json!(true);
+                }
+            }
+            tracing::info!(answer = %answer, "ECS task stopped");
+            Ok(answer)
+        }
+        Ok(EcsEvent::Running { cluster, group, task }) => {
+            let stored = store.load(&cluster).await.map_err(|e| fail(&e))?;
+            let mut resolved = Vec::new();
+            for (key, incident) in &stored.incidents {
+                if !is_ecs_stop(&incident.value.category) {
+                    continue;
+                }
+                if store
+                    .close_incident(&cluster, key, incident.version)
+                    .await
+                    .map_err(|e| fail(&e))?
+                {
+                    let notice = Notice {
+                        kind: NoticeKind::Resolved,
+                        incident: incident.value.clone(),
+                        finding: None,
+                    };
+                    let message = render(&notice, &cluster, &config.runbook_base_url, now);
+                    if let Err(e) = alerts.publish(&message).await {
+                        let _ = store.open_incident(&cluster, &incident.value).await;
+                        return Err(fail(&e));
+                    }
+                    resolved.push(key.clone());
+                }
+            }
+            tracing::info!(task, group, resolved = resolved.len(), "ECS task running");
+            Ok(json!({"status": "RUNNING", "task": task, "resolved": resolved}))
+        }
+    }
+}
+
+fn is_ecs_stop(category: &str) -> bool {
+    [
+        Category::OomKilled,
+        Category::ImagePullFailed,
+        Category::ResourceInitFailed,
+        Category::HealthCheckFailed,
+        Category::ContainerExited,
+        Category::PlatformInterruption,
+        Category::UnknownStop,
+    ]
+    .iter()
+    .any(|c| c.id() == category)
+}
+
+/// `ecsTaskState`'s `main`.
+pub async fn main() -> Result<(), lambda_runtime::Error> {
+    use connector_adapters::monitor_state::DynamoDbMonitorStore;
+    use connector_adapters::sns::SnsAlertPublisher;
+    use lambda_runtime::{LambdaEvent, service_fn};
+
+    crate::logging::init();
+    let config = EcsConfig::from_lookup(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let sdk = connector_adapters::aws::load_sdk_config(std::time::Duration::from_secs(10), 3).await;
+    let store = DynamoDbMonitorStore::new(
+        connector_adapters::monitor_state::Client::new(&sdk),
+        &config.state_table,
+    );
+    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(&sdk), &config.alert_topic_arn);
+    let (config, store, alerts) = (&config, &store, &alerts);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        handle(config, store, alerts, &event.payload, now)
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}

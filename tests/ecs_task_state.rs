@@ -1,0 +1,207 @@
+//! `ecsTaskState` through the real DynamoDB state store and SNS publisher on moto, alerts read
+//! back from an SQS queue subscribed to the topic.
+
+use connector_adapters::monitor_state::DynamoDbMonitorStore;
+use connector_adapters::sns::SnsAlertPublisher;
+use connector_lambdas::ecs_task_state::{EcsConfig, handle};
+use connector_tests::{create_queue, create_sink_table, event, sdk, unique};
+use serde_json::Value;
+
+const CLUSTER: &str = "mako-connector-main-connect";
+
+struct Ecs {
+    sdk: aws_config::SdkConfig,
+    config: EcsConfig,
+    store: DynamoDbMonitorStore,
+    alerts: SnsAlertPublisher,
+    queue: String,
+}
+
+impl Ecs {
+    async fn new() -> Self {
+        let sdk = sdk().await;
+        let table = unique("ecs-state");
+        create_sink_table(&sdk, &table).await;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let topic = sns
+            .create_topic()
+            .name(unique("ecs-alerts"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn()
+            .unwrap()
+            .to_string();
+        let queue = create_queue(&sdk, &unique("ecs-inbox")).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(arn)
+            .send()
+            .await
+            .unwrap();
+        let (t, tb) = (topic.clone(), table.clone());
+        let config = EcsConfig::from_lookup(move |k| match k {
+            "CLUSTER" => Some(CLUSTER.into()),
+            "MONITOR_STATE_TABLE" => Some(tb.clone()),
+            "ALERT_TOPIC_ARN" => Some(t.clone()),
+            "RUNBOOK_BASE_URL" => Some("https://runbooks.example/runbooks".into()),
+            _ => None,
+        })
+        .unwrap();
+        Ecs {
+            store: DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            alerts: SnsAlertPublisher::new(sns, topic),
+            config,
+            queue,
+            sdk,
+        }
+    }
+
+    async fn send(&self, file: &str, now: i64) -> Value {
+        handle(
+            &self.config,
+            &self.store,
+            &self.alerts,
+            &event(&format!("ecs/{file}")),
+            now,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// (subject, state attribute, body) of every alert so far.
+    async fn alerts(&self) -> Vec<(String, String, String)> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(&self.queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let e: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                out.push((
+                    e["Subject"].as_str().unwrap_or("").to_string(),
+                    e["MessageAttributes"]["state"]["Value"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    e["Message"].as_str().unwrap_or("").to_string(),
+                ));
+                sqs.delete_message()
+                    .queue_url(&self.queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+const T0: i64 = 1_795_500_000_000;
+
+#[tokio::test]
+async fn a_duplicated_stop_alerts_once_and_a_running_task_resolves_it() {
+    let ecs = Ecs::new().await;
+    let first = ecs.send("task-stopped-oom-killed.json", T0).await;
+    assert_eq!(
+        (first["category"].as_str(), first["alerted"].as_bool()),
+        (Some("oom-killed"), Some(true)),
+        "{first}"
+    );
+    let again = ecs.send("task-stopped-oom-killed.json", T0 + 1000).await;
+    assert_eq!(again["alerted"], false, "EventBridge delivered it twice: {again}");
+    let alerts = ecs.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].0,
+        format!("[CRITICAL] oom-killed {CLUSTER}/task/7c1a3f0e5b2d4c8e9f00112233445566")
+    );
+    assert_eq!(alerts[0].1, "open");
+    assert!(alerts[0].2.contains("ran out of memory"), "{}", alerts[0].2);
+    assert!(
+        alerts[0]
+            .2
+            .contains("container kafka-connect: exit 137, OutOfMemoryError"),
+        "{}",
+        alerts[0].2
+    );
+    assert!(
+        alerts[0]
+            .2
+            .contains("Runbook: https://runbooks.example/runbooks/oom-killed.md"),
+        "{}",
+        alerts[0].2
+    );
+
+    let running = ecs.send("task-running.json", T0 + 300_000).await;
+    assert_eq!(running["resolved"].as_array().unwrap().len(), 1, "{running}");
+    let resolved = ecs.alerts().await;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(
+        resolved[0].0,
+        format!("[RESOLVED] oom-killed {CLUSTER}/task/7c1a3f0e5b2d4c8e9f00112233445566")
+    );
+    assert!(resolved[0].2.starts_with("Resolved after 5m 0s"), "{}", resolved[0].2);
+    assert_eq!(
+        ecs.send("task-running.json", T0 + 360_000).await["resolved"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn expected_stops_other_clusters_and_malformed_events_do_not_alert() {
+    let ecs = Ecs::new().await;
+    for (file, expect) in [
+        ("task-stopped-deployment-replaced.json", "deployment-replaced"),
+        ("task-stopped-user-stopped.json", "user-stopped"),
+    ] {
+        let answer = ecs.send(file, T0).await;
+        assert_eq!(
+            (answer["category"].as_str(), answer["alerted"].as_bool()),
+            (Some(expect), Some(false)),
+            "{answer}"
+        );
+    }
+    let other = ecs.send("task-stopped-other-cluster.json", T0).await;
+    assert!(
+        other["ignored"].as_str().unwrap().contains("some-other-cluster"),
+        "{other}"
+    );
+    let junk = handle(
+        &ecs.config,
+        &ecs.store,
+        &ecs.alerts,
+        &serde_json::json!({"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": {}}),
+        T0,
+    )
+    .await
+    .unwrap();
+    assert!(
+        junk["ignored"].as_str().unwrap().contains("clusterArn is missing"),
+        "{junk}"
+    );
+    assert!(ecs.alerts().await.is_empty());
+}
