@@ -205,3 +205,61 @@ async fn expected_stops_other_clusters_and_malformed_events_do_not_alert() {
     );
     assert!(ecs.alerts().await.is_empty());
 }
+
+#[tokio::test]
+async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
+    use connector_core::monitor::alarm::alarm_catalogue;
+    use connector_lambdas::alarm_state::handle as alarm;
+    let ecs = Ecs::new().await;
+    let cat = alarm_catalogue();
+    let send = |file: &'static str, now: i64| {
+        let ecs = &ecs;
+        let cat = &cat;
+        async move {
+            alarm(
+                &ecs.config,
+                cat,
+                &ecs.store,
+                &ecs.alerts,
+                &event(&format!("alarm/{file}")),
+                now,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(send("sink-failure-alarm.json", T0).await["alerted"], true);
+    assert_eq!(
+        send("sink-failure-alarm.json", T0 + 1000).await["alerted"],
+        false,
+        "a repeated ALARM does not alert again"
+    );
+    let ok = send("sink-failure-ok.json", T0 + 25 * 60_000).await;
+    assert_eq!(ok["resolved"], true, "{ok}");
+    let alerts = ecs.alerts().await;
+    let got: Vec<(&str, &str)> = alerts.iter().map(|(s, st, _)| (s.as_str(), st.as_str())).collect();
+    let subject = |label: &str| format!("[{label}] sink-failure {CLUSTER}/mako-connector-main-sink-failure");
+    assert_eq!(
+        got,
+        [
+            (subject("CRITICAL").as_str(), "open"),
+            (subject("RESOLVED").as_str(), "resolved")
+        ]
+    );
+    assert!(alerts[1].2.starts_with("Resolved after 25m 0s"), "{}", alerts[1].2);
+
+    assert_eq!(send("ecs-cpu-insufficient-data.json", T0).await["alerted"], false);
+    assert_eq!(
+        send("monitor-heartbeat-insufficient-data.json", T0).await["alerted"],
+        true
+    );
+    assert_eq!(send("unknown-alarm.json", T0).await["alarm"], "unknown");
+    let subjects: Vec<String> = ecs.alerts().await.into_iter().map(|a| a.0).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects.contains(&format!(
+            "[WARNING] monitor-heartbeat {CLUSTER}/mako-connector-main-monitor-heartbeat"
+        )),
+        "{subjects:?}"
+    );
+}

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::config::{ConfigError, Env};
 
-/// `ecsTaskState`'s configuration.
+/// `ecsTaskState`'s (and `alarmState`'s) configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcsConfig {
     /// `CLUSTER`: the Connect cluster (name or ARN); events of other clusters are ignored.
@@ -51,6 +51,13 @@ impl EcsConfig {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct EcsFailure(String);
+
+impl EcsFailure {
+    /// A failure with this message.
+    pub fn new(message: String) -> Self {
+        EcsFailure(message)
+    }
+}
 
 impl From<EcsFailure> for Diagnostic {
     fn from(f: EcsFailure) -> Self {

@@ -8,10 +8,12 @@
 //! - [`config`] — reading and validating environment variables, every problem in one message.
 //! - [`sink`] — the sink functions' configuration, handler and `main`.
 //! - [`control`] — `findTaskIp`, `checkIfConnectIsReady`, `createConnector`, `deleteConnector`.
+//! - [`alarm_state`] — `alarmState`: CloudWatch alarms as alerts.
 //! - [`ecs_task_state`] — `ecsTaskState`: ECS task stops as alerts.
 //! - [`monitor`] — `testConnectors`: configuration, handler and `main`.
 //! - [`logging`] — JSON `tracing` output for CloudWatch Logs.
 
+pub mod alarm_state;
 pub mod config;
 pub mod control;
 pub mod ecs_task_state;

@@ -67,6 +67,8 @@ pub enum Category {
     UserStopped,
     /// ECS: a stop no rule explains.
     UnknownStop,
+    /// A CloudWatch alarm; the incident carries the catalogue's alarm id as its category.
+    Alarm,
 }
 
 impl Category {
@@ -91,6 +93,7 @@ impl Category {
             Category::DeploymentReplaced => "deployment-replaced",
             Category::UserStopped => "user-stopped",
             Category::UnknownStop => "unknown-stop",
+            Category::Alarm => "alarm",
         }
     }
 
@@ -129,7 +132,8 @@ impl Category {
             | Category::TaskUnassigned
             | Category::ConfigDrift
             | Category::PlatformInterruption
-            | Category::UnknownStop => Severity::Warning,
+            | Category::UnknownStop
+            | Category::Alarm => Severity::Warning,
             Category::WorkerRebalancing | Category::DeploymentReplaced | Category::UserStopped => Severity::Info,
         }
     }

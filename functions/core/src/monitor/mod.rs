@@ -8,12 +8,14 @@
 //! - [`finding`] — categories, severities, findings.
 //! - [`ecs`] — ECS task state changes: why a task stopped, and when one runs again.
 //! - [`evaluate`] — one run's judgement: findings, actions, state to keep.
+//! - [`alarm`] — CloudWatch alarm state changes, read against `alarms/catalogue.json`.
 //! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
 //! - [`ports`] — the monitor-state store and the alert publisher.
 //! - [`memory`] — their in-memory twins.
 //! - [`run`] — the use case.
 //! - [`time`] — instants and durations as text.
 
+pub mod alarm;
 pub mod alert;
 pub mod cause;
 pub mod ecs;

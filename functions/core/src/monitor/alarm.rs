@@ -1,0 +1,194 @@
+//! CloudWatch "Alarm State Change" events of the project's alarms, read against the catalogue in
+//! `alarms/catalogue.json`. Pure: the event in, what it means out.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::alert::{Notice, opening};
+use super::finding::{Category, Finding, Severity};
+
+/// The catalogue, compiled in so that code and infrastructure read the same file.
+const CATALOGUE: &str = include_str!("../../../../alarms/catalogue.json");
+
+/// One alarm of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmEntry {
+    /// The stable id (`sink-failure`).
+    pub id: String,
+    /// An alarm whose name ends with this is this entry.
+    pub alarm_name_suffix: String,
+    /// `critical` or `warning`.
+    pub severity: String,
+    /// Whether INSUFFICIENT_DATA is worth a warning (the heartbeat's is).
+    pub missing_data_matters: bool,
+    /// One line.
+    pub summary: String,
+    /// `runbooks/<id>.md`.
+    pub runbook: String,
+}
+
+#[derive(Deserialize)]
+struct Catalogue {
+    alarms: Vec<AlarmEntry>,
+}
+
+/// The alarms of the catalogue.
+pub fn alarm_catalogue() -> Vec<AlarmEntry> {
+    serde_json::from_str::<Catalogue>(CATALOGUE)
+        .map(|c| c.alarms)
+        .unwrap_or_default()
+}
+
+/// What an alarm state change means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlarmChange {
+    /// Open (or keep) an incident and alert.
+    Raise(Box<Notice>),
+    /// Resolve the incident with this key.
+    Clear {
+        /// The incident key.
+        key: String,
+    },
+    /// Nothing to do (INSUFFICIENT_DATA of an alarm where missing data does not matter).
+    Nothing {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Reads an alarm state change. `cluster` prefixes the subject, as for every alert.
+pub fn classify_alarm_event(
+    event: &Value,
+    catalogue: &[AlarmEntry],
+    cluster: &str,
+    now: i64,
+) -> Result<AlarmChange, String> {
+    if event["source"] != "aws.cloudwatch" || event["detail-type"] != "CloudWatch Alarm State Change" {
+        return Err(format!(
+            "not a CloudWatch Alarm State Change event: source {}, detail-type {}",
+            event["source"], event["detail-type"]
+        ));
+    }
+    let d = &event["detail"];
+    let name = d["alarmName"]
+        .as_str()
+        .ok_or("malformed alarm event: detail.alarmName is missing")?;
+    let state = d["state"]["value"]
+        .as_str()
+        .ok_or("malformed alarm event: detail.state.value is missing")?;
+    let reason = d["state"]["reason"].as_str().unwrap_or("(no reason given)");
+    let entry = catalogue.iter().find(|e| name.ends_with(&e.alarm_name_suffix));
+    let id = entry.map_or("unknown", |e| e.id.as_str());
+    let key = format!("{id}:{cluster}/{name}");
+    let metric = &d["configuration"]["metrics"][0]["metricStat"]["metric"];
+    let metric_text = match (metric["namespace"].as_str(), metric["name"].as_str()) {
+        (Some(ns), Some(m)) => format!("{ns}/{m} {}", metric["dimensions"]),
+        _ => "(metric not given)".to_string(),
+    };
+    let threshold = d["state"]["reasonData"]
+        .as_str()
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|r| r["threshold"].as_f64());
+    let severity = match (state, entry) {
+        ("ALARM", Some(e)) if e.severity == "critical" => Severity::Critical,
+        _ => Severity::Warning,
+    };
+    let summary = match (state, entry) {
+        ("OK", _) => return Ok(AlarmChange::Clear { key }),
+        ("INSUFFICIENT_DATA", Some(e)) if !e.missing_data_matters => {
+            return Ok(AlarmChange::Nothing {
+                reason: format!("{name} has insufficient data; missing data does not matter for {id}"),
+            });
+        }
+        ("INSUFFICIENT_DATA", Some(e)) => format!("Alarm {name} has no data: {} Missing data counts here.", e.summary),
+        ("ALARM", Some(e)) => format!("Alarm {name} fired: {}", e.summary),
+        (_, None) => format!("Alarm {name}, which the catalogue does not know, is {state}: {reason}"),
+        (other, Some(_)) => return Err(format!("malformed alarm event: unknown state {other}")),
+    };
+    let mut finding = Finding::new(Category::Alarm, summary);
+    finding.severity = severity;
+    finding.resource = Some(name.to_string());
+    let mut detail = format!("State: {state}\nReason: {reason}\nMetric: {metric_text}\n");
+    if let Some(t) = threshold {
+        detail.push_str(&format!("Threshold: {t}\n"));
+    }
+    finding.detail = Some(detail);
+    let mut notice = opening(cluster, &finding, now);
+    notice.incident.category = id.to_string();
+    notice.incident.key = key;
+    Ok(AlarmChange::Raise(Box::new(notice)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::alert::render;
+
+    fn event(file: &str) -> Value {
+        let path = format!("{}/../../events/alarm/{file}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    }
+
+    #[test]
+    fn the_catalogue_loads_and_names_the_sink_failure_and_heartbeat_alarms() {
+        let ids: Vec<String> = alarm_catalogue().into_iter().map(|e| e.id).collect();
+        assert!(
+            ids.contains(&"sink-failure".to_string()) && ids.contains(&"monitor-heartbeat".to_string()),
+            "{ids:?}"
+        );
+    }
+
+    #[test]
+    fn each_sample_alarm_event_means_what_it_should() {
+        let cat = alarm_catalogue();
+        let c = "mako-connector-main-connect";
+        match classify_alarm_event(&event("sink-failure-alarm.json"), &cat, c, 0).unwrap() {
+            AlarmChange::Raise(n) => {
+                let m = render(&n, c, "https://x/runbooks", 0);
+                assert_eq!(
+                    m.subject,
+                    format!("[CRITICAL] sink-failure {c}/mako-connector-main-sink-failure")
+                );
+                assert_eq!(m.category, "sink-failure");
+                for part in [
+                    "Threshold Crossed",
+                    "connector/SinkRecordsFailed",
+                    "Threshold: 0",
+                    "Runbook: https://x/runbooks/sink-failure.md",
+                ] {
+                    assert!(m.body.contains(part), "{part}: {}", m.body);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            classify_alarm_event(&event("sink-failure-ok.json"), &cat, c, 0).unwrap(),
+            AlarmChange::Clear {
+                key: format!("sink-failure:{c}/mako-connector-main-sink-failure")
+            }
+        );
+        match classify_alarm_event(&event("monitor-heartbeat-insufficient-data.json"), &cat, c, 0).unwrap() {
+            AlarmChange::Raise(n) => assert_eq!(
+                (n.incident.category.as_str(), n.incident.severity.as_str()),
+                ("monitor-heartbeat", "warning")
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify_alarm_event(&event("ecs-cpu-insufficient-data.json"), &cat, c, 0).unwrap(),
+            AlarmChange::Nothing { .. }
+        ));
+        match classify_alarm_event(&event("unknown-alarm.json"), &cat, c, 0).unwrap() {
+            AlarmChange::Raise(n) => {
+                assert_eq!(n.incident.category, "unknown");
+                assert!(
+                    n.incident.summary.contains("Threshold Crossed: something unexpected"),
+                    "the raw reason"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(classify_alarm_event(&serde_json::json!({"source": "aws.ecs"}), &cat, c, 0).is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! `alarmState`: CloudWatch alarm state changes of the project's alarms become the same alerts
+//! as the monitor's (same store, same format, same topic): ALARM opens, OK resolves with the
+//! duration, INSUFFICIENT_DATA warns only where the catalogue says missing data matters.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use connector_core::error_chain;
+use connector_core::monitor::alarm::{AlarmChange, AlarmEntry, alarm_catalogue, classify_alarm_event};
+use connector_core::monitor::alert::{Notice, NoticeKind, render};
+use connector_core::monitor::ports::{AlertPublisher, MonitorStore};
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+
+pub use crate::ecs_task_state::{EcsConfig as AlarmConfig, EcsFailure as AlarmFailure};
+
+/// One alarm event. Unknown shapes are answered `{"ignored": why}`, never an error.
+pub async fn handle<S: MonitorStore, P: AlertPublisher>(
+    config: &AlarmConfig,
+    catalogue: &[AlarmEntry],
+    store: &S,
+    alerts: &P,
+    event: &Value,
+    now: i64,
+) -> Result<Value, AlarmFailure> {
+    let cluster = &config.cluster;
+    let fail = |e: &(dyn std::error::Error + 'static)| AlarmFailure::new(error_chain(e));
+    match classify_alarm_event(event, catalogue, cluster, now) {
+        Err(why) => {
+            tracing::info!(reason = %why, "ignored event");
+            Ok(json!({"ignored": why}))
+        }
+        Ok(AlarmChange::Nothing { reason }) => Ok(json!({"alerted": false, "reason": reason})),
+        Ok(AlarmChange::Raise(notice)) => {
+            let mut alerted = false;
+            if store
+                .open_incident(cluster, &notice.incident)
+                .await
+                .map_err(|e| fail(&e))?
+            {
+                let message = render(&notice, cluster, &config.runbook_base_url, now);
+                if let Err(e) = alerts.publish(&message).await {
+                    let _ = store.close_incident(cluster, &notice.incident.key, 1).await;
+                    return Err(fail(&e));
+                }
+                alerted = true;
+            }
+            Ok(json!({"incident": notice.incident.key, "alarm": notice.incident.category, "alerted": alerted}))
+        }
+        Ok(AlarmChange::Clear { key }) => {
+            let stored = store.load(cluster).await.map_err(|e| fail(&e))?;
+            let Some(open) = stored.incidents.get(&key) else {
+                return Ok(json!({"incident": key, "resolved": false, "reason": "no open incident"}));
+            };
+            if !store
+                .close_incident(cluster, &key, open.version)
+                .await
+                .map_err(|e| fail(&e))?
+            {
+                return Ok(json!({"incident": key, "resolved": false, "reason": "resolved by another invocation"}));
+            }
+            let notice = Notice {
+                kind: NoticeKind::Resolved,
+                incident: open.value.clone(),
+                finding: None,
+            };
+            if let Err(e) = alerts
+                .publish(&render(&notice, cluster, &config.runbook_base_url, now))
+                .await
+            {
+                let _ = store.open_incident(cluster, &open.value).await;
+                return Err(fail(&e));
+            }
+            Ok(json!({"incident": key, "resolved": true}))
+        }
+    }
+}
+
+/// `alarmState`'s `main`.
+pub async fn main() -> Result<(), lambda_runtime::Error> {
+    use connector_adapters::monitor_state::DynamoDbMonitorStore;
+    use connector_adapters::sns::SnsAlertPublisher;
+    use lambda_runtime::{LambdaEvent, service_fn};
+
+    crate::logging::init();
+    let config = AlarmConfig::from_lookup(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let sdk = connector_adapters::aws::load_sdk_config(std::time::Duration::from_secs(10), 3).await;
+    let store = DynamoDbMonitorStore::new(
+        connector_adapters::monitor_state::Client::new(&sdk),
+        &config.state_table,
+    );
+    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(&sdk), &config.alert_topic_arn);
+    let catalogue = alarm_catalogue();
+    let (config, catalogue, store, alerts) = (&config, &catalogue, &store, &alerts);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        handle(config, catalogue, store, alerts, &event.payload, now)
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}
