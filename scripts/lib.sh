@@ -27,7 +27,7 @@ claim_target_dir() {
   local marker="$CARGO_TARGET_DIR/.connector-checkout"
   if [ -f "$marker" ] && [ "$(cat "$marker")" != "$ROOT" ]; then
     say "the build cache was last used by $(cat "$marker"); rebuilding this workspace's crates"
-    (cd "$ROOT" && cargo clean --quiet -p connector-core -p connector-adapters -p connector-lambdas -p connector-tests)
+    (cd "$ROOT" && cargo clean --quiet -p connector-core -p connector-adapters -p connector-lambdas -p connectorctl -p connector-tests)
   fi
   mkdir -p "$CARGO_TARGET_DIR" && echo "$ROOT" > "$marker"
 }

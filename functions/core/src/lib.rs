@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //!
+//! - [`classify`] — any supported event or Connect body to the findings the handlers would make.
 //! - [`connect`] — Kafka Connect: status model, ports (REST, ECS, Secrets Manager), control-plane use cases.
 //! - [`sink`] — the DynamoDB sink: input decoding, item mapping, ordering, the ports it writes
 //!   through, and the use case that applies one batch.
@@ -15,6 +16,7 @@
 //! - [`metrics`] — CloudWatch Embedded Metric Format lines (built here, printed by the edges).
 #![warn(missing_docs)]
 
+pub mod classify;
 pub mod connect;
 pub mod metrics;
 pub mod monitor;

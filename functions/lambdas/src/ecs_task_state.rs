@@ -91,12 +91,7 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
         }) => {
             println!(
                 "{}",
-                emf_line(
-                    &config.metrics_namespace,
-                    &[("Cluster", &cluster), ("Category", finding.category.id())],
-                    &[("EcsTaskStopped", Unit::Count, 1.0)],
-                    now
-                )
+                stopped_metric(&config.metrics_namespace, &cluster, finding.category.id(), now)
             );
             let mut answer = json!({"category": finding.category.id(), "severity": finding.severity.as_str(),
                                     "group": group, "incident": finding.incident_key(&cluster), "alerted": false});
@@ -151,6 +146,16 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
     }
 }
 
+/// The `EcsTaskStopped` EMF line (dimensions `Cluster`, `Category`).
+pub fn stopped_metric(namespace: &str, cluster: &str, category: &str, now: i64) -> String {
+    emf_line(
+        namespace,
+        &[("Cluster", cluster), ("Category", category)],
+        &[("EcsTaskStopped", Unit::Count, 1.0)],
+        now,
+    )
+}
+
 fn is_ecs_stop(category: &str) -> bool {
     [
         Category::OomKilled,
@@ -190,4 +195,23 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
             .map_err(Diagnostic::from)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stop_metric_has_the_contract_dimensions() {
+        let line: Value = serde_json::from_str(&stopped_metric("connector", "c", "oom-killed", 7)).unwrap();
+        assert_eq!(
+            (line["Cluster"].as_str(), line["Category"].as_str()),
+            (Some("c"), Some("oom-killed"))
+        );
+        assert_eq!(line["EcsTaskStopped"], 1.0);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Cluster", "Category"]])
+        );
+    }
 }
