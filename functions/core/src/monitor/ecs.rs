@@ -148,8 +148,10 @@ pub fn stop_category(stop_code: &str, reason: &str, containers: &[(String, Optio
         Category::ResourceInitFailed
     } else if reason.contains("failed container health checks") || reason.contains("failed ELB health checks") {
         Category::HealthCheckFailed
-    } else if matches!(stop_code, "SpotInterruption" | "TerminationNotice")
-        || reason.contains("maintenance")
+    } else if matches!(
+        stop_code,
+        "SpotInterruption" | "TerminationNotice" | "InfrastructureHealth"
+    ) || reason.contains("maintenance")
         || reason.contains("retirement")
         || reason.contains("Spot")
     {
