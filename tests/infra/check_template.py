@@ -1,0 +1,94 @@
+"""Checks infra/template.yaml against the code and the sample events (run by scripts/test, with
+moto started): every Lambda binary has a function in the template and the reverse, and every
+EventBridge rule of the template delivers the matching files of events/ and only those, through
+moto's EventBridge to an SQS queue."""
+import glob
+import json
+import os
+import sys
+import tomllib
+import uuid
+
+import boto3
+import yaml
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+ACCOUNT, REGION = "123456789012", os.environ.get("AWS_REGION", "us-east-1")
+VALUES = {"Project": "mako", "Stage": "main", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+ATTS = {("ConnectCluster", "Arn"): f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/mako-connector-main-connect"}
+
+passed, failed = 0, 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAILED: {what}", file=sys.stderr)
+
+
+def resolve(v):
+    """The template's intrinsics with the sample events' account, region and names."""
+    if isinstance(v, dict) and "Fn::Sub" in v:
+        s = v["Fn::Sub"]
+        for k, val in VALUES.items():
+            s = s.replace("${" + k + "}", val)
+        return s
+    if isinstance(v, dict) and "Fn::GetAtt" in v:
+        return ATTS[tuple(v["Fn::GetAtt"])]
+    if isinstance(v, dict):
+        return {k: resolve(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [resolve(x) for x in v]
+    return v
+
+
+template = yaml.safe_load(open(os.path.join(ROOT, "infra/template.yaml")))
+resources = template["Resources"]
+functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+in_template = {r["Metadata"]["BuildProperties"]["Binary"] for r in functions.values()}
+cargo = tomllib.load(open(os.path.join(ROOT, "functions/lambdas/Cargo.toml"), "rb"))
+binaries = {b["name"] for b in cargo["bin"]}
+check(in_template == binaries, f"binaries without a function: {binaries - in_template}; functions without a binary: {in_template - binaries}")
+for name, r in functions.items():
+    check(r["Metadata"].get("BuildMethod") == "rust-cargolambda", f"{name} is not built with rust-cargolambda")
+sinks = [r for r in functions.values() if r["Metadata"]["BuildProperties"]["Binary"].startswith("sink")]
+check(all(r["Properties"]["Timeout"] < 50 for r in sinks), "a sink function's timeout is not below the connector's 50 s")
+
+events = boto3.client("events")
+sqs = boto3.client("sqs")
+# (function, files that must be delivered, files that must not)
+expected = {
+    "EcsTaskState": ([f for f in glob.glob(os.path.join(ROOT, "events/ecs/*.json")) if "other-cluster" not in f],
+                     glob.glob(os.path.join(ROOT, "events/ecs/*other-cluster.json")) + glob.glob(os.path.join(ROOT, "events/alarm/*.json"))),
+    "AlarmState": ([f for f in glob.glob(os.path.join(ROOT, "events/alarm/*.json")) if "unknown-alarm" not in f],
+                   glob.glob(os.path.join(ROOT, "events/alarm/unknown-alarm.json")) + glob.glob(os.path.join(ROOT, "events/ecs/*.json"))),
+}
+for fname, (deliver, skip) in expected.items():
+    rules = [e for e in functions[fname]["Properties"]["Events"].values() if e["Type"] == "EventBridgeRule"]
+    check(len(rules) == 1, f"{fname} has one EventBridge rule")
+    pattern = resolve(rules[0]["Properties"]["Pattern"])
+    bus = f"check-{uuid.uuid4().hex[:8]}"
+    events.create_event_bus(Name=bus)
+    queue = sqs.create_queue(QueueName=bus)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=bus, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=bus, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    for f in deliver + skip:
+        e = json.load(open(f))
+        events.put_events(Entries=[{"EventBusName": bus, "Source": e["source"], "DetailType": e["detail-type"],
+                                    "Detail": json.dumps(e["detail"]), "Resources": e.get("resources", [])}])
+    got = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            break
+        for m in msgs:
+            got.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    check(len(got) == len(deliver), f"{fname}: {len(got)} events delivered, expected {len(deliver)} ({[os.path.basename(f) for f in deliver]})")
+
+print(f"template: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
