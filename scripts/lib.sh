@@ -47,6 +47,18 @@ ensure_tools() {
   export PATH="$VENV/bin:$PATH"
 }
 
+# The SAM CLI in its own venv, for `sam validate --lint` (offline: region set, no telemetry).
+sam_validate() {
+  local venv="$ROOT/.venv-sam" req="$ROOT/scripts/requirements-sam.txt"
+  if [ ! -x "$venv/bin/sam" ] || ! cmp -s "$req" "$venv/.requirements"; then
+    say "installing the SAM CLI into $venv"
+    python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" \
+      || die "pip install of the SAM CLI failed"
+    cp "$req" "$venv/.requirements"
+  fi
+  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" "$venv/bin/sam" validate --lint -t "$1"
+}
+
 # PIDs of what this script started, stopped by stop_all (installed as an EXIT trap).
 STARTED_PIDS=()
 stop_all() {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Confluent AWS Lambda sink plugin VERSION from the archive the Confluent Hub client
-# downloads (TLS verified), after checking its SHA-256. Fails the image build on any mismatch.
+# Installs the Confluent AWS Lambda sink plugin VERSION with the Confluent Hub client
+# (TLS verified) and checks the SHA-256 of its jar. Fails the image build on any mismatch.
 set -euo pipefail
 version="${1:?plugin version}"
-sha256="${2:?the SHA-256 of the plugin archive is required (--build-arg LAMBDA_SINK_SHA256=...)}"
+sha256="${2:?the SHA-256 of the plugin jar is required (--build-arg LAMBDA_SINK_SHA256=...)}"
 work="$(mktemp -d)"
 confluent-hub install --no-prompt --component-dir "$work" --worker-configs /dev/null \
   "confluentinc/kafka-connect-aws-lambda:${version}"
