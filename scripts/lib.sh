@@ -47,16 +47,27 @@ ensure_tools() {
   export PATH="$VENV/bin:$PATH"
 }
 
-# The SAM CLI in its own venv, for `sam validate --lint` (offline: region set, no telemetry).
-sam_validate() {
-  local venv="$ROOT/.venv-sam" req="$ROOT/scripts/requirements-sam.txt"
-  if [ ! -x "$venv/bin/sam" ] || ! cmp -s "$req" "$venv/.requirements"; then
-    say "installing the SAM CLI into $venv"
+# tool_venv NAME: a venv .venv-NAME with scripts/requirements-NAME.txt, reinstalled on change.
+tool_venv() {
+  local venv="$ROOT/.venv-$1" req="$ROOT/scripts/requirements-$1.txt"
+  if [ ! -f "$venv/.requirements" ] || ! cmp -s "$req" "$venv/.requirements"; then
+    say "installing $1 into $venv"
     python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" \
-      || die "pip install of the SAM CLI failed"
+      || die "pip install of $1 failed"
     cp "$req" "$venv/.requirements"
   fi
-  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" "$venv/bin/sam" validate --lint -t "$1"
+}
+
+# `sam validate --lint`, offline: a region set, no telemetry.
+sam_validate() {
+  tool_venv sam
+  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" "$ROOT/.venv-sam/bin/sam" validate --lint -t "$1"
+}
+
+# checkov without its downloads (this machine reaches no vendor API); skips are in the template.
+checkov_scan() {
+  tool_venv checkov
+  "$ROOT/.venv-checkov/bin/checkov" -f "$1" --skip-download --compact --quiet
 }
 
 # PIDs of what this script started, stopped by stop_all (installed as an EXIT trap).
