@@ -4,7 +4,7 @@
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
 use connector_adapters::sns::SnsAlertPublisher;
 use connector_lambdas::ecs_task_state::{EcsConfig, handle};
-use connector_tests::{create_queue, create_sink_table, event, sdk, unique};
+use connector_tests::{alert_inbox, create_sink_table, event, read_alerts, sdk, unique};
 use serde_json::Value;
 
 const CLUSTER: &str = "mako-connector-main-connect";
@@ -22,35 +22,8 @@ impl Ecs {
         let sdk = sdk().await;
         let table = unique("ecs-state");
         create_sink_table(&sdk, &table).await;
+        let (topic, queue) = alert_inbox(&sdk, "ecs-alerts").await;
         let sns = aws_sdk_sns::Client::new(&sdk);
-        let topic = sns
-            .create_topic()
-            .name(unique("ecs-alerts"))
-            .send()
-            .await
-            .unwrap()
-            .topic_arn()
-            .unwrap()
-            .to_string();
-        let queue = create_queue(&sdk, &unique("ecs-inbox")).await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes()
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        sns.subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(arn)
-            .send()
-            .await
-            .unwrap();
         let (t, tb) = (topic.clone(), table.clone());
         let config = EcsConfig::from_lookup(move |k| match k {
             "CLUSTER" => Some(CLUSTER.into()),
@@ -83,37 +56,17 @@ impl Ecs {
 
     /// (subject, state attribute, body) of every alert so far.
     async fn alerts(&self) -> Vec<(String, String, String)> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let mut out = Vec::new();
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(&self.queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                let e: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                out.push((
-                    e["Subject"].as_str().unwrap_or("").to_string(),
-                    e["MessageAttributes"]["state"]["Value"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string(),
-                    e["Message"].as_str().unwrap_or("").to_string(),
-                ));
-                sqs.delete_message()
-                    .queue_url(&self.queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        read_alerts(&self.sdk, &self.queue)
+            .await
+            .into_iter()
+            .map(|a| {
+                (
+                    a.subject,
+                    a.attributes.get("state").cloned().unwrap_or_default(),
+                    a.body,
+                )
+            })
+            .collect()
     }
 }
 

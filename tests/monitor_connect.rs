@@ -12,16 +12,10 @@ use connector_adapters::secrets::SecretsManagerConfigs;
 use connector_adapters::sns::SnsAlertPublisher;
 use connector_core::connect::{ConnectApi, State};
 use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle};
-use connector_tests::{connect_url, create_queue, create_sink_table, free_port, produce, sdk, unique, wait_for};
+use connector_tests::{
+    Alert, alert_inbox, connect_url, create_sink_table, free_port, produce, read_alerts, sdk, unique, wait_for,
+};
 use serde_json::{Value, json};
-
-/// One alert as a subscriber receives it.
-#[derive(Debug)]
-struct Alert {
-    subject: String,
-    body: String,
-    attributes: BTreeMap<String, String>,
-}
 
 /// A monitor with its own cluster name, secrets prefix, state table, topic and queue.
 struct Monitor {
@@ -46,33 +40,8 @@ impl Monitor {
         let sdk = sdk().await;
         let table = unique("monitor-state");
         create_sink_table(&sdk, &table).await;
+        let (topic, queue) = alert_inbox(&sdk, "alerts").await;
         let sns = aws_sdk_sns::Client::new(&sdk);
-        let topic = sns
-            .create_topic()
-            .name(unique("alerts"))
-            .send()
-            .await
-            .unwrap()
-            .topic_arn()
-            .unwrap()
-            .to_string();
-        let queue = create_queue(&sdk, &unique("alerts-inbox")).await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-        sns.subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .unwrap();
         let prefix = format!("{}/", unique("mako/connector"));
         let (url, topic_arn, table_name, prefix_var) = (url.to_string(), topic.clone(), table.clone(), prefix.clone());
         let config = MonitorConfig::from_lookup(move |k| match k {
@@ -128,42 +97,7 @@ impl Monitor {
 
     /// Every alert published so far (and not read before).
     async fn alerts(&self) -> Vec<Alert> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let mut out = Vec::new();
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(&self.queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                let attributes = envelope["MessageAttributes"]
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| (k.clone(), v["Value"].as_str().unwrap_or("").to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(Alert {
-                    subject: envelope["Subject"].as_str().unwrap_or("").to_string(),
-                    body: envelope["Message"].as_str().unwrap_or("").to_string(),
-                    attributes,
-                });
-                sqs.delete_message()
-                    .queue_url(&self.queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        read_alerts(&self.sdk, &self.queue).await
     }
 }
 

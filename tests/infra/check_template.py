@@ -57,6 +57,16 @@ for name, r in functions.items():
 sinks = [r for r in functions.values() if r["Metadata"]["BuildProperties"]["Binary"].startswith("sink")]
 check(all(r["Properties"]["Timeout"] < 50 for r in sinks), "a sink function's timeout is not below the connector's 50 s")
 
+# Every alarm of the template is in the catalogue (by the end of its name), so alarmState knows it.
+catalogue = json.load(open(os.path.join(ROOT, "alarms/catalogue.json")))
+suffixes = [a["alarmNameSuffix"] for a in catalogue["alarms"]]
+for name, r in resources.items():
+    if r["Type"] == "AWS::CloudWatch::Alarm":
+        alarm_name = resolve(r["Properties"]["AlarmName"])
+        check(any(alarm_name.endswith(sfx) for sfx in suffixes), f"alarm {alarm_name} ({name}) is not in alarms/catalogue.json")
+        check(not r["Properties"].get("AlarmActions") and not r["Properties"].get("OKActions"),
+              f"alarm {name} has actions: every alert must go through alarmState")
+
 events = boto3.client("events")
 sqs = boto3.client("sqs")
 # (function, files that must be delivered, files that must not)

@@ -252,3 +252,70 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// One alert as a subscriber of the SNS topic receives it.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// The SNS subject.
+    pub subject: String,
+    /// The message.
+    pub body: String,
+    /// The message attributes (`category`, `severity`, `incident`, `state`).
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// An SNS topic with an SQS queue subscribed to it: (topic ARN, queue URL).
+pub async fn alert_inbox(sdk: &SdkConfig, name: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic = sns
+        .create_topic()
+        .name(unique(name))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn()
+        .expect("arn")
+        .to_string();
+    let queue = create_queue(sdk, &unique(&format!("{name}-inbox"))).await;
+    let arn_key = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let attrs = aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(arn_key.clone())
+        .send()
+        .await
+        .expect("queue attributes");
+    let queue_arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&arn_key))
+        .expect("queue ARN")
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
+    (topic, queue)
+}
+
+/// Every alert waiting in an inbox queue (SNS envelopes), deleting them.
+pub async fn read_alerts(sdk: &SdkConfig, queue: &str) -> Vec<Alert> {
+    drain_queue(sdk, queue)
+        .await
+        .into_iter()
+        .map(|envelope| Alert {
+            subject: envelope["Subject"].as_str().unwrap_or("").to_string(),
+            body: envelope["Message"].as_str().unwrap_or("").to_string(),
+            attributes: envelope["MessageAttributes"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), v["Value"].as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}

@@ -16,39 +16,6 @@ fn catalogue() -> Value {
     serde_json::from_str(&std::fs::read_to_string(root("alarms/catalogue.json")).unwrap()).unwrap()
 }
 
-const CATEGORIES: [Category; 18] = [
-    Category::OomKilled,
-    Category::ImagePullFailed,
-    Category::ResourceInitFailed,
-    Category::HealthCheckFailed,
-    Category::ContainerExited,
-    Category::PlatformInterruption,
-    Category::DeploymentReplaced,
-    Category::UserStopped,
-    Category::UnknownStop,
-    Category::WorkerUnreachable,
-    Category::WorkerRebalancing,
-    Category::ConnectorMissing,
-    Category::ConnectorFailed,
-    Category::TaskFailed,
-    Category::ConnectorPaused,
-    Category::TaskUnassigned,
-    Category::ConfigDrift,
-    Category::RestartExhausted,
-];
-
-const CAUSES: [Cause; 9] = [
-    Cause::LambdaPermission,
-    Cause::LambdaNotFound,
-    Cause::LambdaThrottled,
-    Cause::LambdaFunctionError,
-    Cause::BrokerUnreachable,
-    Cause::Serialization,
-    Cause::PluginMissing,
-    Cause::License,
-    Cause::Unknown,
-];
-
 #[test]
 fn the_code_and_the_catalogue_name_the_same_categories_with_the_same_severities() {
     let c = catalogue();
@@ -63,8 +30,9 @@ fn the_code_and_the_catalogue_name_the_same_categories_with_the_same_severities(
             )
         })
         .collect();
-    let coded: BTreeSet<(String, String)> = CATEGORIES
+    let coded: BTreeSet<(String, String)> = Category::CONNECT
         .iter()
+        .chain(Category::ECS.iter())
         .map(|c| (c.id().to_string(), c.severity().as_str().to_string()))
         .collect();
     assert_eq!(listed, coded);
@@ -82,7 +50,7 @@ fn the_code_and_the_catalogue_agree_on_which_causes_are_restarted() {
         .iter()
         .map(|e| (e["id"].as_str().unwrap().to_string(), e["restarted"].as_bool().unwrap()))
         .collect();
-    let coded: BTreeSet<(String, bool)> = CAUSES
+    let coded: BTreeSet<(String, bool)> = Cause::ALL
         .iter()
         .map(|c| (c.id().to_string(), c.is_restartable()))
         .collect();

@@ -2,8 +2,6 @@
 //! as the monitor's (same store, same format, same topic): ALARM opens, OK resolves with the
 //! duration, INSUFFICIENT_DATA warns only where the catalogue says missing data matters.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use connector_core::error_chain;
 use connector_core::monitor::alarm::{AlarmChange, AlarmEntry, alarm_catalogue, classify_alarm_event};
 use connector_core::monitor::alert::{Notice, NoticeKind, render};
@@ -77,25 +75,13 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
 
 /// `alarmState`'s `main`.
 pub async fn main() -> Result<(), lambda_runtime::Error> {
-    use connector_adapters::monitor_state::DynamoDbMonitorStore;
-    use connector_adapters::sns::SnsAlertPublisher;
     use lambda_runtime::{LambdaEvent, service_fn};
 
-    crate::logging::init();
-    let config = AlarmConfig::from_lookup(|k| std::env::var(k).ok())
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
-    let sdk = connector_adapters::aws::load_sdk_config(std::time::Duration::from_secs(10), 3).await;
-    let store = DynamoDbMonitorStore::new(
-        connector_adapters::monitor_state::Client::new(&sdk),
-        &config.state_table,
-    );
-    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(&sdk), &config.alert_topic_arn);
+    let (config, store, alerts) = crate::ecs_task_state::setup().await?;
     let catalogue = alarm_catalogue();
     let (config, catalogue, store, alerts) = (&config, &catalogue, &store, &alerts);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = crate::ecs_task_state::now_millis();
         handle(config, catalogue, store, alerts, &event.payload, now)
             .await
             .map_err(Diagnostic::from)

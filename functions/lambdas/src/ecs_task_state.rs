@@ -119,7 +119,7 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
             let stored = store.load(&cluster).await.map_err(|e| fail(&e))?;
             let mut resolved = Vec::new();
             for (key, incident) in &stored.incidents {
-                if !is_ecs_stop(&incident.value.category) {
+                if !Category::is_ecs_stop(&incident.value.category) {
                     continue;
                 }
                 if store
@@ -156,25 +156,18 @@ pub fn stopped_metric(namespace: &str, cluster: &str, category: &str, now: i64) 
     )
 }
 
-fn is_ecs_stop(category: &str) -> bool {
-    [
-        Category::OomKilled,
-        Category::ImagePullFailed,
-        Category::ResourceInitFailed,
-        Category::HealthCheckFailed,
-        Category::ContainerExited,
-        Category::PlatformInterruption,
-        Category::UnknownStop,
-    ]
-    .iter()
-    .any(|c| c.id() == category)
-}
-
-/// `ecsTaskState`'s `main`.
-pub async fn main() -> Result<(), lambda_runtime::Error> {
+/// What both event handlers run on: their configuration, the monitor-state store and the alert
+/// publisher, built once per cold start.
+pub async fn setup() -> Result<
+    (
+        EcsConfig,
+        connector_adapters::monitor_state::DynamoDbMonitorStore,
+        connector_adapters::sns::SnsAlertPublisher,
+    ),
+    lambda_runtime::Error,
+> {
     use connector_adapters::monitor_state::DynamoDbMonitorStore;
     use connector_adapters::sns::SnsAlertPublisher;
-    use lambda_runtime::{LambdaEvent, service_fn};
 
     crate::logging::init();
     let config = EcsConfig::from_lookup(|k| std::env::var(k).ok())
@@ -185,12 +178,24 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
         &config.state_table,
     );
     let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(&sdk), &config.alert_topic_arn);
+    Ok((config, store, alerts))
+}
+
+/// Milliseconds since the epoch, read once per event at the edge.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `ecsTaskState`'s `main`.
+pub async fn main() -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{LambdaEvent, service_fn};
+
+    let (config, store, alerts) = setup().await?;
     let (config, store, alerts) = (&config, &store, &alerts);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        handle(config, store, alerts, &event.payload, now)
+        handle(config, store, alerts, &event.payload, now_millis())
             .await
             .map_err(Diagnostic::from)
     }))

@@ -28,6 +28,19 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// Every cause.
+    pub const ALL: [Cause; 9] = [
+        Cause::LambdaPermission,
+        Cause::LambdaNotFound,
+        Cause::LambdaThrottled,
+        Cause::LambdaFunctionError,
+        Cause::BrokerUnreachable,
+        Cause::Serialization,
+        Cause::PluginMissing,
+        Cause::License,
+        Cause::Unknown,
+    ];
+
     /// The stable id.
     pub fn id(self) -> &'static str {
         match self {
@@ -292,21 +305,11 @@ mod tests {
 
     #[test]
     fn only_transient_causes_are_restartable() {
-        let restartable: Vec<&str> = [
-            Cause::LambdaPermission,
-            Cause::LambdaNotFound,
-            Cause::LambdaThrottled,
-            Cause::LambdaFunctionError,
-            Cause::BrokerUnreachable,
-            Cause::Serialization,
-            Cause::PluginMissing,
-            Cause::License,
-            Cause::Unknown,
-        ]
-        .into_iter()
-        .filter(|c| c.is_restartable())
-        .map(Cause::id)
-        .collect();
+        let restartable: Vec<&str> = Cause::ALL
+            .into_iter()
+            .filter(|c| c.is_restartable())
+            .map(Cause::id)
+            .collect();
         assert_eq!(
             restartable,
             [

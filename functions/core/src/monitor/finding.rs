@@ -97,22 +97,41 @@ impl Category {
         }
     }
 
-    /// Whether `testConnectors` owns incidents of this category (the Connect health ones);
-    /// ECS and alarm incidents are opened and resolved by their own handlers.
+    /// The Connect health categories: `testConnectors` owns their incidents.
+    pub const CONNECT: [Category; 9] = [
+        Category::WorkerUnreachable,
+        Category::WorkerRebalancing,
+        Category::ConnectorMissing,
+        Category::ConnectorFailed,
+        Category::TaskFailed,
+        Category::ConnectorPaused,
+        Category::TaskUnassigned,
+        Category::ConfigDrift,
+        Category::RestartExhausted,
+    ];
+
+    /// The ECS task stop categories: `ecsTaskState` owns their incidents.
+    pub const ECS: [Category; 9] = [
+        Category::OomKilled,
+        Category::ImagePullFailed,
+        Category::ResourceInitFailed,
+        Category::HealthCheckFailed,
+        Category::ContainerExited,
+        Category::PlatformInterruption,
+        Category::DeploymentReplaced,
+        Category::UserStopped,
+        Category::UnknownStop,
+    ];
+
+    /// Whether `testConnectors` owns incidents of this category id (ECS and alarm incidents are
+    /// opened and resolved by their own handlers).
     pub fn is_connect_health(id: &str) -> bool {
-        [
-            Category::WorkerUnreachable,
-            Category::WorkerRebalancing,
-            Category::ConnectorMissing,
-            Category::ConnectorFailed,
-            Category::TaskFailed,
-            Category::ConnectorPaused,
-            Category::TaskUnassigned,
-            Category::ConfigDrift,
-            Category::RestartExhausted,
-        ]
-        .iter()
-        .any(|c| c.id() == id)
+        Self::CONNECT.iter().any(|c| c.id() == id)
+    }
+
+    /// Whether the category id is an ECS task stop.
+    pub fn is_ecs_stop(id: &str) -> bool {
+        Self::ECS.iter().any(|c| c.id() == id)
     }
 
     /// The severity a finding of this category has.
