@@ -183,16 +183,12 @@ pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
         Ok(c) => c,
         Err(e) => return json!({"ip": request.ip, "success": false, "error": error_chain(&e)}),
     };
-    let mut answer = json!({"success": false});
-    for (ip, api) in candidates {
-        answer = match api {
-            Ok(api) => create_connector(&api, configs, &ip, &secret).await,
-            Err(e) => json!({"ip": ip, "success": false, "error": error_chain(&e)}),
-        };
-        if !is_unreachable(&answer) {
-            break;
-        }
-    }
+    let answer = first_reached(
+        candidates,
+        async |ip, api| create_connector(api, configs, ip, &secret).await,
+        |ip, e| json!({"ip": ip, "success": false, "error": error_chain(e)}),
+    )
+    .await;
     tracing::info!(secret, answer = %answer, "createConnector");
     answer
 }
@@ -211,17 +207,33 @@ pub async fn handle_delete_connector<D: TaskDiscovery>(config: &ControlConfig, d
         Ok(c) => c,
         Err(e) => return json!({"success": false, "connector": name, "error": error_chain(&e)}),
     };
+    let answer = first_reached(
+        candidates,
+        async |_, api| delete_connector(api, &name).await,
+        |_, e| json!({"success": false, "connector": name, "error": error_chain(e)}),
+    )
+    .await;
+    tracing::info!(connector = name, answer = %answer, "deleteConnector");
+    answer
+}
+
+/// Calls the candidate workers in turn until one is reached, and returns that answer (or the
+/// last one when none was reached).
+async fn first_reached(
+    candidates: Vec<(String, Result<HttpConnectApi, ConnectError>)>,
+    call: impl AsyncFn(&str, &HttpConnectApi) -> Value,
+    unusable: impl Fn(&str, &ConnectError) -> Value,
+) -> Value {
     let mut answer = json!({"success": false});
-    for (_, api) in candidates {
+    for (ip, api) in candidates {
         answer = match api {
-            Ok(api) => delete_connector(&api, &name).await,
-            Err(e) => json!({"success": false, "connector": name, "error": error_chain(&e)}),
+            Ok(api) => call(&ip, &api).await,
+            Err(e) => unusable(&ip, &e),
         };
         if !is_unreachable(&answer) {
             break;
         }
     }
-    tracing::info!(connector = name, answer = %answer, "deleteConnector");
     answer
 }
 
