@@ -5,16 +5,29 @@
 KAFKA_HOME="$ROOT/.kafka"
 KAFKA_RUN="$RUN_DIR/kafka"
 
-# Fetches the artifacts named in tests/kafka/pom.xml, once per change of that file.
+# Fetches the artifacts named in tests/kafka/pom.xml, once per change of that file, and builds
+# the stand-in Lambda sink connector (tests/lambda-sink) into .kafka/plugins/lambda-sink, once per
+# change of its sources.
 kafka_fetch() {
   local pom="$ROOT/tests/kafka/pom.xml" stamp="$KAFKA_HOME/.pom"
-  if [ -d "$KAFKA_HOME/lib" ] && cmp -s "$pom" "$stamp"; then return 0; fi
   command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka"
   command -v java >/dev/null || die "Java 17+ is needed to run Kafka"
-  say "fetching Apache Kafka from Maven Central into $KAFKA_HOME"
-  rm -rf "$KAFKA_HOME/lib" "$KAFKA_HOME/plugins"
-  mvn -q -B -f "$pom" package || die "mvn could not fetch the Kafka artifacts"
-  cp "$pom" "$stamp"
+  if ! { [ -d "$KAFKA_HOME/lib" ] && cmp -s "$pom" "$stamp"; }; then
+    say "fetching Apache Kafka from Maven Central into $KAFKA_HOME"
+    rm -rf "$KAFKA_HOME/lib" "$KAFKA_HOME/plugins" "$KAFKA_HOME/.lambda-sink"
+    mvn -q -B -f "$pom" package || die "mvn could not fetch the Kafka artifacts"
+    cp "$pom" "$stamp"
+  fi
+  local src="$ROOT/tests/lambda-sink" sums
+  sums="$(cd "$src" && find pom.xml src -type f | LC_ALL=C sort | xargs sha256sum)"
+  if [ -d "$KAFKA_HOME/plugins/lambda-sink" ] && [ "$sums" = "$(cat "$KAFKA_HOME/.lambda-sink" 2>/dev/null)" ]; then
+    return 0
+  fi
+  say "building the stand-in Lambda sink connector into $KAFKA_HOME/plugins/lambda-sink"
+  rm -rf "$KAFKA_HOME/plugins/lambda-sink"
+  mvn -q -B -f "$src/pom.xml" package || die "mvn could not build tests/lambda-sink"
+  rm -rf "$src/target"
+  printf '%s\n' "$sums" > "$KAFKA_HOME/.lambda-sink"
 }
 
 _kafka_java() {
@@ -81,17 +94,21 @@ PROPS
   return 1
 }
 
-# kafka_start_worker N [PORT]: Kafka Connect worker N in distributed mode, group connect-test.
+# kafka_start_worker N [PORT]: Kafka Connect worker N in distributed mode, in the group
+# $CONNECT_GROUP (default connect-test; another group is a separate Connect cluster with its own
+# storage topics).
 kafka_start_worker() {
   local n="$1" port="${2:-}"; [ -n "$port" ] || port="$(free_port)"
+  local group="${CONNECT_GROUP:-connect-test}" topics="connect"
+  [ "$group" = connect-test ] || topics="$group"
   cat > "$KAFKA_RUN/worker-$n.properties" <<PROPS
 bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS
-group.id=connect-test
+group.id=$group
 key.converter=org.apache.kafka.connect.storage.StringConverter
 value.converter=org.apache.kafka.connect.storage.StringConverter
-config.storage.topic=connect-configs
-offset.storage.topic=connect-offsets
-status.storage.topic=connect-status
+config.storage.topic=$topics-configs
+offset.storage.topic=$topics-offsets
+status.storage.topic=$topics-status
 config.storage.replication.factor=1
 offset.storage.replication.factor=1
 status.storage.replication.factor=1
@@ -128,6 +145,16 @@ kafka_stop_worker() {
   local pidfile="$KAFKA_RUN/worker-$1.pid"
   [ -f "$pidfile" ] || return 0
   _kafka_kill "$(cat "$pidfile")"
+  rm -f "$pidfile" "$KAFKA_RUN/worker-$1.url"
+}
+
+# Kills worker N at once (SIGKILL): no clean shutdown, no last offset commit, as a crash would.
+kafka_kill_worker() {
+  local pidfile="$KAFKA_RUN/worker-$1.pid"
+  [ -f "$pidfile" ] || return 0
+  local pid; pid="$(cat "$pidfile")"
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$pidfile" "$KAFKA_RUN/worker-$1.url"
 }
 

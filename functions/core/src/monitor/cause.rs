@@ -108,6 +108,12 @@ pub fn root_cause(trace: &str) -> RootCause {
 
 /// (cause, any of these substrings in the root line or the trace). Order matters.
 const RULES: &[(Cause, &[&str])] = &[
+    // The function ran and failed: whatever its own message names (a missing table is a
+    // ResourceNotFoundException too) is the function's business, not the invocation's.
+    (
+        Cause::LambdaFunctionError,
+        &["X-Amz-Function-Error", "Lambda function error"],
+    ),
     (
         Cause::PluginMissing,
         &[
@@ -151,9 +157,7 @@ const RULES: &[(Cause, &[&str])] = &[
     (
         Cause::LambdaFunctionError,
         &[
-            "X-Amz-Function-Error",
             "FunctionError",
-            "Lambda function error",
             "Unhandled",
             "function returned an error",
         ],
@@ -258,6 +262,9 @@ mod tests {
             ("lambda-not-found.txt", Cause::LambdaNotFound),
             ("lambda-throttled.txt", Cause::LambdaThrottled),
             ("lambda-function-error.txt", Cause::LambdaFunctionError),
+            // The stand-in connector's trace when the sink's table is gone: the function's own
+            // message names ResourceNotFoundException, yet the function ran and failed.
+            ("lambda-function-error-table-missing.txt", Cause::LambdaFunctionError),
             ("broker-timeout.txt", Cause::BrokerUnreachable),
             ("plugin-missing.txt", Cause::PluginMissing),
             ("license-expired.txt", Cause::License),

@@ -1,0 +1,85 @@
+package connector.standin.lambda;
+
+import java.net.URI;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.config.types.Password;
+
+/**
+ * The settings of the Confluent AWS Lambda sink connector that shape what the function receives,
+ * under the same names and defaults, plus one of our own: where the Lambda Invoke API is.
+ * Properties this class does not know (confluent.topic.*, reporter.*, record.converter.class)
+ * are accepted and ignored, so the seed's connector configs run unchanged but for the class.
+ */
+final class LambdaSinkConfig extends AbstractConfig {
+  static final String FUNCTION_NAME = "aws.lambda.function.name";
+  static final String REGION = "aws.lambda.region";
+  static final String INVOCATION_TYPE = "aws.lambda.invocation.type";
+  static final String BATCH_SIZE = "aws.lambda.batch.size";
+  static final String BEHAVIOR_ON_ERROR = "behavior.on.error";
+  static final String ACCESS_KEY_ID = "aws.access.key.id";
+  static final String SECRET_ACCESS_KEY = "aws.secret.access.key";
+  /** Not a Confluent setting: the Invoke API endpoint, e.g. the one `cargo lambda watch` serves. */
+  static final String ENDPOINT_OVERRIDE = "aws.lambda.endpoint.override";
+
+  enum OnError { FAIL, LOG, IGNORE }
+
+  static final ConfigDef DEF = new ConfigDef()
+      .define(FUNCTION_NAME, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonEmptyString(),
+          Importance.HIGH, "The function to invoke (a name, or a name with :version or :alias).")
+      .define(REGION, Type.STRING, null, Importance.MEDIUM,
+          "The function's region; the SDK's default region chain when unset, else us-east-1.")
+      .define(INVOCATION_TYPE, Type.STRING, "sync", ConfigDef.ValidString.in("sync", "async"),
+          Importance.MEDIUM, "sync: RequestResponse, one batch at a time; async: Event, errors unseen.")
+      .define(BATCH_SIZE, Type.INT, 20, ConfigDef.Range.atLeast(1), Importance.MEDIUM,
+          "The most records combined into one invocation.")
+      .define(BEHAVIOR_ON_ERROR, Type.STRING, "fail", ConfigDef.ValidString.in("fail", "log", "ignore"),
+          Importance.MEDIUM, "fail stops the task on a function or invocation error; log and ignore go on.")
+      .define(ACCESS_KEY_ID, Type.STRING, null, Importance.LOW,
+          "Static credentials; the SDK's default provider chain when unset.")
+      .define(SECRET_ACCESS_KEY, Type.PASSWORD, null, Importance.LOW, "The secret of aws.access.key.id.")
+      .define(ENDPOINT_OVERRIDE, Type.STRING, null, Importance.LOW,
+          "Stand-in only: the Lambda endpoint to call instead of the regional one.");
+
+  LambdaSinkConfig(Map<String, String> props) {
+    super(DEF, props);
+    String endpoint = endpointOverride();
+    if (endpoint != null) {
+      try {
+        URI uri = URI.create(endpoint);
+        if (uri.getScheme() == null || uri.getHost() == null) {
+          throw new IllegalArgumentException("no scheme or host");
+        }
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(ENDPOINT_OVERRIDE, endpoint, "not an absolute URL: " + e.getMessage());
+      }
+    }
+    if ((getString(ACCESS_KEY_ID) == null) != (getPassword(SECRET_ACCESS_KEY) == null)) {
+      throw new ConfigException(ACCESS_KEY_ID + " and " + SECRET_ACCESS_KEY + " go together");
+    }
+  }
+
+  String functionName() { return getString(FUNCTION_NAME); }
+
+  String region() { return getString(REGION); }
+
+  boolean sync() { return "sync".equals(getString(INVOCATION_TYPE)); }
+
+  int batchSize() { return getInt(BATCH_SIZE); }
+
+  OnError onError() { return OnError.valueOf(getString(BEHAVIOR_ON_ERROR).toUpperCase(Locale.ROOT)); }
+
+  String endpointOverride() { return getString(ENDPOINT_OVERRIDE); }
+
+  String accessKeyId() { return getString(ACCESS_KEY_ID); }
+
+  String secretAccessKey() {
+    Password secret = getPassword(SECRET_ACCESS_KEY);
+    return secret == null ? null : secret.value();
+  }
+}
