@@ -4,102 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use connector_adapters::connect::HttpConnectApi;
-use connector_adapters::ecs::EcsTaskDiscovery;
-use connector_adapters::monitor_state::DynamoDbMonitorStore;
-use connector_adapters::secrets::SecretsManagerConfigs;
-use connector_adapters::sns::SnsAlertPublisher;
 use connector_core::connect::{ConnectApi, State};
-use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle};
-use connector_tests::{
-    Alert, alert_inbox, connect_url, create_sink_table, free_port, produce, read_alerts, sdk, unique, wait_for,
-};
+use connector_lambdas::monitor::MonitorConfig;
+use connector_tests::monitor::{Monitor, findings};
+use connector_tests::{connect_url, free_port, produce, unique, wait_for};
 use serde_json::{Value, json};
-
-/// A monitor with its own cluster name, secrets prefix, state table, topic and queue.
-struct Monitor {
-    sdk: SdkConfig,
-    cluster: String,
-    prefix: String,
-    queue: String,
-    config: MonitorConfig,
-    cache: ConfigCache,
-    configs: SecretsManagerConfigs,
-    discovery: EcsTaskDiscovery,
-    store: DynamoDbMonitorStore,
-    alerts: SnsAlertPublisher,
-}
-
-impl Monitor {
-    async fn new() -> Self {
-        Self::with_url(&connect_url()).await
-    }
-
-    async fn with_url(url: &str) -> Self {
-        let sdk = sdk().await;
-        let table = unique("monitor-state");
-        create_sink_table(&sdk, &table).await;
-        let (topic, queue) = alert_inbox(&sdk, "alerts").await;
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let prefix = format!("{}/", unique("mako/connector"));
-        let (url, topic_arn, table_name, prefix_var) = (url.to_string(), topic.clone(), table.clone(), prefix.clone());
-        let config = MonitorConfig::from_lookup(move |k| match k {
-            "CONNECT_URL" => Some(url.clone()),
-            "CONFIG_SECRET_PREFIX" => Some(prefix_var.clone()),
-            "MONITOR_STATE_TABLE" => Some(table_name.clone()),
-            "ALERT_TOPIC_ARN" => Some(topic_arn.clone()),
-            "RUNBOOK_BASE_URL" => Some("https://runbooks.example/connector/runbooks".into()),
-            "CONNECT_TIMEOUT_SECONDS" => Some("5".into()),
-            "CONFIG_CACHE_SECONDS" => Some("0".into()),
-            _ => None,
-        })
-        .unwrap();
-        Monitor {
-            cluster: unique("connect-cluster"),
-            prefix,
-            queue,
-            config,
-            cache: ConfigCache::default(),
-            configs: SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk)),
-            discovery: EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk)),
-            store: DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-            alerts: SnsAlertPublisher::new(sns, topic),
-            sdk,
-        }
-    }
-
-    /// Stores a connector's desired config as a secret under the monitor's prefix.
-    async fn desire(&self, name: &str, config: &BTreeMap<String, String>) {
-        aws_sdk_secretsmanager::Client::new(&self.sdk)
-            .create_secret()
-            .name(format!("{}{name}", self.prefix))
-            .secret_string(json!({"name": name, "config": config}).to_string())
-            .send()
-            .await
-            .unwrap();
-    }
-
-    /// One run, as the seed's runbook invokes it.
-    async fn run(&self) -> Value {
-        handle(
-            &self.config,
-            &self.cache,
-            &self.configs,
-            &self.discovery,
-            &self.store,
-            &self.alerts,
-            &json!({"cluster": self.cluster}),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("testConnectors failed: {e}"))
-    }
-
-    /// Every alert published so far (and not read before).
-    async fn alerts(&self) -> Vec<Alert> {
-        read_alerts(&self.sdk, &self.queue).await
-    }
-}
 
 fn api() -> HttpConnectApi {
     HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
@@ -131,21 +41,9 @@ fn task_state(state: State) -> impl Fn(&connector_core::connect::ConnectorStatus
     move |s| s.tasks.first().is_some_and(|t| t.state == state)
 }
 
-fn findings(report: &Value, connector: &str) -> Vec<Value> {
-    report["connectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == connector)
-        .expect("connector in report")["findings"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 #[tokio::test]
 async fn a_record_that_cannot_be_converted_is_serialization_not_restarted_and_alerted_once() {
-    let m = Monitor::new().await;
+    let m = Monitor::with_url(&connect_url()).await;
     let (name, topic) = (unique("json-sink"), unique("topic"));
     let mut config = file_sink(&topic, &std::env::temp_dir().join(format!("{name}.out")));
     config.insert(
@@ -196,7 +94,7 @@ async fn a_record_that_cannot_be_converted_is_serialization_not_restarted_and_al
 
 #[tokio::test]
 async fn a_failure_a_restart_heals_is_restarted_then_resolved() {
-    let m = Monitor::new().await;
+    let m = Monitor::with_url(&connect_url()).await;
     let (name, topic) = (unique("heal-sink"), unique("topic"));
     let dir = std::env::temp_dir().join(unique("gone"));
     let config = file_sink(&topic, &dir.join("out.txt"));
@@ -237,7 +135,7 @@ async fn a_failure_a_restart_heals_is_restarted_then_resolved() {
 
 #[tokio::test]
 async fn a_deleted_connector_is_recreated_from_its_secret_and_a_paused_one_is_left_paused() {
-    let m = Monitor::new().await;
+    let m = Monitor::with_url(&connect_url()).await;
     let (gone, paused) = (unique("gone-sink"), unique("paused-sink"));
     let gone_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{gone}.out")));
     let paused_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{paused}.out")));
@@ -312,7 +210,7 @@ async fn an_unreachable_worker_alerts_once_and_resolves_when_it_answers_again() 
 
 #[tokio::test]
 async fn two_overlapping_runs_restart_once_and_alert_once() {
-    let m = Monitor::new().await;
+    let m = Monitor::with_url(&connect_url()).await;
     let (name, topic) = (unique("race-sink"), unique("topic"));
     let dir = std::env::temp_dir().join(unique("race"));
     let config = file_sink(&topic, &dir.join("out.txt"));
@@ -616,7 +514,7 @@ async fn emulator_fidelity_the_same_scenarios_give_the_same_findings_on_both() {
 #[tokio::test]
 async fn a_joining_worker_gives_no_false_alert_and_a_killed_one_is_reported_then_resolved() {
     use connector_tests::kafka_script;
-    let m = Monitor::new().await;
+    let m = Monitor::with_url(&connect_url()).await;
     let name = unique("steady-sink");
     let config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{name}.out")));
     m.desire(&name, &config).await;

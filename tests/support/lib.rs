@@ -5,6 +5,7 @@
 //! that `scripts/test` exports, the same variables production code reads.
 
 pub mod emulator;
+pub mod monitor;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -158,6 +159,13 @@ pub async fn drain_queue(sdk: &SdkConfig, url: &str) -> Vec<Value> {
                 .expect("delete");
         }
     }
+}
+
+/// Now in epoch milliseconds.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The parsed JSON of `events/<path>`.

@@ -215,6 +215,31 @@ where
     S: MonitorStore,
     P: AlertPublisher,
 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    handle_at(config, cache, configs, discovery, store, alerts, event, now).await
+}
+
+/// One run as of `now` (epoch milliseconds): the restart backoff and incident durations are
+/// measured against it, which lets tests and `connectorctl check` step through time.
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_at<C, D, S, P>(
+    config: &MonitorConfig,
+    cache: &ConfigCache,
+    configs: &C,
+    discovery: &D,
+    store: &S,
+    alerts: &P,
+    event: &Value,
+    now: i64,
+) -> Result<Value, MonitorFailure>
+where
+    C: ConnectorConfigs,
+    D: TaskDiscovery,
+    S: MonitorStore,
+    P: AlertPublisher,
+{
     let started = Instant::now();
     // A scheduled event carries `source`/`detail-type`, not `cluster`: it uses the configuration.
     let request = parse_request(event)?;
@@ -231,9 +256,6 @@ where
             tracing::error!(problem = %p, "a connector config secret cannot be used");
         }
         let (workers, no_worker_reason) = locate(config, discovery, &cluster).await;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
         let ctx = RunContext {
             cluster: cluster.clone(),
             desired,

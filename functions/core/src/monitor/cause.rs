@@ -108,12 +108,6 @@ pub fn root_cause(trace: &str) -> RootCause {
 
 /// (cause, any of these substrings in the root line or the trace). Order matters.
 const RULES: &[(Cause, &[&str])] = &[
-    // The function ran and failed: whatever its own message names (a missing table is a
-    // ResourceNotFoundException too) is the function's business, not the invocation's.
-    (
-        Cause::LambdaFunctionError,
-        &["X-Amz-Function-Error", "Lambda function error"],
-    ),
     (
         Cause::PluginMissing,
         &[
@@ -156,11 +150,7 @@ const RULES: &[(Cause, &[&str])] = &[
     ),
     (
         Cause::LambdaFunctionError,
-        &[
-            "FunctionError",
-            "Unhandled",
-            "function returned an error",
-        ],
+        &["FunctionError", "Unhandled", "function returned an error"],
     ),
     (
         Cause::Serialization,
@@ -187,7 +177,14 @@ const RULES: &[(Cause, &[&str])] = &[
     ),
 ];
 
+/// Said only when the function ran and failed. Whatever its own error names (a missing table is
+/// a ResourceNotFoundException too) is then the function's business, not the invocation's.
+const FUNCTION_RAN: &[&str] = &["X-Amz-Function-Error", "Lambda function error"];
+
 fn classify(trace: &str, line: &str) -> Cause {
+    if FUNCTION_RAN.iter().any(|n| trace.contains(n)) {
+        return Cause::LambdaFunctionError;
+    }
     // The root line decides first; the whole trace only when the root line says nothing known.
     for text in [line, trace] {
         for (cause, needles) in RULES {

@@ -1,0 +1,114 @@
+//! A `testConnectors` run wired to moto (secrets, ECS, state table, SNS topic with a queue
+//! subscribed) and a Kafka Connect worker, for the tests that drive the monitor.
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use connector_adapters::ecs::EcsTaskDiscovery;
+use connector_adapters::monitor_state::DynamoDbMonitorStore;
+use connector_adapters::secrets::SecretsManagerConfigs;
+use connector_adapters::sns::SnsAlertPublisher;
+use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle_at};
+use serde_json::{Value, json};
+
+use crate::{Alert, alert_inbox, create_sink_table, read_alerts, sdk, unique};
+
+/// A monitor with its own cluster name, secrets prefix, state table, topic and queue.
+pub struct Monitor {
+    pub sdk: SdkConfig,
+    pub cluster: String,
+    pub prefix: String,
+    pub queue: String,
+    pub config: MonitorConfig,
+    pub cache: ConfigCache,
+    pub configs: SecretsManagerConfigs,
+    pub discovery: EcsTaskDiscovery,
+    pub store: DynamoDbMonitorStore,
+    pub alerts: SnsAlertPublisher,
+}
+
+impl Monitor {
+    /// A monitor of the worker at `url`.
+    pub async fn with_url(url: &str) -> Self {
+        let sdk = sdk().await;
+        let table = unique("monitor-state");
+        create_sink_table(&sdk, &table).await;
+        let (topic, queue) = alert_inbox(&sdk, "alerts").await;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let prefix = format!("{}/", unique("mako/connector"));
+        let (url, topic_arn, table_name, prefix_var) = (url.to_string(), topic.clone(), table.clone(), prefix.clone());
+        let config = MonitorConfig::from_lookup(move |k| match k {
+            "CONNECT_URL" => Some(url.clone()),
+            "CONFIG_SECRET_PREFIX" => Some(prefix_var.clone()),
+            "MONITOR_STATE_TABLE" => Some(table_name.clone()),
+            "ALERT_TOPIC_ARN" => Some(topic_arn.clone()),
+            "RUNBOOK_BASE_URL" => Some("https://runbooks.example/connector/runbooks".into()),
+            "CONNECT_TIMEOUT_SECONDS" => Some("5".into()),
+            "CONFIG_CACHE_SECONDS" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        Monitor {
+            cluster: unique("connect-cluster"),
+            prefix,
+            queue,
+            config,
+            cache: ConfigCache::default(),
+            configs: SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk)),
+            discovery: EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk)),
+            store: DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            alerts: SnsAlertPublisher::new(sns, topic),
+            sdk,
+        }
+    }
+
+    /// Stores a connector's desired config as a secret under the monitor's prefix.
+    pub async fn desire(&self, name: &str, config: &BTreeMap<String, String>) {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .create_secret()
+            .name(format!("{}{name}", self.prefix))
+            .secret_string(json!({"name": name, "config": config}).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// One run, as the seed's runbook invokes it.
+    pub async fn run(&self) -> Value {
+        self.run_at(crate::now_millis()).await
+    }
+
+    /// One run as of `now` (epoch milliseconds), to step past a restart backoff.
+    pub async fn run_at(&self, now: i64) -> Value {
+        handle_at(
+            &self.config,
+            &self.cache,
+            &self.configs,
+            &self.discovery,
+            &self.store,
+            &self.alerts,
+            &json!({"cluster": self.cluster}),
+            now,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("testConnectors failed: {e}"))
+    }
+
+    /// Every alert published so far (and not read before).
+    pub async fn alerts(&self) -> Vec<Alert> {
+        read_alerts(&self.sdk, &self.queue).await
+    }
+}
+
+/// The findings of `connector` in a run's report.
+pub fn findings(report: &Value, connector: &str) -> Vec<Value> {
+    report["connectors"]
+        .as_array()
+        .expect("connectors in report")
+        .iter()
+        .find(|c| c["name"] == connector)
+        .unwrap_or_else(|| panic!("{connector} not in report: {report}"))["findings"]
+        .as_array()
+        .expect("findings")
+        .clone()
+}
