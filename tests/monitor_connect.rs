@@ -593,6 +593,7 @@ async fn emulator_a_run_emits_the_contract_metrics() {
         metrics_namespace: "connector-test".into(),
         no_worker_reason: None,
         now: 1_795_500_000_000,
+        dry_run: false,
     };
     let apis = [HttpConnectApi::new(&emu.url, Duration::from_secs(5)).unwrap()];
     let (store, alerts) = (InMemoryMonitorStore::default(), InMemoryAlertPublisher::default());

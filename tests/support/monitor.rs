@@ -89,6 +89,7 @@ impl Monitor {
             &self.alerts,
             &json!({"cluster": self.cluster}),
             now,
+            false,
         )
         .await
         .unwrap_or_else(|e| panic!("testConnectors failed: {e}"))

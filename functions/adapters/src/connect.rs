@@ -52,6 +52,22 @@ impl HttpConnectApi {
         })
     }
 
+    /// `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=...`: the connector and its
+    /// tasks (only the failed ones with `only_failed`). A worker without KIP-745 answers 204
+    /// having restarted only the connector instance.
+    pub async fn restart(&self, name: &str, only_failed: bool) -> Result<RestartOutcome, ConnectError> {
+        let only_failed = if only_failed { "true" } else { "false" };
+        let url = self.url(
+            &["connectors", name, "restart"],
+            &[("includeTasks", "true"), ("onlyFailed", only_failed)],
+        );
+        let (status, text) = self.send(Method::POST, url.clone(), None).await?;
+        if status == StatusCode::NO_CONTENT {
+            return Ok(RestartOutcome::ConnectorOnly);
+        }
+        Ok(RestartOutcome::Planned(read_body(&url, &text, wire::connector_status)?))
+    }
+
     fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -200,15 +216,7 @@ impl ConnectApi for HttpConnectApi {
     }
 
     async fn restart_failed(&self, name: &str) -> Result<RestartOutcome, ConnectError> {
-        let url = self.url(
-            &["connectors", name, "restart"],
-            &[("includeTasks", "true"), ("onlyFailed", "true")],
-        );
-        let (status, text) = self.send(Method::POST, url.clone(), None).await?;
-        if status == StatusCode::NO_CONTENT {
-            return Ok(RestartOutcome::ConnectorOnly);
-        }
-        Ok(RestartOutcome::Planned(read_body(&url, &text, wire::connector_status)?))
+        self.restart(name, true).await
     }
 
     async fn restart_task(&self, name: &str, task: i32) -> Result<(), ConnectError> {

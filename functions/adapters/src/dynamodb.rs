@@ -205,7 +205,8 @@ fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn item(write: &Write, fields: &serde_json::Map<String, Value>) -> HashMap<String, AttributeValue> {
+/// The item a put of `write` stores: its fields, `PK` = `SK` = id, and the Kafka coordinates.
+pub fn item(write: &Write, fields: &serde_json::Map<String, Value>) -> HashMap<String, AttributeValue> {
     let mut item: HashMap<String, AttributeValue> = fields.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect();
     item.extend(key(&write.id, &write.id));
     item.extend(coordinate_attributes(&write.coordinates));

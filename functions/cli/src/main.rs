@@ -1,57 +1,360 @@
-//! `connectorctl`: the operator's CLI, over the same core as the Lambda functions.
+//! `connectorctl`: the operator's CLI, over the same core and adapters as the Lambda functions.
 //!
-//! Edge layer: `main` → `run()` → exit code. Today it has `classify`; the commands that reach
-//! the cluster (status, check, restart, ensure...) come with the CLI issue.
+//! Edge layer: `main` → `run()` → exit code. Human tables by default, `--json` for scripts.
 //!
-//! Exit codes: 0 done; 2 the input could not be read or was not recognised (one line on stderr).
+//! Exit codes: 0 done and healthy; 1 done, but something is unhealthy or the change did not take
+//! (a task still FAILED); 2 bad usage, a missing setting, or input that could not be read;
+//! 3 Kafka Connect or AWS could not be reached or refused.
+
+#[macro_use]
+mod output;
+mod cluster;
+mod context;
+mod sink;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use context::{Context, Contexts};
 
 #[derive(Parser)]
 #[command(
     name = "connectorctl",
     version,
-    about = "Operate the Kafka Connect cluster and its DynamoDB sinks"
+    about = "Operate the Kafka Connect cluster and its DynamoDB sinks",
+    after_help = "Exit codes: 0 healthy/done, 1 unhealthy or not taken effect, 2 usage or bad input, 3 unreachable."
 )]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where the cluster is (over the current context) and how to print.
+#[derive(Args, Clone, Default)]
+pub struct Global {
+    /// The context to use instead of the current one.
+    #[arg(long, global = true, env = "CONNECTORCTL_CONTEXT")]
+    pub context: Option<String>,
+    /// Kafka Connect REST URL (else a RUNNING worker of the ECS cluster is used).
+    #[arg(long, global = true, env = "CONNECT_URL")]
+    pub connect_url: Option<String>,
+    /// ECS cluster of the workers; also the name of the monitor state and alerts.
+    #[arg(long, global = true)]
+    pub cluster: Option<String>,
+    /// AWS region.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// The monitor-state DynamoDB table.
+    #[arg(long, global = true)]
+    pub state_table: Option<String>,
+    /// The Secrets Manager prefix of the connector configs.
+    #[arg(long, global = true)]
+    pub secret_prefix: Option<String>,
+    /// The SNS alerts topic ARN.
+    #[arg(long, global = true)]
+    pub alert_topic: Option<String>,
+    /// Where the runbook pages are served (alert links).
+    #[arg(long, global = true)]
+    pub runbook_base_url: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Global {
+    fn as_context(&self) -> Context {
+        Context {
+            connect_url: self.connect_url.clone(),
+            cluster: self.cluster.clone(),
+            region: self.region.clone(),
+            connect_port: None,
+            state_table: self.state_table.clone(),
+            secret_prefix: self.secret_prefix.clone(),
+            alert_topic_arn: self.alert_topic.clone(),
+            runbook_base_url: self.runbook_base_url.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Every connector and task: state, worker, the cause of any failure, and (with a state
+    /// table) open incidents, restart counts and mutes.
+    Status,
+    /// One run of the testConnectors logic, printing its report.
+    Check {
+        /// Judge only: no restart, no recreation, no state written, no alert sent.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restart a connector and its tasks (or one task, or only the failed ones), then wait for
+    /// them to be RUNNING.
+    Restart {
+        connector: String,
+        /// Only this task.
+        #[arg(long, conflicts_with = "failed_only")]
+        task: Option<i32>,
+        /// Only the FAILED connector instance and tasks.
+        #[arg(long)]
+        failed_only: bool,
+        /// Do not wait for RUNNING.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Create or update connectors from their secrets, showing the change first.
+    Ensure {
+        /// Only these connectors (default: every secret under the prefix).
+        connectors: Vec<String>,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete a connector (its secret stays: the monitor would recreate it; mute it first).
+    Delete { connector: String },
+    /// Pause a connector and wait for PAUSED.
+    Pause { connector: String },
+    /// Resume a connector and wait for RUNNING.
+    Resume { connector: String },
     /// Classify an event or a Kafka Connect body (ECS task state change, CloudWatch alarm state
     /// change, scheduled event, /status or ?expand body, sink batch): prints the findings as JSON.
     Classify {
         /// The JSON file to read (`-` for standard input).
         file: String,
     },
+    /// The sink functions, offline.
+    #[command(subcommand)]
+    Sink(SinkCommand),
+    /// Silence a connector's alerts and restarts for a while (it is still reported).
+    Mute {
+        connector: String,
+        /// How long: 90s, 30m, 2h, 1d.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+    },
+    /// End a mute.
+    Unmute { connector: String },
+    /// Open incidents, with how long they have been open.
+    Incidents,
+    /// Named places a cluster lives (like kcctl's contexts).
+    #[command(subcommand)]
+    Context(ContextCommand),
+    /// Run the local demo of the whole loop (scripts/demo of this checkout).
+    Demo,
 }
 
-fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("connectorctl: {message}");
-            ExitCode::from(2)
+#[derive(Subcommand)]
+enum SinkCommand {
+    /// Decode a batch and show the items it would write, without writing.
+    DryRun {
+        file: String,
+        /// Which table's mapping.
+        #[arg(long, value_parser = ["seatool", "appian"])]
+        table: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContextCommand {
+    /// Create or update a context from the global flags (--connect-url, --cluster, ...).
+    Set {
+        name: String,
+        /// Make it the current context.
+        #[arg(long = "use")]
+        make_current: bool,
+    },
+    /// Make a context the current one.
+    Use { name: String },
+    /// The contexts, the current one marked.
+    List,
+}
+
+/// Why a command did not succeed, and so the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// 1: the command ran, the cluster is not healthy or the change did not take.
+    Unhealthy(String),
+    /// 2: bad input or a missing setting.
+    Input(String),
+    /// 3: Kafka Connect or AWS could not be reached or refused.
+    Unreachable(String),
+}
+
+impl Failure {
+    pub fn config(message: impl Into<String>) -> Self {
+        Failure::Input(message.into())
+    }
+
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Unhealthy(_) => 1,
+            Failure::Input(_) => 2,
+            Failure::Unreachable(_) => 3,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Failure::Unhealthy(m) | Failure::Input(m) | Failure::Unreachable(m) => m,
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
-        Command::Classify { file } => {
-            let text = if file == "-" {
-                std::io::read_to_string(std::io::stdin()).map_err(|e| format!("cannot read standard input: {e}"))?
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Classify { file } => sink::classify(&file),
+        Command::Sink(SinkCommand::DryRun { file, table }) => sink::dry_run(&file, &table, cli.global.json),
+        Command::Context(cmd) => context_command(cmd, &cli.global),
+        Command::Demo => demo(),
+        other => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(cluster_command(other, &cli.global)),
+            Err(e) => Err(Failure::Unreachable(format!("cannot start the async runtime: {e}"))),
+        },
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if !failure.message().is_empty() {
+                eprintln!("connectorctl: {}", failure.message());
+            }
+            ExitCode::from(failure.code())
+        }
+    }
+}
+
+async fn cluster_command(command: Command, global: &Global) -> Result<(), Failure> {
+    let ctx = Contexts::load()?
+        .resolve(global.context.as_deref())?
+        .overlay(global.as_context());
+    let json = global.json;
+    match command {
+        Command::Status => cluster::status(&ctx, json).await,
+        Command::Check { dry_run } => cluster::check(&ctx, dry_run, json).await,
+        Command::Restart {
+            connector,
+            task,
+            failed_only,
+            no_wait,
+        } => cluster::restart(&ctx, &connector, task, failed_only, !no_wait, json).await,
+        Command::Ensure { connectors, dry_run } => cluster::ensure(&ctx, &connectors, dry_run, json).await,
+        Command::Delete { connector } => cluster::delete(&ctx, &connector, json).await,
+        Command::Pause { connector } => cluster::pause_resume(&ctx, &connector, true, json).await,
+        Command::Resume { connector } => cluster::pause_resume(&ctx, &connector, false, json).await,
+        Command::Mute { connector, duration } => {
+            let millis = parse_duration(&duration)?;
+            cluster::mute(&ctx, &connector, Some(millis), json).await
+        }
+        Command::Unmute { connector } => cluster::mute(&ctx, &connector, None, json).await,
+        Command::Incidents => cluster::incidents(&ctx, json).await,
+        Command::Classify { .. } | Command::Sink(_) | Command::Context(_) | Command::Demo => {
+            unreachable!("handled without the runtime")
+        }
+    }
+}
+
+fn context_command(cmd: ContextCommand, global: &Global) -> Result<(), Failure> {
+    let mut all = Contexts::load()?;
+    match cmd {
+        ContextCommand::Set { name, make_current } => {
+            let before = all.contexts.remove(&name).unwrap_or_default();
+            all.contexts.insert(name.clone(), before.overlay(global.as_context()));
+            if make_current || all.current.is_none() {
+                all.current = Some(name.clone());
+            }
+            let path = all.save()?;
+            outln!("context {name} saved in {}", path.display());
+        }
+        ContextCommand::Use { name } => {
+            if !all.contexts.contains_key(&name) {
+                return Err(Failure::config(format!(
+                    "no context {name:?} (connectorctl context list)"
+                )));
+            }
+            all.current = Some(name.clone());
+            all.save()?;
+            outln!("using context {name}");
+        }
+        ContextCommand::List => {
+            if global.json {
+                outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
             } else {
-                std::fs::read_to_string(&file).map_err(|e| format!("cannot read {file}: {e}"))?
-            };
-            let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))?;
-            let out = connector_core::classify::classify(&doc).map_err(|e| format!("{file}: {e}"))?;
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-            Ok(())
+                let rows = all
+                    .contexts
+                    .iter()
+                    .map(|(name, c)| {
+                        let mark = if all.current.as_deref() == Some(name) { "*" } else { "" };
+                        vec![
+                            mark.to_string(),
+                            name.clone(),
+                            c.connect_url.clone().unwrap_or_default(),
+                            c.cluster.clone().unwrap_or_default(),
+                            c.region.clone().unwrap_or_default(),
+                            c.state_table.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    output::table(&["", "NAME", "CONNECT URL", "CLUSTER", "REGION", "STATE TABLE"], rows)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `90s`, `30m`, `2h`, `1d` → milliseconds.
+fn parse_duration(text: &str) -> Result<i64, Failure> {
+    let bad = || Failure::Input(format!("{text:?} is not a duration like 90s, 30m, 2h or 1d"));
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    if n == 0 || n > 30 * 86_400_000 / unit_ms {
+        return Err(Failure::Input(format!("{text:?}: a mute lasts from 1s to 30d")));
+    }
+    Ok(n * unit_ms)
+}
+
+/// Runs scripts/demo of the checkout this binary was built from.
+fn demo() -> Result<(), Failure> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/demo");
+    if !script.exists() {
+        return Err(Failure::config(format!(
+            "the demo runs from the source checkout; {} is not there",
+            script.display()
+        )));
+    }
+    let status = std::process::Command::new(&script)
+        .status()
+        .map_err(|e| Failure::Unreachable(format!("cannot run {}: {e}", script.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::Unhealthy(format!("the demo ended with {status}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_unit_and_nonsense_is_refused() {
+        assert_eq!(parse_duration("90s").unwrap(), 90_000);
+        assert_eq!(parse_duration("2h").unwrap(), 7_200_000);
+        assert_eq!(parse_duration("1d").unwrap(), 86_400_000);
+        for bad in ["", "2", "h", "2w", "0m", "31d", "-1h", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }

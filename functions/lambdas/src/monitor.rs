@@ -218,11 +218,12 @@ where
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    handle_at(config, cache, configs, discovery, store, alerts, event, now).await
+    handle_at(config, cache, configs, discovery, store, alerts, event, now, false).await
 }
 
 /// One run as of `now` (epoch milliseconds): the restart backoff and incident durations are
-/// measured against it, which lets tests and `connectorctl check` step through time.
+/// measured against it, which lets tests step through time. A `dry_run` acts on nothing and
+/// sends nothing (`connectorctl check --dry-run`).
 #[allow(clippy::too_many_arguments)]
 pub async fn handle_at<C, D, S, P>(
     config: &MonitorConfig,
@@ -233,6 +234,7 @@ pub async fn handle_at<C, D, S, P>(
     alerts: &P,
     event: &Value,
     now: i64,
+    dry_run: bool,
 ) -> Result<Value, MonitorFailure>
 where
     C: ConnectorConfigs,
@@ -265,6 +267,7 @@ where
             metrics_namespace: config.metrics_namespace.clone(),
             no_worker_reason,
             now,
+            dry_run,
         };
         let out = run_monitor(&workers, store, alerts, &ctx)
             .await

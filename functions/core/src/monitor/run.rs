@@ -36,6 +36,9 @@ pub struct RunContext {
     pub no_worker_reason: Option<String>,
     /// Now, in ms since the epoch.
     pub now: i64,
+    /// Judge and report only: no action, no state written, no alert sent (`connectorctl check
+    /// --dry-run`). The report says what a real run would have done.
+    pub dry_run: bool,
 }
 
 /// The result of a run.
@@ -127,6 +130,10 @@ where
     let mut metrics = Vec::new();
     let dims = |connector: &str| vec![("Cluster", ctx.cluster.clone()), ("Connector", connector.to_string())];
 
+    if ctx.dry_run {
+        return Ok(dry_run_report(ctx, &observation, api.map(|a| a.url()), &stored, eval));
+    }
+
     // Act: claim, then call.
     let mut acted = std::collections::BTreeSet::new();
     for action in eval.actions.clone() {
@@ -175,18 +182,8 @@ where
     }
 
     // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
-    let scope = match observation {
-        Observation::Connectors(_) => ResolveScope::All,
-        Observation::NotReady { .. } | Observation::Rebalancing { .. } => ResolveScope::WorkerOnly,
-        Observation::Unreachable { .. } => ResolveScope::Nothing,
-    };
-    // Only the Connect health incidents are this run's to remind about or resolve.
-    let open: BTreeMap<_, _> = stored
-        .incidents
-        .iter()
-        .filter(|(_, v)| Category::is_connect_health(&v.value.category))
-        .map(|(k, v)| (k.clone(), v.value.clone()))
-        .collect();
+    let scope = resolve_scope(&observation);
+    let open = connect_incidents(&stored);
     let notices = plan_notices(
         &ctx.cluster,
         &open,
@@ -258,6 +255,67 @@ where
         metrics,
         alert_failures,
     })
+}
+
+/// Which open incidents this observation may resolve.
+fn resolve_scope(observation: &Observation) -> ResolveScope {
+    match observation {
+        Observation::Connectors(_) => ResolveScope::All,
+        Observation::NotReady { .. } | Observation::Rebalancing { .. } => ResolveScope::WorkerOnly,
+        Observation::Unreachable { .. } => ResolveScope::Nothing,
+    }
+}
+
+/// Only the Connect health incidents are a monitor run's to remind about or resolve.
+fn connect_incidents(stored: &super::ports::StoredState) -> BTreeMap<String, super::alert::Incident> {
+    stored
+        .incidents
+        .iter()
+        .filter(|(_, v)| Category::is_connect_health(&v.value.category))
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect()
+}
+
+/// What a run would do, done by none of it.
+fn dry_run_report(
+    ctx: &RunContext,
+    observation: &Observation,
+    worker: Option<&str>,
+    stored: &super::ports::StoredState,
+    mut eval: Evaluation,
+) -> RunReport {
+    for action in eval.actions.clone() {
+        let what = match &action {
+            Action::Restart { attempt, budget, .. } => format!("would request restart {attempt} of {budget}"),
+            Action::Recreate { .. } => "would recreate it from its secret".to_string(),
+            Action::CorrectDrift { .. } => "would put the desired config back".to_string(),
+        };
+        annotate(&mut eval, &action, &format!("dry run: {what}"));
+    }
+    let scope = resolve_scope(observation);
+    let open = connect_incidents(stored);
+    let would_send: Vec<Value> = plan_notices(
+        &ctx.cluster,
+        &open,
+        &eval.findings,
+        scope,
+        ctx.reminder_every_ms,
+        ctx.now,
+    )
+    .iter()
+    .map(|n| {
+        let m = render(n, &ctx.cluster, &ctx.runbook_base, ctx.now);
+        json!({"subject": m.subject, "state": m.state})
+    })
+    .collect();
+    let mut report = report(ctx, observation, worker, &eval, Vec::new(), &[]);
+    report["dryRun"] = json!(true);
+    report["wouldAlert"] = json!(would_send);
+    RunReport {
+        report,
+        metrics: Vec::new(),
+        alert_failures: Vec::new(),
+    }
 }
 
 fn line(ctx: &RunContext, dims: &[(&str, String)], metrics: &[(&str, Unit, f64)]) -> String {

@@ -1,0 +1,675 @@
+//! The commands that reach the cluster: Kafka Connect through its REST API (a context URL, or a
+//! RUNNING worker found through ECS), the monitor's state in DynamoDB, the configs in Secrets
+//! Manager, the alerts topic in SNS.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use connector_adapters::aws::load_sdk_config;
+use connector_adapters::connect::HttpConnectApi;
+use connector_adapters::ecs::EcsTaskDiscovery;
+use connector_adapters::monitor_state::DynamoDbMonitorStore;
+use connector_adapters::secrets::SecretsManagerConfigs;
+use connector_adapters::sns::SnsAlertPublisher;
+use connector_core::connect::ports::RestartOutcome;
+use connector_core::connect::{
+    ConnectApi, ConnectError, ConnectorConfig, ConnectorConfigs, ConnectorStatus, ConnectorView, State, TaskDiscovery,
+};
+use connector_core::error_chain;
+use connector_core::monitor::cause::root_cause;
+use connector_core::monitor::evaluate::ConnectorState;
+use connector_core::monitor::ports::{MonitorStore, StoredState};
+use connector_core::monitor::time::{human_duration, iso8601};
+use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle_at};
+use serde_json::{Value, json};
+
+use crate::Failure;
+use crate::context::Context;
+use crate::output::{Progress, table};
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn unreachable(e: impl std::error::Error + 'static) -> Failure {
+    Failure::Unreachable(error_chain(&e))
+}
+
+/// The AWS configuration: the default chain, the context's region over it.
+async fn sdk(ctx: &Context) -> SdkConfig {
+    let sdk = load_sdk_config(CALL_TIMEOUT, 3).await;
+    match &ctx.region {
+        Some(region) => sdk.to_builder().region(aws_config::Region::new(region.clone())).build(),
+        None => sdk,
+    }
+}
+
+/// The worker to talk to: the context's URL, else the newest RUNNING task of the ECS cluster.
+async fn connect(ctx: &Context) -> Result<HttpConnectApi, Failure> {
+    let url = match &ctx.connect_url {
+        Some(url) => url.clone(),
+        None => {
+            let cluster = ctx.cluster().map_err(|_| {
+                Failure::config("where is Kafka Connect? pass --connect-url or --cluster (or set a context)")
+            })?;
+            let discovery = EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk(ctx).await));
+            let tasks = discovery.running_tasks(cluster).await.map_err(unreachable)?;
+            let newest = tasks.iter().max_by_key(|t| t.started_at_millis).ok_or_else(|| {
+                Failure::Unreachable(format!("no RUNNING Kafka Connect task in ECS cluster {cluster}"))
+            })?;
+            format!("http://{}:{}", newest.ip, ctx.connect_port.unwrap_or(8083))
+        }
+    };
+    HttpConnectApi::new(&url, CALL_TIMEOUT).map_err(|e| Failure::Input(error_chain(&e)))
+}
+
+/// The monitor's state, when the context names a table and a cluster.
+async fn store(ctx: &Context) -> Option<(DynamoDbMonitorStore, String)> {
+    let (table, cluster) = (ctx.state_table.clone()?, ctx.cluster.clone()?);
+    let client = aws_sdk_dynamodb::Client::new(&sdk(ctx).await);
+    Some((DynamoDbMonitorStore::new(client, table), cluster))
+}
+
+fn cause_of(trace: Option<&String>) -> String {
+    trace.map(|t| root_cause(t).cause.id().to_string()).unwrap_or_default()
+}
+
+fn is_unhealthy(state: &State) -> bool {
+    matches!(state, State::Failed | State::Unassigned)
+}
+
+/// `connectorctl status`.
+pub async fn status(ctx: &Context, json: bool) -> Result<(), Failure> {
+    let api = connect(ctx).await?;
+    let views = api.list_expanded().await.map_err(unreachable)?;
+    let state = match store(ctx).await {
+        Some((store, cluster)) => match store.load(&cluster).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("connectorctl: monitor state not read: {}", error_chain(&e));
+                None
+            }
+        },
+        None => None,
+    };
+    let now = now_millis();
+    let mut out = Vec::new();
+    let mut unhealthy = false;
+    for view in &views {
+        let Some(status) = &view.status else { continue };
+        let kept = state
+            .as_ref()
+            .and_then(|s| s.connectors.get(&view.name))
+            .map(|v| &v.value);
+        let incidents: Vec<Value> = state
+            .as_ref()
+            .map(|s| {
+                s.incidents
+                    .values()
+                    .filter(|i| i.value.connector.as_deref() == Some(view.name.as_str()))
+                    .map(|i| json!({"key": i.value.key, "category": i.value.category, "openFor": human_duration(now - i.value.opened_at)}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        unhealthy |= is_unhealthy(&status.connector.state) || status.tasks.iter().any(|t| is_unhealthy(&t.state));
+        out.push(json!({
+            "name": view.name,
+            "state": status.connector.state.as_str(),
+            "worker": status.connector.worker_id,
+            "cause": cause_of(status.connector.trace.as_ref()),
+            "tasks": status.tasks.iter().map(|t| json!({
+                "id": t.id, "state": t.state.as_str(), "worker": t.worker_id, "cause": cause_of(t.trace.as_ref())
+            })).collect::<Vec<_>>(),
+            "restarts": kept.map(|k| k.restart.count),
+            "mutedUntil": kept.and_then(|k| k.muted_until).filter(|u| *u > now).map(iso8601),
+            "incidents": incidents,
+        }));
+    }
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"worker": api.url(), "connectors": out})).unwrap_or_default()
+        );
+    } else {
+        let mut rows = Vec::new();
+        for c in &out {
+            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+            let notes: Vec<String> = c["incidents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| format!("{} open {}", text(&i["category"]), text(&i["openFor"])))
+                .chain(c["mutedUntil"].as_str().map(|u| format!("muted until {u}")))
+                .collect();
+            rows.push(vec![
+                text(&c["name"]),
+                "-".into(),
+                text(&c["state"]),
+                text(&c["worker"]),
+                text(&c["cause"]),
+                c["restarts"].as_u64().map(|n| n.to_string()).unwrap_or_default(),
+                notes.join("; "),
+            ]);
+            for t in c["tasks"].as_array().into_iter().flatten() {
+                rows.push(vec![
+                    String::new(),
+                    t["id"].to_string(),
+                    text(&t["state"]),
+                    text(&t["worker"]),
+                    text(&t["cause"]),
+                    String::new(),
+                    String::new(),
+                ]);
+            }
+        }
+        outln!("worker {} · {} connectors", api.url(), out.len());
+        out!(
+            "{}",
+            table(
+                &["CONNECTOR", "TASK", "STATE", "WORKER", "CAUSE", "RESTARTS", "INCIDENTS"],
+                rows
+            )
+        );
+    }
+    if unhealthy {
+        Err(Failure::Unhealthy(String::new()))
+    } else {
+        Ok(())
+    }
+}
+
+/// `connectorctl check [--dry-run]`: one testConnectors run with this context's settings.
+pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failure> {
+    let need = |v: &Option<String>, flag: &str| Context::need(v, flag, "check").map(str::to_string);
+    let prefix = need(&ctx.secret_prefix, "--secret-prefix")?;
+    let table = need(&ctx.state_table, "--state-table")?;
+    let cluster = ctx.cluster()?.to_string();
+    // A dry run publishes nothing: the topic and runbook settings only fill the config.
+    let (topic, runbooks) = if dry_run {
+        (
+            ctx.alert_topic_arn
+                .clone()
+                .unwrap_or_else(|| "arn:aws:sns:us-east-1:000000000000:unused".into()),
+            ctx.runbook_base_url
+                .clone()
+                .unwrap_or_else(|| "https://runbooks.invalid".into()),
+        )
+    } else {
+        (
+            need(&ctx.alert_topic_arn, "--alert-topic")?,
+            need(&ctx.runbook_base_url, "--runbook-base-url")?,
+        )
+    };
+    let settings: BTreeMap<&str, String> = [
+        ("CONFIG_SECRET_PREFIX", Some(prefix)),
+        ("MONITOR_STATE_TABLE", Some(table.clone())),
+        ("ALERT_TOPIC_ARN", Some(topic.clone())),
+        ("RUNBOOK_BASE_URL", Some(runbooks)),
+        ("CLUSTER", Some(cluster.clone())),
+        ("CONNECT_URL", ctx.connect_url.clone()),
+        ("CONNECT_PORT", ctx.connect_port.map(|p| p.to_string())),
+        ("CONFIG_CACHE_SECONDS", Some("0".into())),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+    .collect();
+    let config = MonitorConfig::from_lookup(|k| settings.get(k).cloned()).map_err(|e| Failure::Input(e.to_string()))?;
+    let sdk = sdk(ctx).await;
+    let report = handle_at(
+        &config,
+        &ConfigCache::default(),
+        &SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk)),
+        &EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk)),
+        &DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+        &SnsAlertPublisher::new(aws_sdk_sns::Client::new(&sdk), topic),
+        &json!({"cluster": cluster}),
+        now_millis(),
+        dry_run,
+    )
+    .await
+    .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print_report(&report);
+    }
+    if report["healthy"] == json!(true) {
+        Ok(())
+    } else {
+        Err(Failure::Unhealthy(String::new()))
+    }
+}
+
+fn print_report(report: &Value) {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let dry = if report["dryRun"] == json!(true) {
+        " (dry run: nothing done)"
+    } else {
+        ""
+    };
+    outln!(
+        "cluster {} · worker {} · {}{dry}",
+        text(&report["cluster"]),
+        report["worker"].as_str().unwrap_or("none"),
+        if report["healthy"] == json!(true) {
+            "healthy"
+        } else {
+            "UNHEALTHY"
+        }
+    );
+    let findings: Vec<&Value> = report["connectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .chain(report["findings"].as_array().into_iter().flatten())
+        .collect();
+    let connectors: Vec<Vec<String>> = report["connectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                text(&c["name"]),
+                text(&c["state"]),
+                if c["healthy"] == json!(true) { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    out!("{}", table(&["CONNECTOR", "STATE", "HEALTHY"], connectors));
+    if !findings.is_empty() {
+        outln!();
+        let rows = findings
+            .iter()
+            .map(|f| {
+                vec![
+                    text(&f["severity"]),
+                    text(&f["category"]),
+                    text(&f["connector"]),
+                    f["task"].as_i64().map(|t| t.to_string()).unwrap_or_default(),
+                    text(&f["cause"]),
+                    text(&f["action"]),
+                ]
+            })
+            .collect();
+        out!(
+            "{}",
+            table(&["SEVERITY", "CATEGORY", "CONNECTOR", "TASK", "CAUSE", "ACTION"], rows)
+        );
+    }
+    let alerts = if report["dryRun"] == json!(true) {
+        &report["wouldAlert"]
+    } else {
+        &report["alerts"]
+    };
+    for a in alerts.as_array().into_iter().flatten() {
+        let verb = if report["dryRun"] == json!(true) {
+            "would send"
+        } else {
+            "sent"
+        };
+        outln!("{verb}: {}", text(&a["subject"]));
+    }
+    for p in report["configProblems"].as_array().into_iter().flatten() {
+        outln!("config problem: {}", text(p));
+    }
+}
+
+/// Polls the connector's status until `done` holds or a minute passes, with dots on stderr.
+async fn wait_until(
+    api: &HttpConnectApi,
+    name: &str,
+    what: &str,
+    done: impl Fn(&ConnectorStatus) -> bool,
+) -> Result<ConnectorStatus, Failure> {
+    let progress = Progress::start(&format!("waiting for {name} to be {what}"));
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    let mut last = None;
+    loop {
+        match api.status(name).await {
+            Ok(s) if done(&s) => {
+                progress.finish("done");
+                return Ok(s);
+            }
+            Ok(s) => last = Some(s),
+            Err(ConnectError::Rebalancing { .. }) => {}
+            Err(e) => {
+                progress.finish("failed");
+                return Err(unreachable(e));
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            progress.finish("gave up after a minute");
+            let states = last.map(|s| describe(&s)).unwrap_or_default();
+            return Err(Failure::Unhealthy(format!("{name} is not {what}: {states}")));
+        }
+        progress.tick();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn describe(s: &ConnectorStatus) -> String {
+    let tasks: Vec<String> = s
+        .tasks
+        .iter()
+        .map(|t| format!("task {} {}", t.id, t.state.as_str()))
+        .collect();
+    format!("connector {}; {}", s.connector.state.as_str(), tasks.join(", "))
+}
+
+fn all_running(s: &ConnectorStatus) -> bool {
+    s.connector.state == State::Running && !s.tasks.is_empty() && s.tasks.iter().all(|t| t.state == State::Running)
+}
+
+fn print_done(json: bool, value: Value, text: String) {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        outln!("{text}");
+    }
+}
+
+/// `connectorctl restart CONNECTOR [--task N] [--failed-only]`.
+pub async fn restart(
+    ctx: &Context,
+    name: &str,
+    task: Option<i32>,
+    failed_only: bool,
+    wait: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let api = connect(ctx).await?;
+    let what = match task {
+        Some(id) => {
+            api.restart_task(name, id).await.map_err(unreachable)?;
+            format!("task {id} of {name} restarted")
+        }
+        None => match api.restart(name, failed_only).await.map_err(unreachable)? {
+            RestartOutcome::Planned(_) => format!(
+                "{name} restart requested ({})",
+                if failed_only {
+                    "failed instances only"
+                } else {
+                    "connector and every task"
+                }
+            ),
+            RestartOutcome::ConnectorOnly => {
+                format!("{name}: the worker restarted only the connector instance (no KIP-745)")
+            }
+        },
+    };
+    let status = if wait {
+        let settled = wait_until(&api, name, "RUNNING", |s| match task {
+            Some(id) => s.tasks.iter().any(|t| t.id == id && t.state == State::Running),
+            None => all_running(s),
+        })
+        .await;
+        Some(settled?)
+    } else {
+        None
+    };
+    let text = match &status {
+        Some(s) => format!("{what}; now {}", describe(s)),
+        None => what.clone(),
+    };
+    print_done(
+        json,
+        json!({"connector": name, "result": what, "running": status.is_some()}),
+        text,
+    );
+    Ok(())
+}
+
+/// `connectorctl ensure [CONNECTOR...]`: the secrets' configs onto the worker, diff first.
+/// Unchanged connectors are not PUT: a PUT of the same config still restarts the connector.
+pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -> Result<(), Failure> {
+    let prefix = Context::need(&ctx.secret_prefix, "--secret-prefix", "ensure")?;
+    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk(ctx).await));
+    let loaded = configs.list(prefix).await.map_err(unreachable)?;
+    for p in &loaded.problems {
+        eprintln!("connectorctl: skipped a secret: {p}");
+    }
+    let wanted: BTreeSet<&str> = only.iter().map(String::as_str).collect();
+    let desired: Vec<&ConnectorConfig> = loaded
+        .configs
+        .iter()
+        .filter(|c| wanted.is_empty() || wanted.contains(c.name.as_str()))
+        .collect();
+    let missing: Vec<&&str> = wanted
+        .iter()
+        .filter(|n| !desired.iter().any(|c| c.name == **n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::Input(format!(
+            "no config secret under {prefix} for {missing:?}"
+        )));
+    }
+    let api = connect(ctx).await?;
+    let running: BTreeMap<String, ConnectorView> = api
+        .list_expanded()
+        .await
+        .map_err(unreachable)?
+        .into_iter()
+        .map(|v| (v.name.clone(), v))
+        .collect();
+    let mut results = Vec::new();
+    for want in desired {
+        let current = running
+            .get(&want.name)
+            .and_then(|v| v.info.as_ref())
+            .map(|i| ConnectorConfig {
+                name: want.name.clone(),
+                config: i
+                    .config
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "name")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            });
+        let changes = diff(current.as_ref(), want);
+        let action = match (&current, changes.is_empty(), dry_run) {
+            (_, true, _) => "unchanged",
+            (None, false, true) => "would create",
+            (Some(_), false, true) => "would update",
+            (None, false, false) => "created",
+            (Some(_), false, false) => "updated",
+        };
+        if !json {
+            outln!("{}: {action}", want.name);
+            for line in &changes {
+                outln!("  {line}");
+            }
+        }
+        if !changes.is_empty() && !dry_run {
+            api.put_config(&want.name, &want.config).await.map_err(unreachable)?;
+        }
+        results.push(json!({"connector": want.name, "action": action, "changes": changes}));
+    }
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// `+ key = value`, `- key = value`, `~ key: old → new`, with secret values redacted.
+fn diff(current: Option<&ConnectorConfig>, want: &ConnectorConfig) -> Vec<String> {
+    let after = want.redacted();
+    let before = current.map(ConnectorConfig::redacted).unwrap_or_default();
+    let mut lines = Vec::new();
+    for (k, v) in &after {
+        match before.get(k) {
+            None => lines.push(format!("+ {k} = {v}")),
+            Some(old) if current.and_then(|c| c.config.get(k)) != want.config.get(k) => {
+                lines.push(format!("~ {k}: {old} → {v}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (k, v) in &before {
+        if !after.contains_key(k) {
+            lines.push(format!("- {k} = {v}"));
+        }
+    }
+    lines
+}
+
+/// `connectorctl delete CONNECTOR`.
+pub async fn delete(ctx: &Context, name: &str, json: bool) -> Result<(), Failure> {
+    let api = connect(ctx).await?;
+    api.delete(name).await.map_err(unreachable)?;
+    let note = if ctx.secret_prefix.is_some() {
+        " (its secret remains: the monitor will recreate it unless it is muted or the secret removed)"
+    } else {
+        ""
+    };
+    print_done(
+        json,
+        json!({"connector": name, "result": "deleted"}),
+        format!("{name} deleted{note}"),
+    );
+    Ok(())
+}
+
+/// `connectorctl pause|resume CONNECTOR`.
+pub async fn pause_resume(ctx: &Context, name: &str, pause: bool, json: bool) -> Result<(), Failure> {
+    let api = connect(ctx).await?;
+    let (want, verb) = if pause {
+        api.pause(name).await.map_err(unreachable)?;
+        (State::Paused, "paused")
+    } else {
+        api.resume(name).await.map_err(unreachable)?;
+        (State::Running, "resumed")
+    };
+    let status = wait_until(&api, name, want.as_str(), |s| {
+        s.connector.state == want && s.tasks.iter().all(|t| t.state == want)
+    })
+    .await?;
+    print_done(
+        json,
+        json!({"connector": name, "result": verb}),
+        format!("{name} {verb}: {}", describe(&status)),
+    );
+    Ok(())
+}
+
+/// `connectorctl mute CONNECTOR --for D` (`until` = `Some`) and `unmute` (`None`).
+pub async fn mute(ctx: &Context, name: &str, length: Option<i64>, json: bool) -> Result<(), Failure> {
+    let Some((store, cluster)) = store(ctx).await else {
+        return Err(Failure::config(
+            "mute needs --state-table and --cluster (the monitor's state)",
+        ));
+    };
+    let until = length.map(|l| now_millis() + l);
+    // A conditional write: retry if a monitor run wrote the connector's state meanwhile.
+    for _ in 0..5 {
+        let stored: StoredState = store.load(&cluster).await.map_err(unreachable)?;
+        let current = stored.connectors.get(name);
+        let state = ConnectorState {
+            muted_until: until,
+            ..current.map(|v| v.value.clone()).unwrap_or_default()
+        };
+        if store
+            .save_connector(&cluster, name, &state, current.map(|v| v.version))
+            .await
+            .map_err(unreachable)?
+        {
+            let text = match until {
+                Some(u) => format!(
+                    "{name} muted until {} (recorded, not restarted, not alerted)",
+                    iso8601(u)
+                ),
+                None => format!("{name} unmuted"),
+            };
+            print_done(json, json!({"connector": name, "mutedUntil": until.map(iso8601)}), text);
+            return Ok(());
+        }
+    }
+    Err(Failure::Unreachable(format!(
+        "the monitor state of {name} kept changing; try again"
+    )))
+}
+
+/// `connectorctl incidents`: the open incidents, oldest first.
+pub async fn incidents(ctx: &Context, json: bool) -> Result<(), Failure> {
+    let Some((store, cluster)) = store(ctx).await else {
+        return Err(Failure::config(
+            "incidents needs --state-table and --cluster (the monitor's state)",
+        ));
+    };
+    let stored = store.load(&cluster).await.map_err(unreachable)?;
+    let now = now_millis();
+    let mut open: Vec<_> = stored.incidents.values().map(|v| &v.value).collect();
+    open.sort_by_key(|i| i.opened_at);
+    if json {
+        let list: Vec<Value> = open
+            .iter()
+            .map(|i| {
+                json!({"key": i.key, "category": i.category, "severity": i.severity, "connector": i.connector,
+                       "task": i.task, "resource": i.resource, "summary": i.summary,
+                       "openedAt": iso8601(i.opened_at), "openForMillis": now - i.opened_at,
+                       "lastNotifiedAt": iso8601(i.last_notified_at)})
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+    } else if open.is_empty() {
+        outln!("no open incidents in {cluster}");
+    } else {
+        let rows = open
+            .iter()
+            .map(|i| {
+                vec![
+                    i.severity.clone(),
+                    i.category.clone(),
+                    i.connector.clone().or_else(|| i.resource.clone()).unwrap_or_default(),
+                    i.task.map(|t| t.to_string()).unwrap_or_default(),
+                    iso8601(i.opened_at),
+                    human_duration(now - i.opened_at),
+                    i.summary.clone(),
+                ]
+            })
+            .collect();
+        out!(
+            "{}",
+            table(
+                &["SEVERITY", "CATEGORY", "SUBJECT", "TASK", "OPENED", "FOR", "SUMMARY"],
+                rows
+            )
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> ConnectorConfig {
+        ConnectorConfig {
+            name: "c".into(),
+            config: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn the_diff_shows_added_changed_and_removed_keys_and_hides_secrets() {
+        let before = config(&[("tasks.max", "1"), ("topics", "a"), ("aws.secret.access.key", "old")]);
+        let after = config(&[("tasks.max", "2"), ("aws.secret.access.key", "new"), ("batch", "5")]);
+        let lines = diff(Some(&before), &after);
+        assert!(lines.contains(&"+ batch = 5".to_string()), "{lines:?}");
+        assert!(lines.contains(&"~ tasks.max: 1 → 2".to_string()), "{lines:?}");
+        assert!(lines.contains(&"- topics = a".to_string()), "{lines:?}");
+        let secret = lines
+            .iter()
+            .find(|l| l.contains("aws.secret.access.key"))
+            .expect("a changed secret shows");
+        assert!(!secret.contains("old") && !secret.contains("new"), "{secret}");
+        assert!(diff(Some(&after), &after).is_empty());
+        assert_eq!(diff(None, &after).len(), 3);
+    }
+}

@@ -1,0 +1,160 @@
+//! Where the cluster is: named contexts in a JSON file, as kcctl keeps them, with the current one
+//! chosen by `connectorctl context use`. Flags and environment variables override a context.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+
+/// One place a cluster lives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    /// A Kafka Connect REST URL (loopback, a tunnel); else the worker is found through ECS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_url: Option<String>,
+    /// The ECS cluster of the workers (also the name alerts and monitor state use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The AWS region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The REST port of the workers found through ECS (8083).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_port: Option<u16>,
+    /// The monitor-state DynamoDB table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_table: Option<String>,
+    /// The Secrets Manager prefix of the connector configs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_prefix: Option<String>,
+    /// The SNS alerts topic (only `check` without `--dry-run` publishes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_topic_arn: Option<String>,
+    /// Where the runbook pages are served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_base_url: Option<String>,
+}
+
+impl Context {
+    /// `other`'s settings where it has them, this one's elsewhere.
+    pub fn overlay(self, other: Context) -> Context {
+        Context {
+            connect_url: other.connect_url.or(self.connect_url),
+            cluster: other.cluster.or(self.cluster),
+            region: other.region.or(self.region),
+            connect_port: other.connect_port.or(self.connect_port),
+            state_table: other.state_table.or(self.state_table),
+            secret_prefix: other.secret_prefix.or(self.secret_prefix),
+            alert_topic_arn: other.alert_topic_arn.or(self.alert_topic_arn),
+            runbook_base_url: other.runbook_base_url.or(self.runbook_base_url),
+        }
+    }
+
+    /// The cluster name, or a failure saying how to set it.
+    pub fn cluster(&self) -> Result<&str, Failure> {
+        self.cluster
+            .as_deref()
+            .ok_or_else(|| Failure::config("no cluster: pass --cluster or set it in the context"))
+    }
+
+    /// A setting that `what` needs.
+    pub fn need<'a>(value: &'a Option<String>, flag: &str, what: &str) -> Result<&'a str, Failure> {
+        value
+            .as_deref()
+            .ok_or_else(|| Failure::config(format!("{what} needs {flag} (or the context's setting)")))
+    }
+}
+
+/// The contexts file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contexts {
+    /// The context used when `--context` is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    /// By name.
+    #[serde(default)]
+    pub contexts: BTreeMap<String, Context>,
+}
+
+impl Contexts {
+    /// `$CONNECTORCTL_CONFIG`, else `$XDG_CONFIG_HOME/connectorctl/contexts.json`, else
+    /// `~/.config/connectorctl/contexts.json`.
+    pub fn path() -> PathBuf {
+        if let Some(p) = std::env::var_os("CONNECTORCTL_CONFIG") {
+            return PathBuf::from(p);
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("connectorctl").join("contexts.json")
+    }
+
+    /// The file, or no contexts when it does not exist.
+    pub fn load() -> Result<Self, Failure> {
+        let path = Self::path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| Failure::config(format!("{} is not a contexts file: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(Failure::config(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Writes the file, creating its directory.
+    pub fn save(&self) -> Result<PathBuf, Failure> {
+        let path = Self::path();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(&path, text + "\n")
+            .map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
+    /// The named context, else the current one, else an empty one (flags only).
+    pub fn resolve(&self, name: Option<&str>) -> Result<Context, Failure> {
+        match name.or(self.current.as_deref()) {
+            Some(n) => self.contexts.get(n).cloned().ok_or_else(|| {
+                Failure::config(format!(
+                    "no context {n:?} in {} (connectorctl context list)",
+                    Self::path().display()
+                ))
+            }),
+            None => Ok(Context::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_context_setting_by_setting() {
+        let saved = Context {
+            connect_url: Some("http://saved:8083".into()),
+            cluster: Some("saved".into()),
+            ..Context::default()
+        };
+        let flags = Context {
+            cluster: Some("flag".into()),
+            ..Context::default()
+        };
+        let merged = saved.overlay(flags);
+        assert_eq!(merged.connect_url.as_deref(), Some("http://saved:8083"));
+        assert_eq!(merged.cluster.as_deref(), Some("flag"));
+    }
+
+    #[test]
+    fn an_unknown_context_name_is_an_error_and_no_current_context_is_empty() {
+        let contexts = Contexts::default();
+        assert!(contexts.resolve(Some("prod")).is_err());
+        assert_eq!(contexts.resolve(None).unwrap(), Context::default());
+    }
+}

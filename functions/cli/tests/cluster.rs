@@ -1,0 +1,286 @@
+//! `connectorctl` against the real Kafka Connect worker and moto that `scripts/test` starts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use connector_adapters::connect::HttpConnectApi;
+use connector_core::connect::{ConnectApi, State};
+use connector_tests::{alert_inbox, connect_url, create_sink_table, read_alerts, sdk, unique, wait_for};
+use serde_json::{Value, json};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs connectorctl with its contexts file at `config`.
+async fn ctl(config: &Path, args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connectorctl"))
+        .args(args)
+        .env("CONNECTORCTL_CONFIG", config)
+        .env_remove("CONNECT_URL")
+        .output()
+        .await
+        .expect("run connectorctl");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn contexts_file() -> PathBuf {
+    std::env::temp_dir().join(unique("connectorctl")).join("contexts.json")
+}
+
+fn api() -> HttpConnectApi {
+    HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
+}
+
+fn file_sink(topic: &str, file: &Path) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "connector.class".into(),
+            "org.apache.kafka.connect.file.FileStreamSinkConnector".into(),
+        ),
+        ("tasks.max".into(), "1".into()),
+        ("topics".into(), topic.into()),
+        ("file".into(), file.to_string_lossy().into_owned()),
+    ])
+}
+
+async fn wait_task(name: &str, state: State) {
+    let api = api();
+    let seen = wait_for(Duration::from_secs(60), || async {
+        api.status(name)
+            .await
+            .ok()
+            .filter(|s| s.tasks.first().is_some_and(|t| t.state == state))
+            .map(|_| ())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "{name} never had its task {state:?}: {:?}",
+        api.status(name).await
+    );
+}
+
+fn connector<'a>(status: &'a Value, name: &str) -> Option<&'a Value> {
+    status["connectors"].as_array()?.iter().find(|c| c["name"] == name)
+}
+
+#[tokio::test]
+async fn status_restart_pause_resume_and_delete_through_a_saved_context() {
+    let config = contexts_file();
+    let saved = ctl(&config, &["context", "set", "local", "--connect-url", &connect_url()]).await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let listed = ctl(&config, &["context", "list"]).await;
+    assert!(listed.stdout.contains("*  local"), "{}", listed.stdout);
+
+    let (name, dir) = (unique("ctl-sink"), std::env::temp_dir().join(unique("ctl-gone")));
+    api()
+        .put_config(&name, &file_sink(&unique("topic"), &dir.join("out.txt")))
+        .await
+        .unwrap();
+    wait_task(&name, State::Failed).await;
+
+    let table = ctl(&config, &["status"]).await;
+    assert_eq!(table.code, 1, "a FAILED task is unhealthy: {}", table.stderr);
+    let line = table
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with(&name))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(line.contains("FAILED") && line.contains("unknown"), "{}", table.stdout);
+    let status = ctl(&config, &["status", "--json"]).await.json();
+    let c = connector(&status, &name).expect("listed");
+    assert_eq!(
+        (c["tasks"][0]["state"].as_str(), c["tasks"][0]["cause"].as_str()),
+        (Some("FAILED"), Some("unknown"))
+    );
+
+    std::fs::create_dir_all(&dir).unwrap();
+    let restarted = ctl(&config, &["restart", &name, "--failed-only"]).await;
+    assert_eq!(restarted.code, 0, "{} {}", restarted.stdout, restarted.stderr);
+    assert!(restarted.stdout.contains("task 0 RUNNING"), "{}", restarted.stdout);
+    assert!(
+        restarted.stderr.contains("waiting for"),
+        "progress is shown: {}",
+        restarted.stderr
+    );
+
+    let paused = ctl(&config, &["pause", &name, "--json"]).await;
+    assert_eq!(
+        (paused.code, paused.json()["result"].as_str()),
+        (0, Some("paused")),
+        "{}",
+        paused.stderr
+    );
+    assert_eq!(api().status(&name).await.unwrap().connector.state, State::Paused);
+    let resumed = ctl(&config, &["resume", &name]).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+
+    let one_task = ctl(&config, &["restart", &name, "--task", "0"]).await;
+    assert_eq!(one_task.code, 0, "{}", one_task.stderr);
+
+    let deleted = ctl(&config, &["delete", &name]).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    assert!(connector(&ctl(&config, &["status", "--json"]).await.json(), &name).is_none());
+    let gone = ctl(&config, &["restart", &name]).await;
+    assert_eq!(gone.code, 3, "{}", gone.stdout);
+    assert!(gone.stderr.contains("404"), "{}", gone.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_work() {
+    let config = contexts_file();
+    let sdk = sdk().await;
+    let (state_table, cluster, prefix) = (
+        unique("ctl-state"),
+        unique("ctl-cluster"),
+        format!("{}/", unique("ctl")),
+    );
+    create_sink_table(&sdk, &state_table).await;
+    let (topic, queue) = alert_inbox(&sdk, "ctl-alerts").await;
+    let saved = ctl(
+        &config,
+        &[
+            "context",
+            "set",
+            "mon",
+            "--use",
+            "--connect-url",
+            &connect_url(),
+            "--cluster",
+            &cluster,
+            "--state-table",
+            &state_table,
+            "--secret-prefix",
+            &prefix,
+            "--alert-topic",
+            &topic,
+            "--runbook-base-url",
+            "https://runbooks.example/connector/runbooks",
+        ],
+    )
+    .await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let put_secret = |name: String, config: BTreeMap<String, String>| {
+        let secrets = secrets.clone();
+        let prefix = prefix.clone();
+        async move {
+            secrets
+                .create_secret()
+                .name(format!("{prefix}{name}"))
+                .secret_string(json!({"name": name, "config": config}).to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+
+    let (name, dir) = (unique("ctl-failing"), std::env::temp_dir().join(unique("ctl-missing")));
+    let failing = file_sink(&unique("topic"), &dir.join("out.txt"));
+    put_secret(name.clone(), failing.clone()).await;
+    api().put_config(&name, &failing).await.unwrap();
+    wait_task(&name, State::Failed).await;
+
+    let dry = ctl(&config, &["check", "--dry-run", "--json"]).await;
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    let report = dry.json();
+    let finding = &connector(&report, &name).expect("in report")["findings"][0];
+    assert_eq!(finding["action"], "dry run: would request restart 1 of 3", "{finding}");
+    assert_eq!(report["wouldAlert"].as_array().map(Vec::len), Some(1), "{report}");
+    assert!(read_alerts(&sdk, &queue).await.is_empty(), "a dry run sends nothing");
+    assert_eq!(
+        ctl(&config, &["incidents", "--json"]).await.json(),
+        json!([]),
+        "and stores nothing"
+    );
+    wait_task(&name, State::Failed).await;
+
+    let real = ctl(&config, &["check"]).await;
+    assert_eq!(real.code, 1, "{}", real.stderr);
+    assert!(real.stdout.contains("restart 1 of 3 requested"), "{}", real.stdout);
+    assert!(real.stdout.contains("sent: [CRITICAL] task-failed"), "{}", real.stdout);
+    assert_eq!(read_alerts(&sdk, &queue).await.len(), 1);
+    let open = ctl(&config, &["incidents", "--json"]).await.json();
+    assert_eq!(open[0]["category"], "task-failed", "{open}");
+    let table = ctl(&config, &["incidents"]).await;
+    assert!(
+        table.stdout.contains("task-failed") && table.stdout.contains(&name),
+        "{}",
+        table.stdout
+    );
+
+    let muted = ctl(&config, &["mute", &name, "--for", "2h"]).await;
+    assert_eq!(muted.code, 0, "{}", muted.stderr);
+    let status = ctl(&config, &["status", "--json"]).await.json();
+    assert!(connector(&status, &name).unwrap()["mutedUntil"].is_string(), "{status}");
+    let unmuted = ctl(&config, &["unmute", &name]).await;
+    assert_eq!(unmuted.code, 0, "{}", unmuted.stderr);
+    let status = ctl(&config, &["status", "--json"]).await.json();
+    assert!(connector(&status, &name).unwrap()["mutedUntil"].is_null(), "{status}");
+
+    // ensure: shows the change, makes it only without --dry-run, and leaves an unchanged one be.
+    let (other, out_dir) = (unique("ctl-ensured"), std::env::temp_dir());
+    let mut wanted = file_sink(&unique("topic"), &out_dir.join(format!("{other}.txt")));
+    put_secret(other.clone(), wanted.clone()).await;
+    let preview = ctl(&config, &["ensure", &other, "--dry-run"]).await;
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    assert!(
+        preview.stdout.contains(&format!("{other}: would create")),
+        "{}",
+        preview.stdout
+    );
+    assert!(preview.stdout.contains("+ tasks.max = 1"), "{}", preview.stdout);
+    assert!(api().status(&other).await.is_err(), "a dry run creates nothing");
+    let created = ctl(&config, &["ensure", &other, "--json"]).await;
+    assert_eq!(created.json()[0]["action"], "created", "{}", created.stderr);
+    wait_task(&other, State::Running).await;
+    let again = ctl(&config, &["ensure", &other]).await;
+    assert!(
+        again.stdout.contains(&format!("{other}: unchanged")),
+        "{}",
+        again.stdout
+    );
+    wanted.insert("tasks.max".into(), "2".into());
+    secrets
+        .put_secret_value()
+        .secret_id(format!("{prefix}{other}"))
+        .secret_string(json!({"name": other, "config": wanted}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let updated = ctl(&config, &["ensure", &other]).await;
+    assert!(updated.stdout.contains("~ tasks.max: 1 → 2"), "{}", updated.stdout);
+    let unknown = ctl(&config, &["ensure", "no-such-connector"]).await;
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+
+    for n in [&name, &other] {
+        api().delete(n).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn without_a_place_to_reach_the_cluster_it_says_so_and_exits_2() {
+    let config = contexts_file();
+    let run = ctl(&config, &["status"]).await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("--connect-url or --cluster"), "{}", run.stderr);
+    let run = ctl(&config, &["--context", "prod", "status"]).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no context \"prod\""), "{}", run.stderr);
+}
