@@ -80,7 +80,7 @@ impl Monitor {
 
     /// One run as of `now` (epoch milliseconds), to step past a restart backoff.
     pub async fn run_at(&self, now: i64) -> Value {
-        handle_at(
+        let out = handle_at(
             &self.config,
             &self.cache,
             &self.configs,
@@ -92,7 +92,13 @@ impl Monitor {
             false,
         )
         .await
-        .unwrap_or_else(|e| panic!("testConnectors failed: {e}"))
+        .unwrap_or_else(|e| panic!("testConnectors failed: {e}"));
+        assert!(
+            out.alert_failures.is_empty(),
+            "alerts not sent: {:?}",
+            out.alert_failures
+        );
+        out.report
     }
 
     /// Every alert published so far (and not read before).

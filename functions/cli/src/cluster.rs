@@ -221,7 +221,7 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
     .collect();
     let config = MonitorConfig::from_lookup(|k| settings.get(k).cloned()).map_err(|e| Failure::Input(e.to_string()))?;
     let sdk = sdk(ctx).await;
-    let report = handle_at(
+    let out = handle_at(
         &config,
         &ConfigCache::default(),
         &SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk)),
@@ -234,10 +234,17 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
     )
     .await
     .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let report = out.report;
     if json {
         outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         print_report(&report);
+    }
+    if !out.alert_failures.is_empty() {
+        return Err(Failure::Unreachable(format!(
+            "alerts not sent: {}",
+            out.alert_failures.join("; ")
+        )));
     }
     if report["healthy"] == json!(true) {
         Ok(())

@@ -13,7 +13,7 @@ use connector_core::error_chain;
 use connector_core::monitor::evaluate::Settings;
 use connector_core::monitor::ports::{AlertPublisher, MonitorStore};
 use connector_core::monitor::restart::RestartPolicy;
-use connector_core::monitor::run::{RunContext, run_monitor};
+use connector_core::monitor::run::{RunContext, RunReport, run_monitor};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
@@ -218,12 +218,20 @@ where
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    handle_at(config, cache, configs, discovery, store, alerts, event, now, false).await
+    let out = handle_at(config, cache, configs, discovery, store, alerts, event, now, false).await?;
+    for line in &out.metrics {
+        println!("{line}");
+    }
+    if !out.alert_failures.is_empty() {
+        return Err(MonitorFailure::Alerts(out.alert_failures.join("; ")));
+    }
+    Ok(out.report)
 }
 
 /// One run as of `now` (epoch milliseconds): the restart backoff and incident durations are
 /// measured against it, which lets tests step through time. A `dry_run` acts on nothing and
-/// sends nothing (`connectorctl check --dry-run`).
+/// sends nothing (`connectorctl check --dry-run`). The caller prints the metric lines and decides
+/// what alerts that could not be sent mean.
 #[allow(clippy::too_many_arguments)]
 pub async fn handle_at<C, D, S, P>(
     config: &MonitorConfig,
@@ -235,7 +243,7 @@ pub async fn handle_at<C, D, S, P>(
     event: &Value,
     now: i64,
     dry_run: bool,
-) -> Result<Value, MonitorFailure>
+) -> Result<RunReport, MonitorFailure>
 where
     C: ConnectorConfigs,
     D: TaskDiscovery,
@@ -277,17 +285,11 @@ where
     let (out, problems) = tokio::time::timeout(config.run_budget, run)
         .await
         .map_err(|_| MonitorFailure::Budget(config.run_budget.as_secs()))??;
-    for line in &out.metrics {
-        println!("{line}");
-    }
-    let mut report = out.report;
-    report["configProblems"] = json!(problems);
-    report["durationMillis"] = json!(started.elapsed().as_millis() as u64);
-    tracing::info!(cluster, healthy = %report["healthy"], "testConnectors run");
-    if !out.alert_failures.is_empty() {
-        return Err(MonitorFailure::Alerts(out.alert_failures.join("; ")));
-    }
-    Ok(report)
+    let mut out = out;
+    out.report["configProblems"] = json!(problems);
+    out.report["durationMillis"] = json!(started.elapsed().as_millis() as u64);
+    tracing::info!(cluster, healthy = %out.report["healthy"], "testConnectors run");
+    Ok(out)
 }
 
 /// The workers to try: `CONNECT_URL`, else every RUNNING task of the cluster, newest first.
