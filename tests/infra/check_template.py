@@ -1,10 +1,11 @@
 """Checks infra/template.yaml against the code and the sample events (run by scripts/test, with
-moto started): every Lambda binary has a function in the template and the reverse, and every
-EventBridge rule of the template delivers the matching files of events/ and only those, through
+moto started): every Lambda binary has a function in the template and the reverse, each
+function's IAM policy grants exactly the AWS actions its code calls, and every EventBridge rule of the template delivers the matching files of events/ and only those, through
 moto's EventBridge to an SQS queue."""
 import glob
 import json
 import os
+import re
 import sys
 import tomllib
 import uuid
@@ -66,6 +67,96 @@ for name, r in resources.items():
         check(any(alarm_name.endswith(sfx) for sfx in suffixes), f"alarm {alarm_name} ({name}) is not in alarms/catalogue.json")
         check(not r["Properties"].get("AlarmActions") and not r["Properties"].get("OKActions"),
               f"alarm {name} has actions: every alert must go through alarmState")
+
+# IAM least privilege, read from the code: each binary's handler module, the modules it uses, the
+# adapters those import, and the AWS operations the adapters call give the actions the function
+# needs; its policy must grant exactly those (KMS with SNS: the topic is encrypted).
+OP_ACTIONS = {
+    "put_item": {"dynamodb:PutItem"}, "delete_item": {"dynamodb:DeleteItem"}, "query": {"dynamodb:Query"},
+    "get_item": {"dynamodb:GetItem"}, "update_item": {"dynamodb:UpdateItem"}, "scan": {"dynamodb:Scan"},
+    "send_message": {"sqs:SendMessage"}, "publish": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
+    "list_tasks": {"ecs:ListTasks"}, "describe_tasks": {"ecs:DescribeTasks"},
+    "get_secret_value": {"secretsmanager:GetSecretValue"}, "list_secrets": {"secretsmanager:ListSecrets"},
+}
+# A transaction is authorised item by item.
+TRANSACT_ITEMS = {"Put": "dynamodb:PutItem", "Delete": "dynamodb:DeleteItem", "ConditionCheck": "dynamodb:ConditionCheckItem", "Update": "dynamodb:UpdateItem"}
+
+
+def source(path):
+    return open(os.path.join(ROOT, path)).read()
+
+
+def adapter_actions(module):
+    text = source(f"functions/adapters/src/{module}.rs")
+    actions = set()
+    for op in re.findall(r"\.([a-z_]+)\(\)\s*\n?\s*\.", text):
+        actions |= OP_ACTIONS.get(op, set())
+    if ".transact_write_items()" in text:
+        actions |= {a for item, a in TRANSACT_ITEMS.items() if f"{item}::builder()" in text}
+    return actions
+
+
+def module_actions(module, seen=None):
+    seen = seen if seen is not None else set()
+    if module in seen:
+        return set()
+    seen.add(module)
+    text = source(f"functions/lambdas/src/{module}.rs")
+    actions = set()
+    for adapter in set(re.findall(r"connector_adapters::([a-z_]+)", text)):
+        actions |= adapter_actions(adapter)
+    for other in set(re.findall(r"crate::([a-z_]+)", text)):
+        if os.path.exists(os.path.join(ROOT, f"functions/lambdas/src/{other}.rs")):
+            actions |= module_actions(other, seen)
+    return actions
+
+
+def granted(function):
+    actions = set()
+    for policy in function["Properties"].get("Policies", []):
+        if isinstance(policy, dict):
+            for statement in policy.get("Statement", []):
+                acts = statement["Action"]
+                actions |= set([acts] if isinstance(acts, str) else acts)
+    return actions
+
+
+# Adapter methods an entry point does not use, where the type-level reading above over-counts:
+# createConnector reads one named secret (ConnectorConfigs::get) and never lists them.
+NEVER_CALLED = {"createConnector": {"secretsmanager:ListSecrets"}}
+
+# The adapter types by module (`EcsTaskDiscovery` -> ecs), for entry points that share a module.
+ADAPTER_TYPES = {t: os.path.basename(f)[:-3] for f in glob.glob(os.path.join(ROOT, "functions/adapters/src/*.rs"))
+                 for t in re.findall(r"pub struct ([A-Za-z]+)", open(f).read())}
+
+
+def entry_actions(module, function):
+    """The actions of one entry point (`control::main::find_task_ip`): the adapters its body builds."""
+    text = source(f"functions/lambdas/src/{module}.rs")
+    start = text.index(f"fn {function}(")
+    end = text.find("\n    pub async fn ", start + 1)
+    body = text[start:end if end > 0 else len(text)]
+    actions = set()
+    for typ in set(re.findall(r"([A-Z][A-Za-z]+)::new", body)):
+        if typ in ADAPTER_TYPES:
+            actions |= adapter_actions(ADAPTER_TYPES[typ])
+    return actions
+
+
+bins = {b["name"]: b["path"] for b in cargo["bin"]}
+for name, r in functions.items():
+    binary = r["Metadata"]["BuildProperties"]["Binary"]
+    bin_source = source(os.path.join("functions/lambdas", bins[binary]))
+    needed = set()
+    entries = set(re.findall(r"connector_lambdas::([a-z_]+)::main::([a-z_]+)", bin_source))
+    for module, function in entries:
+        needed |= entry_actions(module, function)
+    if not entries:
+        for module in set(re.findall(r"connector_lambdas::([a-z_]+)", bin_source)):
+            needed |= module_actions(module)
+    needed -= NEVER_CALLED.get(binary, set())
+    have = granted(r)
+    check(needed == have, f"{name}: policy grants {sorted(have - needed)} it never calls and lacks {sorted(needed - have)}")
 
 events = boto3.client("events")
 sqs = boto3.client("sqs")
