@@ -129,6 +129,12 @@ async fn a_failure_a_restart_heals_is_restarted_then_resolved() {
     );
     assert_eq!(resolved[0].attributes["state"], "resolved");
     assert!(resolved[0].body.starts_with("Resolved after "), "{}", resolved[0].body);
+    // The resolved incident is kept for `connectorctl incidents`, no longer open.
+    let stored = m.store.load(&m.cluster).await.unwrap();
+    assert!(stored.incidents.is_empty(), "{:?}", stored.incidents);
+    assert_eq!(stored.resolved.len(), 1, "{:?}", stored.resolved);
+    assert_eq!(stored.resolved[0].incident.category, "task-failed");
+    assert!(stored.resolved[0].resolved_at >= stored.resolved[0].incident.opened_at);
     api().delete(&name).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,8 +1,10 @@
 //! The monitor's state in DynamoDB: one item per connector and one per open incident, under the
 //! cluster's partition, each with a `version` that every write is conditional on.
 //!
-//! Keys (strings): `PK = "cluster#<cluster>"`, `SK = "connector#<name>"` or `"incident#<key>"`.
-//! Attributes: `body` (the JSON of the state or incident), `version` (N).
+//! Keys (strings): `PK = "cluster#<cluster>"`, `SK = "connector#<name>"`, `"incident#<key>"`, or
+//! `"resolved#<resolved at, ms, 15 digits>#<key>"` for a week after an incident resolved.
+//! Attributes: `body` (the JSON of the state or incident), `version` (N), and on resolved records
+//! `expiresAt` (N, epoch seconds: the table's TTL attribute).
 
 use std::collections::HashMap;
 
@@ -10,7 +12,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use connector_core::monitor::alert::Incident;
 use connector_core::monitor::evaluate::ConnectorState;
-use connector_core::monitor::ports::{MonitorStore, StateError, StoredState, Versioned};
+use connector_core::monitor::ports::{
+    MonitorStore, RESOLVED_KEPT_MS, ResolvedIncident, StateError, StoredState, Versioned,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -18,6 +22,7 @@ pub use aws_sdk_dynamodb::Client;
 
 const CONNECTOR: &str = "connector#";
 const INCIDENT: &str = "incident#";
+const RESOLVED: &str = "resolved#";
 
 /// [`MonitorStore`] on one DynamoDB table keyed `PK`/`SK`.
 #[derive(Debug, Clone)]
@@ -113,9 +118,17 @@ impl MonitorStore for DynamoDbMonitorStore {
                     && let Some(v) = decode::<Incident>(item)
                 {
                     state.incidents.insert(key.to_string(), v);
+                } else if sk.starts_with(RESOLVED)
+                    && let Some(v) = decode::<ResolvedIncident>(item)
+                {
+                    state.resolved.push(v.value);
                 }
             }
         }
+        // TTL deletes lag (up to days): drop what is past its week here.
+        let newest = state.resolved.iter().map(|r| r.resolved_at).max().unwrap_or(0);
+        state.resolved.retain(|r| newest - r.resolved_at <= RESOLVED_KEPT_MS);
+        state.resolved.sort_by_key(|r| std::cmp::Reverse(r.resolved_at));
         Ok(state)
     }
 
@@ -138,6 +151,29 @@ impl MonitorStore for DynamoDbMonitorStore {
     async fn update_incident(&self, cluster: &str, incident: &Incident, expected: u64) -> Result<bool, StateError> {
         self.put_versioned(cluster, format!("{INCIDENT}{}", incident.key), incident, Some(expected))
             .await
+    }
+
+    async fn record_resolved(&self, cluster: &str, resolved: &ResolvedIncident) -> Result<(), StateError> {
+        let text = serde_json::to_string(resolved).map_err(|e| err("encode resolved incident", e))?;
+        let expires = (resolved.resolved_at + RESOLVED_KEPT_MS) / 1000;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", AttributeValue::S(pk(cluster)))
+            .item(
+                "SK",
+                AttributeValue::S(format!(
+                    "{RESOLVED}{:015}#{}",
+                    resolved.resolved_at, resolved.incident.key
+                )),
+            )
+            .item("body", AttributeValue::S(text))
+            .item("version", AttributeValue::N("1".into()))
+            .item("expiresAt", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map_err(|e| err("record resolved incident", e))?;
+        Ok(())
     }
 
     async fn close_incident(&self, cluster: &str, key: &str, expected: u64) -> Result<bool, StateError> {

@@ -17,6 +17,7 @@ use connector_core::connect::{
     ConnectApi, ConnectError, ConnectorConfig, ConnectorConfigs, ConnectorStatus, ConnectorView, State, TaskDiscovery,
 };
 use connector_core::error_chain;
+use connector_core::monitor::alert::Incident;
 use connector_core::monitor::cause::root_cause;
 use connector_core::monitor::evaluate::ConnectorState;
 use connector_core::monitor::ports::{MonitorStore, StoredState};
@@ -602,7 +603,8 @@ pub async fn mute(ctx: &Context, name: &str, length: Option<i64>, json: bool) ->
     )))
 }
 
-/// `connectorctl incidents`: the open incidents, oldest first.
+/// `connectorctl incidents`: the open incidents, oldest first, then those resolved in the last
+/// week, newest first, each with how long it was (or has been) open.
 pub async fn incidents(ctx: &Context, json: bool) -> Result<(), Failure> {
     let Some((store, cluster)) = store(ctx).await else {
         return Err(Failure::config(
@@ -613,38 +615,65 @@ pub async fn incidents(ctx: &Context, json: bool) -> Result<(), Failure> {
     let now = now_millis();
     let mut open: Vec<_> = stored.incidents.values().map(|v| &v.value).collect();
     open.sort_by_key(|i| i.opened_at);
+    let entry = |i: &Incident, until: i64| {
+        json!({"key": i.key, "category": i.category, "severity": i.severity, "connector": i.connector,
+               "task": i.task, "resource": i.resource, "summary": i.summary,
+               "openedAt": iso8601(i.opened_at), "openForMillis": until - i.opened_at})
+    };
     if json {
-        let list: Vec<Value> = open
+        let open: Vec<Value> = open.iter().map(|i| entry(i, now)).collect();
+        let resolved: Vec<Value> = stored
+            .resolved
             .iter()
-            .map(|i| {
-                json!({"key": i.key, "category": i.category, "severity": i.severity, "connector": i.connector,
-                       "task": i.task, "resource": i.resource, "summary": i.summary,
-                       "openedAt": iso8601(i.opened_at), "openForMillis": now - i.opened_at,
-                       "lastNotifiedAt": iso8601(i.last_notified_at)})
+            .map(|r| {
+                let mut e = entry(&r.incident, r.resolved_at);
+                e["resolvedAt"] = json!(iso8601(r.resolved_at));
+                e
             })
             .collect();
-        outln!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
-    } else if open.is_empty() {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"open": open, "resolved": resolved})).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let row = |i: &Incident, until: i64, last: String| {
+        vec![
+            i.severity.clone(),
+            i.category.clone(),
+            i.connector.clone().or_else(|| i.resource.clone()).unwrap_or_default(),
+            i.task.map(|t| t.to_string()).unwrap_or_default(),
+            iso8601(i.opened_at),
+            human_duration(until - i.opened_at),
+            last,
+        ]
+    };
+    if open.is_empty() {
         outln!("no open incidents in {cluster}");
     } else {
-        let rows = open
-            .iter()
-            .map(|i| {
-                vec![
-                    i.severity.clone(),
-                    i.category.clone(),
-                    i.connector.clone().or_else(|| i.resource.clone()).unwrap_or_default(),
-                    i.task.map(|t| t.to_string()).unwrap_or_default(),
-                    iso8601(i.opened_at),
-                    human_duration(now - i.opened_at),
-                    i.summary.clone(),
-                ]
-            })
-            .collect();
+        outln!("open in {cluster}:");
+        let rows = open.iter().map(|i| row(i, now, i.summary.clone())).collect();
         out!(
             "{}",
             table(
                 &["SEVERITY", "CATEGORY", "SUBJECT", "TASK", "OPENED", "FOR", "SUMMARY"],
+                rows
+            )
+        );
+    }
+    if !stored.resolved.is_empty() {
+        outln!("\nresolved in the last week:");
+        let rows = stored
+            .resolved
+            .iter()
+            .map(|r| row(&r.incident, r.resolved_at, iso8601(r.resolved_at)))
+            .collect();
+        out!(
+            "{}",
+            table(
+                &[
+                    "SEVERITY", "CATEGORY", "SUBJECT", "TASK", "OPENED", "LASTED", "RESOLVED"
+                ],
                 rows
             )
         );

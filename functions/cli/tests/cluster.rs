@@ -206,24 +206,40 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
     assert!(read_alerts(&sdk, &queue).await.is_empty(), "a dry run sends nothing");
     assert_eq!(
         ctl(&config, &["incidents", "--json"]).await.json(),
-        json!([]),
+        json!({"open": [], "resolved": []}),
         "and stores nothing"
     );
     wait_task(&name, State::Failed).await;
 
+    // The cause is fixed before the monitor's restart, so the restart heals it.
+    std::fs::create_dir_all(&dir).unwrap();
     let real = ctl(&config, &["check"]).await;
     assert_eq!(real.code, 1, "{}", real.stderr);
     assert!(real.stdout.contains("restart 1 of 3 requested"), "{}", real.stdout);
     assert!(real.stdout.contains("sent: [CRITICAL] task-failed"), "{}", real.stdout);
     assert_eq!(read_alerts(&sdk, &queue).await.len(), 1);
     let open = ctl(&config, &["incidents", "--json"]).await.json();
-    assert_eq!(open[0]["category"], "task-failed", "{open}");
+    assert_eq!(open["open"][0]["category"], "task-failed", "{open}");
     let table = ctl(&config, &["incidents"]).await;
     assert!(
         table.stdout.contains("task-failed") && table.stdout.contains(&name),
         "{}",
         table.stdout
     );
+
+    wait_task(&name, State::Running).await;
+    let healed = ctl(&config, &["check"]).await;
+    assert!(
+        healed.stdout.contains("sent: [RESOLVED] task-failed"),
+        "{}",
+        healed.stdout
+    );
+    let after = ctl(&config, &["incidents", "--json"]).await.json();
+    assert_eq!(after["open"], json!([]), "{after}");
+    assert_eq!(after["resolved"][0]["category"], "task-failed", "{after}");
+    assert!(after["resolved"][0]["openForMillis"].as_i64().unwrap() >= 0, "{after}");
+    let table = ctl(&config, &["incidents"]).await;
+    assert!(table.stdout.contains("resolved in the last week"), "{}", table.stdout);
 
     let muted = ctl(&config, &["mute", &name, "--for", "2h"]).await;
     assert_eq!(muted.code, 0, "{}", muted.stderr);

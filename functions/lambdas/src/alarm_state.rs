@@ -5,7 +5,7 @@
 use connector_core::error_chain;
 use connector_core::monitor::alarm::{AlarmChange, AlarmEntry, alarm_catalogue, classify_alarm_event};
 use connector_core::monitor::alert::{Notice, NoticeKind, render};
-use connector_core::monitor::ports::{AlertPublisher, MonitorStore};
+use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
@@ -68,6 +68,11 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                 let _ = store.open_incident(cluster, &open.value).await;
                 return Err(fail(&e));
             }
+            let record = ResolvedIncident {
+                incident: open.value.clone(),
+                resolved_at: now,
+            };
+            let _ = store.record_resolved(cluster, &record).await;
             Ok(json!({"incident": key, "resolved": true}))
         }
     }

@@ -9,7 +9,7 @@ use connector_core::metrics::{Unit, emf_line};
 use connector_core::monitor::alert::{Notice, NoticeKind, opening, render};
 use connector_core::monitor::ecs::{EcsEvent, classify_ecs_event};
 use connector_core::monitor::finding::Category;
-use connector_core::monitor::ports::{AlertPublisher, MonitorStore};
+use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
@@ -137,6 +137,11 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                         let _ = store.open_incident(&cluster, &incident.value).await;
                         return Err(fail(&e));
                     }
+                    let record = ResolvedIncident {
+                        incident: incident.value.clone(),
+                        resolved_at: now,
+                    };
+                    let _ = store.record_resolved(&cluster, &record).await;
                     resolved.push(key.clone());
                 }
             }

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use super::alert::{AlertMessage, Incident};
 use super::evaluate::ConnectorState;
-use super::ports::{AlertError, AlertPublisher, MonitorStore, StateError, StoredState, Versioned};
+use super::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError, StoredState, Versioned};
 
 /// A monitor store in memory, with the same conditional semantics as the DynamoDB adapter.
 #[derive(Debug, Default)]
@@ -75,6 +75,11 @@ impl MonitorStore for InMemoryMonitorStore {
             }
             _ => false,
         }))
+    }
+
+    async fn record_resolved(&self, cluster: &str, resolved: &ResolvedIncident) -> Result<(), StateError> {
+        self.with(cluster, |s| s.resolved.insert(0, resolved.clone()));
+        Ok(())
     }
 
     async fn close_incident(&self, cluster: &str, key: &str, expected: u64) -> Result<bool, StateError> {

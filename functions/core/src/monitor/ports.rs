@@ -35,7 +35,21 @@ pub struct StoredState {
     pub connectors: BTreeMap<String, Versioned<ConnectorState>>,
     /// Open incidents by key.
     pub incidents: BTreeMap<String, Versioned<Incident>>,
+    /// Incidents resolved lately (the store keeps them a week), newest first.
+    pub resolved: Vec<ResolvedIncident>,
 }
+
+/// An incident after its resolved notice went out, for `connectorctl incidents`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResolvedIncident {
+    /// The incident as it was when it closed.
+    pub incident: Incident,
+    /// When it was resolved (ms since the epoch).
+    pub resolved_at: i64,
+}
+
+/// How long a resolved incident is kept for the record.
+pub const RESOLVED_KEPT_MS: i64 = 7 * 24 * 3_600_000;
 
 /// Where the monitor keeps restart counters, fingerprints and incidents. Every write is
 /// conditional, so two overlapping runs never both restart or both alert: the run whose write
@@ -65,6 +79,13 @@ pub trait MonitorStore: Send + Sync {
         incident: &Incident,
         expected: u64,
     ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Keeps an incident whose resolved notice went out, for a week. Only a record: callers
+    /// ignore its failure.
+    fn record_resolved(
+        &self,
+        cluster: &str,
+        resolved: &ResolvedIncident,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
     /// Removes an incident (resolved) if it is still at `expected`.
     fn close_incident(
         &self,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::alert::{ResolveScope, plan_notices, render};
 use super::evaluate::{Action, ConnectorState, Evaluation, Observation, Settings, evaluate};
 use super::finding::{Category, Finding};
-use super::ports::{AlertPublisher, MonitorStore, StateError};
+use super::ports::{AlertPublisher, MonitorStore, ResolvedIncident, StateError};
 use crate::connect::ports::RestartOutcome;
 use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
 use crate::error_chain;
@@ -212,7 +212,16 @@ where
         }
         let message = render(notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
         match alerts.publish(&message).await {
-            Ok(()) => sent.push(json!({"subject": message.subject, "state": message.state})),
+            Ok(()) => {
+                if notice.kind == super::alert::NoticeKind::Resolved {
+                    let resolved = ResolvedIncident {
+                        incident: notice.incident.clone(),
+                        resolved_at: ctx.now,
+                    };
+                    let _ = store.record_resolved(&ctx.cluster, &resolved).await;
+                }
+                sent.push(json!({"subject": message.subject, "state": message.state}))
+            }
             Err(e) => {
                 alert_failures.push(error_chain(&e));
                 let _ = match notice.kind {
