@@ -157,6 +157,13 @@ for name, r in functions.items():
     needed -= NEVER_CALLED.get(binary, set())
     have = granted(r)
     check(needed == have, f"{name}: policy grants {sorted(have - needed)} it never calls and lacks {sorted(needed - have)}")
+    # A function in the private subnets reaches each service it calls through a VPC endpoint
+    # (KMS is called by SNS itself, not by the function).
+    if "VpcConfig" in r["Properties"]:
+        endpoints = {resolve(e["Properties"]["ServiceName"]).rsplit(".", 1)[-1]
+                     for e in resources.values() if e["Type"] == "AWS::EC2::VPCEndpoint"}
+        services = {a.split(":")[0] for a in needed} - {"kms"}
+        check(services <= endpoints, f"{name} runs in the VPC and calls {sorted(services - endpoints)} without a VPC endpoint")
 
 events = boto3.client("events")
 sqs = boto3.client("sqs")
