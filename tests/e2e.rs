@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use connector_adapters::connect::HttpConnectApi;
-use connector_core::connect::{ConnectApi, ConnectorStatus, State};
+use connector_core::connect::{ConnectApi, State};
 use connector_tests::monitor::{Monitor, findings};
 use connector_tests::{
     connect_url, create_queue, create_sink_table, drain_queue, free_port, kafka_script, now_millis, produce, scan, sdk,
-    unique, wait_for,
+    task_is, unique, wait_for, wait_status,
 };
 use serde_json::Value;
 
@@ -71,24 +71,6 @@ async fn offsets(table: &str) -> HashMap<String, i64> {
         .filter(|item| item["PK"] == item["SK"])
         .filter_map(|item| Some((item["PK"].as_str()?.to_string(), item["kafkaOffset"].as_i64()?)))
         .collect()
-}
-
-async fn wait_status(
-    api: &HttpConnectApi,
-    name: &str,
-    what: &str,
-    limit: Duration,
-    check: impl Fn(&ConnectorStatus) -> bool,
-) {
-    let ok = wait_for(limit, || async {
-        api.status(name).await.ok().filter(|s| check(s)).map(|_| ())
-    })
-    .await;
-    assert!(ok.is_some(), "{name} never became {what}: {:?}", api.status(name).await);
-}
-
-fn task_is(state: State) -> impl Fn(&ConnectorStatus) -> bool {
-    move |s| s.tasks.first().is_some_and(|t| t.state == state)
 }
 
 /// Starts worker `n` of its own Connect cluster `group` (so killing it disturbs no other test).

@@ -8,37 +8,20 @@ use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::{ConnectApi, State};
 use connector_lambdas::monitor::MonitorConfig;
 use connector_tests::monitor::{Monitor, findings};
-use connector_tests::{connect_url, free_port, produce, unique, wait_for};
+use connector_tests::{connect_url, file_sink, free_port, produce, task_is, unique};
 use serde_json::{Value, json};
 
 fn api() -> HttpConnectApi {
     HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
 }
 
-fn file_sink(topic: &str, file: &std::path::Path) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (
-            "connector.class".into(),
-            "org.apache.kafka.connect.file.FileStreamSinkConnector".into(),
-        ),
-        ("tasks.max".into(), "1".into()),
-        ("topics".into(), topic.into()),
-        ("file".into(), file.to_string_lossy().into_owned()),
-    ])
-}
-
-/// Waits until `check` holds for the connector's status.
+/// Waits until `check` holds for the connector's status on the shared worker.
 async fn wait_status(name: &str, what: &str, check: impl Fn(&connector_core::connect::ConnectorStatus) -> bool) {
-    let api = api();
-    let ok = wait_for(Duration::from_secs(60), || async {
-        api.status(name).await.ok().filter(|s| check(s)).map(|_| ())
-    })
-    .await;
-    assert!(ok.is_some(), "{name} never became {what}: {:?}", api.status(name).await);
+    connector_tests::wait_status(&api(), name, what, Duration::from_secs(60), check).await;
 }
 
 fn task_state(state: State) -> impl Fn(&connector_core::connect::ConnectorStatus) -> bool {
-    move |s| s.tasks.first().is_some_and(|t| t.state == state)
+    task_is(state)
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use connector_adapters::secrets::SecretsManagerConfigs;
 use connector_adapters::sns::SnsAlertPublisher;
 use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle};
 use connector_tests::emulator::Emulator;
-use connector_tests::{create_sink_table, sdk, unique};
+use connector_tests::{create_sink_table, put_connector_secret, sdk, unique};
 use serde_json::json;
 
 const CONNECTORS: usize = 500;
@@ -45,13 +45,7 @@ async fn main() {
         if i % 5 == 0 {
             emu.fail_task(&name, i % 4, &trace, true);
         }
-        secrets
-            .create_secret()
-            .name(format!("{prefix}{name}"))
-            .secret_string(json!({"name": name, "config": config}).to_string())
-            .send()
-            .await
-            .expect("secret");
+        put_connector_secret(&sdk, &prefix, &name, &config).await;
     }
     let table = unique("perf-monitor-state");
     create_sink_table(&sdk, &table).await;

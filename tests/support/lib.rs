@@ -253,6 +253,57 @@ pub async fn kafka_script(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A FileStreamSink of `topic` into `file`: the connector the tests run when they need a real
+/// connector whose failures they control (a missing directory fails its task).
+pub fn file_sink(topic: &str, file: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([
+        (
+            "connector.class".into(),
+            "org.apache.kafka.connect.file.FileStreamSinkConnector".into(),
+        ),
+        ("tasks.max".into(), "1".into()),
+        ("topics".into(), topic.into()),
+        ("file".into(), file.to_string_lossy().into_owned()),
+    ])
+}
+
+/// Polls the connector's status on `api` until `check` holds, for at most `limit`.
+pub async fn wait_status(
+    api: &connector_adapters::connect::HttpConnectApi,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(&connector_core::connect::ConnectorStatus) -> bool,
+) {
+    use connector_core::connect::ConnectApi;
+    let ok = wait_for(limit, || async {
+        api.status(name).await.ok().filter(|s| check(s)).map(|_| ())
+    })
+    .await;
+    assert!(ok.is_some(), "{name} never became {what}: {:?}", api.status(name).await);
+}
+
+/// Whether the connector's first task is in `state`.
+pub fn task_is(state: connector_core::connect::State) -> impl Fn(&connector_core::connect::ConnectorStatus) -> bool {
+    move |s| s.tasks.first().is_some_and(|t| t.state == state)
+}
+
+/// Stores a connector's desired config as the secret `<prefix><name>`, in the seed's shape.
+pub async fn put_connector_secret(
+    sdk: &SdkConfig,
+    prefix: &str,
+    name: &str,
+    config: &std::collections::BTreeMap<String, String>,
+) {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(format!("{prefix}{name}"))
+        .secret_string(serde_json::json!({"name": name, "config": config}).to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create secret {prefix}{name}: {e:?}"));
+}
+
 /// A free TCP port on loopback (for a worker this test starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

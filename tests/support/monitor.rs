@@ -64,13 +64,7 @@ impl Monitor {
 
     /// Stores a connector's desired config as a secret under the monitor's prefix.
     pub async fn desire(&self, name: &str, config: &BTreeMap<String, String>) {
-        aws_sdk_secretsmanager::Client::new(&self.sdk)
-            .create_secret()
-            .name(format!("{}{name}", self.prefix))
-            .secret_string(json!({"name": name, "config": config}).to_string())
-            .send()
-            .await
-            .unwrap();
+        crate::put_connector_secret(&self.sdk, &self.prefix, name, config).await;
     }
 
     /// One run, as the seed's runbook invokes it.

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::{ConnectApi, State};
-use connector_tests::{alert_inbox, connect_url, create_sink_table, read_alerts, sdk, unique, wait_for};
+use connector_tests::{
+    alert_inbox, connect_url, create_sink_table, file_sink, put_connector_secret, read_alerts, sdk, unique, wait_for,
+};
 use serde_json::{Value, json};
 
 struct Run {
@@ -43,18 +45,6 @@ fn contexts_file() -> PathBuf {
 
 fn api() -> HttpConnectApi {
     HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
-}
-
-fn file_sink(topic: &str, file: &Path) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (
-            "connector.class".into(),
-            "org.apache.kafka.connect.file.FileStreamSinkConnector".into(),
-        ),
-        ("tasks.max".into(), "1".into()),
-        ("topics".into(), topic.into()),
-        ("file".into(), file.to_string_lossy().into_owned()),
-    ])
 }
 
 async fn wait_task(name: &str, state: State) {
@@ -178,17 +168,8 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
     assert_eq!(saved.code, 0, "{}", saved.stderr);
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let put_secret = |name: String, config: BTreeMap<String, String>| {
-        let secrets = secrets.clone();
-        let prefix = prefix.clone();
-        async move {
-            secrets
-                .create_secret()
-                .name(format!("{prefix}{name}"))
-                .secret_string(json!({"name": name, "config": config}).to_string())
-                .send()
-                .await
-                .unwrap();
-        }
+        let (sdk, prefix) = (sdk.clone(), prefix.clone());
+        async move { put_connector_secret(&sdk, &prefix, &name, &config).await }
     };
 
     let (name, dir) = (unique("ctl-failing"), std::env::temp_dir().join(unique("ctl-missing")));

@@ -182,16 +182,8 @@ where
     }
 
     // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
-    let scope = resolve_scope(&observation);
     let open = connect_incidents(&stored);
-    let notices = plan_notices(
-        &ctx.cluster,
-        &open,
-        &eval.findings,
-        scope,
-        ctx.reminder_every_ms,
-        ctx.now,
-    );
+    let notices = notices_owed(ctx, &observation, &open, &eval);
     let mut sent = Vec::new();
     let mut alert_failures = Vec::new();
     for notice in &notices {
@@ -266,13 +258,26 @@ where
     })
 }
 
-/// Which open incidents this observation may resolve.
-fn resolve_scope(observation: &Observation) -> ResolveScope {
-    match observation {
+/// The notices a run owes: open, remind, and resolve only what this observation may resolve.
+fn notices_owed(
+    ctx: &RunContext,
+    observation: &Observation,
+    open: &BTreeMap<String, super::alert::Incident>,
+    eval: &Evaluation,
+) -> Vec<super::alert::Notice> {
+    let scope = match observation {
         Observation::Connectors(_) => ResolveScope::All,
         Observation::NotReady { .. } | Observation::Rebalancing { .. } => ResolveScope::WorkerOnly,
         Observation::Unreachable { .. } => ResolveScope::Nothing,
-    }
+    };
+    plan_notices(
+        &ctx.cluster,
+        open,
+        &eval.findings,
+        scope,
+        ctx.reminder_every_ms,
+        ctx.now,
+    )
 }
 
 /// Only the Connect health incidents are a monitor run's to remind about or resolve.
@@ -301,22 +306,14 @@ fn dry_run_report(
         };
         annotate(&mut eval, &action, &format!("dry run: {what}"));
     }
-    let scope = resolve_scope(observation);
     let open = connect_incidents(stored);
-    let would_send: Vec<Value> = plan_notices(
-        &ctx.cluster,
-        &open,
-        &eval.findings,
-        scope,
-        ctx.reminder_every_ms,
-        ctx.now,
-    )
-    .iter()
-    .map(|n| {
-        let m = render(n, &ctx.cluster, &ctx.runbook_base, ctx.now);
-        json!({"subject": m.subject, "state": m.state})
-    })
-    .collect();
+    let would_send: Vec<Value> = notices_owed(ctx, observation, &open, &eval)
+        .iter()
+        .map(|n| {
+            let m = render(n, &ctx.cluster, &ctx.runbook_base, ctx.now);
+            json!({"subject": m.subject, "state": m.state})
+        })
+        .collect();
     let mut report = report(ctx, observation, worker, &eval, Vec::new(), &[]);
     report["dryRun"] = json!(true);
     report["wouldAlert"] = json!(would_send);
