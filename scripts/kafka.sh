@@ -15,7 +15,10 @@ kafka_fetch() {
   if ! { [ -d "$KAFKA_HOME/lib" ] && cmp -s "$pom" "$stamp"; }; then
     say "fetching Apache Kafka from Maven Central into $KAFKA_HOME"
     rm -rf "$KAFKA_HOME/lib" "$KAFKA_HOME/plugins" "$KAFKA_HOME/.lambda-sink"
-    mvn -q -B -f "$pom" package || die "mvn could not fetch the Kafka artifacts"
+    mkdir -p "$KAFKA_HOME"
+    # Maven 3.8 prints stray terminal codes even with -q -B: its output is kept for failures only.
+    mvn -q -B -f "$pom" package > "$KAFKA_HOME/mvn.log" 2>&1 \
+      || { cat "$KAFKA_HOME/mvn.log" >&2; die "mvn could not fetch the Kafka artifacts"; }
     cp "$pom" "$stamp"
   fi
   local src="$ROOT/tests/lambda-sink" sums
@@ -25,7 +28,8 @@ kafka_fetch() {
   fi
   say "building the stand-in Lambda sink connector into $KAFKA_HOME/plugins/lambda-sink"
   rm -rf "$KAFKA_HOME/plugins/lambda-sink"
-  mvn -q -B -f "$src/pom.xml" package || die "mvn could not build tests/lambda-sink"
+  mvn -q -B -f "$src/pom.xml" package > "$KAFKA_HOME/mvn.log" 2>&1 \
+    || { cat "$KAFKA_HOME/mvn.log" >&2; die "mvn could not build tests/lambda-sink"; }
   rm -rf "$src/target"
   printf '%s\n' "$sums" > "$KAFKA_HOME/.lambda-sink"
 }

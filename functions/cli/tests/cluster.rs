@@ -122,6 +122,9 @@ async fn status_restart_pause_resume_and_delete_through_a_saved_context() {
 
     let one_task = ctl(&config, &["restart", &name, "--task", "0"]).await;
     assert_eq!(one_task.code, 0, "{}", one_task.stderr);
+    let everything = ctl(&config, &["restart", &name, "--json"]).await;
+    assert_eq!(everything.code, 0, "{}", everything.stderr);
+    assert_eq!(everything.json()["running"], json!(true), "{}", everything.stdout);
 
     let deleted = ctl(&config, &["delete", &name]).await;
     assert_eq!(deleted.code, 0, "{}", deleted.stderr);
