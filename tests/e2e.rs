@@ -12,8 +12,8 @@ use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::{ConnectApi, State};
 use connector_tests::monitor::{Monitor, findings};
 use connector_tests::{
-    connect_url, create_queue, create_sink_table, drain_queue, free_port, kafka_script, now_millis, produce, scan, sdk,
-    task_is, unique, wait_for, wait_status,
+    connect_url, create_queue, create_sink_table, drain_queue, free_port, kafka_script, kafka_script_with, now_millis,
+    produce, scan, sdk, task_is, unique, wait_for, wait_status,
 };
 use serde_json::Value;
 
@@ -76,19 +76,7 @@ async fn offsets(table: &str) -> HashMap<String, i64> {
 /// Starts worker `n` of its own Connect cluster `group` (so killing it disturbs no other test).
 async fn start_own_worker(n: &str, group: &str) -> String {
     let port = free_port().to_string();
-    let script = format!("{}/../scripts/kafka", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::process::Command::new(&script)
-        .args(["add-worker", n, &port])
-        .env("CONNECT_GROUP", group)
-        .output()
-        .await
-        .expect("run scripts/kafka");
-    assert!(
-        out.status.success(),
-        "starting worker {n}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    kafka_script_with(&["add-worker", n, &port], &[("CONNECT_GROUP", group)]).await
 }
 
 #[tokio::test]

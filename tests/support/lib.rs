@@ -239,9 +239,15 @@ pub async fn produce(topic: &str, records: &[(Option<&str>, Option<&str>)]) {
 
 /// Runs `scripts/kafka ARGS` (add or stop a worker) and returns its stdout.
 pub async fn kafka_script(args: &[&str]) -> String {
+    kafka_script_with(args, &[]).await
+}
+
+/// [`kafka_script`] with more environment, e.g. `CONNECT_GROUP` for a separate Connect cluster.
+pub async fn kafka_script_with(args: &[&str], env: &[(&str, &str)]) -> String {
     let script = format!("{}/../scripts/kafka", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new(&script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run scripts/kafka");
