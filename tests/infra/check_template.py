@@ -111,6 +111,29 @@ def module_actions(module, seen=None):
     return actions
 
 
+# Actions IAM cannot scope to a resource (`Resource: "*"` is the only form); ECS's are scoped to the
+# cluster by a condition instead.
+UNSCOPED = {"secretsmanager:ListSecrets"}
+SCOPED_BY_CONDITION = {"ecs:ListTasks", "ecs:DescribeTasks"}
+
+
+def wildcard_problems(function):
+    """Statements that grant an action on every resource without a reason to."""
+    problems = []
+    for policy in function["Properties"].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            if statement.get("Resource") != "*":
+                continue
+            acts = statement["Action"]
+            for action in [acts] if isinstance(acts, str) else acts:
+                if action in UNSCOPED:
+                    continue
+                if action in SCOPED_BY_CONDITION and "ecs:cluster" in json.dumps(statement.get("Condition", {})):
+                    continue
+                problems.append(action)
+    return problems
+
+
 def granted(function):
     actions = set()
     for policy in function["Properties"].get("Policies", []):
@@ -157,6 +180,7 @@ for name, r in functions.items():
     needed -= NEVER_CALLED.get(binary, set())
     have = granted(r)
     check(needed == have, f"{name}: policy grants {sorted(have - needed)} it never calls and lacks {sorted(needed - have)}")
+    check(not wildcard_problems(r), f"{name}: {wildcard_problems(r)} granted on every resource")
     # A function in the private subnets reaches each service it calls through a VPC endpoint
     # (KMS is called by SNS itself, not by the function).
     if "VpcConfig" in r["Properties"]:
