@@ -161,12 +161,8 @@ pub async fn drain_queue(sdk: &SdkConfig, url: &str) -> Vec<Value> {
     }
 }
 
-/// Now in epoch milliseconds.
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+/// Now in epoch milliseconds, from the same clock the functions read.
+pub use connector_lambdas::now_millis;
 
 /// The parsed JSON of `events/<path>`.
 pub fn event(path: &str) -> Value {

@@ -3,7 +3,7 @@
 //! Manager, the alerts topic in SNS.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use connector_adapters::aws::load_sdk_config;
@@ -23,6 +23,7 @@ use connector_core::monitor::evaluate::ConnectorState;
 use connector_core::monitor::ports::{MonitorStore, StoredState};
 use connector_core::monitor::time::{human_duration, iso8601};
 use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle_at};
+use connector_lambdas::now_millis;
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -31,12 +32,6 @@ use crate::output::{Progress, table};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn unreachable(e: impl std::error::Error + 'static) -> Failure {
     Failure::Unreachable(error_chain(&e))

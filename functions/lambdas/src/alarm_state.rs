@@ -86,7 +86,7 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let catalogue = alarm_catalogue();
     let (config, catalogue, store, alerts) = (&config, &catalogue, &store, &alerts);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now = crate::ecs_task_state::now_millis();
+        let now = crate::now_millis();
         handle(config, catalogue, store, alerts, &event.payload, now)
             .await
             .map_err(Diagnostic::from)

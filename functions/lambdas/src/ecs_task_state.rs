@@ -2,8 +2,6 @@
 //! as the monitor's (same store, same format, same topic): one per stopped task, and a resolved
 //! notice when a task of the service runs again.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use connector_core::error_chain;
 use connector_core::metrics::{Unit, emf_line};
 use connector_core::monitor::alert::{Notice, NoticeKind, opening, render};
@@ -186,13 +184,6 @@ pub async fn setup() -> Result<
     Ok((config, store, alerts))
 }
 
-/// Milliseconds since the epoch, read once per event at the edge.
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `ecsTaskState`'s `main`.
 pub async fn main() -> Result<(), lambda_runtime::Error> {
     use lambda_runtime::{LambdaEvent, service_fn};
@@ -200,7 +191,7 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, store, alerts) = setup().await?;
     let (config, store, alerts) = (&config, &store, &alerts);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(config, store, alerts, &event.payload, now_millis())
+        handle(config, store, alerts, &event.payload, crate::now_millis())
             .await
             .map_err(Diagnostic::from)
     }))

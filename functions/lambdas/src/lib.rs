@@ -20,3 +20,10 @@ pub mod ecs_task_state;
 pub mod logging;
 pub mod monitor;
 pub mod sink;
+
+/// Milliseconds since the epoch: the one clock read at the edge, passed into the core as `now`.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

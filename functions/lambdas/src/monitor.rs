@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::control::parse_request;
@@ -215,10 +215,18 @@ where
     S: MonitorStore,
     P: AlertPublisher,
 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let out = handle_at(config, cache, configs, discovery, store, alerts, event, now, false).await?;
+    let out = handle_at(
+        config,
+        cache,
+        configs,
+        discovery,
+        store,
+        alerts,
+        event,
+        crate::now_millis(),
+        false,
+    )
+    .await?;
     for line in &out.metrics {
         println!("{line}");
     }

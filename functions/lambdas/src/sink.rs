@@ -1,7 +1,7 @@
 //! `sinkSeatoolData` and `sinkAppianData`: a batch from the Kafka-to-Lambda bridge into DynamoDB.
 
 use std::num::NonZeroUsize;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use connector_adapters::dynamodb::DynamoDbRecordStore;
 use connector_adapters::sqs::SqsDeadLetterQueue;
@@ -114,10 +114,7 @@ pub async fn handle<S: RecordStore, Q: DeadLetterQueue>(
 
 fn metrics_line(table: Table, config: &SinkConfig, report: &SinkReport, millis: f64) -> String {
     let c = report.counts();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as i64;
+    let now = crate::now_millis();
     emf_line(
         &config.metrics_namespace,
         &[("Table", table.name())],
