@@ -56,7 +56,8 @@ async fn connect(ctx: &Context) -> Result<HttpConnectApi, Failure> {
             })?;
             let discovery = EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk(ctx).await));
             let tasks = discovery.running_tasks(cluster).await.map_err(unreachable)?;
-            let newest = tasks.iter().max_by_key(|t| t.started_at_millis).ok_or_else(|| {
+            // The port lists them newest first, as the monitor tries them.
+            let newest = tasks.first().ok_or_else(|| {
                 Failure::Unreachable(format!("no RUNNING Kafka Connect task in ECS cluster {cluster}"))
             })?;
             format!("http://{}:{}", newest.ip, ctx.connect_port.unwrap_or(8083))
