@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::{ConnectApi, State};
 use connector_tests::monitor::{Monitor, findings};
@@ -47,25 +48,16 @@ fn lambda_sink(topic: &str, watch: &str, batch: u32) -> BTreeMap<String, String>
 }
 
 /// A Seatool State_Plan record as the ksqlDB topic carries it: a JSON-string key, a JSON value.
-fn seatool(id: &str, title: &str) -> (String, String) {
+fn seatool(id: &str, title: &str) -> (Option<String>, Option<String>) {
     let value = serde_json::json!({"STATE_PLAN": {
         "ID_NUMBER": id, "STATE_CODE": "NC", "PLAN_TYPE": 122, "SUBMISSION_DATE": 1_700_092_800_000_i64,
         "SPW_STATUS_ID": 4, "TITLE_NAME": title, "STATUS_DATE": 1_700_179_200_000_i64}});
-    (format!("\"{id}\""), value.to_string())
-}
-
-async fn produce_owned(topic: &str, records: &[(String, String)]) {
-    let borrowed: Vec<(Option<&str>, Option<&str>)> = records
-        .iter()
-        .map(|(k, v)| (Some(k.as_str()), Some(v.as_str())))
-        .collect();
-    produce(topic, &borrowed).await;
+    (Some(format!("\"{id}\"")), Some(value.to_string()))
 }
 
 /// Each stored item's `kafkaOffset`, by id (tombstone markers aside).
-async fn offsets(table: &str) -> HashMap<String, i64> {
-    let sdk = sdk().await;
-    scan(&sdk, table)
+async fn offsets(sdk: &SdkConfig, table: &str) -> HashMap<String, i64> {
+    scan(sdk, table)
         .await
         .into_values()
         .filter(|item| item["PK"] == item["SK"])
@@ -95,19 +87,19 @@ async fn records_survive_a_worker_killed_mid_stream_exactly_once_in_effect() {
     // 300 ids, each written 4 times: id i of round r is at offset 300 r + i (a new topic, one
     // partition), so the newest version of id i is at offset 900 + i.
     const IDS: i64 = 300;
-    let records: Vec<(String, String)> = (0..4)
+    let records: Vec<_> = (0..4)
         .flat_map(|round| (0..IDS).map(move |i| seatool(&format!("RP-{i}"), &format!("round {round}"))))
         .collect();
-    produce_owned(&topic, &records).await;
+    produce(&topic, &records).await;
 
     let started = wait_for(Duration::from_secs(90), || async {
-        let seen = offsets(&table).await;
+        let seen = offsets(&sdk, &table).await;
         (seen.len() >= 30).then_some(seen)
     })
     .await
     .expect("records never reached the table");
     kafka_script(&["kill-worker", worker]).await;
-    let at_kill = offsets(&table).await;
+    let at_kill = offsets(&sdk, &table).await;
     let done_at_kill = at_kill.values().filter(|o| **o >= 3 * IDS).count();
     assert!(
         done_at_kill < IDS as usize,
@@ -121,7 +113,7 @@ async fn records_survive_a_worker_killed_mid_stream_exactly_once_in_effect() {
     let mut highest = at_kill;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     let finished = loop {
-        let now = offsets(&table).await;
+        let now = offsets(&sdk, &table).await;
         for (id, offset) in &now {
             let before = highest.entry(id.clone()).or_insert(*offset);
             assert!(offset >= before, "{id} went back from offset {before} to {offset}");
@@ -179,9 +171,9 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
     api.put_config(&name, &config).await.unwrap();
 
     let first: Vec<_> = (0..20).map(|i| seatool(&format!("FL-{i}"), "before")).collect();
-    produce_owned(&topic, &first).await;
+    produce(&topic, &first).await;
     wait_for(Duration::from_secs(90), || async {
-        (offsets(&table).await.len() == 20).then_some(())
+        (offsets(&sdk, &table).await.len() == 20).then_some(())
     })
     .await
     .expect("the first records never arrived");
@@ -194,7 +186,7 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
         .await
         .unwrap();
     let more: Vec<_> = (20..30).map(|i| seatool(&format!("FL-{i}"), "after")).collect();
-    produce_owned(&topic, &more).await;
+    produce(&topic, &more).await;
     wait_status(&api, &name, "FAILED", Duration::from_secs(90), task_is(State::Failed)).await;
 
     let t0 = now_millis();
@@ -245,7 +237,7 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
     assert_eq!(findings(&report, &name)[0]["action"], "restart 2 of 3 requested");
     wait_status(&api, &name, "RUNNING", Duration::from_secs(90), task_is(State::Running)).await;
     let arrived = wait_for(Duration::from_secs(90), || async {
-        let seen = offsets(&table).await;
+        let seen = offsets(&sdk, &table).await;
         (seen.len() == 10).then_some(seen)
     })
     .await
@@ -273,13 +265,14 @@ async fn a_poison_record_goes_to_the_dead_letter_queue_and_the_pipeline_keeps_fl
     let (name, topic) = (unique("poison-sink"), unique("seatool"));
     api.put_config(&name, &lambda_sink(&topic, &watch, 10)).await.unwrap();
 
-    let mut records: Vec<(String, String)> = (0..5).map(|i| seatool(&format!("PO-{i}"), "good")).collect();
-    records.push(("\"PO-bad\"".into(), "{\"STATE_PLAN\": not json".into()));
+    let mut records: Vec<(Option<String>, Option<String>)> =
+        (0..5).map(|i| seatool(&format!("PO-{i}"), "good")).collect();
+    records.push((Some("\"PO-bad\"".into()), Some("{\"STATE_PLAN\": not json".into())));
     records.extend((5..10).map(|i| seatool(&format!("PO-{i}"), "good")));
-    produce_owned(&topic, &records).await;
+    produce(&topic, &records).await;
 
     let stored = wait_for(Duration::from_secs(90), || async {
-        let seen = offsets(&table).await;
+        let seen = offsets(&sdk, &table).await;
         (seen.len() == 10).then_some(seen)
     })
     .await

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::{ConnectApi, State};
 use connector_tests::monitor::{Monitor, findings};
-use connector_tests::{create_queue, create_sink_table, drain_queue, event, produce, scan, sdk};
+use connector_tests::{
+    create_queue, create_sink_table, drain_queue, event, produce, scan, sdk, status_reaches, task_is,
+};
 use serde_json::Value;
 
 const SEATOOL_TOPIC: &str = "aws.ksqldb.seatool.agg.State_Plan";
@@ -147,17 +149,10 @@ impl Demo {
     }
 
     async fn wait_task(&self, name: &str, state: State, limit: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(s) = self.api.status(name).await
-                && s.tasks.first().is_some_and(|t| t.state == state)
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("{name} never had its task {state:?}"));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        if status_reaches(&self.api, name, limit, task_is(state.clone())).await {
+            Ok(())
+        } else {
+            Err(format!("{name} never had its task {state:?}"))
         }
     }
 }
@@ -175,12 +170,6 @@ fn sample(file: &str) -> Vec<(Option<String>, Option<String>)> {
         .flatten()
         .map(|r| (text(&r["payload"]["key"]), text(&r["payload"]["value"])))
         .collect()
-}
-
-async fn send(topic: &str, records: &[(Option<String>, Option<String>)]) {
-    let borrowed: Vec<(Option<&str>, Option<&str>)> =
-        records.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
-    produce(topic, &borrowed).await;
 }
 
 fn sink_connector(topic: &str, function: &str, watch: &str) -> BTreeMap<String, String> {
@@ -254,8 +243,8 @@ async fn main() -> Result<(), String> {
     demo.say("both connectors RUNNING");
 
     demo.step("Producing the sample Seatool and Appian records (events/sink/) into their topics");
-    send(SEATOOL_TOPIC, &sample("confluent-seatool-batch.json")).await;
-    send(APPIAN_TOPIC, &sample("confluent-appian-batch.json")).await;
+    produce(SEATOOL_TOPIC, &sample("confluent-seatool-batch.json")).await;
+    produce(APPIAN_TOPIC, &sample("confluent-appian-batch.json")).await;
     demo.watch_until("the sample records", Duration::from_secs(120), |d, _| {
         d.shown.len() >= 5
     })
@@ -263,7 +252,7 @@ async fn main() -> Result<(), String> {
     demo.show_dead_letters().await;
 
     demo.step("Fault 1: a poison record (not JSON) between two good ones");
-    send(
+    produce(
         SEATOOL_TOPIC,
         &[
             (
@@ -307,7 +296,7 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     demo.shown.retain(|(table, _), _| table != &seatool);
-    send(
+    produce(
         SEATOOL_TOPIC,
         &[(
             Some("\"TX-25-0042\"".into()),

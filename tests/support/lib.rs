@@ -196,14 +196,20 @@ where
 }
 
 /// Produces records (key, value; `None` is null) to `topic` with Kafka's console producer.
-pub async fn produce(topic: &str, records: &[(Option<&str>, Option<&str>)]) {
+pub async fn produce<K: AsRef<str>, V: AsRef<str>>(topic: &str, records: &[(Option<K>, Option<V>)]) {
     let home = std::env::var("KAFKA_HOME").expect("KAFKA_HOME is not set: run through scripts/test");
     let run = std::env::var("KAFKA_RUN").expect("KAFKA_RUN is not set: run through scripts/test");
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS is not set");
     const NULL: &str = "<null>";
     let input: String = records
         .iter()
-        .map(|(k, v)| format!("{}\t{}\n", k.unwrap_or(NULL), v.unwrap_or(NULL)))
+        .map(|(k, v)| {
+            let (k, v) = (
+                k.as_ref().map_or(NULL, AsRef::as_ref),
+                v.as_ref().map_or(NULL, AsRef::as_ref),
+            );
+            format!("{k}\t{v}\n")
+        })
         .collect();
     let mut child = tokio::process::Command::new("java")
         .arg(format!("-Dlog4j2.configurationFile={run}/log4j2.properties"))
@@ -269,7 +275,22 @@ pub fn file_sink(topic: &str, file: &std::path::Path) -> std::collections::BTree
     ])
 }
 
-/// Polls the connector's status on `api` until `check` holds, for at most `limit`.
+/// Polls the connector's status on `api` until `check` holds, for at most `limit`; whether it did.
+pub async fn status_reaches(
+    api: &connector_adapters::connect::HttpConnectApi,
+    name: &str,
+    limit: Duration,
+    check: impl Fn(&connector_core::connect::ConnectorStatus) -> bool,
+) -> bool {
+    use connector_core::connect::ConnectApi;
+    wait_for(limit, || async {
+        api.status(name).await.ok().filter(|s| check(s)).map(|_| ())
+    })
+    .await
+    .is_some()
+}
+
+/// [`status_reaches`], failing the test with the last status when it does not.
 pub async fn wait_status(
     api: &connector_adapters::connect::HttpConnectApi,
     name: &str,
@@ -278,11 +299,8 @@ pub async fn wait_status(
     check: impl Fn(&connector_core::connect::ConnectorStatus) -> bool,
 ) {
     use connector_core::connect::ConnectApi;
-    let ok = wait_for(limit, || async {
-        api.status(name).await.ok().filter(|s| check(s)).map(|_| ())
-    })
-    .await;
-    assert!(ok.is_some(), "{name} never became {what}: {:?}", api.status(name).await);
+    let ok = status_reaches(api, name, limit, check).await;
+    assert!(ok, "{name} never became {what}: {:?}", api.status(name).await);
 }
 
 /// Whether the connector's first task is in `state`.
