@@ -256,16 +256,13 @@ async fn main() -> Result<(), String> {
         SEATOOL_TOPIC,
         &[
             (
-                Some("\"SC-25-0001\"".into()),
-                Some(r#"{"STATE_PLAN": {"ID_NUMBER": "SC-25-0001", "STATE_CODE": "SC"}}"#.into()),
+                Some("\"SC-25-0001\""),
+                Some(r#"{"STATE_PLAN": {"ID_NUMBER": "SC-25-0001", "STATE_CODE": "SC"}}"#),
             ),
+            (Some("\"SC-25-0002\""), Some("{\"STATE_PLAN\": this is not JSON")),
             (
-                Some("\"SC-25-0002\"".into()),
-                Some("{\"STATE_PLAN\": this is not JSON".into()),
-            ),
-            (
-                Some("\"SC-25-0003\"".into()),
-                Some(r#"{"STATE_PLAN": {"ID_NUMBER": "SC-25-0003", "STATE_CODE": "SC"}}"#.into()),
+                Some("\"SC-25-0003\""),
+                Some(r#"{"STATE_PLAN": {"ID_NUMBER": "SC-25-0003", "STATE_CODE": "SC"}}"#),
             ),
         ],
     )
@@ -299,8 +296,8 @@ async fn main() -> Result<(), String> {
     produce(
         SEATOOL_TOPIC,
         &[(
-            Some("\"TX-25-0042\"".into()),
-            Some(r#"{"STATE_PLAN": {"ID_NUMBER": "TX-25-0042", "STATE_CODE": "TX"}}"#.into()),
+            Some("\"TX-25-0042\""),
+            Some(r#"{"STATE_PLAN": {"ID_NUMBER": "TX-25-0042", "STATE_CODE": "TX"}}"#),
         )],
     )
     .await;
