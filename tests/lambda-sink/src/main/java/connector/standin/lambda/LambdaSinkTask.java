@@ -113,32 +113,31 @@ public final class LambdaSinkTask extends SinkTask {
     InvokeResponse response;
     try {
       response = lambda.invoke(request);
-    } catch (SdkServiceException e) {
-      String body = rawBody(e);
-      if (e.statusCode() >= 500 && body.contains("\"errorType\"")) {
+    } catch (SdkException e) {
+      String body = e instanceof SdkServiceException service && service.statusCode() >= 500 ? rawBody(service) : "";
+      if (body.contains("\"errorType\"")) {
         // Real Lambda reports a function error as 200 + X-Amz-Function-Error; the local Invoke
         // API of cargo lambda watch answers 500 with the function's error document instead. Either
         // way the function ran and failed: no SDK exception below it in the trace, as with Lambda.
-        onError(String.format("Lambda function error (X-Amz-Function-Error: Unhandled, HTTP %d from the Invoke API) "
-            + "for %s on %d records from %s: %s", e.statusCode(), config.functionName(), batch.size(), first, body),
-            null);
+        functionError("Unhandled, HTTP " + ((SdkServiceException) e).statusCode() + " from the Invoke API",
+            batch.size(), first, body);
       } else {
         onError(String.format("Invoking %s failed on %d records from %s: %s",
             config.functionName(), batch.size(), first, e.getMessage()), e);
       }
       return;
-    } catch (SdkException e) {
-      onError(String.format("Invoking %s failed on %d records from %s: %s",
-          config.functionName(), batch.size(), first, e.getMessage()), e);
-      return;
     }
     if (response.functionError() != null) {
-      onError(String.format("Lambda function error (X-Amz-Function-Error: %s) for %s on %d records from %s: %s",
-          response.functionError(), config.functionName(), batch.size(), first,
-          response.payload() == null ? "" : response.payload().asUtf8String()), null);
+      functionError(response.functionError(), batch.size(), first,
+          response.payload() == null ? "" : response.payload().asUtf8String());
       return;
     }
     log.debug("{} answered {} records from {}", config.functionName(), batch.size(), first);
+  }
+
+  private void functionError(String kind, int records, String first, String document) {
+    onError(String.format("Lambda function error (X-Amz-Function-Error: %s) for %s on %d records from %s: %s",
+        kind, config.functionName(), records, first, document), null);
   }
 
   private void onError(String message, Throwable cause) {
