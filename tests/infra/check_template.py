@@ -117,31 +117,24 @@ UNSCOPED = {"secretsmanager:ListSecrets"}
 SCOPED_BY_CONDITION = {"ecs:ListTasks", "ecs:DescribeTasks"}
 
 
-def wildcard_problems(function):
-    """Statements that grant an action on every resource without a reason to."""
-    problems = []
+def statements(function):
+    """(statement, its actions) of the function's inline policies (managed policy names aside)."""
     for policy in function["Properties"].get("Policies", []):
         for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-            if statement.get("Resource") != "*":
-                continue
             acts = statement["Action"]
-            for action in [acts] if isinstance(acts, str) else acts:
-                if action in UNSCOPED:
-                    continue
-                if action in SCOPED_BY_CONDITION and "ecs:cluster" in json.dumps(statement.get("Condition", {})):
-                    continue
-                problems.append(action)
-    return problems
+            yield statement, [acts] if isinstance(acts, str) else acts
+
+
+def wildcard_problems(function):
+    """Actions granted on every resource without a reason to."""
+    return [action for statement, actions in statements(function) if statement.get("Resource") == "*"
+            for action in actions
+            if action not in UNSCOPED
+            and not (action in SCOPED_BY_CONDITION and "ecs:cluster" in json.dumps(statement.get("Condition", {})))]
 
 
 def granted(function):
-    actions = set()
-    for policy in function["Properties"].get("Policies", []):
-        if isinstance(policy, dict):
-            for statement in policy.get("Statement", []):
-                acts = statement["Action"]
-                actions |= set([acts] if isinstance(acts, str) else acts)
-    return actions
+    return {action for _, actions in statements(function) for action in actions}
 
 
 # Adapter methods an entry point does not use, where the type-level reading above over-counts:
