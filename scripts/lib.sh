@@ -125,12 +125,40 @@ start_moto() {
   export MOTO_ACCOUNT_ID=123456789012
 }
 
+# The Lambda binaries exactly as `cargo lambda watch` runs them: it starts a function with
+# `cargo run --bin NAME` in the workspace root, which resolves features for every workspace member
+# (unlike `cargo build -p connector-lambdas`). Building this variant up front is what keeps a
+# compile out of every test's time budget.
+build_lambda_binaries() {
+  (cd "$ROOT" && cargo build --workspace --bins --quiet)
+}
+
 # start_lambda_watch NAME PORT [VAR=VALUE...]: serves the Lambda binaries over the Invoke API
-# with the given environment (the functions read their configuration from it).
+# with the given environment (the functions read their configuration from it). No hot reload:
+# files written during a run must not restart a function mid-test.
 start_lambda_watch() {
   local name="$1" port="$2"; shift 2
-  start_bg "$name" env "$@" cargo lambda watch -A 127.0.0.1 -P "$port"
+  start_bg "$name" env "$@" cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port"
   wait_http "$name" "http://127.0.0.1:$port/" 120 || die "cargo lambda watch did not start"
+}
+
+# warm_lambda NAME PORT FUNCTION...: invokes each function once with an empty batch (`[]`: the
+# sinks store nothing, the control functions reject it), so that every function process is
+# started, and any build `cargo run` still wants is done, before a test's clock starts. Any
+# answer from the function counts; none within the limit stops the run, naming the function.
+warm_lambda() {
+  local name="$1" port="$2" fn code started; shift 2
+  for fn in "$@"; do
+    started=$SECONDS
+    code="$(curl -s -o "$RUN_DIR/$name-warm-$fn.json" -w '%{http_code}' --max-time 900 \
+      -X POST -H 'Content-Type: application/json' -d '[]' \
+      "http://127.0.0.1:$port/2015-03-31/functions/$fn/invocations")" || code=000
+    case "$code" in
+      200|500) printf '    %s: %s answered %s in %ss\n' "$name" "$fn" "$code" $((SECONDS - started)) >&2 ;;
+      *) tail -30 "$RUN_DIR/$name.log" >&2
+         die "$name: $fn gave no answer to its warm-up invoke within 900 s (HTTP $code); its log is above" ;;
+    esac
+  done
 }
 
 # Makes moto's ECS usable for discovery tests: tasks stay RUNNING until stopped (by default moto

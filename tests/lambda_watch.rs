@@ -55,9 +55,10 @@ async fn the_seatool_binary_under_cargo_lambda_watch_stores_replays_and_dead_let
     );
     assert_eq!(queue, expected_url, "the function was started with this queue URL");
 
-    // The first invoke starts the binary (`cargo run`), so allow it time.
+    // scripts/test has started every function of this server (warm_lambda): no invoke waits for
+    // a build; the limit is for a slow machine, and a timeout names the call.
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(300))
+        .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
     let (status, body) = invoke(&client, "sinkSeatoolData", &event("sink/confluent-seatool-batch.json")).await;
@@ -99,7 +100,7 @@ async fn the_seatool_binary_under_cargo_lambda_watch_stores_replays_and_dead_let
 async fn the_runbook_payloads_work_against_the_control_binaries() {
     let sdk = sdk().await;
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(300))
+        .timeout(Duration::from_secs(120))
         .build()
         .unwrap();
     let name = connector_tests::unique("runbook-sink");
