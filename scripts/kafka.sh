@@ -4,6 +4,10 @@
 
 KAFKA_HOME="$ROOT/.kafka"
 KAFKA_RUN="$RUN_DIR/kafka"
+# The oldest Kafka Connect the project supports (what cp-kafka-connect 7.6 ships: no /health),
+# fetched by the same pom at another version. Its workers join the 4.x broker.
+CONNECT_OLDEST_VERSION=3.6.2
+CONNECT_OLDEST_HOME="$ROOT/.kafka-${CONNECT_OLDEST_VERSION%.*}"
 
 # Fetches the artifacts named in tests/kafka/pom.xml, once per change of that file, and builds
 # the stand-in Lambda sink connector (tests/lambda-sink) into .kafka/plugins/lambda-sink, once per
@@ -34,6 +38,20 @@ kafka_fetch() {
   printf '%s\n' "$sums" > "$KAFKA_HOME/.lambda-sink"
 }
 
+# Kafka Connect $CONNECT_OLDEST_VERSION into $CONNECT_OLDEST_HOME (lib/ and plugins/connect-file/),
+# once per change of the pom; a worker runs from it when CONNECT_HOME names it.
+kafka_fetch_oldest_connect() {
+  local pom="$ROOT/tests/kafka/pom.xml" stamp="$CONNECT_OLDEST_HOME/.pom"
+  if ! { [ -d "$CONNECT_OLDEST_HOME/lib" ] && cmp -s "$pom" "$stamp"; }; then
+    say "fetching Kafka Connect $CONNECT_OLDEST_VERSION from Maven Central into $CONNECT_OLDEST_HOME"
+    rm -rf "$CONNECT_OLDEST_HOME"; mkdir -p "$CONNECT_OLDEST_HOME"
+    mvn -q -B -f "$pom" -Dkafka.version="$CONNECT_OLDEST_VERSION" -Ddest="$CONNECT_OLDEST_HOME" package \
+      > "$CONNECT_OLDEST_HOME/mvn.log" 2>&1 \
+      || { cat "$CONNECT_OLDEST_HOME/mvn.log" >&2; die "mvn could not fetch Kafka Connect $CONNECT_OLDEST_VERSION"; }
+    cp "$pom" "$stamp"
+  fi
+}
+
 _kafka_java() {
   # -Xmx keeps three JVMs within a small machine; the log4j2 config sends logs to stdout.
   java -Xms64m "$@"
@@ -53,20 +71,23 @@ logger.reflections.level = ERROR
 PROPS
 }
 
-# kafka_start_broker: a single-node KRaft broker+controller on free loopback ports.
+# kafka_start_broker: a single-node KRaft broker+controller on free loopback ports. Besides its
+# plain listener it has a DELAYED one, advertised at $KAFKA_DELAY_PROXY_PORT: a client that
+# bootstraps there goes through the delay proxy a test starts on that port (tests/support/proxy.rs).
 kafka_start_broker() {
   rm -rf "$KAFKA_RUN"; mkdir -p "$KAFKA_RUN"
   _kafka_log4j
-  local bport cport; bport="$(free_port)"; cport="$(free_port)"
+  local bport cport dport pport
+  bport="$(free_port)"; cport="$(free_port)"; dport="$(free_port)"; pport="$(free_port)"
   cat > "$KAFKA_RUN/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport,DELAYED://127.0.0.1:$dport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport,DELAYED://127.0.0.1:$pport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,DELAYED:PLAINTEXT
 log.dirs=$KAFKA_RUN/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -87,6 +108,7 @@ PROPS
     > "$KAFKA_RUN/broker.log" 2>&1 < /dev/null &
   echo "$!" > "$KAFKA_RUN/broker.pid"
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$bport"
+  export KAFKA_DELAYED_LISTENER="127.0.0.1:$dport" KAFKA_DELAY_PROXY_PORT="$pport"
   printf '    waiting for the broker ' >&2
   local i
   for i in $(seq 120); do
@@ -100,13 +122,14 @@ PROPS
 
 # kafka_start_worker N [PORT]: Kafka Connect worker N in distributed mode, in the group
 # $CONNECT_GROUP (default connect-test; another group is a separate Connect cluster with its own
-# storage topics).
+# storage topics), run from $CONNECT_HOME (default $KAFKA_HOME: another Connect version), reaching
+# the broker at $CONNECT_BOOTSTRAP (default $KAFKA_BOOTSTRAP_SERVERS).
 kafka_start_worker() {
-  local n="$1" port="${2:-}"; [ -n "$port" ] || port="$(free_port)"
+  local n="$1" port="${2:-}" home="${CONNECT_HOME:-$KAFKA_HOME}"; [ -n "$port" ] || port="$(free_port)"
   local group="${CONNECT_GROUP:-connect-test}" topics="connect"
   [ "$group" = connect-test ] || topics="$group"
   cat > "$KAFKA_RUN/worker-$n.properties" <<PROPS
-bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS
+bootstrap.servers=${CONNECT_BOOTSTRAP:-$KAFKA_BOOTSTRAP_SERVERS}
 group.id=$group
 key.converter=org.apache.kafka.connect.storage.StringConverter
 value.converter=org.apache.kafka.connect.storage.StringConverter
@@ -122,12 +145,12 @@ offset.flush.interval.ms=1000
 listeners=http://127.0.0.1:$port
 rest.advertised.host.name=127.0.0.1
 rest.advertised.port=$port
-plugin.path=$KAFKA_HOME/plugins
+plugin.path=$home/plugins
 # A departed worker's tasks are reassigned after this delay (default 5 minutes).
 scheduled.rebalance.max.delay.ms=10000
 PROPS
-  say "starting Kafka Connect worker $n on http://127.0.0.1:$port"
-  setsid java -Xmx384m "-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties" -cp "$KAFKA_HOME/lib/*" \
+  say "starting Kafka Connect worker $n ($(basename "$home")) on http://127.0.0.1:$port"
+  setsid java -Xmx384m "-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties" -cp "$home/lib/*" \
     org.apache.kafka.connect.cli.ConnectDistributed "$KAFKA_RUN/worker-$n.properties" \
     > "$KAFKA_RUN/worker-$n.log" 2>&1 < /dev/null &
   echo "$!" > "$KAFKA_RUN/worker-$n.pid"
@@ -187,5 +210,6 @@ kafka_start() {
   cat > "$KAFKA_RUN/env" <<ENV
 export KAFKA_HOME=$KAFKA_HOME KAFKA_RUN=$KAFKA_RUN
 export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS CONNECT_URL=$CONNECT_URL
+export KAFKA_DELAYED_LISTENER=$KAFKA_DELAYED_LISTENER KAFKA_DELAY_PROXY_PORT=$KAFKA_DELAY_PROXY_PORT
 ENV
 }

@@ -6,6 +6,7 @@
 
 pub mod emulator;
 pub mod monitor;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

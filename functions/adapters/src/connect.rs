@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use connector_core::connect::ports::{PutConfigOutcome, RestartOutcome};
+use connector_core::connect::ports::{PutConfigOutcome, Readiness, RestartOutcome};
 use connector_core::connect::{ConnectApi, ConnectError, ConnectorStatus, ConnectorView, WorkerInfo, wire};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
@@ -166,17 +166,20 @@ impl ConnectApi for HttpConnectApi {
         self.get_with(self.url(&[], &[]), wire::worker_info).await
     }
 
-    async fn is_ready(&self) -> Result<bool, ConnectError> {
+    async fn readiness(&self) -> Result<Readiness, ConnectError> {
         match self.send(Method::GET, self.url(&["health"], &[]), None).await {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Readiness::Ready),
             // 503 while starting: up, but not ready. A 500 (the herder does not answer) is an
             // error, so that a worker stuck in it is reported, not waited for forever.
-            Err(ConnectError::Server { status: 503, .. }) => Ok(false),
-            // Workers before 3.9 have no /health; the connector list needs the group joined.
+            Err(ConnectError::Server { status: 503, .. }) => Ok(Readiness::Starting),
+            // Workers before 3.9 have no /health. Their list answers [] until the config topic
+            // is read, so it proves the REST server is up, not that the worker is warm.
             Err(ConnectError::NotFound { .. }) => {
                 match self.send(Method::GET, self.url(&["connectors"], &[]), None).await {
-                    Ok(_) => Ok(true),
-                    Err(ConnectError::Server { status: 503, .. } | ConnectError::NotFound { .. }) => Ok(false),
+                    Ok(_) => Ok(Readiness::Unproven),
+                    Err(ConnectError::Server { status: 503, .. } | ConnectError::NotFound { .. }) => {
+                        Ok(Readiness::Starting)
+                    }
                     Err(e) => Err(e),
                 }
             }

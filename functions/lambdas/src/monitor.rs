@@ -54,6 +54,9 @@ pub struct MonitorConfig {
     pub metrics_namespace: String,
     /// `RUN_BUDGET_SECONDS` (45): a run that takes longer is cut, below the function timeout.
     pub run_budget: Duration,
+    /// `WORKER_WARMUP_SECONDS` (300): how long a worker without `/health` (Kafka Connect before
+    /// 3.9) that lists none of the connectors is taken to be starting.
+    pub worker_warmup: Duration,
 }
 
 impl MonitorConfig {
@@ -104,6 +107,12 @@ impl MonitorConfig {
             run_budget: Duration::from_secs(env.parsed("RUN_BUDGET_SECONDS", 45u64, "seconds from 5 to 840", |s| {
                 (5..=840).contains(s)
             })),
+            worker_warmup: Duration::from_secs(env.parsed(
+                "WORKER_WARMUP_SECONDS",
+                300u64,
+                "seconds from 0 to 3600",
+                |s| *s <= 3600,
+            )),
         };
         env.finish()?;
         Ok(config)
@@ -123,6 +132,7 @@ impl MonitorConfig {
             correct_drift: self.correct_drift,
             mute_all: self.mute.trim() == "*",
             muted,
+            worker_warmup_ms: self.worker_warmup.as_millis() as i64,
         }
     }
 }
@@ -273,7 +283,7 @@ where
         for p in &problems {
             tracing::error!(problem = %p, "a connector config secret cannot be used");
         }
-        let (workers, no_worker_reason) = locate(config, discovery, &cluster).await;
+        let (workers, worker_started_at, no_worker_reason) = locate(config, discovery, &cluster).await;
         let ctx = RunContext {
             cluster: cluster.clone(),
             desired,
@@ -282,6 +292,7 @@ where
             reminder_every_ms: config.reminder.as_millis() as i64,
             metrics_namespace: config.metrics_namespace.clone(),
             no_worker_reason,
+            worker_started_at,
             now,
             dry_run,
         };
@@ -300,37 +311,37 @@ where
     Ok(out)
 }
 
-/// The workers to try: `CONNECT_URL`, else every RUNNING task of the cluster, newest first.
+/// The workers to try and when each one's task started: `CONNECT_URL` (start unknown), else
+/// every RUNNING task of the cluster, newest first.
 async fn locate<D: TaskDiscovery>(
     config: &MonitorConfig,
     discovery: &D,
     cluster: &str,
-) -> (Vec<HttpConnectApi>, Option<String>) {
+) -> (Vec<HttpConnectApi>, Vec<Option<i64>>, Option<String>) {
     if let Some(url) = &config.connect_url {
         return match HttpConnectApi::new(url, config.connect_timeout) {
-            Ok(api) => (vec![api], None),
-            Err(e) => (Vec::new(), Some(error_chain(&e))),
+            Ok(api) => (vec![api], vec![None], None),
+            Err(e) => (Vec::new(), Vec::new(), Some(error_chain(&e))),
         };
     }
     match discovery.running_tasks(cluster).await {
         Ok(tasks) if tasks.is_empty() => (
             Vec::new(),
+            Vec::new(),
             Some(format!("no RUNNING Kafka Connect task in ECS cluster {cluster}")),
         ),
         Ok(tasks) => {
-            let apis = tasks
+            let (apis, started) = tasks
                 .iter()
                 .filter_map(|t| {
-                    HttpConnectApi::new(
-                        &format!("http://{}:{}", t.ip, config.connect_port),
-                        config.connect_timeout,
-                    )
-                    .ok()
+                    let url = format!("http://{}:{}", t.ip, config.connect_port);
+                    let api = HttpConnectApi::new(&url, config.connect_timeout).ok()?;
+                    Some((api, t.started_at_millis))
                 })
-                .collect();
-            (apis, None)
+                .unzip();
+            (apis, started, None)
         }
-        Err(e) => (Vec::new(), Some(error_chain(&e))),
+        Err(e) => (Vec::new(), Vec::new(), Some(error_chain(&e))),
     }
 }
 

@@ -82,8 +82,8 @@ pub async fn find_task<D: TaskDiscovery>(discovery: &D, cluster: &str) -> Result
 
 /// `checkIfConnectIsReady`'s answer. Never an error: a worker that cannot be reached is not ready.
 pub async fn check_ready<A: ConnectApi>(api: &A, ip: &str) -> Value {
-    match api.is_ready().await {
-        Ok(ready) => json!({"ip": ip, "ready": ready, "success": true}),
+    match api.readiness().await {
+        Ok(readiness) => json!({"ip": ip, "ready": readiness.takes_requests(), "success": true}),
         Err(e) => json!({"ip": ip, "ready": false, "success": true, "reason": chain(&e)}),
     }
 }

@@ -91,6 +91,25 @@ pub enum RestartOutcome {
     ConnectorOnly,
 }
 
+/// Whether a worker can be trusted to list its connectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// `GET /health` said healthy (3.9+): the worker has joined its group and read its configs.
+    Ready,
+    /// `GET /health` answered 503, or the connector list is not served yet: starting.
+    Starting,
+    /// No `/health` (before 3.9), and `GET /connectors` answers. Such a worker lists nothing until
+    /// it has read its config topic, so an empty list proves nothing in its first minutes.
+    Unproven,
+}
+
+impl Readiness {
+    /// Whether requests can be sent (`checkIfConnectIsReady`): ready, or up without `/health`.
+    pub fn takes_requests(self) -> bool {
+        !matches!(self, Readiness::Starting)
+    }
+}
+
 /// The Kafka Connect REST API of one worker (any worker: writes are forwarded to the leader).
 pub trait ConnectApi: Send + Sync {
     /// The worker's base URL, for messages.
@@ -99,7 +118,7 @@ pub trait ConnectApi: Send + Sync {
     fn server_info(&self) -> impl Future<Output = Result<WorkerInfo, ConnectError>> + Send;
     /// `GET /health` (3.9+), else `GET /connectors`: whether the worker has joined its group and
     /// can take requests. `GET /` alone answers before that.
-    fn is_ready(&self) -> impl Future<Output = Result<bool, ConnectError>> + Send;
+    fn readiness(&self) -> impl Future<Output = Result<Readiness, ConnectError>> + Send;
     /// `GET /connectors?expand=status&expand=info`.
     fn list_expanded(&self) -> impl Future<Output = Result<Vec<ConnectorView>, ConnectError>> + Send;
     /// `GET /connectors/{name}/status`.

@@ -23,6 +23,10 @@ pub struct ConnectorState {
     /// Muted until then (ms since the epoch): recorded, no action, no alert.
     #[serde(default)]
     pub muted_until: Option<i64>,
+    /// The first run that found it not listed, while it stays so (ms since the epoch): how long
+    /// a worker without `/health` has been seen without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since: Option<i64>,
 }
 
 /// What the worker said this run.
@@ -34,6 +38,16 @@ pub enum Observation {
     NotReady {
         /// The worker URL.
         worker: String,
+    },
+    /// A worker without `GET /health` (before 3.9) answered the list. Such a worker lists nothing
+    /// until it has read its config topic, so it is judged only once [`warmth`] says it is warm.
+    Unproven {
+        /// The worker URL.
+        worker: String,
+        /// `GET /connectors?expand=status&expand=info`.
+        views: Vec<ConnectorView>,
+        /// When the worker's task started (ms since the epoch), where discovery says.
+        started_at: Option<i64>,
     },
     /// 409: a rebalance is under way.
     Rebalancing {
@@ -62,6 +76,9 @@ pub struct Settings {
     pub mute_all: bool,
     /// Muted connectors.
     pub muted: BTreeSet<String>,
+    /// How long a worker without `/health` that lists none of the desired connectors is taken to
+    /// be starting, from its task's start or else from the first run that saw it so (ms).
+    pub worker_warmup_ms: i64,
 }
 
 impl Default for Settings {
@@ -72,6 +89,7 @@ impl Default for Settings {
             correct_drift: false,
             mute_all: false,
             muted: BTreeSet::new(),
+            worker_warmup_ms: 5 * 60_000,
         }
     }
 }
@@ -145,6 +163,53 @@ pub struct Evaluation {
     pub states: BTreeMap<String, ConnectorState>,
     /// Per desired connector, for the report and the metrics.
     pub connectors: Vec<ConnectorSummary>,
+    /// Not judged because a worker without `/health` may still be starting: until when.
+    pub warming_until: Option<i64>,
+}
+
+/// Whether a worker without `/health` can be judged ([`warmth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warmth {
+    /// Judge it: what it does not list is missing.
+    Warm,
+    /// It lists none of the desired connectors and may still be reading its config topic.
+    Cold {
+        /// When it will be judged anyway (ms since the epoch).
+        until: i64,
+    },
+}
+
+/// A worker without `/health` lists what it has read of its config topic so far: nothing at
+/// first, then more as it reads. It is warm when it lists every desired connector, or lists
+/// something and every connector a run last saw listed (what it is known to hold); else once
+/// the warm-up has passed since its task started or, where the start is unknown, since a run
+/// first found one unlisted. With the 5-minute default: up 4:59 → cold, 5:00 → warm.
+pub fn warmth(
+    desired: &[ConnectorConfig],
+    views: &[ConnectorView],
+    previous: &BTreeMap<String, ConnectorState>,
+    started_at: Option<i64>,
+    warmup_ms: i64,
+    now: i64,
+) -> Warmth {
+    let listed = |name: &str| views.iter().any(|v| v.name == name);
+    let unlisted: Vec<&ConnectorConfig> = desired.iter().filter(|d| !listed(&d.name)).collect();
+    let is_held = |d: &&ConnectorConfig| previous.get(&d.name).is_some_and(|s| s.missing_since.is_none());
+    if unlisted.is_empty() || (!views.is_empty() && !unlisted.iter().any(is_held)) {
+        return Warmth::Warm;
+    }
+    let first_unlisted = unlisted
+        .iter()
+        .filter_map(|d| previous.get(&d.name).and_then(|s| s.missing_since))
+        .min();
+    let since = started_at.or(first_unlisted).unwrap_or(now);
+    if now - since >= warmup_ms {
+        Warmth::Warm
+    } else {
+        Warmth::Cold {
+            until: since + warmup_ms,
+        }
+    }
 }
 
 /// Judges one run.
@@ -160,9 +225,36 @@ pub fn evaluate(
         actions: Vec::new(),
         states: BTreeMap::new(),
         connectors: Vec::new(),
+        warming_until: None,
     };
     let views = match observation {
         Observation::Connectors(views) => views,
+        Observation::Unproven {
+            worker,
+            views,
+            started_at,
+        } => match warmth(desired, views, previous, *started_at, settings.worker_warmup_ms, now) {
+            Warmth::Warm => views,
+            Warmth::Cold { until } => {
+                let summary = format!(
+                    "Kafka Connect at {worker} lists none of the {} connectors it should hold; a worker \
+                     without /health (before 3.9) does so until it has read its configs, so nothing is \
+                     judged before {}",
+                    desired.len(),
+                    iso8601(until)
+                );
+                let mut f = Finding::new(Category::WorkerRebalancing, summary);
+                f.worker = Some(worker.clone());
+                out.findings.push(f);
+                for wanted in desired.iter().filter(|d| !views.iter().any(|v| v.name == d.name)) {
+                    let mut state = previous.get(&wanted.name).cloned().unwrap_or_default();
+                    state.missing_since.get_or_insert(now);
+                    out.states.insert(wanted.name.clone(), state);
+                }
+                out.warming_until = Some(until);
+                return out;
+            }
+        },
         Observation::Unreachable { detail } => {
             let mut f = Finding::new(
                 Category::WorkerUnreachable,
@@ -210,10 +302,13 @@ pub fn evaluate(
                     connector: wanted.name.clone(),
                 });
                 out.connectors.push(summary(&wanted.name, "MISSING", None));
-                out.states.insert(wanted.name.clone(), before);
+                let mut state = before;
+                state.missing_since.get_or_insert(now);
+                out.states.insert(wanted.name.clone(), state);
             }
             Some(view) => {
-                let state = judge_connector(wanted, view, &before, settings, now, &mut out);
+                let mut state = judge_connector(wanted, view, &before, settings, now, &mut out);
+                state.missing_since = None;
                 out.states.insert(wanted.name.clone(), state);
             }
         }
@@ -710,6 +805,161 @@ mod tests {
             },
         );
         assert!(all.findings[0].muted);
+    }
+
+    fn unproven(name: &str, started_at: Option<i64>) -> Observation {
+        Observation::Unproven {
+            worker: "http://10.0.1.25:8083".into(),
+            views: wire::expanded(&file(name)).unwrap(),
+            started_at,
+        }
+    }
+
+    fn missing_since(at: i64) -> BTreeMap<String, ConnectorState> {
+        desired()
+            .into_iter()
+            .map(|d| {
+                let state = ConnectorState {
+                    missing_since: Some(at),
+                    ..Default::default()
+                };
+                (d.name, state)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_worker_without_health_is_warm_once_it_lists_what_it_holds_or_has_been_up_for_the_warm_up() {
+        const MIN: i64 = 60_000;
+        let cold = |since: i64| Warmth::Cold { until: since + 5 * MIN };
+        // (file, task started, first run that saw them unlisted, expected); warm-up 5 minutes.
+        let cases = [
+            (
+                "expand-empty.json",
+                Some(NOW - 4 * MIN - 59_000),
+                None,
+                cold(NOW - 4 * MIN - 59_000),
+            ),
+            ("expand-empty.json", Some(NOW - 5 * MIN), None, Warmth::Warm),
+            ("expand-empty.json", Some(NOW - 5 * MIN - 1_000), None, Warmth::Warm),
+            ("expand-empty.json", None, None, cold(NOW)),
+            (
+                "expand-empty.json",
+                None,
+                Some(NOW - 4 * MIN - 59_000),
+                cold(NOW - 4 * MIN - 59_000),
+            ),
+            ("expand-empty.json", None, Some(NOW - 5 * MIN), Warmth::Warm),
+            // The task's start wins over the runs' memory: a new task restarts the warm-up.
+            (
+                "expand-empty.json",
+                Some(NOW - MIN),
+                Some(NOW - 30 * MIN),
+                cold(NOW - MIN),
+            ),
+            ("expand-healthy.json", None, None, Warmth::Warm),
+        ];
+        for (name, started, since, expected) in cases {
+            let views = wire::expanded(&file(name)).unwrap();
+            let previous = since.map(missing_since).unwrap_or_default();
+            assert_eq!(
+                warmth(&desired(), &views, &previous, started, 5 * MIN, NOW),
+                expected,
+                "{name} started {started:?} unlisted since {since:?}"
+            );
+        }
+        let nothing_wanted = warmth(&[], &[], &BTreeMap::new(), None, 5 * MIN, NOW);
+        assert_eq!(nothing_wanted, Warmth::Warm);
+
+        // Partly read: appian-sink, listed at the last run, is not listed yet. Never listed
+        // before, it would be missing for real.
+        let partial = wire::expanded(&file("expand-paused-drifted-one-missing.json")).unwrap();
+        let held = |appian: ConnectorState| BTreeMap::from([("appian-sink".to_string(), appian)]);
+        let seen = held(ConnectorState::default());
+        assert_eq!(
+            warmth(&desired(), &partial, &seen, Some(NOW - MIN), 5 * MIN, NOW),
+            cold(NOW - MIN)
+        );
+        assert_eq!(
+            warmth(&desired(), &partial, &seen, Some(NOW - 5 * MIN), 5 * MIN, NOW),
+            Warmth::Warm
+        );
+        let gone = held(ConnectorState {
+            missing_since: Some(NOW - MIN),
+            ..Default::default()
+        });
+        assert_eq!(
+            warmth(&desired(), &partial, &gone, Some(NOW), 5 * MIN, NOW),
+            Warmth::Warm
+        );
+        assert_eq!(
+            warmth(&desired(), &partial, &BTreeMap::new(), Some(NOW), 5 * MIN, NOW),
+            Warmth::Warm
+        );
+    }
+
+    #[test]
+    fn a_cold_worker_without_health_is_not_judged_and_its_empty_list_recreates_nothing() {
+        let e = run(
+            &unproven("expand-empty.json", None),
+            &BTreeMap::new(),
+            &Settings::default(),
+        );
+        assert_eq!(categories(&e), [("worker-rebalancing", None, None)]);
+        assert_eq!(e.findings[0].severity, Severity::Info);
+        assert!(
+            e.findings[0].summary.contains("lists none of the 2 connectors"),
+            "{}",
+            e.findings[0].summary
+        );
+        assert!(e.actions.is_empty(), "{:?}", e.actions);
+        assert_eq!(e.warming_until, Some(NOW + 5 * 60_000));
+        // The first unlisted run is remembered, so a worker whose start is unknown is judged later.
+        assert!(
+            e.states.values().all(|s| s.missing_since == Some(NOW)),
+            "{:?}",
+            e.states
+        );
+        let later = evaluate(
+            &desired(),
+            &unproven("expand-empty.json", None),
+            &e.states,
+            &Settings::default(),
+            NOW + 5 * 60_000,
+        );
+        assert!(later.warming_until.is_none());
+        assert_eq!(
+            later.actions.len(),
+            2,
+            "both recreated once the warm-up is over: {:?}",
+            later.actions
+        );
+    }
+
+    #[test]
+    fn a_warm_worker_without_health_is_judged_as_one_with_health() {
+        let warm = run(
+            &unproven("expand-paused-drifted-one-missing.json", None),
+            &BTreeMap::new(),
+            &Settings::default(),
+        );
+        let with_health = run(
+            &observe("expand-paused-drifted-one-missing.json"),
+            &BTreeMap::new(),
+            &Settings::default(),
+        );
+        assert_eq!(warm, with_health);
+        assert!(matches!(&warm.actions[..], [Action::Recreate { connector }] if connector == "appian-sink"));
+        assert_eq!(warm.states["appian-sink"].missing_since, Some(NOW));
+        let listed = run(
+            &unproven("expand-healthy.json", None),
+            &missing_since(NOW - 1),
+            &Settings::default(),
+        );
+        assert!(
+            listed.states.values().all(|s| s.missing_since.is_none()),
+            "cleared once listed"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::alert::{ResolveScope, plan_notices, render};
 use super::evaluate::{Action, ConnectorState, Evaluation, Observation, Settings, evaluate};
 use super::finding::{Category, Finding};
 use super::ports::{AlertPublisher, MonitorStore, ResolvedIncident, StateError};
-use crate::connect::ports::RestartOutcome;
+use crate::connect::ports::{Readiness, RestartOutcome};
 use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
 use crate::error_chain;
 use crate::metrics::{Unit, emf_line};
@@ -34,6 +34,9 @@ pub struct RunContext {
     pub metrics_namespace: String,
     /// Why no worker could be located, when `workers` is empty (e.g. no RUNNING task).
     pub no_worker_reason: Option<String>,
+    /// When each worker's task started (ms since the epoch), in the order of `workers`, where
+    /// discovery says: a worker without `/health` is judged once it has been up for the warm-up.
+    pub worker_started_at: Vec<Option<i64>>,
     /// Now, in ms since the epoch.
     pub now: i64,
     /// Judge and report only: no action, no state written, no alert sent (`connectorctl check
@@ -60,12 +63,17 @@ pub enum RunError {
     State(#[from] StateError),
 }
 
-/// Tries the workers in order and observes the first that answers.
-pub async fn observe<A: ConnectApi>(workers: &[A], no_worker_reason: Option<&str>) -> (Observation, Option<usize>) {
+/// Tries the workers in order and observes the first that answers; `started_at` is each one's
+/// task start, where known.
+pub async fn observe<A: ConnectApi>(
+    workers: &[A],
+    started_at: &[Option<i64>],
+    no_worker_reason: Option<&str>,
+) -> (Observation, Option<usize>) {
     let mut problems = Vec::new();
     for (i, api) in workers.iter().enumerate() {
-        match api.is_ready().await {
-            Ok(false) => {
+        let readiness = match api.readiness().await {
+            Ok(Readiness::Starting) => {
                 return (
                     Observation::NotReady {
                         worker: api.url().to_string(),
@@ -73,13 +81,21 @@ pub async fn observe<A: ConnectApi>(workers: &[A], no_worker_reason: Option<&str
                     Some(i),
                 );
             }
-            Ok(true) => {}
+            Ok(readiness) => readiness,
             Err(e) => {
                 problems.push(error_chain(&e));
                 continue;
             }
-        }
+        };
         return match api.list_expanded().await {
+            Ok(views) if readiness == Readiness::Unproven => (
+                Observation::Unproven {
+                    worker: api.url().to_string(),
+                    views,
+                    started_at: started_at.get(i).copied().flatten(),
+                },
+                Some(i),
+            ),
             Ok(views) => (Observation::Connectors(views), Some(i)),
             Err(ConnectError::Rebalancing { message }) => (
                 Observation::Rebalancing {
@@ -118,7 +134,7 @@ where
     S: MonitorStore,
     P: AlertPublisher,
 {
-    let (observation, used) = observe(workers, ctx.no_worker_reason.as_deref()).await;
+    let (observation, used) = observe(workers, &ctx.worker_started_at, ctx.no_worker_reason.as_deref()).await;
     let api = used.map(|i| &workers[i]);
     let stored = store.load(&ctx.cluster).await?;
     let previous: BTreeMap<String, ConnectorState> = stored
@@ -266,7 +282,8 @@ fn notices_owed(
     eval: &Evaluation,
 ) -> Vec<super::alert::Notice> {
     let scope = match observation {
-        Observation::Connectors(_) => ResolveScope::All,
+        _ if eval.warming_until.is_some() => ResolveScope::WorkerOnly,
+        Observation::Connectors(_) | Observation::Unproven { .. } => ResolveScope::All,
         Observation::NotReady { .. } | Observation::Rebalancing { .. } => ResolveScope::WorkerOnly,
         Observation::Unreachable { .. } => ResolveScope::Nothing,
     };
@@ -421,7 +438,9 @@ fn report(
         })
         .collect();
     let cluster_findings: Vec<&Finding> = eval.findings.iter().filter(|f| f.connector.is_none()).collect();
-    let healthy = matches!(observation, Observation::Connectors(_))
+    let judged = matches!(observation, Observation::Connectors(_) | Observation::Unproven { .. })
+        && eval.warming_until.is_none();
+    let healthy = judged
         && eval
             .findings
             .iter()
@@ -431,6 +450,7 @@ fn report(
         "worker": worker,
         "healthy": healthy,
         "checkedAt": super::time::iso8601(ctx.now),
+        "warmingUpUntil": eval.warming_until.map(super::time::iso8601),
         "connectors": connectors,
         "findings": cluster_findings,
         "alerts": alerts,
