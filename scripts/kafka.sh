@@ -18,13 +18,14 @@ kafka_fetch() {
   command -v java >/dev/null || die "Java 17+ is needed to run Kafka"
   if ! { [ -d "$KAFKA_HOME/lib" ] && cmp -s "$pom" "$stamp"; }; then
     say "fetching Apache Kafka from Maven Central into $KAFKA_HOME"
-    rm -rf "$KAFKA_HOME/lib" "$KAFKA_HOME/plugins" "$KAFKA_HOME/.lambda-sink"
+    rm -rf "$KAFKA_HOME/lib" "$KAFKA_HOME/plugins" "$KAFKA_HOME/.lambda-sink" "$KAFKA_HOME/entrypoint" "$KAFKA_HOME/.entrypoint"
     mkdir -p "$KAFKA_HOME"
     # Maven 3.8 prints stray terminal codes even with -q -B: its output is kept for failures only.
     mvn -q -B -f "$pom" package > "$KAFKA_HOME/mvn.log" 2>&1 \
       || { cat "$KAFKA_HOME/mvn.log" >&2; die "mvn could not fetch the Kafka artifacts"; }
     cp "$pom" "$stamp"
   fi
+  _kafka_build_entrypoint
   local src="$ROOT/tests/lambda-sink" sums
   sums="$(cd "$src" && find pom.xml src -type f | LC_ALL=C sort | xargs sha256sum)"
   if [ -d "$KAFKA_HOME/plugins/lambda-sink" ] && [ "$sums" = "$(cat "$KAFKA_HOME/.lambda-sink" 2>/dev/null)" ]; then
@@ -52,6 +53,19 @@ kafka_fetch_oldest_connect() {
   fi
 }
 
+# The Connect image's entrypoint (infra/connect-image/src), compiled against the Kafka jars into
+# $KAFKA_HOME/entrypoint, as the image build does; the harness runs it from there.
+_kafka_build_entrypoint() {
+  local src="$ROOT/infra/connect-image/src" sums
+  sums="$(cd "$src" && find . -type f | LC_ALL=C sort | xargs sha256sum)"
+  [ -d "$KAFKA_HOME/entrypoint" ] && [ "$sums" = "$(cat "$KAFKA_HOME/.entrypoint" 2>/dev/null)" ] && return 0
+  say "compiling the Connect image's entrypoint into $KAFKA_HOME/entrypoint"
+  rm -rf "$KAFKA_HOME/entrypoint"
+  javac -d "$KAFKA_HOME/entrypoint" -cp "$KAFKA_HOME/lib/*" $(find "$src" -name '*.java') \
+    || die "javac could not compile infra/connect-image/src"
+  printf '%s\n' "$sums" > "$KAFKA_HOME/.entrypoint"
+}
+
 _kafka_java() {
   # -Xmx keeps three JVMs within a small machine; the log4j2 config sends logs to stdout.
   java -Xms64m "$@"
@@ -71,23 +85,45 @@ logger.reflections.level = ERROR
 PROPS
 }
 
+# A key pair for the broker's TLS listener, made for this run (valid 2 days), and a truststore
+# that trusts it: $KAFKA_RUN/tls/{broker,truststore}.p12, password in $KAFKA_TLS_PASSWORD.
+_kafka_tls() {
+  local dir="$KAFKA_RUN/tls"; mkdir -p "$dir"
+  KAFKA_TLS_PASSWORD="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 2 -dname CN=localhost \
+    -ext SAN=ip:127.0.0.1,dns:localhost -keystore "$dir/broker.p12" -storetype PKCS12 \
+    -storepass "$KAFKA_TLS_PASSWORD" -keypass "$KAFKA_TLS_PASSWORD" > "$dir/keytool.log" 2>&1 \
+    && keytool -exportcert -rfc -alias broker -keystore "$dir/broker.p12" -storepass "$KAFKA_TLS_PASSWORD" \
+      -file "$dir/broker.pem" >> "$dir/keytool.log" 2>&1 \
+    && keytool -importcert -noprompt -alias broker -file "$dir/broker.pem" -keystore "$dir/truststore.p12" \
+      -storetype PKCS12 -storepass "$KAFKA_TLS_PASSWORD" >> "$dir/keytool.log" 2>&1 \
+    || { cat "$dir/keytool.log" >&2; die "keytool could not make the broker's TLS key pair"; }
+  export KAFKA_TLS_TRUSTSTORE="$dir/truststore.p12" KAFKA_TLS_PASSWORD
+}
+
 # kafka_start_broker: a single-node KRaft broker+controller on free loopback ports. Besides its
-# plain listener it has a DELAYED one, advertised at $KAFKA_DELAY_PROXY_PORT: a client that
-# bootstraps there goes through the delay proxy a test starts on that port (tests/support/proxy.rs).
+# plain listener it has a TLS one ($KAFKA_TLS_BOOTSTRAP, as MSK's port 9094), and a DELAYED one
+# advertised at $KAFKA_DELAY_PROXY_PORT: a client that bootstraps there goes through the delay
+# proxy a test starts on that port (tests/support/proxy.rs).
 kafka_start_broker() {
   rm -rf "$KAFKA_RUN"; mkdir -p "$KAFKA_RUN"
   _kafka_log4j
-  local bport cport dport pport
-  bport="$(free_port)"; cport="$(free_port)"; dport="$(free_port)"; pport="$(free_port)"
+  _kafka_tls
+  local bport cport dport pport sport
+  bport="$(free_port)"; cport="$(free_port)"; dport="$(free_port)"; pport="$(free_port)"; sport="$(free_port)"
   cat > "$KAFKA_RUN/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport,DELAYED://127.0.0.1:$dport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport,DELAYED://127.0.0.1:$pport
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport,DELAYED://127.0.0.1:$dport,SSL://127.0.0.1:$sport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport,DELAYED://127.0.0.1:$pport,SSL://127.0.0.1:$sport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,DELAYED:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,DELAYED:PLAINTEXT,SSL:SSL
+listener.name.ssl.ssl.keystore.type=PKCS12
+listener.name.ssl.ssl.keystore.location=$KAFKA_RUN/tls/broker.p12
+listener.name.ssl.ssl.keystore.password=$KAFKA_TLS_PASSWORD
+listener.name.ssl.ssl.key.password=$KAFKA_TLS_PASSWORD
 log.dirs=$KAFKA_RUN/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -108,7 +144,7 @@ PROPS
     > "$KAFKA_RUN/broker.log" 2>&1 < /dev/null &
   echo "$!" > "$KAFKA_RUN/broker.pid"
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$bport"
-  export KAFKA_DELAYED_LISTENER="127.0.0.1:$dport" KAFKA_DELAY_PROXY_PORT="$pport"
+  export KAFKA_DELAYED_LISTENER="127.0.0.1:$dport" KAFKA_DELAY_PROXY_PORT="$pport" KAFKA_TLS_BOOTSTRAP="127.0.0.1:$sport"
   printf '    waiting for the broker ' >&2
   local i
   for i in $(seq 120); do
@@ -211,5 +247,6 @@ kafka_start() {
 export KAFKA_HOME=$KAFKA_HOME KAFKA_RUN=$KAFKA_RUN
 export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS CONNECT_URL=$CONNECT_URL
 export KAFKA_DELAYED_LISTENER=$KAFKA_DELAYED_LISTENER KAFKA_DELAY_PROXY_PORT=$KAFKA_DELAY_PROXY_PORT
+export KAFKA_TLS_BOOTSTRAP=$KAFKA_TLS_BOOTSTRAP KAFKA_TLS_TRUSTSTORE=$KAFKA_TLS_TRUSTSTORE KAFKA_TLS_PASSWORD=$KAFKA_TLS_PASSWORD
 ENV
 }

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Confluent AWS Lambda sink plugin VERSION with the Confluent Hub client
-# (TLS verified) and checks the SHA-256 of its jar. Fails the image build on any mismatch.
+# install-plugin.sh URL SHA256 DIR: downloads the Confluent AWS Lambda sink plugin archive (TLS
+# verified), checks its SHA-256 and unpacks it into DIR. Fails the image build on any mismatch.
 set -euo pipefail
-version="${1:?plugin version}"
-sha256="${2:?the SHA-256 of the plugin jar is required (--build-arg LAMBDA_SINK_SHA256=...)}"
+url="${1:?plugin archive URL}"
+sha256="${2:?the SHA-256 of the plugin archive is required (--build-arg LAMBDA_SINK_SHA256=...)}"
+dir="${3:?plugin directory}"
 work="$(mktemp -d)"
-confluent-hub install --no-prompt --component-dir "$work" --worker-configs /dev/null \
-  "confluentinc/kafka-connect-aws-lambda:${version}"
-# The client unpacks the archive; check the plugin's own jar, whose checksum the release lists.
-jar="$(find "$work" -name "kafka-connect-aws-lambda-${version}.jar" | head -1)"
-[ -n "$jar" ] || { echo "plugin jar kafka-connect-aws-lambda-${version}.jar not found" >&2; exit 1; }
-echo "${sha256}  ${jar}" | sha256sum -c -
-mkdir -p /usr/share/confluent-hub-components
-mv "$work"/* /usr/share/confluent-hub-components/
+curl -fsSL --proto '=https' --retry 3 -o "$work/plugin.zip" "$url"
+echo "${sha256}  $work/plugin.zip" | sha256sum -c -
+mkdir -p "$dir"
+# jar (the build stage's JDK) unpacks zips; the archive holds one top directory with lib/.
+(cd "$work" && jar xf plugin.zip && rm plugin.zip)
+find "$work" -name '*.jar' -path '*/lib/*' -exec cp {} "$dir/" \;
+[ -n "$(ls "$dir")" ] || { echo "no jars under lib/ in $url" >&2; exit 1; }
 rm -rf "$work"

@@ -1,0 +1,255 @@
+package connector.worker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.Writer;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Function;
+import org.apache.kafka.connect.cli.ConnectDistributed;
+
+/**
+ * The Connect image's entrypoint: turns the container's environment into worker properties and
+ * runs Kafka Connect in distributed mode in this JVM.
+ *
+ * <ul>
+ *   <li>{@code CONNECT_*} variables become worker properties as the seed's image named them:
+ *       strip the prefix, lower-case, {@code ___} → {@code -}, {@code __} → {@code _}, {@code _}
+ *       → {@code .} ({@code CONNECT_GROUP_ID} → {@code group.id}).
+ *   <li>{@code CONNECT_REST_PORT} (8083) gives {@code listeners} and {@code rest.advertised.port};
+ *       the advertised host is {@code CONNECT_REST_ADVERTISED_HOST_NAME}, else the task's IPv4
+ *       address from the ECS task metadata endpoint v4 ({@code ECS_CONTAINER_METADATA_URI_V4}).
+ *   <li>{@code KAFKA_SECURITY_PROTOCOL} (PLAINTEXT or SSL) and the optional
+ *       {@code KAFKA_SSL_TRUSTSTORE_LOCATION}, {@code _PASSWORD}, {@code _TYPE} apply to the
+ *       worker and to its producers, consumers and admin clients (a {@code CONNECT_*} setting of
+ *       the same property wins).
+ * </ul>
+ *
+ * {@code health} as the only argument checks the local worker instead (the container health
+ * check): exit 0 when {@code /health} says healthy, or, on a worker without it, when the
+ * connector list answers.
+ */
+public final class Entrypoint {
+    private static final Map<String, String> REQUIRED = new TreeMap<>(Map.of(
+            "bootstrap.servers", "the Kafka brokers",
+            "group.id", "the Connect cluster's group",
+            "config.storage.topic", "the topic of connector configs",
+            "offset.storage.topic", "the topic of sink and source offsets",
+            "status.storage.topic", "the topic of connector and task states",
+            "key.converter", "the worker's key converter class",
+            "value.converter", "the worker's value converter class"));
+    private static final List<String> CLIENTS = List.of("", "producer.", "consumer.", "admin.");
+    private static final Duration TIMEOUT = Duration.ofSeconds(5);
+
+    private Entrypoint() {}
+
+    /** A variable that is missing or wrong; the message names it. */
+    static final class ConfigException extends Exception {
+        ConfigException(String message) {
+            super(message);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> env = System.getenv();
+        if (args.length == 1 && args[0].equals("health")) {
+            System.exit(healthy(port(env)) ? 0 : 1);
+        }
+        Map<String, String> props;
+        try {
+            props = workerProperties(env, Entrypoint::fetch);
+        } catch (ConfigException e) {
+            System.err.println("kafka-connect entrypoint: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        // Holds the truststore password: readable by this user only (createTempFile's default).
+        Path file = Files.createTempFile("connect-worker", ".properties");
+        file.toFile().deleteOnExit();
+        try (Writer out = Files.newBufferedWriter(file)) {
+            for (Map.Entry<String, String> e : props.entrySet()) {
+                out.write(escape(e.getKey()) + "=" + escape(e.getValue()) + "\n");
+            }
+        }
+        System.err.println("kafka-connect entrypoint: worker properties in " + file + ", advertised as "
+                + props.get("rest.advertised.host.name") + ":" + props.get("rest.advertised.port"));
+        ConnectDistributed.main(new String[] {file.toString()});
+    }
+
+    /** The worker properties of this environment; {@code get} reads a URL (the metadata endpoint). */
+    static Map<String, String> workerProperties(Map<String, String> env, Function<String, String> get)
+            throws ConfigException {
+        List<String> problems = new ArrayList<>();
+        Map<String, String> props = new TreeMap<>();
+        for (Map.Entry<String, String> e : env.entrySet()) {
+            String name = e.getKey();
+            if (name.startsWith("CONNECT_") && !name.equals("CONNECT_REST_PORT")) {
+                props.put(property(name.substring("CONNECT_".length())), e.getValue());
+            }
+        }
+        for (Map.Entry<String, String> r : REQUIRED.entrySet()) {
+            if (props.getOrDefault(r.getKey(), "").isBlank()) {
+                problems.add(variable(r.getKey()) + " is not set (" + r.getValue() + ")");
+            }
+        }
+        String port = env.getOrDefault("CONNECT_REST_PORT", "8083");
+        if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) < 1 || Integer.parseInt(port) > 65535) {
+            problems.add("CONNECT_REST_PORT must be a TCP port from 1 to 65535, not '" + port + "'");
+        }
+        props.putIfAbsent("listeners", "http://0.0.0.0:" + port);
+        props.putIfAbsent("rest.advertised.port", port);
+        security(env, props, problems);
+        if (props.getOrDefault("rest.advertised.host.name", "").isBlank()) {
+            String metadata = env.get("ECS_CONTAINER_METADATA_URI_V4");
+            if (metadata == null || metadata.isBlank()) {
+                problems.add("CONNECT_REST_ADVERTISED_HOST_NAME is not set and ECS_CONTAINER_METADATA_URI_V4 is"
+                        + " not either: set the address other workers and the monitor reach this worker at,"
+                        + " or run on ECS");
+            } else {
+                try {
+                    props.put("rest.advertised.host.name", taskAddress(metadata, get));
+                } catch (ConfigException e) {
+                    problems.add(e.getMessage());
+                }
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new ConfigException(String.join("; ", problems));
+        }
+        return props;
+    }
+
+    /** {@code GROUP_ID} → {@code group.id}, {@code A___B} → {@code a-b}, {@code A__B} → {@code a_b}. */
+    static String property(String suffix) {
+        return suffix.toLowerCase(Locale.ROOT)
+                .replace("___", "\u0000")
+                .replace("__", "\u0001")
+                .replace('_', '.')
+                .replace('\u0001', '_')
+                .replace('\u0000', '-');
+    }
+
+    private static String variable(String property) {
+        return "CONNECT_" + property.replace('.', '_').toUpperCase(Locale.ROOT);
+    }
+
+    private static void security(Map<String, String> env, Map<String, String> props, List<String> problems) {
+        String protocol = env.getOrDefault("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").trim().toUpperCase(Locale.ROOT);
+        if (!protocol.equals("PLAINTEXT") && !protocol.equals("SSL")) {
+            problems.add("KAFKA_SECURITY_PROTOCOL must be PLAINTEXT or SSL, not '" + protocol + "'");
+            return;
+        }
+        Map<String, String> tls = new TreeMap<>();
+        tls.put("security.protocol", protocol);
+        if (protocol.equals("SSL")) {
+            for (String part : List.of("LOCATION", "PASSWORD", "TYPE")) {
+                String value = env.get("KAFKA_SSL_TRUSTSTORE_" + part);
+                if (value != null && !value.isBlank()) {
+                    tls.put("ssl.truststore." + part.toLowerCase(Locale.ROOT), value);
+                }
+            }
+            String store = tls.get("ssl.truststore.location");
+            if (store != null && !Files.isReadable(Path.of(store))) {
+                problems.add("KAFKA_SSL_TRUSTSTORE_LOCATION names " + store + ", which cannot be read");
+            }
+        }
+        for (String client : CLIENTS) {
+            tls.forEach((k, v) -> props.putIfAbsent(client + k, v));
+        }
+    }
+
+    /** The task's IPv4 address from the container metadata document (v4). */
+    static String taskAddress(String metadataUri, Function<String, String> get) throws ConfigException {
+        String body = get.apply(metadataUri);
+        if (body == null) {
+            throw new ConfigException("the ECS task metadata endpoint " + metadataUri + " did not answer");
+        }
+        try {
+            JsonNode networks = new ObjectMapper().readTree(body).path("Networks");
+            for (JsonNode network : networks) {
+                JsonNode address = network.path("IPv4Addresses").path(0);
+                if (address.isTextual() && !address.asText().isBlank()) {
+                    return address.asText();
+                }
+            }
+        } catch (IOException e) {
+            throw new ConfigException("the ECS task metadata at " + metadataUri + " is not JSON: " + e.getMessage());
+        }
+        throw new ConfigException("the ECS task metadata at " + metadataUri + " has no Networks[].IPv4Addresses");
+    }
+
+    /** GET with a timeout and three tries (the endpoint can lag the container's start); null if none answered. */
+    private static String fetch(String url) {
+        HttpClient client = HttpClient.newBuilder().connectTimeout(TIMEOUT).build();
+        for (int attempt = 1; attempt <= 3; attempt++) {
+            try {
+                HttpResponse<String> r = client.send(
+                        HttpRequest.newBuilder(URI.create(url)).timeout(TIMEOUT).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() == 200) {
+                    return r.body();
+                }
+            } catch (IOException e) {
+                System.err.println("kafka-connect entrypoint: " + url + ": " + e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+            try {
+                Thread.sleep(1000L * attempt);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+        }
+        return null;
+    }
+
+    private static String port(Map<String, String> env) {
+        return env.getOrDefault("CONNECT_REST_PORT", "8083");
+    }
+
+    private static boolean healthy(String port) {
+        HttpClient client = HttpClient.newBuilder().connectTimeout(TIMEOUT).build();
+        try {
+            int health = status(client, "http://localhost:" + port + "/health");
+            if (health == 404) {
+                return status(client, "http://localhost:" + port + "/connectors") == 200;
+            }
+            return health == 200;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static int status(HttpClient client, String url) throws IOException, InterruptedException {
+        return client.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(15)).build(),
+                HttpResponse.BodyHandlers.discarding()).statusCode();
+    }
+
+    private static String escape(String s) {
+        StringBuilder out = new StringBuilder();
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '\\', '=', ':', '#', '!' -> out.append('\\').append(c);
+                case '\n' -> out.append("\\n");
+                default -> out.append(c);
+            }
+        }
+        return out.toString();
+    }
+}
