@@ -295,14 +295,16 @@ async fn two_overlapping_runs_restart_once_and_alert_once() {
         .map(|r| findings(r, &name)[0]["action"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(
-        actions.iter().filter(|t| t.starts_with("restart 1 of 3")).count(),
+        actions.iter().filter(|t| *t == "restart 1 of 3 requested").count(),
         1,
         "{actions:?}"
     );
+    // The other run lost the claim, or (when it read the state after the first had claimed)
+    // found the restart made: both mean one restart.
     assert_eq!(
         actions
             .iter()
-            .filter(|t| *t == "another monitor run is handling it")
+            .filter(|t| *t == "another monitor run is handling it" || t.starts_with("restart 1 of 3 already made"))
             .count(),
         1,
         "{actions:?}"
