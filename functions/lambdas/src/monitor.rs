@@ -55,7 +55,7 @@ pub struct MonitorConfig {
     /// `RUN_BUDGET_SECONDS` (45): a run that takes longer is cut, below the function timeout.
     pub run_budget: Duration,
     /// `WORKER_WARMUP_SECONDS` (300): how long a worker without `/health` (Kafka Connect before
-    /// 3.9) that lists none of the connectors is taken to be starting.
+    /// 3.9) that lists none, or not all, of the connectors it holds is taken to be starting.
     pub worker_warmup: Duration,
 }
 

@@ -76,7 +76,7 @@ pub struct Settings {
     pub mute_all: bool,
     /// Muted connectors.
     pub muted: BTreeSet<String>,
-    /// How long a worker without `/health` that lists none of the desired connectors is taken to
+    /// How long a worker without `/health` that lists none, or not all, of its connectors is taken to
     /// be starting, from its task's start or else from the first run that saw it so (ms).
     pub worker_warmup_ms: i64,
 }
@@ -172,7 +172,7 @@ pub struct Evaluation {
 pub enum Warmth {
     /// Judge it: what it does not list is missing.
     Warm,
-    /// It lists none of the desired connectors and may still be reading its config topic.
+    /// It lists none, or not all, of its connectors and may still be reading its config topic.
     Cold {
         /// When it will be judged anyway (ms since the epoch).
         until: i64,
