@@ -59,14 +59,109 @@ sinks = [r for r in functions.values() if r["Metadata"]["BuildProperties"]["Bina
 check(all(r["Properties"]["Timeout"] < 50 for r in sinks), "a sink function's timeout is not below the connector's 50 s")
 
 # Every alarm of the template is in the catalogue (by the end of its name), so alarmState knows it.
+# The catalogue's `direct` alarms watch the alerting path itself: CloudWatch publishes them straight
+# to the topic (ALARM and OK), and alarmState leaves them alone. Every other alarm has no action:
+# alarmState turns it into an alert with its runbook.
 catalogue = json.load(open(os.path.join(ROOT, "alarms/catalogue.json")))
-suffixes = [a["alarmNameSuffix"] for a in catalogue["alarms"]]
+TOPIC = [{"Ref": "AlertsTopic"}]
+direct_ids = set()
 for name, r in resources.items():
     if r["Type"] == "AWS::CloudWatch::Alarm":
         alarm_name = resolve(r["Properties"]["AlarmName"])
-        check(any(alarm_name.endswith(sfx) for sfx in suffixes), f"alarm {alarm_name} ({name}) is not in alarms/catalogue.json")
-        check(not r["Properties"].get("AlarmActions") and not r["Properties"].get("OKActions"),
-              f"alarm {name} has actions: every alert must go through alarmState")
+        entry = next((a for a in catalogue["alarms"] if alarm_name.endswith(a["alarmNameSuffix"])), None)
+        check(entry is not None, f"alarm {alarm_name} ({name}) is not in alarms/catalogue.json")
+        p = r["Properties"]
+        if entry and entry["direct"]:
+            direct_ids.add(entry["id"])
+            check(p.get("AlarmActions") == TOPIC and p.get("OKActions") == TOPIC,
+                  f"alarm {name} ({entry['id']}) must publish ALARM and OK straight to the alerts topic")
+        else:
+            check(not p.get("AlarmActions") and not p.get("OKActions"),
+                  f"alarm {name} has actions: it goes through alarmState, a direct action would alert twice")
+for must in ["monitor-heartbeat", "alerting-errors", "events-dead-letters"]:
+    check(must in direct_ids, f"no alarm of the template is {must}, which must not depend on alarmState")
+# Each alerting function (an EventBridge target or the monitor) has its errors alarm.
+alerting = {name for name, r in functions.items()
+            if name == "TestConnectors" or any(e["Type"] == "EventBridgeRule" for e in r["Properties"].get("Events", {}).values())}
+watched = {r["Properties"]["Dimensions"][0]["Value"].get("Ref") for r in resources.values()
+           if r["Type"] == "AWS::CloudWatch::Alarm" and resolve(r["Properties"]["AlarmName"]).endswith("-alerting-errors")}
+check(alerting == watched, f"alerting functions {sorted(alerting)}, errors alarms on {sorted(watched)}")
+
+# The metrics the code emits (EMF lines: `("Name", Unit::...)`), in the stack's namespace.
+EMITTED = set()
+for f in glob.glob(os.path.join(ROOT, "functions/*/src/**/*.rs"), recursive=True):
+    EMITTED |= set(re.findall(r'\("([A-Z][A-Za-z]+)",\s*Unit::', open(f).read()))
+NAMESPACE = "mako-connector-main"
+
+
+def project_metrics_of_alarms():
+    for name, r in resources.items():
+        if r["Type"] == "AWS::CloudWatch::Alarm" and resolve(r["Properties"].get("Namespace")) == NAMESPACE:
+            yield name, r["Properties"]["MetricName"]
+
+
+for name, metric in project_metrics_of_alarms():
+    check(metric in EMITTED, f"alarm {name} watches {metric}, which the code never emits ({sorted(EMITTED)})")
+
+# The dashboard: every widget's metric (explicit, or a SEARCH's MetricName) in the stack's namespace
+# is one the code emits; AWS namespaces name resources of the stack.
+dashboards = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+check(len(dashboards) == 1, "the template has one dashboard")
+body_text = dashboards[0]["Properties"]["DashboardBody"]["Fn::Sub"]
+for k, val in {**VALUES, "ConnectCluster": "mako-connector-main-connect"}.items():
+    body_text = body_text.replace("${" + k + "}", val)
+for ref in re.findall(r"\$\{([A-Za-z]+)(?:\.[A-Za-z]+)?\}", body_text):
+    check(ref in resources, f"the dashboard names {ref}, which is not a resource of the template")
+body = json.loads(re.sub(r"\$\{[A-Za-z:.]+\}", "x", body_text))
+dashboard_metrics = []
+for widget in body["widgets"]:
+    for m in widget["properties"].get("metrics", []):
+        if isinstance(m[0], dict):
+            e = m[0]["expression"]
+            ns = re.search(r'\{"?([^",}]+)"?', e).group(1)
+            dashboard_metrics.append((ns, re.search(r'MetricName="([A-Za-z]+)"', e).group(1), widget["properties"]["title"]))
+        else:
+            dashboard_metrics.append((m[0], m[1], widget["properties"]["title"]))
+for ns, metric, title in dashboard_metrics:
+    if ns == NAMESPACE:
+        check(metric in EMITTED, f"dashboard widget {title!r} shows {metric}, which the code never emits")
+    else:
+        check(ns.startswith("AWS/"), f"dashboard widget {title!r} reads namespace {ns}, neither the stack's nor AWS's")
+shown = {m for ns, m, _ in dashboard_metrics if ns == NAMESPACE}
+check(EMITTED <= shown, f"metrics the code emits and the dashboard does not show: {sorted(EMITTED - shown)}")
+
+
+# Parameter rules, evaluated for consistent and inconsistent parameters (CloudFormation rejects a
+# stack at validation when an applicable rule's assertion is false).
+def rule_value(expr, params):
+    if isinstance(expr, dict):
+        (fn, args), = expr.items()
+        if fn == "Ref":
+            return params[args]
+        if fn == "Fn::Equals":
+            return rule_value(args[0], params) == rule_value(args[1], params)
+        if fn == "Fn::Not":
+            return not rule_value(args[0], params)
+        if fn == "Fn::EachMemberEquals":
+            return all(v == rule_value(args[1], params) for v in rule_value(args[0], params))
+        raise ValueError(f"rule function {fn} is not evaluated here")
+    return expr
+
+
+def rules_hold(params):
+    broken = []
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not rule_value(rule["RuleCondition"], params):
+            continue
+        broken += [name for a in rule["Assertions"] if not rule_value(a["Assert"], params)]
+    return broken
+
+
+for params, ok in [({"CreateVpcEndpoints": "true", "PrivateRouteTableIds": [""]}, False),
+                   ({"CreateVpcEndpoints": "true", "PrivateRouteTableIds": ["rtb-1", "rtb-2"]}, True),
+                   ({"CreateVpcEndpoints": "false", "PrivateRouteTableIds": [""]}, True)]:
+    broken = rules_hold(params)
+    check((not broken) == ok, f"parameters {params}: rules broken {broken}, expected {'none' if ok else 'some'}")
 
 # IAM least privilege, read from the code: each binary's handler module, the modules it uses, the
 # adapters those import, and the AWS operations the adapters call give the actions the function

@@ -68,7 +68,7 @@ fn every_event_file_classifies_to_its_kind_and_categories() {
         (
             "alarm/monitor-heartbeat-insufficient-data.json",
             "alarm-state",
-            &["monitor-heartbeat"],
+            &["alarm"],
         ),
         ("alarm/ecs-cpu-insufficient-data.json", "alarm-state", &["alarm"]),
         ("alarm/unknown-alarm.json", "alarm-state", &["unknown"]),

@@ -132,7 +132,7 @@ pub struct ConnectorConfig {
 }
 
 /// Words in a property name that mark its value as secret.
-const SECRET_WORDS: [&str; 7] = [
+const SECRET_WORDS: [&str; 8] = [
     "password",
     "passwd",
     "secret",
@@ -140,6 +140,8 @@ const SECRET_WORDS: [&str; 7] = [
     "credentials",
     "credential",
     "apikey",
+    // `confluent.license`: the stack puts the license key in the connector config.
+    "license",
 ];
 
 /// Whether a config property's value must never be logged: its name has a secret word
@@ -183,6 +185,7 @@ mod tests {
             ("sasl.jaas.config.password", true),
             ("api.key", true),
             ("CONNECT_TOKEN", true),
+            ("confluent.license", true),
             ("aws.credentials.provider.class", true),
             ("key.converter", false),
             ("key.converter.schemas.enable", false),

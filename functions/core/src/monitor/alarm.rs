@@ -22,6 +22,10 @@ pub struct AlarmEntry {
     pub severity: String,
     /// Whether INSUFFICIENT_DATA is worth a warning (the heartbeat's is).
     pub missing_data_matters: bool,
+    /// CloudWatch publishes this alarm straight to the topic (it watches the alerting path
+    /// itself), so alarmState must not alert on it a second time.
+    #[serde(default)]
+    pub direct: bool,
     /// One line.
     pub summary: String,
     /// `runbooks/<id>.md`.
@@ -80,6 +84,11 @@ pub fn classify_alarm_event(
     let reason = d["state"]["reason"].as_str().unwrap_or("(no reason given)");
     let entry = catalogue.iter().find(|e| name.ends_with(&e.alarm_name_suffix));
     let id = entry.map_or("unknown", |e| e.id.as_str());
+    if entry.is_some_and(|e| e.direct) {
+        return Ok(AlarmChange::Nothing {
+            reason: format!("{name} is {state}; CloudWatch sends {id} straight to the topic"),
+        });
+    }
     let key = format!("{id}:{cluster}/{name}");
     let metric = &d["configuration"]["metrics"][0]["metricStat"]["metric"];
     let metric_text = match (metric["namespace"].as_str(), metric["name"].as_str()) {
@@ -168,10 +177,11 @@ mod tests {
                 key: format!("sink-failure:{c}/mako-connector-main-sink-failure")
             }
         );
+        // The heartbeat's alarm has its own action: an alert from here would be its second.
         match classify_alarm_event(&event("monitor-heartbeat-insufficient-data.json"), &cat, c, 0).unwrap() {
-            AlarmChange::Raise(n) => assert_eq!(
-                (n.incident.category.as_str(), n.incident.severity.as_str()),
-                ("monitor-heartbeat", "warning")
+            AlarmChange::Nothing { reason } => assert!(
+                reason.contains("CloudWatch sends monitor-heartbeat straight to the topic"),
+                "{reason}"
             ),
             other => panic!("{other:?}"),
         }

@@ -451,6 +451,9 @@ fn report(
         "healthy": healthy,
         "checkedAt": super::time::iso8601(ctx.now),
         "warmingUpUntil": eval.warming_until.map(super::time::iso8601),
+        // The connectors the config secrets ask for: the report names them even when no worker
+        // answered.
+        "desired": ctx.desired.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
         "connectors": connectors,
         "findings": cluster_findings,
         "alerts": alerts,

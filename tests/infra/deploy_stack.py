@@ -1,0 +1,386 @@
+"""Deploys infra/template.yaml into moto's CloudFormation as a first deploy would, and then runs
+the functions with the environment the stack gave them (scripts/test does both halves).
+
+  deploy_stack.py deploy DIR     SAM-translates the template (samtranslator, as `sam deploy`
+                                 does), creates the stack, deletes it, creates it again; writes
+                                 DIR/stack.json (outputs, names) and DIR/<binary>.env (each
+                                 function's environment, read back from moto's Lambda).
+  deploy_stack.py exercise DIR   With one `cargo lambda watch` per function started on those
+                                 environments (URLs in STACK_WATCH_<binary>, logs in
+                                 STACK_LOG_<binary>): the sinks write the stack's tables, the
+                                 monitor reads the stack's secrets and writes its state table,
+                                 alarmState and ecsTaskState publish to the stack's topic, and
+                                 every metric they print matches the namespace and dimensions
+                                 of the stack's alarms on it.
+
+Runs with .venv-sam's Python (samtranslator, boto3), against moto at AWS_ENDPOINT_URL."""
+import glob
+import io
+import json
+import os
+import sys
+import time
+import urllib.request
+import uuid
+import zipfile
+
+import boto3
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+passed, failed = 0, 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAILED: {what}", file=sys.stderr)
+
+
+def client(name):
+    return boto3.client(name, region_name=REGION)
+
+
+def translated():
+    """The template as `sam deploy` hands it to CloudFormation: code and state machine packaged
+    (here: a placeholder zip in moto's S3, the definition inlined), the SAM transform applied."""
+    from samtranslator.translator.transform import transform
+
+    t = yaml.safe_load(open(os.path.join(ROOT, "infra/template.yaml")))
+    t["Globals"]["Function"]["CodeUri"] = "s3://stack-code/connector.zip"
+    for r in t["Resources"].values():
+        if r["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in r["Properties"]:
+            r["Properties"]["Definition"] = json.load(open(os.path.join(ROOT, "infra", r["Properties"].pop("DefinitionUri"))))
+
+    class Policies:
+        def load(self):
+            return {n: f"arn:aws:iam::aws:policy/service-role/{n}"
+                    for n in ["AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole", "AWSLambdaRole"]}
+
+    out = transform(t, {}, Policies())
+    # What CloudFormation does on a stack *deletion* (not a rolled-back create) is what this test
+    # exercises; moto only knows `Retain` for it.
+    for r in out["Resources"].values():
+        if r.get("DeletionPolicy") == "RetainExceptOnCreate":
+            r["DeletionPolicy"] = "Retain"
+    return out
+
+
+def network():
+    """A VPC with two private subnets and their route table, as the parameters want them."""
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24")["Subnet"]["SubnetId"] for i in range(2)]
+    route_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    return vpc, subnets, route_table
+
+
+def stack_resources(cf, name):
+    return {r["LogicalResourceId"]: r for r in cf.list_stack_resources(StackName=name)["StackResourceSummaries"]}
+
+
+def create(cf, name, template, params):
+    body = json.dumps(template)
+    try:
+        cf.create_stack(StackName=name, TemplateBody=body,
+                        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+                        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    except Exception as e:  # moto answers a failed create with the service's error
+        check(False, f"stack {name} was not created: {e}")
+        print(f"stack deploy: {passed} passed, {failed} failed")
+        sys.exit(1)
+    stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+    check(stack["StackStatus"] == "CREATE_COMPLETE", f"stack {name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+    failed_resources = [(k, r["ResourceStatus"]) for k, r in stack_resources(cf, name).items() if r["ResourceStatus"] != "CREATE_COMPLETE"]
+    check(not failed_resources, f"stack {name}: resources not created: {failed_resources}")
+    physical = {k: r["PhysicalResourceId"] for k, r in stack_resources(cf, name).items()}
+    intrinsics = Intrinsics(template, params, physical)
+    stand_ins = []
+    for logical, r in template["Resources"].items():
+        if logical in physical or ("Condition" in r and not intrinsics.condition(r["Condition"])):
+            continue
+        if r["Type"] in NOT_MODELLED:
+            continue
+        made = stand_in_create(r, intrinsics.value(r.get("Properties", {})))
+        check(made is not None, f"stack {name}: moto did not create {logical} ({r['Type']}) and no stand-in does")
+        if made:
+            stand_ins.append((r["Type"], made))
+            physical[logical] = made
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return outputs, physical, stand_ins
+
+
+class Intrinsics:
+    """CloudFormation's intrinsics over a created stack: parameters, conditions, and the
+    resources' physical ids (the few attributes the template reads are derived from them)."""
+
+    def __init__(self, template, params, physical):
+        self.template, self.physical = template, physical
+        self.params = {k: str(p.get("Default", "")) for k, p in template["Parameters"].items()}
+        self.params.update(params)
+        self.params.update({"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"})
+        self.conditions = {}
+
+    def condition(self, name):
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.value(self.template["Conditions"][name]))
+        return self.conditions[name]
+
+    def ref(self, name):
+        if name in self.params:
+            value = self.params[name]
+            kind = self.template["Parameters"].get(name, {}).get("Type", "")
+            return value.split(",") if kind.startswith("List") or kind == "CommaDelimitedList" else value
+        return self.physical[name]
+
+    def att(self, name, attr):
+        pid = self.physical[name]
+        if attr == "QueueName":
+            return pid.rsplit("/", 1)[-1]
+        if attr == "Name":
+            return pid.rsplit("/", 1)[-1]
+        if attr == "Arn" and name in self.template["Resources"] and "Function" in self.template["Resources"][name]["Type"]:
+            return f"arn:aws:lambda:{REGION}:123456789012:function:{pid}"
+        raise KeyError(f"{name}.{attr} is not derived here")
+
+    def sub(self, text, extra):
+        import re
+
+        def one(m):
+            key = m.group(1)
+            if key in extra:
+                return str(extra[key])
+            if "." in key and not key.startswith("AWS::"):
+                return str(self.att(*key.split(".", 1)))
+            v = self.ref(key)
+            return ",".join(v) if isinstance(v, list) else str(v)
+        return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", one, text)
+
+    def value(self, v):
+        if isinstance(v, list):
+            return [self.value(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        if len(v) == 1:
+            (fn, args), = v.items()
+            if fn == "Ref":
+                return self.ref(args)
+            if fn == "Condition":
+                return self.condition(args)
+            if fn == "Fn::GetAtt":
+                return self.att(*args)
+            if fn == "Fn::Sub":
+                text, extra = (args, {}) if isinstance(args, str) else (args[0], {k: self.value(x) for k, x in args[1].items()})
+                return self.sub(text, extra)
+            if fn == "Fn::If":
+                return self.value(args[1] if self.condition(args[0]) else args[2])
+            if fn == "Fn::Equals":
+                return self.value(args[0]) == self.value(args[1])
+            if fn == "Fn::Not":
+                return not self.value(args[0])
+            if fn == "Fn::And":
+                return all(self.value(a) for a in args)
+            if fn == "Fn::Or":
+                return any(self.value(a) for a in args)
+            if fn == "Fn::Join":
+                return args[0].join(self.value(args[1]))
+            if fn == "Fn::Select":
+                return self.value(args[1])[int(args[0])]
+            if fn == "Fn::Split":
+                return self.value(args[1]).split(args[0])
+        return {k: self.value(x) for k, x in v.items()}
+
+
+# Resource types moto's CloudFormation does not create: the test creates them, with the
+# properties the stack resolves, where CloudFormation would (and deletes them with the stack).
+def stand_in_create(r, props):
+    if r["Type"] == "AWS::SecretsManager::Secret":
+        client("secretsmanager").create_secret(Name=props["Name"], Description=props.get("Description", ""),
+                                               SecretString=props["SecretString"])
+        return props["Name"]
+    if r["Type"] == "AWS::CloudWatch::Alarm":
+        keys = ["AlarmName", "AlarmDescription", "Namespace", "MetricName", "Statistic", "ComparisonOperator", "Threshold",
+                "Period", "EvaluationPeriods", "DatapointsToAlarm", "TreatMissingData", "Dimensions",
+                "AlarmActions", "OKActions", "InsufficientDataActions"]
+        client("cloudwatch").put_metric_alarm(**{k: props[k] for k in keys if k in props})
+        return props["AlarmName"]
+    return None
+
+
+# Types moto skips that no function reads (network rules, a topic's policy, a dependency
+# anchor): nothing to stand in for.
+NOT_MODELLED = {"AWS::SNS::TopicPolicy", "AWS::EC2::SecurityGroupEgress", "AWS::CloudFormation::WaitConditionHandle"}
+
+
+def stand_in_delete(kind, name):
+    if kind == "AWS::SecretsManager::Secret":
+        # CloudFormation deletes a stack's secrets without a recovery window.
+        client("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    elif kind == "AWS::CloudWatch::Alarm":
+        client("cloudwatch").delete_alarms(AlarmNames=[name])
+
+
+def deploy(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    s3, cf, lam, ddb = client("s3"), client("cloudformation"), client("lambda"), client("dynamodb")
+    s3.create_bucket(Bucket="stack-code")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n")
+    s3.put_object(Bucket="stack-code", Key="connector.zip", Body=code.getvalue())
+    template = translated()
+    vpc, subnets, route_table = network()
+    stage = "s" + uuid.uuid4().hex[:8]
+    prefix = f"mako-connector-{stage}"
+    params = {"Stage": stage, "VpcId": vpc, "PrivateSubnetIds": ",".join(subnets), "PrivateRouteTableIds": route_table,
+              "BrokerString": "b-1.example.internal:9094", "RunbookBaseUrl": "https://runbooks.example/runbooks",
+              "ConnectImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/connect:1"}
+
+    first, _, stand_ins = create(cf, f"{prefix}-1", template, params)
+    tables = [first[k] for k in ["SeatoolTableName", "AppianTableName"]]
+    cf.delete_stack(StackName=f"{prefix}-1")
+    for kind, made in stand_ins:
+        stand_in_delete(kind, made)
+    left = set(ddb.list_tables()["TableNames"])
+    check(set(tables) <= left, f"the data tables {tables} were not kept when the stack was deleted")
+    check(first["MonitorStateTableName"] not in left, "the monitor-state table outlived its stack")
+
+    # Again, as a first deploy does it (no image yet: the service runs no task), with the kept
+    # tables of the first stack still there.
+    params["ConnectImage"] = ""
+    name = f"{prefix}-2"
+    outputs, physical, _ = create(cf, name, template, params)
+    check(not set(tables) & {outputs["SeatoolTableName"], outputs["AppianTableName"]}, "the second stack reused a kept table")
+    service = client("ecs").describe_services(cluster=outputs["ConnectClusterName"], services=[outputs["ConnectServiceName"]])["services"][0]
+    check(service["desiredCount"] == 0, f"without an image the service wants {service['desiredCount']} tasks, expected 0")
+
+    functions = {}
+    for logical, r in template["Resources"].items():
+        if r["Type"] == "AWS::Lambda::Function":
+            conf = lam.get_function_configuration(FunctionName=physical[logical])
+            binary = conf["FunctionName"][len(prefix) + 1:]
+            functions[binary] = conf
+            env = conf.get("Environment", {}).get("Variables", {})
+            with open(os.path.join(out_dir, f"{binary}.env"), "w") as f:
+                f.writelines(f"{k}={v}\n" for k, v in sorted(env.items()))
+    cargo_bins = {line.split('"')[1] for line in open(os.path.join(ROOT, "functions/lambdas/Cargo.toml")) if line.startswith("name = ") and "connector" not in line}
+    check(set(functions) == cargo_bins, f"functions of the stack {sorted(functions)}, binaries {sorted(cargo_bins)}")
+    json.dump({"stack": name, "prefix": prefix, "outputs": outputs,
+               "resources": physical},
+              open(os.path.join(out_dir, "stack.json"), "w"), indent=1)
+    print(f"stack: {name} created, deleted and created again; {len(functions)} functions' environments in {out_dir}")
+
+
+def invoke(binary, payload):
+    url = os.environ[f"STACK_WATCH_{binary}"]
+    req = urllib.request.Request(f"{url}/2015-03-31/functions/{binary}/invocations", data=json.dumps(payload).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def sample(path, prefix):
+    """A file of events/, with the sample deployment's names replaced by the stack's."""
+    return json.loads(open(os.path.join(ROOT, "events", path)).read().replace("mako-connector-main", prefix))
+
+
+def emf_lines(binary):
+    lines = []
+    for line in open(os.environ[f"STACK_LOG_{binary}"], errors="replace"):
+        if '"_aws":' in line:
+            try:
+                lines.append(json.loads(line[line.index("{"):]))
+            except ValueError:
+                pass
+    return lines
+
+
+def drain(queue_url, want, seconds=30):
+    """Messages of the topic's test subscription until `want` arrived or `seconds` passed."""
+    sqs, got, deadline = client("sqs"), [], time.time() + seconds
+    while len(got) < want and time.time() < deadline:
+        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            got.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
+def exercise(out_dir):
+    info = json.load(open(os.path.join(out_dir, "stack.json")))
+    prefix, outputs = info["prefix"], info["outputs"]
+    ddb, sqs, sns = client("dynamodb"), client("sqs"), client("sns")
+    # The topic's messages, read through a queue subscribed to it.
+    queue = sqs.create_queue(QueueName=f"{prefix}-alerts-seen")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=outputs["AlertsTopicArn"], Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+
+    # The sinks write the stack's tables.
+    for binary, batch, table in [("sinkSeatoolData", "sink/confluent-seatool-batch.json", outputs["SeatoolTableName"]),
+                                 ("sinkAppianData", "sink/confluent-appian-batch.json", outputs["AppianTableName"])]:
+        status, answer = invoke(binary, sample(batch, prefix))
+        check(status == 200, f"{binary}: HTTP {status}: {answer}")
+        items = ddb.scan(TableName=table, Select="COUNT")["Count"]
+        check(items > 0, f"{binary} answered {answer} and the stack's table {table} holds {items} items")
+
+    # alarmState: an alarm of the stack becomes one alert on the stack's topic; a direct alarm none.
+    status, answer = invoke("alarmState", sample("alarm/sink-failure-alarm.json", prefix))
+    check(status == 200 and answer.get("alerted") is True, f"alarmState on the sink-failure alarm: HTTP {status}: {answer}")
+    status, answer = invoke("alarmState", sample("alarm/monitor-heartbeat-insufficient-data.json", prefix))
+    check(status == 200 and answer.get("alerted") is False, f"alarmState on the heartbeat (a direct alarm): HTTP {status}: {answer}")
+    # ecsTaskState: a stop of a task of the stack's cluster.
+    status, answer = invoke("ecsTaskState", sample("ecs/task-stopped-oom-killed.json", prefix))
+    check(status == 200 and answer.get("alerted") is True, f"ecsTaskState on an OOM kill: HTTP {status}: {answer}")
+    # testConnectors: reads the stack's connector secrets, finds no worker (no image yet, no
+    # task), records it in its state table and alerts.
+    status, report = invoke("testConnectors", sample("schedule/scheduled-event.json", prefix))
+    check(status == 200, f"testConnectors: HTTP {status}: {report}")
+    check(sorted(report.get("desired", [])) == ["appian-sink", "seatool-sink"],
+          f"testConnectors did not read the stack's connector secrets: {json.dumps(report)[:600]}")
+    state = ddb.scan(TableName=outputs["MonitorStateTableName"])["Items"]
+    check(len(state) > 0, "testConnectors wrote nothing to the stack's monitor-state table")
+
+    subjects = sorted(json.loads(m["Message"]).get("subject", "") if m["Message"].startswith("{") else m.get("Subject", "")
+                      for m in drain(queue, 3))
+    subjects = [m for m in subjects]
+    print("alerts on the stack's topic:", subjects)
+    for part in ["sink-failure", "oom-killed", "worker-unreachable"]:
+        check(any(part in s for s in subjects), f"no alert with {part} reached the stack's topic: {subjects}")
+
+    # Every metric printed is in the stack's namespace and, where the stack has an alarm on it,
+    # carries exactly the alarm's dimensions (CloudWatch matches the whole dimension set).
+    namespace = None
+    for binary in ["sinkSeatoolData", "testConnectors", "ecsTaskState"]:
+        env = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(out_dir, f"{binary}.env")))
+        namespace = env["METRICS_NAMESPACE"]
+    seen = {}
+    for binary in ["sinkSeatoolData", "sinkAppianData", "testConnectors", "ecsTaskState"]:
+        for line in emf_lines(binary):
+            decl = line["_aws"]["CloudWatchMetrics"][0]
+            check(decl["Namespace"] == namespace, f"{binary} printed metrics in {decl['Namespace']}, the stack's namespace is {namespace}")
+            for m in decl["Metrics"]:
+                seen.setdefault(m["Name"], []).append({d: line[d] for d in decl["Dimensions"][0]})
+    for must in ["SinkRecordsFailed", "MonitorHeartbeat", "EcsTaskStopped"]:
+        check(must in seen, f"no {must} metric in the functions' logs ({sorted(seen)})")
+    alarms = client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    matched = 0
+    for a in alarms:
+        if a["Namespace"] != namespace or a["MetricName"] not in seen:
+            continue
+        want = {d["Name"]: d["Value"] for d in a["Dimensions"]}
+        matched += 1
+        check(want in seen[a["MetricName"]], f"alarm {a['AlarmName']} wants {a['MetricName']} with {want}; printed: {seen[a['MetricName']][:4]}")
+    print(f"alarms matched with printed metrics: {matched}")
+    check(matched >= 3, f"only {matched} alarms of the stack could be matched with printed metrics")
+
+
+if __name__ == "__main__":
+    {"deploy": deploy, "exercise": exercise}[sys.argv[1]](sys.argv[2])
+    print(f"stack {sys.argv[1]}: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
