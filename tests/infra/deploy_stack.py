@@ -341,6 +341,7 @@ def exercise(out_dir):
     # task), records it in its state table and alerts.
     status, report = invoke("testConnectors", sample("schedule/scheduled-event.json", prefix))
     check(status == 200, f"testConnectors: HTTP {status}: {report}")
+    check(report.get("worker") is None, f"testConnectors reached a worker {report.get('worker')} the stack does not run")
     check(sorted(report.get("desired", [])) == ["appian-sink", "seatool-sink"],
           f"testConnectors did not read the stack's connector secrets: {json.dumps(report)[:600]}")
     state = ddb.scan(TableName=outputs["MonitorStateTableName"])["Items"]

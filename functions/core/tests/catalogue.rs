@@ -95,13 +95,100 @@ fn the_seed_troubleshooting_steps_are_all_in_the_runbooks() {
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
         .collect();
     for step in [
-        "--function-name <project>-connector-<stage>-testConnectors",
-        "aws logs tail /aws/fargate/<project>-connector-<stage>-kafka-connect --since 10m",
+        "--function-name $P-testConnectors",
+        "aws logs tail /aws/fargate/$P-kafka-connect --since 10m",
         "-deleteConnector",
         "-findTaskIp",
         "-createConnector",
         "--force-new-deployment",
     ] {
         assert!(all.contains(step), "no runbook has {step:?}");
+    }
+}
+
+/// The shell of a page: its fenced `bash` blocks, and inline code that is an `aws` command.
+fn commands(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        match (&mut block, line.trim_start()) {
+            (None, l) if l.starts_with("```bash") => block = Some(String::new()),
+            (Some(b), l) if l.starts_with("```") => {
+                out.push(std::mem::take(b));
+                block = None;
+            }
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            (None, _) => out.extend(
+                line.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|c| c.starts_with("aws "))
+                    .map(str::to_string),
+            ),
+        }
+    }
+    out
+}
+
+#[test]
+fn runbook_commands_work_as_pasted() {
+    for entry in std::fs::read_dir(root("runbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        let page = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let shell = commands(&text).join("\n");
+        // Every variable a command uses is set on the page (`NAME=` or `read -r name`).
+        let mut set: BTreeSet<String> = BTreeSet::new();
+        for line in shell.lines() {
+            for part in line.split([';', '&', '|']) {
+                if let Some((name, _)) = part.trim().split_once('=')
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                {
+                    set.insert(name.to_string());
+                }
+            }
+        }
+        for (i, _) in shell.match_indices('$') {
+            let name: String = shell[i + 1..]
+                .trim_start_matches('{')
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            assert!(
+                name.is_empty() || set.contains(&name),
+                "runbooks/{page} uses ${name} and never sets it"
+            );
+        }
+        // Comments may say what a value stands for; the commands themselves have none left.
+        let code: String = shell
+            .lines()
+            .map(|l| l.split(" # ").next().unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for placeholder in ["<project>", "<stage>", "<connector-name>", "<task-id>", "<secret-path>"] {
+            assert!(
+                !code.contains(placeholder),
+                "runbooks/{page}: {placeholder} in a command"
+            );
+        }
+        for invoke in shell.split("aws lambda invoke").skip(1) {
+            // The command runs to the first line end that is not continued with `\`.
+            let end = invoke
+                .match_indices('\n')
+                .find(|(i, _)| !invoke[..*i].ends_with('\\'))
+                .map_or(invoke.len(), |(i, _)| i);
+            assert!(
+                invoke[..end].contains(" --cli-binary-format raw-in-base64-out"),
+                "runbooks/{page}: `aws lambda invoke` without --cli-binary-format raw-in-base64-out (AWS CLI v2 reads --payload as base64)"
+            );
+        }
+        assert!(
+            !shell.lines().any(|l| l.contains("--payload '") && l.contains('$')),
+            "runbooks/{page}: a single-quoted --payload names a variable the shell will not expand"
+        );
     }
 }
