@@ -13,21 +13,14 @@ import uuid
 import boto3
 import yaml
 
+from checks import Checks
+
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 ACCOUNT, REGION = "123456789012", os.environ.get("AWS_REGION", "us-east-1")
 VALUES = {"Project": "mako", "Stage": "main", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
 ATTS = {("ConnectCluster", "Arn"): f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/mako-connector-main-connect"}
 
-passed, failed = 0, 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAILED: {what}", file=sys.stderr)
+check = Checks("template")
 
 
 def resolve(v):
@@ -310,5 +303,4 @@ for fname, (deliver, skip) in expected.items():
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
     check(len(got) == len(deliver), f"{fname}: {len(got)} events delivered, expected {len(deliver)} ({[os.path.basename(f) for f in deliver]})")
 
-print(f"template: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

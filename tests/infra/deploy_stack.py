@@ -27,18 +27,11 @@ import zipfile
 import boto3
 import yaml
 
+from checks import Checks
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 REGION = os.environ.get("AWS_REGION", "us-east-1")
-passed, failed = 0, 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAILED: {what}", file=sys.stderr)
+check = Checks("stack")
 
 
 def client(name):
@@ -91,8 +84,7 @@ def create(cf, name, template, params):
                         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
     except Exception as e:  # moto answers a failed create with the service's error
         check(False, f"stack {name} was not created: {e}")
-        print(f"stack deploy: {passed} passed, {failed} failed")
-        sys.exit(1)
+        check.finish()
     stack = cf.describe_stacks(StackName=name)["Stacks"][0]
     check(stack["StackStatus"] == "CREATE_COMPLETE", f"stack {name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
     failed_resources = [(k, r["ResourceStatus"]) for k, r in stack_resources(cf, name).items() if r["ResourceStatus"] != "CREATE_COMPLETE"]
@@ -382,6 +374,6 @@ def exercise(out_dir):
 
 
 if __name__ == "__main__":
+    check.name = f"stack {sys.argv[1]}"
     {"deploy": deploy, "exercise": exercise}[sys.argv[1]](sys.argv[2])
-    print(f"stack {sys.argv[1]}: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    check.finish()
