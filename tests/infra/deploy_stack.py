@@ -278,9 +278,12 @@ def invoke(binary, payload):
         return e.code, json.loads(e.read() or b"null")
 
 
-def sample(path, prefix):
+def sample(path, prefix, renames=()):
     """A file of events/, with the sample deployment's names replaced by the stack's."""
-    return json.loads(open(os.path.join(ROOT, "events", path)).read().replace("mako-connector-main", prefix))
+    text = open(os.path.join(ROOT, "events", path)).read()
+    for old, new in renames:
+        text = text.replace(old, new)
+    return json.loads(text.replace("mako-connector-main", prefix))
 
 
 def emf_lines(binary):
@@ -322,7 +325,9 @@ def exercise(out_dir):
         check(items > 0, f"{binary} answered {answer} and the stack's table {table} holds {items} items")
 
     # alarmState: an alarm of the stack becomes one alert on the stack's topic; a direct alarm none.
-    status, answer = invoke("alarmState", sample("alarm/sink-failure-alarm.json", prefix))
+    # The sample's alarm renamed to one the stack has.
+    status, answer = invoke("alarmState", sample("alarm/sink-failure-alarm.json", prefix,
+                                                 [("main-sink-failure", "main-seatool-errors-sink-failure")]))
     check(status == 200 and answer.get("alerted") is True, f"alarmState on the sink-failure alarm: HTTP {status}: {answer}")
     status, answer = invoke("alarmState", sample("alarm/monitor-heartbeat-insufficient-data.json", prefix))
     check(status == 200 and answer.get("alerted") is False, f"alarmState on the heartbeat (a direct alarm): HTTP {status}: {answer}")
@@ -343,7 +348,7 @@ def exercise(out_dir):
                       for m in drain(queue, 3))
     subjects = [m for m in subjects]
     print("alerts on the stack's topic:", subjects)
-    for part in ["sink-failure", "oom-killed", "worker-unreachable"]:
+    for part in [f"sink-failure {prefix}-connect/{prefix}-seatool-errors", "oom-killed", "worker-unreachable"]:
         check(any(part in s for s in subjects), f"no alert with {part} reached the stack's topic: {subjects}")
 
     # Every metric printed is in the stack's namespace and, where the stack has an alarm on it,
@@ -362,6 +367,10 @@ def exercise(out_dir):
     for must in ["SinkRecordsFailed", "MonitorHeartbeat", "EcsTaskStopped"]:
         check(must in seen, f"no {must} metric in the functions' logs ({sorted(seen)})")
     alarms = client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    # The alarms that bypass alarmState name the stack's topic itself.
+    direct = [a for a in alarms if a["AlarmActions"]]
+    check(len(direct) >= 5 and all(a["AlarmActions"] == a["OKActions"] == [outputs["AlertsTopicArn"]] for a in direct),
+          f"direct alarms and their actions: {[(a['AlarmName'], a['AlarmActions']) for a in direct]}")
     matched = 0
     for a in alarms:
         if a["Namespace"] != namespace or a["MetricName"] not in seen:
