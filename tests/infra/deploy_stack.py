@@ -5,13 +5,14 @@ the functions with the environment the stack gave them (scripts/test does both h
                                  does), creates the stack, deletes it, creates it again; writes
                                  DIR/stack.json (outputs, names) and DIR/<binary>.env (each
                                  function's environment, read back from moto's Lambda).
-  deploy_stack.py exercise DIR   With one `cargo lambda watch` per function started on those
+  deploy_stack.py exercise DIR   With `cargo lambda watch` serving each function on those
                                  environments (URLs in STACK_WATCH_<binary>, logs in
                                  STACK_LOG_<binary>): the sinks write the stack's tables, the
                                  monitor reads the stack's secrets and writes its state table,
-                                 alarmState and ecsTaskState publish to the stack's topic, and
-                                 every metric they print matches the namespace and dimensions
-                                 of the stack's alarms on it.
+                                 alarmState and ecsTaskState publish to the stack's topic, the
+                                 control functions look in the stack's cluster, and every metric
+                                 printed matches the namespace and dimensions of the stack's
+                                 alarms on it.
 
 Runs with .venv-sam's Python (samtranslator, boto3), against moto at AWS_ENDPOINT_URL."""
 import glob
@@ -341,6 +342,13 @@ def exercise(out_dir):
     check(report.get("worker") is None, f"testConnectors reached a worker {report.get('worker')} the stack does not run")
     check(sorted(report.get("desired", [])) == ["appian-sink", "seatool-sink"],
           f"testConnectors did not read the stack's connector secrets: {json.dumps(report)[:600]}")
+    # The control functions, told no cluster, look in the stack's (which runs no task).
+    cluster = outputs["ConnectClusterName"]
+    for binary, payload in [("findTaskIp", {"Context": {"Execution": {"Input": {}}}}), ("deleteConnector", {"connectorName": "seatool-sink"})]:
+        status, answer = invoke(binary, payload)
+        print(f"{binary} without a cluster: HTTP {status}: {answer}")
+        check(f"no RUNNING Kafka Connect task with an IP address in ECS cluster {cluster}" in json.dumps(answer),
+              f"{binary} did not look in the stack's cluster {cluster}: HTTP {status}: {answer}")
     state = ddb.scan(TableName=outputs["MonitorStateTableName"])["Items"]
     check(len(state) > 0, "testConnectors wrote nothing to the stack's monitor-state table")
 
