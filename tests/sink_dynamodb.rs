@@ -156,6 +156,43 @@ async fn a_tombstone_deletes_and_a_replayed_older_put_does_not_bring_the_item_ba
     );
 }
 
+/// An item as the original tables hold it (`compare-seatool-*`): the value's fields under the
+/// id, and no Kafka coordinates, because the sink did not write it.
+async fn put_foreign_item(sink: &Sink, id: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(&sink.sdk)
+        .put_item()
+        .table_name(&sink.config.table_name)
+        .item("PK", AttributeValue::S(id.into()))
+        .item("SK", AttributeValue::S(id.into()))
+        .item("STATE_CODE", AttributeValue::S("from the original table".into()))
+        .send()
+        .await
+        .expect("put a foreign item");
+}
+
+#[tokio::test]
+async fn items_the_sink_did_not_write_are_overwritten_and_deleted_not_stale() {
+    let sink = Sink::new(Table::Seatool).await;
+    put_foreign_item(&sink, "NC-11-020").await;
+    put_foreign_item(&sink, "VA-24-0007").await;
+    assert_eq!(
+        sink.results("confluent-seatool-batch.json").await,
+        ["stale", "written", "written", "written"],
+        "an item without coordinates is older than any record"
+    );
+    let nc = sink.get("NC-11-020").await.expect("NC-11-020 stored");
+    assert_eq!(
+        (&nc["kafkaOffset"], &nc["SPW_STATUS"][0]["SPW_STATUS_DESC"]),
+        (&json!(1043), &json!("Approved"))
+    );
+    assert_eq!(nc.get("STATE_CODE"), None, "the record replaces the foreign item whole");
+
+    put_foreign_item(&sink, "VA-24-0007").await;
+    assert_eq!(sink.results("confluent-seatool-tombstone.json").await, ["deleted"]);
+    assert_eq!(sink.get("VA-24-0007").await, None, "a tombstone deletes a foreign item");
+}
+
 #[tokio::test]
 async fn poison_records_are_dead_lettered_and_readable_from_the_queue() {
     let sink = Sink::new(Table::Seatool).await;
@@ -212,12 +249,14 @@ async fn an_item_dynamodb_refuses_is_dead_lettered_not_retried_forever() {
 }
 
 #[tokio::test]
-async fn appian_ids_come_from_the_value_and_the_newer_timestamp_wins_across_partitions() {
+async fn appian_ids_come_from_the_value_the_newer_timestamp_wins_and_a_tombstone_deletes_its_keys_package() {
     let sink = Sink::new(Table::Appian).await;
+    put_foreign_item(&sink, "98004").await;
     assert_eq!(
         sink.results("confluent-appian-batch.json").await,
-        ["stale", "written", "written", "dead-lettered", "skipped"]
+        ["stale", "written", "written", "dead-lettered", "deleted"]
     );
+    assert_eq!(sink.get("98004").await, None, "the package its key names is deleted");
     let item = sink.get("98001").await.expect("98001");
     assert_eq!(
         (&item["kafkaPartition"], &item["payload"]["PCKG_STUS"]),

@@ -9,6 +9,9 @@
 //!
 //! Writes, each with a condition equivalent to `Coordinates::supersedes`:
 //!
+//! An item without coordinates was not written by the sink (the original tables' items, before
+//! the cut-over): it is older than any record, so every write below replaces or deletes it.
+//!
 //! - put, common case: `PutItem` if the item *exists* and is older. One write when a record
 //!   updates a stored item: an existing item is newer than any marker, so the marker is moot.
 //! - put when there is no item: one transaction of `ConditionCheck` (the marker is absent or
@@ -24,7 +27,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use connector_core::sink::mapping::{ATTR_OFFSET, ATTR_PARTITION, ATTR_TIMESTAMP, ATTR_TOPIC};
 use connector_core::sink::ports::{Applied, RecordStore, StoreError};
@@ -38,6 +41,11 @@ pub const TOMBSTONE_SUFFIX: &str = "#tombstone";
 /// Same topic-partition: the offset decides; otherwise (timestamp, topic, partition).
 const STORED_IS_OLDER: &str = "((#kt = :kt AND #kp = :kp AND #ko < :ko) OR ((#kt <> :kt OR #kp <> :kp) AND \
      (#kts < :kts OR (#kts = :kts AND (#kt < :kt OR (#kt = :kt AND #kp < :kp))))))";
+
+/// The stored item is older than the record, or was not written by the sink at all.
+fn item_is_older() -> String {
+    format!("(attribute_not_exists(#ko) OR {STORED_IS_OLDER})")
+}
 
 /// Adds a condition on the stored coordinates, with their names and the record's values, to any
 /// request builder (`PutItem`, or a transaction's `Put`, `Delete`, `ConditionCheck`).
@@ -77,14 +85,24 @@ impl DynamoDbRecordStore {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item.clone())),
-            format!("attribute_exists(PK) AND {STORED_IS_OLDER}"),
+            format!("attribute_exists(PK) AND {}", item_is_older()),
             &write.coordinates
         )
+        .return_values(ReturnValue::AllOld)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
         match updated {
-            Ok(_) => return Ok(Applied::Applied),
+            Ok(out) => {
+                if out.attributes().is_some_and(|old| !old.contains_key(ATTR_OFFSET)) {
+                    tracing::info!(
+                        id = write.id,
+                        table = self.table,
+                        "replaced an item the sink did not write"
+                    );
+                }
+                return Ok(Applied::Applied);
+            }
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 if let PutItemError::ConditionalCheckFailedException(c) = e.err()
                     && c.item().is_some_and(|i| !i.is_empty())
@@ -104,7 +122,7 @@ impl DynamoDbRecordStore {
         );
         let put = conditioned!(
             Put::builder().table_name(&self.table).set_item(Some(item)),
-            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
+            format!("attribute_not_exists(PK) OR {}", item_is_older()),
             &write.coordinates
         );
         let items = vec![
@@ -126,7 +144,7 @@ impl DynamoDbRecordStore {
             Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(&write.id, &write.id))),
-            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
+            format!("attribute_not_exists(PK) OR {}", item_is_older()),
             &write.coordinates
         );
         let put_marker = conditioned!(

@@ -210,7 +210,7 @@ mod tests {
                                "partition": 0, "offset": 310, "result": "stale"}})
         );
         let got: Vec<&str> = items.iter().map(|i| i["payload"]["result"].as_str().unwrap()).collect();
-        assert_eq!(got, ["stale", "written", "written", "dead-lettered", "skipped"]);
+        assert_eq!(got, ["stale", "written", "written", "dead-lettered", "deleted"]);
     }
 
     #[test]

@@ -125,8 +125,19 @@ fn seatool_id(key: &Field) -> Result<String, String> {
 
 fn map_appian(record: &SourceRecord) -> Mapped {
     if record.value.is_null() {
-        return Mapped::Skip {
-            reason: "Appian tombstone: the id is in the value, so there is nothing to delete".into(),
+        // A tombstone: the value that names the package is gone, its key (`{"PCKG_ID": 98004}`,
+        // or Connect's JSON with the id under `payload`) still names it.
+        let key = match &record.key {
+            Field::Null => None,
+            other => value_object(other).ok(),
+        };
+        let id = key
+            .as_ref()
+            .and_then(|k| k.get("PCKG_ID").or_else(|| k.get("payload")?.get("PCKG_ID")));
+        return match id.map(|id| appian_id(id, "key PCKG_ID")) {
+            Some(Ok(id)) => write(id, record, WriteOp::Delete),
+            Some(Err(reason)) => dead(reason),
+            None => dead("Appian tombstone whose key has no PCKG_ID: which package it deletes is unknown"),
         };
     }
     let fields = match value_object(&record.value) {
@@ -134,17 +145,25 @@ fn map_appian(record: &SourceRecord) -> Mapped {
         Err(reason) => return dead(reason),
     };
     let id = match fields.get("payload").and_then(|p| p.get("PCKG_ID")) {
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(other) => {
-            return dead(format!(
-                "Appian payload.PCKG_ID is not a number or a non-empty string: {}",
-                clip(&other.to_string())
-            ));
-        }
+        Some(id) => match appian_id(id, "payload.PCKG_ID") {
+            Ok(id) => id,
+            Err(reason) => return dead(reason),
+        },
         None => return dead("Appian value has no payload.PCKG_ID (the id of the record)"),
     };
     write(id, record, WriteOp::Put(item_fields(fields)))
+}
+
+/// An Appian package id, a number or a non-empty string, as the item's key.
+fn appian_id(id: &Value, what: &str) -> Result<String, String> {
+    match id {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        other => Err(format!(
+            "Appian {what} is not a number or a non-empty string: {}",
+            clip(&other.to_string())
+        )),
+    }
 }
 
 /// The record value as a JSON object: parsed again when it arrived as text.
@@ -258,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn appian_id_is_pckg_id_as_a_string_and_tombstones_are_skipped() {
+    fn appian_id_is_pckg_id_as_a_string_and_a_tombstone_deletes_the_id_of_its_key() {
         let m = mapped(Table::Appian, "confluent-appian-batch.json");
         assert_eq!(id_of(&m[0]), "98001"); // a number
         assert_eq!(id_of(&m[1]), "98002"); // a string
@@ -267,7 +286,12 @@ mod tests {
             reason_of(&m[3]),
             "Appian value has no payload.PCKG_ID (the id of the record)"
         );
-        assert!(matches!(&m[4], Mapped::Skip { reason } if reason.contains("tombstone")));
+        // The tombstone's value is null; its key `{"PCKG_ID": 98004}` names the package.
+        assert!(
+            matches!(&m[4], Mapped::Write(Write { id, op: WriteOp::Delete, .. }) if id == "98004"),
+            "{:?}",
+            m[4]
+        );
         let Mapped::Write(Write {
             op: WriteOp::Put(fields),
             ..

@@ -184,7 +184,7 @@ mod tests {
                 None,
                 None,
                 Some(Outcome::DeadLettered),
-                Some(Outcome::Skipped)
+                None // the tombstone of 98004: a delete
             ]
         );
         let (_, kept) = plan.writes.iter().find(|(_, w)| w.id == "98001").unwrap();
