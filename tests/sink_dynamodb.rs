@@ -249,6 +249,43 @@ async fn an_item_dynamodb_refuses_is_dead_lettered_not_retried_forever() {
 }
 
 #[tokio::test]
+async fn when_dynamodb_refuses_the_newest_record_of_an_id_the_next_newest_is_stored_not_reported_stale() {
+    let sink = Sink::new(Table::Seatool).await;
+    let record = |offset: i64, value: String| {
+        json!({"payload": {"timestamp": offset, "topic": "t", "partition": 0,
+                                                                  "offset": offset, "key": "\"BIG-2\"", "value": value}})
+    };
+    let big = json!({"STATE_PLAN": {"ID_NUMBER": "BIG-2"}, "NOTES": "x".repeat(500 * 1024)}).to_string();
+    let batch = json!([
+        record(
+            7,
+            json!({"STATE_PLAN": {"ID_NUMBER": "BIG-2"}, "VERSION": 1}).to_string()
+        ),
+        record(
+            8,
+            json!({"STATE_PLAN": {"ID_NUMBER": "BIG-2"}, "VERSION": 2}).to_string()
+        ),
+        record(9, big),
+    ]);
+    let response = handle(sink.table, &sink.config, &sink.store, &sink.dlq, &batch)
+        .await
+        .unwrap();
+    let results: Vec<&str> = response
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["payload"]["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["stale", "written", "dead-lettered"], "{response}");
+    let item = sink.get("BIG-2").await.expect("the newest storable record is stored");
+    assert_eq!((&item["kafkaOffset"], &item["VERSION"]), (&json!(8), &json!(2)));
+    assert_eq!(
+        drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await.len(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn appian_ids_come_from_the_value_the_newer_timestamp_wins_and_a_tombstone_deletes_its_keys_package() {
     let sink = Sink::new(Table::Appian).await;
     put_foreign_item(&sink, "98004").await;

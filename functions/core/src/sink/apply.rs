@@ -102,12 +102,29 @@ where
     let mut outcomes = plan.decided;
     let mut letters = plan.dead_letters;
 
-    let results: Vec<(usize, bool, Result<Applied, StoreError>)> = stream::iter(&plan.writes)
-        .map(|(index, write)| async move { (*index, write.op == WriteOp::Delete, store.apply(write).await) })
+    // Per id, the newest write; when the store rejects it, the next newest of the batch, and so
+    // on: an older record is only stale once a newer one is stored (or already was).
+    let older = &plan.older;
+    // (record index, a delete, what the store answered) of each write tried.
+    type Tried = (usize, bool, Result<Applied, StoreError>);
+    let results: Vec<Vec<Tried>> = stream::iter(&plan.writes)
+        .map(|(index, write)| async move {
+            let mut tried = Vec::new();
+            let fallbacks = older.get(&write.id).into_iter().flatten();
+            for (index, write) in std::iter::once((index, write)).chain(fallbacks.map(|(i, w)| (i, w))) {
+                let result = store.apply(write).await;
+                let rejected = matches!(result, Err(StoreError::Rejected { .. }));
+                tried.push((*index, write.op == WriteOp::Delete, result));
+                if !rejected {
+                    break;
+                }
+            }
+            tried
+        })
         .buffer_unordered(max_in_flight.get())
         .collect()
         .await;
-    for (index, is_delete, result) in results {
+    for (index, is_delete, result) in results.into_iter().flatten() {
         outcomes[index] = Some(match result {
             Ok(Applied::Applied) if is_delete => Outcome::Deleted,
             Ok(Applied::Applied) => Outcome::Written,
@@ -165,6 +182,53 @@ mod tests {
 
     fn results(report: &SinkReport) -> Vec<&'static str> {
         report.records.iter().map(|(_, o)| o.as_str()).collect()
+    }
+
+    /// The in-memory store, refusing the writes of some offsets as DynamoDB refuses an item
+    /// over its size limit.
+    struct Refusing<'a>(&'a InMemoryRecordStore, &'a [i64]);
+
+    impl RecordStore for Refusing<'_> {
+        async fn apply(&self, write: &crate::sink::Write) -> Result<Applied, StoreError> {
+            if self.1.contains(&write.coordinates.offset) {
+                return Err(StoreError::Rejected {
+                    id: write.id.clone(),
+                    reason: "too large".into(),
+                });
+            }
+            self.0.apply(write).await
+        }
+    }
+
+    #[test]
+    fn a_refused_newest_record_falls_back_to_the_next_newest_of_its_id() {
+        // confluent-seatool-batch.json: NC-11-020 at offsets 1041 and 1043.
+        let batch = decode_batch(&event("confluent-seatool-batch.json")).unwrap();
+        let (store, dlq) = (InMemoryRecordStore::new(), InMemoryDeadLetterQueue::new());
+        let report = block_on(sink_batch(
+            Table::Seatool,
+            &batch,
+            &Refusing(&store, &[1043]),
+            &dlq,
+            IN_FLIGHT,
+        ))
+        .unwrap();
+        let got: Vec<&str> = report.records.iter().map(|(_, o)| o.as_str()).collect();
+        assert_eq!(got, ["written", "written", "dead-lettered", "written"]);
+        assert_eq!(store.get("NC-11-020").map(|i| i.coordinates.offset), Some(1041));
+        // Both refused: both dead-lettered, none reported stale.
+        let (store, dlq) = (InMemoryRecordStore::new(), InMemoryDeadLetterQueue::new());
+        let report = block_on(sink_batch(
+            Table::Seatool,
+            &batch,
+            &Refusing(&store, &[1041, 1043]),
+            &dlq,
+            IN_FLIGHT,
+        ))
+        .unwrap();
+        let got: Vec<&str> = report.records.iter().map(|(_, o)| o.as_str()).collect();
+        assert_eq!(got, ["dead-lettered", "written", "dead-lettered", "written"]);
+        assert_eq!(dlq.letters().len(), 2);
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct Plan {
     pub decided: Vec<Option<Outcome>>,
     /// The writes to make, at most one per id, with the index of the record each came from.
     pub writes: Vec<(usize, Write)>,
+    /// Per id, its older writes in the batch, newest first: decided `Stale` above, and written
+    /// in turn only if the store rejects every newer one (an item over DynamoDB's size limit).
+    pub older: HashMap<String, Vec<(usize, Write)>>,
     /// Records to dead-letter, with their index.
     pub dead_letters: Vec<(usize, DeadLetter)>,
 }
@@ -109,6 +112,7 @@ pub fn plan_batch(table: Table, records: &[SourceRecord]) -> Plan {
     let mut decided = vec![None; records.len()];
     let mut dead_letters = Vec::new();
     let mut newest: HashMap<String, (usize, Write)> = HashMap::new();
+    let mut older: HashMap<String, Vec<(usize, Write)>> = HashMap::new();
     for (index, record) in records.iter().enumerate() {
         match map_record(table, record) {
             Mapped::Skip { .. } => decided[index] = Some(Outcome::Skipped),
@@ -119,10 +123,12 @@ pub fn plan_batch(table: Table, records: &[SourceRecord]) -> Plan {
             Mapped::Write(write) => match newest.get_mut(&write.id) {
                 Some((_, kept)) if !write.coordinates.supersedes(&kept.coordinates) => {
                     decided[index] = Some(Outcome::Stale);
+                    older.entry(write.id.clone()).or_default().push((index, write));
                 }
                 Some(slot) => {
                     decided[slot.0] = Some(Outcome::Stale);
-                    *slot = (index, write);
+                    let replaced = std::mem::replace(slot, (index, write));
+                    older.entry(replaced.1.id.clone()).or_default().push(replaced);
                 }
                 None => {
                     newest.insert(write.id.clone(), (index, write));
@@ -132,9 +138,21 @@ pub fn plan_batch(table: Table, records: &[SourceRecord]) -> Plan {
     }
     let mut writes: Vec<(usize, Write)> = newest.into_values().collect();
     writes.sort_by_key(|(index, _)| *index);
+    for list in older.values_mut() {
+        list.sort_by(|(_, a), (_, b)| {
+            if a.coordinates.supersedes(&b.coordinates) {
+                std::cmp::Ordering::Less
+            } else if b.coordinates.supersedes(&a.coordinates) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+    }
     Plan {
         decided,
         writes,
+        older,
         dead_letters,
     }
 }
