@@ -345,6 +345,51 @@ async fn a_failing_store_fails_the_invocation_and_reports_no_success() {
 }
 
 #[tokio::test]
+async fn a_table_with_another_key_schema_fails_the_invocation_instead_of_dead_lettering_every_record() {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let sdk = sdk().await;
+    let name = unique("wrong-keys");
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create a table keyed id");
+    let queue = create_queue(&sdk, &unique("dlq")).await;
+    let sink = Sink::with(sdk, Table::Seatool, name, queue);
+    // A fault of the configuration hits every record: dead-lettering them would commit the
+    // offsets of records the table never got.
+    let err = sink.send("confluent-seatool-batch.json").await.unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(
+        diagnostic.error_type, "StoreUnavailable",
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url)
+            .await
+            .is_empty(),
+        "nothing dead-lettered"
+    );
+}
+
+#[tokio::test]
 async fn a_failing_dead_letter_queue_fails_the_invocation() {
     let sdk = sdk().await;
     let table = unique("seatool");

@@ -178,20 +178,24 @@ impl DynamoDbRecordStore {
                 Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => e,
                 Err(e) => return Err(store_error(id, e)),
             };
-            let reasons: Vec<&str> = match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(t) => {
-                    t.cancellation_reasons().iter().filter_map(|r| r.code()).collect()
-                }
-                _ => Vec::new(),
+            let (reasons, messages): (Vec<&str>, Vec<&str>) = match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(t) => t
+                    .cancellation_reasons()
+                    .iter()
+                    .filter_map(|r| Some((r.code()?, r.message().unwrap_or(""))))
+                    .unzip(),
+                _ => (Vec::new(), Vec::new()),
             };
+            let item_refused = reasons.contains(&"ItemCollectionSizeLimitExceeded")
+                || (reasons.contains(&"ValidationError") && messages.iter().any(|m| item_specific(m)));
             if reasons.contains(&"ConditionalCheckFailed") {
                 return Ok(Applied::Stale);
             } else if reasons.contains(&"TransactionConflict") {
                 continue;
-            } else if reasons.contains(&"ValidationError") || reasons.contains(&"ItemCollectionSizeLimitExceeded") {
+            } else if item_refused {
                 return Err(StoreError::Rejected {
                     id: id.into(),
-                    reason: format!("transaction cancelled: {reasons:?}"),
+                    reason: format!("transaction cancelled: {reasons:?} {messages:?}"),
                 });
             }
             return Err(StoreError::Unavailable {
@@ -294,8 +298,27 @@ pub fn from_attribute(value: &AttributeValue) -> Value {
     }
 }
 
-/// DynamoDB refuses this request and always will: a `ValidationException` (item over 400 KB,
-/// number out of range, key too long). Anything else may pass on a later delivery.
+/// What DynamoDB says when it refuses *this item* and always will (DynamoDB's texts): too large,
+/// a number it cannot hold, a key too long, too deeply nested. Every other `ValidationException`
+/// — a key schema other than `PK`/`SK`, a wrong type, an expression the table refuses — is a
+/// fault of the configuration that would refuse every record alike.
+const ITEM_SPECIFIC: [&str; 7] = [
+    "item size",
+    "exceeded the maximum size",
+    "size limit",
+    "number overflow",
+    "significant digits",
+    "supported range",
+    "nesting levels",
+];
+
+fn item_specific(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ITEM_SPECIFIC.iter().any(|phrase| lower.contains(phrase))
+}
+
+/// DynamoDB refuses this item and always will (see [`ITEM_SPECIFIC`]): dead-letter it. Anything
+/// else fails the invocation: it may pass on a later delivery, or it needs the table fixed.
 fn store_error<E, R>(id: &str, e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -303,9 +326,12 @@ where
 {
     if let SdkError::ServiceError(service) = &e
         && service.err().code() == Some("ValidationException")
+        && let Some(reason) = service.err().message().filter(|m| item_specific(m))
     {
-        let reason = service.err().message().unwrap_or("ValidationException").to_string();
-        return StoreError::Rejected { id: id.into(), reason };
+        return StoreError::Rejected {
+            id: id.into(),
+            reason: reason.to_string(),
+        };
     }
     StoreError::Unavailable {
         id: id.into(),
@@ -330,6 +356,28 @@ fn conflict(id: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_refusals_of_the_item_itself_dead_letter() {
+        for refused in [
+            "Item size has exceeded the maximum allowed size",
+            "Item size to update has exceeded the maximum allowed size",
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of 2048 bytes",
+            "Number overflow. Attempting to store a number with magnitude larger than supported range",
+            "Attempting to store a number with more than 38 significant digits",
+            "Nesting Levels have exceeded supported limits",
+        ] {
+            assert!(item_specific(refused), "{refused}");
+        }
+        for fault in [
+            "One or more parameter values were invalid: Missing the key id in the item",
+            "The provided key element does not match the schema",
+            "One or more parameter values were invalid: Type mismatch for key PK expected: N actual: S",
+            "Invalid ConditionExpression: Syntax error; token: \"<\"",
+        ] {
+            assert!(!item_specific(fault), "{fault}");
+        }
+    }
 
     #[test]
     fn json_and_attributes_round_trip() {
