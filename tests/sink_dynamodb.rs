@@ -286,6 +286,30 @@ async fn when_dynamodb_refuses_the_newest_record_of_an_id_the_next_newest_is_sto
 }
 
 #[tokio::test]
+async fn a_binary_value_is_dead_lettered_in_base64_and_fits_the_queue_instead_of_failing_the_batch() {
+    let sink = Sink::new(Table::Seatool).await;
+    // Avro or Protobuf bytes read through StringConverter: control characters, each of which JSON
+    // escapes to six bytes, and characters SQS refuses outright.
+    let binary: String = "\u{1}".repeat(50_000) + "\u{FFFF}\u{2}tail";
+    let batch = json!([{"payload": {"timestamp": 1, "topic": "t", "partition": 0, "offset": 3,
+                                     "key": "\"BIN-1\"", "value": binary}}]);
+    let response = handle(sink.table, &sink.config, &sink.store, &sink.dlq, &batch)
+        .await
+        .expect("a record that cannot be stored never fails the batch");
+    assert_eq!(response[0]["payload"]["result"], "dead-lettered", "{response}");
+    let letters = drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert!(letter["value"].is_null(), "the value was sent as text, not base64");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(letter["valueBase64"].as_str().expect("valueBase64"))
+        .unwrap();
+    assert_eq!(bytes.len(), 50_008, "the value's bytes whole: 50,000 + 3 + 1 + 4");
+    assert!(bytes.ends_with("\u{2}tail".as_bytes()));
+}
+
+#[tokio::test]
 async fn appian_ids_come_from_the_value_the_newer_timestamp_wins_and_a_tombstone_deletes_its_keys_package() {
     let sink = Sink::new(Table::Appian).await;
     put_foreign_item(&sink, "98004").await;

@@ -18,8 +18,10 @@ fuzz_target!(|data: &[u8]| {
         let decided = plan.decided.iter().filter(|d| d.is_some()).count();
         assert_eq!(decided + plan.writes.len(), batch.records.len());
         for (_, letter) in &plan.dead_letters {
+            // Always sendable: within the size given and only characters SQS takes.
             let message = letter.to_message(4096);
             assert!(message.len() <= 4096 || letter.key.is_none() && letter.value.is_none());
+            assert!(connector_core::sink::plan::sqs_text(&message));
         }
     }
 });

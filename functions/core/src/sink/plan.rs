@@ -53,32 +53,55 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The queue message body: JSON, at most `max_bytes` long. When the raw key and value do not
-    /// fit they are cut and `truncated` says so; the coordinates always fit, and the record
-    /// stays in Kafka for its retention, so it can still be read back in full.
+    /// The queue message body: JSON, at most `max_bytes` long, with only characters SQS takes.
+    /// A key or value that is not plain text (control characters, which JSON escapes to six
+    /// bytes each, or characters SQS refuses: Avro or Protobuf bytes read as a string) is sent as
+    /// `keyBase64`/`valueBase64`, the base64 of its bytes. What still does not fit is cut, the
+    /// value first, and `truncated` says so; the coordinates always fit, and the record stays in
+    /// Kafka for its retention, so it can still be read back in full.
     pub fn to_message(&self, max_bytes: usize) -> String {
-        let full = serde_json::to_string(self).unwrap_or_default();
+        use base64::Engine;
+        let mut body = serde_json::to_value(self).unwrap_or_default();
+        for field in ["key", "value"] {
+            if let Some(text) = body[field].as_str()
+                && !sqs_text(text)
+            {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                body[field] = serde_json::Value::Null;
+                body[format!("{field}Base64")] = serde_json::Value::String(encoded);
+            }
+        }
+        let full = body.to_string();
         if full.len() <= max_bytes {
             return full;
         }
-        let mut cut = self.clone();
-        let overhead = serde_json::to_string(&DeadLetter {
-            key: None,
-            value: None,
-            ..self.clone()
-        })
-        .map_or(0, |s| s.len())
-            + 64;
-        // JSON escaping can double a character, so keep half of what is left for key and value.
-        let room = max_bytes.saturating_sub(overhead) / 2;
-        // Keys are short; a quarter of the room is theirs at most, the value gets the rest.
-        cut.key = cut.key.map(|k| truncate(&k, room / 4));
-        let key_len = cut.key.as_ref().map_or(0, String::len);
-        cut.value = cut.value.map(|v| truncate(&v, room - key_len));
-        let mut body = serde_json::to_value(&cut).unwrap_or_default();
         body["truncated"] = serde_json::Value::Bool(true);
+        for field in ["valueBase64", "value", "keyBase64", "key"] {
+            loop {
+                let excess = body.to_string().len().saturating_sub(max_bytes);
+                let Some(text) = body.get(field).and_then(|v| v.as_str()) else {
+                    break;
+                };
+                if excess == 0 || text.is_empty() {
+                    break;
+                }
+                // Each byte cut shortens the body by at least one; base64 stays whole quads.
+                let mut keep = text.len().saturating_sub(excess);
+                if field.ends_with("Base64") {
+                    keep -= keep % 4;
+                }
+                body[field] = serde_json::Value::String(truncate(text, keep));
+            }
+        }
         body.to_string()
     }
+}
+
+/// Whether SQS takes `text` as it is and JSON keeps it about its size: tab, newline, carriage
+/// return and the characters SQS allows from U+0020 up, without U+FFFE and U+FFFF.
+pub fn sqs_text(text: &str) -> bool {
+    text.chars()
+        .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..))
 }
 
 fn truncate(text: &str, max_bytes: usize) -> String {
@@ -268,5 +291,42 @@ mod tests {
             body["value"].as_str().unwrap().len() > 50_000,
             "keeps as much of the value as fits"
         );
+    }
+
+    #[test]
+    fn binary_keys_and_values_go_as_base64_and_the_final_body_always_fits() {
+        use base64::Engine;
+        let decode = |v: &serde_json::Value| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap()
+        };
+        let limit = 261_120;
+        let letter = |value: String| DeadLetter {
+            table: "seatool",
+            reason: "value is not JSON".into(),
+            coordinates: Coordinates {
+                topic: "t".into(),
+                partition: 0,
+                offset: 1,
+                timestamp: 2,
+            },
+            key: Some("\"K\u{FFFF}\"".into()),
+            value: Some(value),
+        };
+        // 50 KB of 0x01: 300 KB as escaped JSON, 67 KB as base64.
+        let binary = "\u{1}".repeat(50_000) + "\u{FFFE}end";
+        let message = letter(binary.clone()).to_message(limit);
+        assert!(message.len() <= limit && sqs_text(&message), "{} bytes", message.len());
+        let body: serde_json::Value = serde_json::from_str(&message).unwrap();
+        assert_eq!((body["value"].is_null(), body.get("truncated")), (true, None));
+        assert_eq!(decode(&body["valueBase64"]), binary.as_bytes());
+        assert_eq!(decode(&body["keyBase64"]), "\"K\u{FFFF}\"".as_bytes());
+        // 300 KB of it: cut, still whole base64 quads, still within the limit.
+        let message = letter("\u{1}".repeat(300_000)).to_message(limit);
+        assert!(message.len() <= limit && sqs_text(&message), "{} bytes", message.len());
+        let body: serde_json::Value = serde_json::from_str(&message).unwrap();
+        assert_eq!(body["truncated"], true);
+        assert!(decode(&body["valueBase64"]).len() > 150_000, "keeps what fits");
     }
 }
