@@ -74,7 +74,8 @@ def network():
 
 
 def stack_resources(cf, name):
-    return {r["LogicalResourceId"]: r for r in cf.list_stack_resources(StackName=name)["StackResourceSummaries"]}
+    pages = cf.get_paginator("list_stack_resources").paginate(StackName=name)
+    return {r["LogicalResourceId"]: r for page in pages for r in page["StackResourceSummaries"]}
 
 
 def create(cf, name, template, params):
@@ -238,9 +239,15 @@ def deploy(out_dir):
     cf.delete_stack(StackName=f"{prefix}-1")
     for kind, made in stand_ins:
         stand_in_delete(kind, made)
-    left = set(ddb.list_tables()["TableNames"])
-    check(set(tables) <= left, f"the data tables {tables} were not kept when the stack was deleted")
-    check(first["MonitorStateTableName"] not in left, "the monitor-state table outlived its stack")
+    def exists(table):
+        try:
+            ddb.describe_table(TableName=table)
+            return True
+        except ddb.exceptions.ResourceNotFoundException:
+            return False
+
+    check(all(exists(t) for t in tables), f"the data tables {tables} were not kept when the stack was deleted")
+    check(not exists(first["MonitorStateTableName"]), "the monitor-state table outlived its stack")
 
     # Again, as a first deploy does it (no image yet: the service runs no task), with the kept
     # tables of the first stack still there.
@@ -354,17 +361,16 @@ def exercise(out_dir):
 
     subjects = sorted(json.loads(m["Message"]).get("subject", "") if m["Message"].startswith("{") else m.get("Subject", "")
                       for m in drain(queue, 3))
-    subjects = [m for m in subjects]
     print("alerts on the stack's topic:", subjects)
     for part in [f"sink-failure {prefix}-connect/{prefix}-seatool-errors", "oom-killed", "worker-unreachable"]:
         check(any(part in s for s in subjects), f"no alert with {part} reached the stack's topic: {subjects}")
 
     # Every metric printed is in the stack's namespace and, where the stack has an alarm on it,
     # carries exactly the alarm's dimensions (CloudWatch matches the whole dimension set).
-    namespace = None
-    for binary in ["sinkSeatoolData", "testConnectors", "ecsTaskState"]:
-        env = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(out_dir, f"{binary}.env")))
-        namespace = env["METRICS_NAMESPACE"]
+    def env_of(binary):
+        return dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(out_dir, f"{binary}.env")))
+
+    namespace = env_of("sinkSeatoolData")["METRICS_NAMESPACE"]
     seen = {}
     for binary in ["sinkSeatoolData", "sinkAppianData", "testConnectors", "ecsTaskState"]:
         for line in emf_lines(binary):
