@@ -7,10 +7,10 @@
 //! - after a tombstone, a marker: `PK = id`, `SK = id + "#tombstone"`, `tombstone = true` and the
 //!   tombstone's coordinates. A marker never shares a key with an item (an item's SK equals its PK).
 //!
-//! Writes, each with a condition equivalent to `Coordinates::supersedes`:
-//!
 //! An item without coordinates was not written by the sink (the original tables' items, before
 //! the cut-over): it is older than any record, so every write below replaces or deletes it.
+//!
+//! Writes, each with a condition equivalent to `Coordinates::supersedes`:
 //!
 //! - put, common case: `PutItem` if the item *exists* and is older. One write when a record
 //!   updates a stored item: an existing item is newer than any marker, so the marker is moot.
