@@ -55,13 +55,13 @@ fn seatool(id: &str, title: &str) -> (Option<String>, Option<String>) {
     (Some(format!("\"{id}\"")), Some(value.to_string()))
 }
 
-/// Each stored item's `kafkaOffset`, by id (tombstone markers aside).
+/// Each stored item's offset (`@kafka.offset`), by id, tombstones aside.
 async fn offsets(sdk: &SdkConfig, table: &str) -> HashMap<String, i64> {
     scan(sdk, table)
         .await
         .into_values()
-        .filter(|item| item["PK"] == item["SK"])
-        .filter_map(|item| Some((item["PK"].as_str()?.to_string(), item["kafkaOffset"].as_i64()?)))
+        .filter(|item| item.get("@deleted").is_none())
+        .filter_map(|item| Some((item["PK"].as_str()?.to_string(), item["@kafka"]["offset"].as_i64()?)))
         .collect()
 }
 

@@ -79,7 +79,10 @@ async fn the_seatool_binary_under_cargo_lambda_watch_stores_replays_and_dead_let
         None,
         "the tombstone holds against the replay"
     );
-    assert_eq!(get_item(&sdk, &table, "NC-11-020").await.unwrap()["kafkaOffset"], 1043);
+    assert_eq!(
+        get_item(&sdk, &table, "NC-11-020").await.unwrap()["@kafka"]["offset"],
+        1043
+    );
 
     let (_, body) = invoke(&client, "sinkSeatoolData", &event("sink/confluent-seatool-poison.json")).await;
     assert_eq!(

@@ -1,16 +1,21 @@
 //! The sink end to end through its real adapters: the handler over DynamoDB and SQS on moto.
 
 use std::num::NonZeroUsize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use connector_adapters::dynamodb::DynamoDbRecordStore;
 use connector_adapters::sqs::SqsDeadLetterQueue;
 use connector_core::sink::memory::InMemoryRecordStore;
-use connector_core::sink::ports::RecordStore;
+use connector_core::sink::ports::{Applied, RecordStore};
 use connector_core::sink::{Coordinates, Table, Write, WriteOp};
 use connector_lambdas::sink::{SinkConfig, SinkFailure, handle};
-use connector_tests::{create_queue, create_sink_table, drain_queue, event, get_item, scan, sdk, unique};
+use connector_tests::{
+    create_queue, create_sink_table, drain_queue, event, get_item, get_stored_item, scan, sdk, unique,
+};
 use serde_json::{Value, json};
+
+const TOMBSTONE_TTL: Duration = Duration::from_secs(35 * 86_400);
 
 /// A sink wired to its own table and queue on moto.
 struct Sink {
@@ -36,8 +41,11 @@ impl Sink {
             dead_letter_queue_url: queue.clone(),
             max_in_flight: NonZeroUsize::new(8).unwrap(),
             metrics_namespace: "connector-test".into(),
+            epoch: 0,
+            tombstone_ttl: Some(TOMBSTONE_TTL),
         };
-        let store = DynamoDbRecordStore::new(aws_sdk_dynamodb::Client::new(&sdk), name);
+        let store = DynamoDbRecordStore::new(aws_sdk_dynamodb::Client::new(&sdk), name)
+            .with_tombstone_ttl(config.tombstone_ttl);
         let dlq = SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), queue);
         Self {
             sdk,
@@ -60,7 +68,13 @@ impl Sink {
     }
 
     async fn results(&self, file: &str) -> Vec<String> {
-        let response = self.send(file).await.unwrap_or_else(|e| panic!("{file}: {e}"));
+        self.results_of(&event(&format!("sink/{file}"))).await
+    }
+
+    async fn results_of(&self, batch: &Value) -> Vec<String> {
+        let response = handle(self.table, &self.config, &self.store, &self.dlq, batch)
+            .await
+            .unwrap_or_else(|e| panic!("{batch}: {e}"));
         response
             .as_array()
             .unwrap()
@@ -88,18 +102,9 @@ async fn a_batch_is_upserted_with_its_coordinates_and_the_key_wins_over_value_fi
         "the newest record of the batch"
     );
     assert_eq!(
-        (
-            &nc["kafkaTopic"],
-            &nc["kafkaPartition"],
-            &nc["kafkaOffset"],
-            &nc["kafkaTimestamp"]
-        ),
-        (
-            &json!("aws.ksqldb.seatool.agg.State_Plan"),
-            &json!(0),
-            &json!(1043),
-            &json!(1732435203000_i64)
-        )
+        nc["@kafka"],
+        json!({"topic": "aws.ksqldb.seatool.agg.State_Plan", "partition": 0, "offset": 1043,
+               "timestamp": 1732435203000_i64, "epoch": 0})
     );
     let md = sink.get("MD-23-0031").await.expect("MD-23-0031 stored");
     assert_eq!(
@@ -143,11 +148,26 @@ async fn a_tombstone_deletes_and_a_replayed_older_put_does_not_bring_the_item_ba
 
     assert_eq!(sink.results("confluent-seatool-replay.json").await, ["stale", "stale"]);
     assert_eq!(sink.get("VA-24-0007").await, None, "still deleted after the replay");
-    let items = scan(&sink.sdk, &sink.config.table_name).await;
-    let marker = &items["VA-24-0007 VA-24-0007#tombstone"];
+    // The tombstone is the item itself: its key, its coordinates, `@deleted`, and an expiry.
+    let tombstone = get_stored_item(&sink.sdk, &sink.config.table_name, "VA-24-0007")
+        .await
+        .expect("the tombstone");
+    let fields: Vec<&str> = tombstone.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(fields, ["@deleted", "@expires", "@kafka", "PK", "SK"], "{tombstone}");
     assert_eq!(
-        (&marker["tombstone"], &marker["kafkaOffset"]),
+        (&tombstone["@deleted"], &tombstone["@kafka"]["offset"]),
         (&json!(true), &json!(1050))
+    );
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let expires = tombstone["@expires"].as_u64().unwrap();
+    assert!(
+        (now + TOMBSTONE_TTL.as_secs() - 60..=now + TOMBSTONE_TTL.as_secs()).contains(&expires),
+        "expires {expires}, now {now}"
+    );
+    assert_eq!(
+        scan(&sink.sdk, &sink.config.table_name).await.len(),
+        3,
+        "one item per id, deleted or not"
     );
     assert_eq!(
         sink.results("confluent-seatool-tombstone.json").await,
@@ -183,7 +203,7 @@ async fn items_the_sink_did_not_write_are_overwritten_and_deleted_not_stale() {
     );
     let nc = sink.get("NC-11-020").await.expect("NC-11-020 stored");
     assert_eq!(
-        (&nc["kafkaOffset"], &nc["SPW_STATUS"][0]["SPW_STATUS_DESC"]),
+        (&nc["@kafka"]["offset"], &nc["SPW_STATUS"][0]["SPW_STATUS_DESC"]),
         (&json!(1043), &json!("Approved"))
     );
     assert_eq!(nc.get("STATE_CODE"), None, "the record replaces the foreign item whole");
@@ -191,6 +211,101 @@ async fn items_the_sink_did_not_write_are_overwritten_and_deleted_not_stale() {
     put_foreign_item(&sink, "VA-24-0007").await;
     assert_eq!(sink.results("confluent-seatool-tombstone.json").await, ["deleted"]);
     assert_eq!(sink.get("VA-24-0007").await, None, "a tombstone deletes a foreign item");
+
+    // The store tells an adopted item apart (counted in SinkItemsAdopted), and a stale write
+    // returns what is stored.
+    put_foreign_item(&sink, "FOREIGN-1").await;
+    let write = Write {
+        id: "FOREIGN-1".into(),
+        coordinates: Coordinates {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            timestamp: 1,
+            epoch: 0,
+        },
+        op: WriteOp::Put(serde_json::Map::new()),
+    };
+    assert_eq!(sink.store.apply(&write).await.unwrap(), Applied::Adopted);
+    assert_eq!(
+        sink.store.apply(&write).await.unwrap(),
+        Applied::Stale {
+            stored: Some(write.coordinates.clone())
+        }
+    );
+}
+
+/// Records of one batch at `offsets` of partition 0, each `at` ms, all for the id `id`.
+fn batch_of(id: &str, records: &[(i64, i64)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(offset, at)| {
+            json!({"payload": {"timestamp": at, "topic": "aws.ksqldb.seatool.agg.State_Plan", "partition": 0,
+                               "offset": offset, "key": format!("\"{id}\""),
+                               "value": json!({"OFFSET": offset}).to_string()}})
+        })
+        .collect();
+    Value::Array(records)
+}
+
+#[tokio::test]
+async fn a_recreated_topic_is_reported_as_a_rewind_and_a_raised_epoch_moves_on_without_regressing() {
+    let mut sink = Sink::new(Table::Seatool).await;
+    let hour = 3_600_000;
+    let before = 1_732_435_200_000_i64;
+    sink.results_of(&batch_of("RE-1", &[(500, before)])).await;
+
+    // The topic is deleted and recreated: offsets start again at 0, an hour later.
+    let recreated = batch_of("RE-1", &[(3, before + hour)]);
+    let decoded = connector_core::sink::decode_batch(&recreated).unwrap();
+    let report = connector_core::sink::sink_batch(
+        Table::Seatool,
+        &decoded,
+        &sink.store,
+        &sink.dlq,
+        sink.config.max_in_flight,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.records[0].1.as_str(),
+        "stale",
+        "a lower offset never wins by itself"
+    );
+    assert_eq!(report.rewinds.len(), 1, "{report:?}");
+    assert_eq!(
+        (report.rewinds[0].record.offset, report.rewinds[0].stored.offset),
+        (3, 500)
+    );
+    // A genuine replay is stale and no rewind.
+    let replay = connector_core::sink::decode_batch(&batch_of("RE-1", &[(400, before - hour)])).unwrap();
+    let report = connector_core::sink::sink_batch(
+        Table::Seatool,
+        &replay,
+        &sink.store,
+        &sink.dlq,
+        sink.config.max_in_flight,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.records[0].1.as_str(), report.rewinds.len()), ("stale", 0));
+
+    // The operator raises the epoch: the new incarnation wins, and within it offsets order again.
+    sink.config.epoch = 1;
+    assert_eq!(sink.results_of(&recreated).await, ["written"]);
+    assert_eq!(sink.get("RE-1").await.unwrap()["OFFSET"], 3);
+    assert_eq!(
+        sink.results_of(&batch_of("RE-1", &[(2, before + 2 * hour)])).await,
+        ["stale"],
+        "offset 2 of the new topic is older than its offset 3"
+    );
+    // A late replay of the old incarnation, delivered under the old epoch, regresses nothing.
+    sink.config.epoch = 0;
+    assert_eq!(
+        sink.results_of(&batch_of("RE-1", &[(501, before + 3 * hour)])).await,
+        ["stale"]
+    );
+    assert_eq!(sink.get("RE-1").await.unwrap()["OFFSET"], 3);
 }
 
 #[tokio::test]
@@ -278,7 +393,7 @@ async fn when_dynamodb_refuses_the_newest_record_of_an_id_the_next_newest_is_sto
         .collect();
     assert_eq!(results, ["stale", "written", "dead-lettered"], "{response}");
     let item = sink.get("BIG-2").await.expect("the newest storable record is stored");
-    assert_eq!((&item["kafkaOffset"], &item["VERSION"]), (&json!(8), &json!(2)));
+    assert_eq!((&item["@kafka"]["offset"], &item["VERSION"]), (&json!(8), &json!(2)));
     assert_eq!(
         drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await.len(),
         1
@@ -320,7 +435,7 @@ async fn appian_ids_come_from_the_value_the_newer_timestamp_wins_and_a_tombstone
     assert_eq!(sink.get("98004").await, None, "the package its key names is deleted");
     let item = sink.get("98001").await.expect("98001");
     assert_eq!(
-        (&item["kafkaPartition"], &item["payload"]["PCKG_STUS"]),
+        (&item["@kafka"]["partition"], &item["payload"]["PCKG_STUS"]),
         (&json!(1), &json!("Submitted"))
     );
     assert_eq!(
@@ -469,6 +584,7 @@ async fn dynamodb_conditions_agree_with_the_in_memory_model() {
             partition: partition as i32,
             offset: offsets[partition],
             timestamp: seq / 2,
+            epoch: 0,
         };
         let op = if next(4) == 0 {
             WriteOp::Delete
@@ -498,12 +614,12 @@ async fn dynamodb_conditions_agree_with_the_in_memory_model() {
         let stored = sink.get(id).await;
         let expected = model.get(id);
         assert_eq!(
-            stored.as_ref().map(|s| s["kafkaOffset"].as_i64().unwrap()),
+            stored.as_ref().map(|s| s["@kafka"]["offset"].as_i64().unwrap()),
             expected.as_ref().map(|e| e.coordinates.offset),
             "{id}"
         );
         assert_eq!(
-            stored.map(|s| s["kafkaPartition"].clone()),
+            stored.map(|s| s["@kafka"]["partition"].clone()),
             expected.map(|e| json!(e.coordinates.partition)),
             "{id}"
         );

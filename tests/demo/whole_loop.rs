@@ -56,23 +56,27 @@ impl Demo {
         let mut fresh = 0;
         for (table, label) in self.tables.clone() {
             let mut items: Vec<Value> = scan(&self.sdk, &table).await.into_values().collect();
-            items.sort_by_key(|i| i["kafkaOffset"].as_i64());
+            items.sort_by_key(|i| i["@kafka"]["offset"].as_i64());
             for item in items {
                 let (Some(pk), Some(sk)) = (item["PK"].as_str(), item["SK"].as_str()) else {
                     continue;
                 };
-                let offset = item["kafkaOffset"].as_i64().unwrap_or(-1);
+                let offset = item["@kafka"]["offset"].as_i64().unwrap_or(-1);
                 let key = (table.clone(), sk.to_string());
                 if self.shown.get(&key) == Some(&offset) {
                     continue;
                 }
                 self.shown.insert(key, offset);
                 fresh += 1;
-                let what = if pk == sk { "stored" } else { "tombstone marker" };
+                let what = if item.get("@deleted").is_some() {
+                    "deleted (tombstone)"
+                } else {
+                    "stored"
+                };
                 self.say(&format!(
                     "{label} table: {pk} {what} (from {}-{}@{offset})",
-                    item["kafkaTopic"].as_str().unwrap_or("?"),
-                    item["kafkaPartition"]
+                    item["@kafka"]["topic"].as_str().unwrap_or("?"),
+                    item["@kafka"]["partition"]
                 ));
             }
         }

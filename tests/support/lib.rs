@@ -118,8 +118,16 @@ pub async fn scan(sdk: &SdkConfig, table: &str) -> HashMap<String, Value> {
     }
 }
 
-/// The item `PK = SK = id`, read with a consistent `GetItem`.
+/// The item `PK = SK = id` as a reader sees it (read with a consistent `GetItem`, a tombstone
+/// skipped as the README tells readers to): `None` when there is none or it was deleted.
 pub async fn get_item(sdk: &SdkConfig, table: &str, id: &str) -> Option<Value> {
+    get_stored_item(sdk, table, id)
+        .await
+        .filter(|item| item.get("@deleted").is_none())
+}
+
+/// The item stored under `id` as it is, tombstones included.
+pub async fn get_stored_item(sdk: &SdkConfig, table: &str, id: &str) -> Option<Value> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let out = client
         .get_item()

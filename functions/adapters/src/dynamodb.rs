@@ -1,271 +1,184 @@
-//! Sink items in DynamoDB: conditional writes that never let an older record win.
+//! Sink items in DynamoDB: one conditional write per id that never lets an older record win.
 //!
-//! Layout of a table (both keys strings, both the record id):
+//! Layout of a table (both keys strings, both the record id): one item per id, `PK = SK = id`.
 //!
-//! - the item: `PK = SK = id`, the value's fields, and the record's coordinates in
-//!   `kafkaTopic`, `kafkaPartition`, `kafkaOffset`, `kafkaTimestamp`;
-//! - after a tombstone, a marker: `PK = id`, `SK = id + "#tombstone"`, `tombstone = true` and the
-//!   tombstone's coordinates. A marker never shares a key with an item (an item's SK equals its PK).
+//! - after a put: the value's fields and `@kafka`, the record's coordinates (a map of `topic`,
+//!   `partition`, `offset`, `timestamp`, `epoch`);
+//! - after a delete, the tombstone: `@kafka` (the tombstone's coordinates), `@deleted = true` and
+//!   `@expires` (seconds since the epoch, the table's TTL attribute) when tombstones expire.
 //!
-//! An item without coordinates was not written by the sink (the original tables' items, before
-//! the cut-over): it is older than any record, so every write below replaces or deletes it.
-//!
-//! Writes, each with a condition equivalent to `Coordinates::supersedes`:
-//!
-//! - put, common case: `PutItem` if the item *exists* and is older. One write when a record
-//!   updates a stored item: an existing item is newer than any marker, so the marker is moot.
-//! - put when there is no item: one transaction of `ConditionCheck` (the marker is absent or
-//!   older) and `Put` (the item is absent or older), so that a replayed put older than a
-//!   tombstone can never bring the item back, not even for a moment.
-//! - delete: one transaction of `Delete` (the item is absent or older) and `Put` of the marker
-//!   (absent or older). A failed condition in any of these is "stale", not an error.
+//! Every write, put or delete, new id or not, is one `PutItem` on condition that the stored
+//! record is older ([`Coordinates::supersedes`]) or that the item has no `@kafka` at all: no
+//! item, or one the sink did not write (the original tables' items, before the cut-over), which
+//! is older than any record. So a replayed put older than a tombstone finds the tombstone and
+//! cannot bring the item back, not even for a moment. A failed condition is "stale", not an error.
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
-use connector_core::sink::mapping::{ATTR_OFFSET, ATTR_PARTITION, ATTR_TIMESTAMP, ATTR_TOPIC};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use connector_core::sink::mapping::{ATTR_DELETED, ATTR_EXPIRES, ATTR_KAFKA};
 use connector_core::sink::ports::{Applied, RecordStore, StoreError};
 use connector_core::sink::{Coordinates, Write, WriteOp};
 use serde_json::Value;
 
-/// Suffix of the tombstone marker's sort key.
-pub const TOMBSTONE_SUFFIX: &str = "#tombstone";
-
-/// `#kts`/`#kt`/`#kp`/`#ko`: the stored coordinates; `:kts`/`:kt`/`:kp`/`:ko`: the record's.
-/// Same topic-partition: the offset decides; otherwise (timestamp, topic, partition).
-const STORED_IS_OLDER: &str = "((#kt = :kt AND #kp = :kp AND #ko < :ko) OR ((#kt <> :kt OR #kp <> :kp) AND \
-     (#kts < :kts OR (#kts = :kts AND (#kt < :kt OR (#kt = :kt AND #kp < :kp))))))";
-
-/// The stored item is older than the record, or was not written by the sink at all.
-fn item_is_older() -> String {
-    format!("(attribute_not_exists(#ko) OR {STORED_IS_OLDER})")
-}
-
-/// Adds a condition on the stored coordinates, with their names and the record's values, to any
-/// request builder (`PutItem`, or a transaction's `Put`, `Delete`, `ConditionCheck`).
-macro_rules! conditioned {
-    ($builder:expr, $expression:expr, $coordinates:expr) => {
-        $builder
-            .condition_expression($expression)
-            .set_expression_attribute_names(Some(coordinate_names()))
-            .set_expression_attribute_values(Some(coordinate_values($coordinates)))
-    };
-}
-
-/// Transaction conflicts (another writer on the same item at the same instant) are retried this
-/// many times; the SDK does not retry a cancelled transaction by itself.
-const CONFLICT_ATTEMPTS: usize = 3;
+/// `#k` is `@kafka`, `#k.#t`/`#p`/`#o`/`#ts`/`#e` the stored coordinates; `:t`/`:p`/`:o`/`:ts`/`:e`
+/// the record's. A higher epoch wins; within one epoch, in the same topic-partition the offset
+/// decides, otherwise (timestamp, topic, partition).
+const STORED_IS_OLDER: &str = "(attribute_not_exists(#k) OR #k.#e < :e OR (#k.#e = :e AND \
+     ((#k.#t = :t AND #k.#p = :p AND #k.#o < :o) OR ((#k.#t <> :t OR #k.#p <> :p) AND \
+     (#k.#ts < :ts OR (#k.#ts = :ts AND (#k.#t < :t OR (#k.#t = :t AND #k.#p < :p))))))))";
 
 /// A [`RecordStore`] on one DynamoDB table keyed `PK`/`SK`.
 #[derive(Debug, Clone)]
 pub struct DynamoDbRecordStore {
     client: Client,
     table: String,
+    tombstone_ttl: Option<Duration>,
 }
 
 impl DynamoDbRecordStore {
-    /// A store writing to `table`.
+    /// A store writing to `table`, whose tombstones never expire.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            tombstone_ttl: None,
         }
     }
 
-    async fn put(&self, write: &Write, fields: &serde_json::Map<String, Value>) -> Result<Applied, StoreError> {
-        let item = item(write, fields);
-        let updated = conditioned!(
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item.clone())),
-            format!("attribute_exists(PK) AND {}", item_is_older()),
-            &write.coordinates
-        )
-        .return_values(ReturnValue::AllOld)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
-        match updated {
-            Ok(out) => {
-                if out.attributes().is_some_and(|old| !old.contains_key(ATTR_OFFSET)) {
-                    tracing::info!(
-                        id = write.id,
-                        table = self.table,
-                        "replaced an item the sink did not write"
-                    );
-                }
-                return Ok(Applied::Applied);
-            }
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                if let PutItemError::ConditionalCheckFailedException(c) = e.err()
-                    && c.item().is_some_and(|i| !i.is_empty())
-                {
-                    return Ok(Applied::Stale);
-                }
-            }
-            Err(e) => return Err(store_error(&write.id, e)),
-        }
-        // No item: create it, atomically checking the tombstone marker.
-        let check = conditioned!(
-            ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&write.id, &marker_sk(&write.id)))),
-            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
-            &write.coordinates
-        );
-        let put = conditioned!(
-            Put::builder().table_name(&self.table).set_item(Some(item)),
-            format!("attribute_not_exists(PK) OR {}", item_is_older()),
-            &write.coordinates
-        );
-        let items = vec![
-            TransactWriteItem::builder()
-                .condition_check(check.build().map_err(|e| rejected(&write.id, e))?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(put.build().map_err(|e| rejected(&write.id, e))?)
-                .build(),
-        ];
-        self.transact(&write.id, items).await
+    /// Tombstones carry `@expires` = now + `ttl`, for the table's TTL to remove them. It must be
+    /// longer than any replay can reach back (the topic's retention): once a tombstone is gone an
+    /// older put replayed from Kafka would bring its item back.
+    pub fn with_tombstone_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.tombstone_ttl = ttl;
+        self
     }
 
-    async fn delete(&self, write: &Write) -> Result<Applied, StoreError> {
-        let mut marker = key(&write.id, &marker_sk(&write.id));
-        marker.insert("tombstone".into(), AttributeValue::Bool(true));
-        marker.extend(coordinate_attributes(&write.coordinates));
-        let delete = conditioned!(
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&write.id, &write.id))),
-            format!("attribute_not_exists(PK) OR {}", item_is_older()),
-            &write.coordinates
-        );
-        let put_marker = conditioned!(
-            Put::builder().table_name(&self.table).set_item(Some(marker)),
-            format!("attribute_not_exists(PK) OR {STORED_IS_OLDER}"),
-            &write.coordinates
-        );
-        let items = vec![
-            TransactWriteItem::builder()
-                .delete(delete.build().map_err(|e| rejected(&write.id, e))?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(put_marker.build().map_err(|e| rejected(&write.id, e))?)
-                .build(),
-        ];
-        self.transact(&write.id, items).await
-    }
-
-    /// Runs a transaction whose conditions all say "the stored record is older"; a cancelled
-    /// condition is stale, a conflict with another writer is tried again.
-    async fn transact(&self, id: &str, items: Vec<TransactWriteItem>) -> Result<Applied, StoreError> {
-        for _ in 0..CONFLICT_ATTEMPTS {
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let e = match sent {
-                Ok(_) => return Ok(Applied::Applied),
-                Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => e,
-                Err(e) => return Err(store_error(id, e)),
-            };
-            let (reasons, messages): (Vec<&str>, Vec<&str>) = match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(t) => t
-                    .cancellation_reasons()
-                    .iter()
-                    .filter_map(|r| Some((r.code()?, r.message().unwrap_or(""))))
-                    .unzip(),
-                _ => (Vec::new(), Vec::new()),
-            };
-            let item_refused = reasons.contains(&"ItemCollectionSizeLimitExceeded")
-                || (reasons.contains(&"ValidationError") && messages.iter().any(|m| item_specific(m)));
-            if reasons.contains(&"ConditionalCheckFailed") {
-                return Ok(Applied::Stale);
-            } else if reasons.contains(&"TransactionConflict") {
-                continue;
-            } else if item_refused {
-                return Err(StoreError::Rejected {
-                    id: id.into(),
-                    reason: format!("transaction cancelled: {reasons:?} {messages:?}"),
-                });
-            }
-            return Err(StoreError::Unavailable {
-                id: id.into(),
-                source: Box::new(SdkError::ServiceError(e)),
-            });
+    fn tombstone(&self, write: &Write) -> HashMap<String, AttributeValue> {
+        let mut item = key(&write.id);
+        item.insert(ATTR_KAFKA.into(), coordinates_map(&write.coordinates));
+        item.insert(ATTR_DELETED.into(), AttributeValue::Bool(true));
+        if let Some(ttl) = self.tombstone_ttl {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            item.insert(
+                ATTR_EXPIRES.into(),
+                AttributeValue::N((now + ttl).as_secs().to_string()),
+            );
         }
-        Err(conflict(id))
+        item
     }
 }
 
 impl RecordStore for DynamoDbRecordStore {
     async fn apply(&self, write: &Write) -> Result<Applied, StoreError> {
-        match &write.op {
-            WriteOp::Put(fields) => self.put(write, fields).await,
-            WriteOp::Delete => self.delete(write).await,
+        let new_item = match &write.op {
+            WriteOp::Put(fields) => item(write, fields),
+            WriteOp::Delete => self.tombstone(write),
+        };
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(new_item))
+            .condition_expression(STORED_IS_OLDER)
+            .set_expression_attribute_names(Some(coordinate_names()))
+            .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
+            // The old item tells a replaced foreign item apart, and a failed condition's the
+            // stored coordinates (a recreated topic). Returned values cost no capacity.
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => match out.attributes() {
+                Some(old) if !old.is_empty() && !old.contains_key(ATTR_KAFKA) => {
+                    tracing::info!(
+                        id = write.id,
+                        table = self.table,
+                        "replaced an item the sink did not write"
+                    );
+                    Ok(Applied::Adopted)
+                }
+                _ => Ok(Applied::Applied),
+            },
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let stored = match e.err() {
+                    PutItemError::ConditionalCheckFailedException(c) => {
+                        c.item().and_then(|i| i.get(ATTR_KAFKA)).and_then(stored_coordinates)
+                    }
+                    _ => None,
+                };
+                Ok(Applied::Stale { stored })
+            }
+            Err(e) => Err(store_error(&write.id, e)),
         }
     }
 }
 
-fn marker_sk(id: &str) -> String {
-    format!("{id}{TOMBSTONE_SUFFIX}")
-}
-
-fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+fn key(id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
-        ("PK".into(), AttributeValue::S(pk.into())),
-        ("SK".into(), AttributeValue::S(sk.into())),
+        ("PK".into(), AttributeValue::S(id.into())),
+        ("SK".into(), AttributeValue::S(id.into())),
     ])
 }
 
-/// The item a put of `write` stores: its fields, `PK` = `SK` = id, and the Kafka coordinates.
+/// The item a put of `write` stores: its fields, `PK` = `SK` = id, and `@kafka`.
 pub fn item(write: &Write, fields: &serde_json::Map<String, Value>) -> HashMap<String, AttributeValue> {
     let mut item: HashMap<String, AttributeValue> = fields.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect();
-    item.extend(key(&write.id, &write.id));
-    item.extend(coordinate_attributes(&write.coordinates));
+    item.extend(key(&write.id));
+    item.insert(ATTR_KAFKA.into(), coordinates_map(&write.coordinates));
     item
 }
 
-fn coordinate_attributes(c: &Coordinates) -> [(String, AttributeValue); 4] {
+const FIELDS: [(&str, &str); 5] = [
+    ("topic", "t"),
+    ("partition", "p"),
+    ("offset", "o"),
+    ("timestamp", "ts"),
+    ("epoch", "e"),
+];
+
+fn coordinate_attributes(c: &Coordinates) -> [AttributeValue; 5] {
     [
-        (ATTR_TOPIC.into(), AttributeValue::S(c.topic.clone())),
-        (ATTR_PARTITION.into(), AttributeValue::N(c.partition.to_string())),
-        (ATTR_OFFSET.into(), AttributeValue::N(c.offset.to_string())),
-        (ATTR_TIMESTAMP.into(), AttributeValue::N(c.timestamp.to_string())),
+        AttributeValue::S(c.topic.clone()),
+        AttributeValue::N(c.partition.to_string()),
+        AttributeValue::N(c.offset.to_string()),
+        AttributeValue::N(c.timestamp.to_string()),
+        AttributeValue::N(c.epoch.to_string()),
     ]
 }
 
+fn coordinates_map(c: &Coordinates) -> AttributeValue {
+    let fields = FIELDS.iter().map(|(name, _)| name.to_string());
+    AttributeValue::M(fields.zip(coordinate_attributes(c)).collect())
+}
+
+/// The coordinates a stored `@kafka` map holds, if it is one the sink wrote.
+fn stored_coordinates(value: &AttributeValue) -> Option<Coordinates> {
+    let map = value.as_m().ok()?;
+    let number = |name: &str| map.get(name)?.as_n().ok()?.parse::<i64>().ok();
+    Some(Coordinates {
+        topic: map.get("topic")?.as_s().ok()?.clone(),
+        partition: i32::try_from(number("partition")?).ok()?,
+        offset: number("offset")?,
+        timestamp: number("timestamp")?,
+        epoch: u32::try_from(number("epoch")?).ok()?,
+    })
+}
+
 fn coordinate_names() -> HashMap<String, String> {
-    HashMap::from([
-        ("#kt".into(), ATTR_TOPIC.into()),
-        ("#kp".into(), ATTR_PARTITION.into()),
-        ("#ko".into(), ATTR_OFFSET.into()),
-        ("#kts".into(), ATTR_TIMESTAMP.into()),
-    ])
+    let mut names: HashMap<String, String> = FIELDS.iter().map(|(n, p)| (format!("#{p}"), n.to_string())).collect();
+    names.insert("#k".into(), ATTR_KAFKA.into());
+    names
 }
 
 fn coordinate_values(c: &Coordinates) -> HashMap<String, AttributeValue> {
-    coordinate_attributes(c)
-        .into_iter()
-        .map(|(name, value)| {
-            let placeholder = match name.as_str() {
-                ATTR_TOPIC => ":kt",
-                ATTR_PARTITION => ":kp",
-                ATTR_OFFSET => ":ko",
-                _ => ":kts",
-            };
-            (placeholder.to_string(), value)
-        })
-        .collect()
+    let placeholders = FIELDS.iter().map(|(_, p)| format!(":{p}"));
+    placeholders.zip(coordinate_attributes(c)).collect()
 }
 
 /// A JSON value as a DynamoDB attribute, type for type.
@@ -336,20 +249,6 @@ where
     StoreError::Unavailable {
         id: id.into(),
         source: Box::new(e),
-    }
-}
-
-fn rejected(id: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Rejected {
-        id: id.into(),
-        reason: e.to_string(),
-    }
-}
-
-fn conflict(id: &str) -> StoreError {
-    StoreError::Unavailable {
-        id: id.into(),
-        source: format!("transaction conflict persisted after {CONFLICT_ATTEMPTS} attempts").into(),
     }
 }
 

@@ -44,8 +44,8 @@ fn a_batch_shows_each_record_as_write_stale_or_dead_letter_with_the_item_it_woul
         (item["PK"].as_str(), item["SK"].as_str()),
         (Some("NC-11-020"), Some("NC-11-020"))
     );
-    assert_eq!(item["kafkaOffset"].as_i64(), Some(1043));
-    assert_eq!(item["kafkaTopic"], "aws.ksqldb.seatool.agg.State_Plan");
+    assert_eq!(item["@kafka"]["offset"].as_i64(), Some(1043));
+    assert_eq!(item["@kafka"]["topic"], "aws.ksqldb.seatool.agg.State_Plan");
 
     let poison = records("confluent-seatool-poison.json", "seatool");
     let dead: Vec<_> = poison.iter().filter(|p| p["outcome"] == "dead-lettered").collect();

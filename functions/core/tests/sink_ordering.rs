@@ -36,6 +36,7 @@ fn to_records(produced: &[Produced]) -> Vec<SourceRecord> {
                     partition: p.partition,
                     offset: *offset,
                     timestamp: 1_700_000_000_000 + seq as i64,
+                    epoch: 0,
                 },
                 key: Field::Text(format!("\"K-{}\"", p.key)),
                 value: if p.tombstone {

@@ -25,6 +25,11 @@ pub struct SinkConfig {
     pub max_in_flight: NonZeroUsize,
     /// `METRICS_NAMESPACE` (default `connector`): the CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
+    /// `SINK_TOPIC_EPOCH` (default 0): the topic's incarnation; raised by the operator after the
+    /// topic was deleted and recreated, so that its restarted offsets win over the old ones.
+    pub epoch: u32,
+    /// `SINK_TOMBSTONE_TTL_DAYS` (default 35; 0 = never): how long a tombstone is kept.
+    pub tombstone_ttl: Option<Duration>,
 }
 
 impl SinkConfig {
@@ -40,12 +45,21 @@ impl SinkConfig {
             (1..=100).contains(n)
         });
         let metrics_namespace = env.parsed("METRICS_NAMESPACE", "connector".to_string(), "a namespace", |_| true);
+        let epoch = env.parsed("SINK_TOPIC_EPOCH", 0u32, "a whole number from 0", |_| true);
+        let ttl_days: u64 = env.parsed(
+            "SINK_TOMBSTONE_TTL_DAYS",
+            35,
+            "a whole number of days, 0 for never",
+            |d| *d <= 36_500,
+        );
         env.finish()?;
         Ok(Self {
             table_name,
             dead_letter_queue_url,
             max_in_flight: NonZeroUsize::new(max_in_flight).unwrap_or(NonZeroUsize::MIN),
             metrics_namespace,
+            epoch,
+            tombstone_ttl: (ttl_days > 0).then(|| Duration::from_secs(ttl_days * 86_400)),
         })
     }
 }
@@ -85,12 +99,25 @@ pub async fn handle<S: RecordStore, Q: DeadLetterQueue>(
     event: &Value,
 ) -> Result<Value, SinkFailure> {
     let started = Instant::now();
-    let batch = decode_batch(event).inspect_err(|e| tracing::error!(error = %e, "rejected sink event"))?;
+    let batch = decode_batch(event)
+        .inspect_err(|e| tracing::error!(error = %e, "rejected sink event"))?
+        .in_epoch(config.epoch);
     let result = sink_batch(table, &batch, store, dead_letters, config.max_in_flight).await;
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(report) => {
             println!("{}", metrics_line(table, config, &report, millis));
+            if let Some(first) = report.rewinds.first() {
+                tracing::warn!(
+                    table = table.name(),
+                    rewinds = report.rewinds.len(),
+                    id = first.id,
+                    record = ?first.record,
+                    stored = ?first.stored,
+                    "records older by offset but newer by time than what is stored: was the topic recreated? \
+                     (runbook topic-recreated)"
+                );
+            }
             let c = report.counts();
             tracing::info!(
                 table = table.name(),
@@ -100,6 +127,8 @@ pub async fn handle<S: RecordStore, Q: DeadLetterQueue>(
                 deleted = c.deleted,
                 skipped = c.skipped,
                 dead_lettered = c.dead_lettered,
+                adopted = c.adopted,
+                rewinds = c.rewinds,
                 millis,
                 "batch stored"
             );
@@ -123,6 +152,8 @@ fn metrics_line(table: Table, config: &SinkConfig, report: &SinkReport, millis: 
             ("SinkRecordsStale", Unit::Count, c.stale as f64),
             ("SinkRecordsDeleted", Unit::Count, c.deleted as f64),
             ("SinkRecordsFailed", Unit::Count, c.dead_lettered as f64),
+            ("SinkOffsetRewinds", Unit::Count, c.rewinds as f64),
+            ("SinkItemsAdopted", Unit::Count, c.adopted as f64),
             ("SinkBatchMillis", Unit::Milliseconds, millis),
         ],
         now,
@@ -136,7 +167,8 @@ pub async fn run(table: Table) -> Result<(), lambda_runtime::Error> {
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     // Well inside the connector's 50 s socket timeout, with room for the SDK's retries.
     let sdk = connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 4).await;
-    let store = DynamoDbRecordStore::new(connector_adapters::dynamodb::Client::new(&sdk), &config.table_name);
+    let store = DynamoDbRecordStore::new(connector_adapters::dynamodb::Client::new(&sdk), &config.table_name)
+        .with_tombstone_ttl(config.tombstone_ttl);
     let dead_letters = SqsDeadLetterQueue::new(
         connector_adapters::sqs::Client::new(&sdk),
         &config.dead_letter_queue_url,
@@ -171,6 +203,10 @@ mod tests {
         .unwrap();
         assert_eq!(ok.max_in_flight.get(), 16);
         assert_eq!(ok.metrics_namespace, "connector");
+        assert_eq!(
+            (ok.epoch, ok.tombstone_ttl),
+            (0, Some(Duration::from_secs(35 * 86_400)))
+        );
 
         let err = SinkConfig::from_lookup(lookup(&[("DEAD_LETTER_QUEUE_URL", "dlq"), ("SINK_MAX_IN_FLIGHT", "0")]))
             .unwrap_err();
@@ -192,6 +228,7 @@ mod tests {
             partition: 0,
             offset,
             timestamp: 0,
+            epoch: 0,
         };
         let outcomes = [
             Outcome::Written,
@@ -203,6 +240,12 @@ mod tests {
         let report = SinkReport {
             format: InputFormat::Confluent,
             records: outcomes.iter().enumerate().map(|(i, o)| (at(i as i64), *o)).collect(),
+            adopted: 3,
+            rewinds: vec![connector_core::sink::Rewind {
+                id: "x".into(),
+                record: at(1),
+                stored: at(9),
+            }],
         };
         let config =
             SinkConfig::from_lookup(lookup(&[("TABLE_NAME", "x"), ("DEAD_LETTER_QUEUE_URL", "http://q")])).unwrap();
@@ -213,12 +256,14 @@ mod tests {
             "SinkRecordsStale",
             "SinkRecordsDeleted",
             "SinkRecordsFailed",
+            "SinkOffsetRewinds",
+            "SinkItemsAdopted",
             "SinkBatchMillis",
         ]
         .iter()
         .map(|m| line[m].as_f64().unwrap())
         .collect();
-        assert_eq!(got, [2.0, 1.0, 1.0, 1.0, 7.5]);
+        assert_eq!(got, [2.0, 1.0, 1.0, 1.0, 1.0, 3.0, 7.5]);
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "connector");
     }
 

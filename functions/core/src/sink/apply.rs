@@ -6,7 +6,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::{Value, json};
 
 use super::decode::{InputFormat, SourceBatch};
-use super::mapping::{Table, WriteOp};
+use super::mapping::{Table, Write, WriteOp};
 use super::plan::{Outcome, dead_letter, plan_batch};
 use super::ports::{Applied, DeadLetterError, DeadLetterQueue, RecordStore, StoreError};
 use super::record::Coordinates;
@@ -36,6 +36,23 @@ pub struct Counts {
     pub skipped: usize,
     /// Sent to the dead-letter queue.
     pub dead_lettered: usize,
+    /// Written or deleted over an item the sink did not write (counted in `written`/`deleted` too).
+    pub adopted: usize,
+    /// Stale records that look like the start of a recreated topic (see [`Rewind`]).
+    pub rewinds: usize,
+}
+
+/// A record found stale against a stored record of its own topic-partition with a higher offset
+/// but a clearly older timestamp ([`Coordinates::rewound_from`]): what a deleted and recreated
+/// topic looks like. It stays stale; someone must check the topic and raise the epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rewind {
+    /// The record id.
+    pub id: String,
+    /// The record that was stale.
+    pub record: Coordinates,
+    /// What the store holds.
+    pub stored: Coordinates,
 }
 
 /// The result of one batch: what each record became, in input order.
@@ -45,6 +62,10 @@ pub struct SinkReport {
     pub format: InputFormat,
     /// Each record's coordinates and outcome, in input order.
     pub records: Vec<(Coordinates, Outcome)>,
+    /// How many writes replaced or deleted an item the sink did not write.
+    pub adopted: usize,
+    /// The stale writes that look like a recreated topic.
+    pub rewinds: Vec<Rewind>,
 }
 
 impl SinkReport {
@@ -60,6 +81,8 @@ impl SinkReport {
                 Outcome::DeadLettered => c.dead_lettered += 1,
             }
         }
+        c.adopted = self.adopted;
+        c.rewinds = self.rewinds.len();
         c
     }
 
@@ -105,8 +128,8 @@ where
     // Per id, the newest write; when the store rejects it, the next newest of the batch, and so
     // on: an older record is only stale once a newer one is stored (or already was).
     let older = &plan.older;
-    // (record index, a delete, what the store answered) of each write tried.
-    type Tried = (usize, bool, Result<Applied, StoreError>);
+    // (record index, the write, what the store answered) of each write tried.
+    type Tried<'w> = (usize, &'w Write, Result<Applied, StoreError>);
     let results: Vec<Vec<Tried>> = stream::iter(&plan.writes)
         .map(|(index, write)| async move {
             let mut tried = Vec::new();
@@ -114,7 +137,7 @@ where
             for (index, write) in std::iter::once((index, write)).chain(fallbacks.map(|(i, w)| (i, w))) {
                 let result = store.apply(write).await;
                 let rejected = matches!(result, Err(StoreError::Rejected { .. }));
-                tried.push((*index, write.op == WriteOp::Delete, result));
+                tried.push((*index, write, result));
                 if !rejected {
                     break;
                 }
@@ -124,11 +147,26 @@ where
         .buffer_unordered(max_in_flight.get())
         .collect()
         .await;
-    for (index, is_delete, result) in results.into_iter().flatten() {
+    let (mut adopted, mut rewinds) = (0, Vec::new());
+    for (index, write, result) in results.into_iter().flatten() {
+        let is_delete = write.op == WriteOp::Delete;
         outcomes[index] = Some(match result {
+            Ok(Applied::Adopted) => {
+                adopted += 1;
+                if is_delete { Outcome::Deleted } else { Outcome::Written }
+            }
             Ok(Applied::Applied) if is_delete => Outcome::Deleted,
             Ok(Applied::Applied) => Outcome::Written,
-            Ok(Applied::Stale) => Outcome::Stale,
+            Ok(Applied::Stale { stored }) => {
+                if let Some(stored) = stored.filter(|s| write.coordinates.rewound_from(s)) {
+                    rewinds.push(Rewind {
+                        id: write.id.clone(),
+                        record: write.coordinates.clone(),
+                        stored,
+                    });
+                }
+                Outcome::Stale
+            }
             Err(StoreError::Rejected { reason, .. }) => {
                 let record = &batch.records[index];
                 letters.push((
@@ -157,6 +195,8 @@ where
     Ok(SinkReport {
         format: batch.format,
         records,
+        adopted,
+        rewinds,
     })
 }
 

@@ -38,6 +38,17 @@ pub struct SourceBatch {
     pub records: Vec<SourceRecord>,
 }
 
+impl SourceBatch {
+    /// The batch with every record placed in the topic incarnation `epoch` (see
+    /// [`Coordinates::epoch`]), which the event itself cannot tell.
+    pub fn in_epoch(mut self, epoch: u32) -> Self {
+        for record in &mut self.records {
+            record.coordinates.epoch = epoch;
+        }
+        self
+    }
+}
+
 /// Why an event could not be decoded at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -168,6 +179,7 @@ impl FieldReader<'_> {
                 None | Some(Value::Null) => -1,
                 Some(_) => self.int("timestamp")?,
             },
+            epoch: 0,
         })
     }
 }

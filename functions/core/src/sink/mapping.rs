@@ -4,16 +4,16 @@ use serde_json::{Map, Value};
 
 use super::record::{Coordinates, Field, SourceRecord};
 
-/// Item attribute holding the record's topic.
-pub const ATTR_TOPIC: &str = "kafkaTopic";
-/// Item attribute holding the record's partition.
-pub const ATTR_PARTITION: &str = "kafkaPartition";
-/// Item attribute holding the record's offset.
-pub const ATTR_OFFSET: &str = "kafkaOffset";
-/// Item attribute holding the record's timestamp (ms since the epoch).
-pub const ATTR_TIMESTAMP: &str = "kafkaTimestamp";
+/// Item attribute holding the record's coordinates, a map of `topic`, `partition`, `offset`,
+/// `timestamp` (ms since the epoch) and `epoch`. An `@` cannot start an Avro, ksqlDB or Oracle
+/// column name, so no upstream field collides with it (nor with the two below).
+pub const ATTR_KAFKA: &str = "@kafka";
+/// On a tombstone (the item a delete leaves): `true`. Readers skip items that have it.
+pub const ATTR_DELETED: &str = "@deleted";
+/// On a tombstone: when DynamoDB's TTL may remove it, in seconds since the epoch.
+pub const ATTR_EXPIRES: &str = "@expires";
 /// Attributes the sink owns: a value field with one of these names never overrides them.
-pub const RESERVED_ATTRIBUTES: [&str; 6] = ["PK", "SK", ATTR_TOPIC, ATTR_PARTITION, ATTR_OFFSET, ATTR_TIMESTAMP];
+pub const RESERVED_ATTRIBUTES: [&str; 5] = ["PK", "SK", ATTR_KAFKA, ATTR_DELETED, ATTR_EXPIRES];
 
 /// The table a sink function writes, which decides how a record's id is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,6 +313,7 @@ mod tests {
                 partition: 0,
                 offset: 0,
                 timestamp: 0,
+                epoch: 0,
             },
             key,
             value,

@@ -1,8 +1,8 @@
 //! In-memory twins of the sink's ports, for use-case and property tests.
 //!
 //! [`InMemoryRecordStore`] keeps the semantics the DynamoDB adapter implements with conditions:
-//! a put lands only when newer than the stored item and, when there is no item, newer than the
-//! tombstone marker; a delete lands only when newer than both, and leaves a marker.
+//! each id holds one record, an item or the tombstone that deleted it, and a write (put or
+//! delete) lands only when newer than that record.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -95,16 +95,12 @@ impl InMemoryRecordStore {
             }
             *n -= 1;
         }
-        let newer_than = |stored: Option<&Coordinates>| stored.is_none_or(|c| write.coordinates.supersedes(c));
-        let item = state.items.get(&write.id).map(|i| &i.coordinates);
-        let marker = state.markers.get(&write.id);
-        let applies = match write.op {
-            // An existing item is newer than any marker, so the marker matters only without one.
-            WriteOp::Put(_) => newer_than(item) && (item.is_some() || newer_than(marker)),
-            WriteOp::Delete => newer_than(item) && newer_than(marker),
-        };
-        if !applies {
-            return Ok(Applied::Stale);
+        // One record per id, as in DynamoDB: the item or its tombstone, whichever came last.
+        let stored = (state.items.get(&write.id).map(|i| &i.coordinates))
+            .or_else(|| state.markers.get(&write.id))
+            .cloned();
+        if stored.as_ref().is_some_and(|c| !write.coordinates.supersedes(c)) {
+            return Ok(Applied::Stale { stored });
         }
         match &write.op {
             WriteOp::Put(fields) => {
@@ -112,6 +108,7 @@ impl InMemoryRecordStore {
                     coordinates: write.coordinates.clone(),
                     fields: fields.clone(),
                 };
+                state.markers.remove(&write.id);
                 state.items.insert(write.id.clone(), stored);
                 state.history.push(Change {
                     id: write.id.clone(),

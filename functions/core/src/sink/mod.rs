@@ -23,7 +23,7 @@ pub mod record;
 #[cfg(test)]
 mod test_events;
 
-pub use apply::{Counts, SinkError, SinkReport, sink_batch};
+pub use apply::{Counts, Rewind, SinkError, SinkReport, sink_batch};
 pub use decode::{DecodeError, InputFormat, SourceBatch, decode_batch};
 pub use mapping::{Table, Write, WriteOp};
 pub use plan::{DeadLetter, Outcome};

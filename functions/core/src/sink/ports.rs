@@ -5,17 +5,24 @@ use std::future::Future;
 
 use super::mapping::Write;
 use super::plan::DeadLetter;
+use super::record::Coordinates;
 
 /// Boxed source error carried across the port boundary.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Whether a conditional write took effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// The store now shows this record (or, for a delete, no longer shows the item).
     Applied,
-    /// The store holds a record at least as new: nothing changed.
-    Stale,
+    /// As [`Applied::Applied`], over an item the sink did not write (the original tables'
+    /// items, before the cut-over), which is older than any record.
+    Adopted,
+    /// The store holds a record at least as new, at `stored` when the store says: nothing changed.
+    Stale {
+        /// The stored record's coordinates, if the store returned them.
+        stored: Option<Coordinates>,
+    },
 }
 
 /// Why a write failed.
@@ -42,8 +49,8 @@ pub enum StoreError {
 }
 
 /// Where items are stored. Every write is conditional on the stored coordinates (see
-/// [`Coordinates::supersedes`](super::record::Coordinates::supersedes)), and a delete leaves a
-/// marker so that an older put replayed later cannot bring the item back.
+/// [`Coordinates::supersedes`]), and a delete leaves a tombstone carrying its coordinates so that
+/// an older put replayed later cannot bring the item back.
 pub trait RecordStore: Send + Sync {
     /// Applies one write if its record is newer than what is stored for its id.
     fn apply(&self, write: &Write) -> impl Future<Output = Result<Applied, StoreError>> + Send;
