@@ -125,6 +125,19 @@ start_moto() {
   export MOTO_ACCOUNT_ID=123456789012
 }
 
+# Starts the fault-injecting proxy (mitmproxy, reverse mode, tests/faults/faults.py) in front of
+# moto on a free loopback port and exports FAULTS_URL; after start_moto.
+start_faults() {
+  tool_venv faults
+  local port; port="$(free_port)"
+  say "starting the fault proxy on 127.0.0.1:$port (in front of moto)"
+  start_bg faults "$ROOT/.venv-faults/bin/mitmdump" --mode "reverse:$AWS_ENDPOINT_URL" \
+    --listen-host 127.0.0.1 --listen-port "$port" --set confdir="$RUN_DIR/mitmproxy" \
+    -q -s "$ROOT/tests/faults/faults.py"
+  wait_http faults "http://127.0.0.1:$port/__faults/counts?target=" 30 || die "the fault proxy did not start"
+  export FAULTS_URL="http://127.0.0.1:$port"
+}
+
 # The Lambda binaries exactly as `cargo lambda watch` runs them: it starts a function with
 # `cargo run --bin NAME` in the workspace root, which resolves features for every workspace member
 # (unlike `cargo build -p connector-lambdas`). Building this variant up front is what keeps a

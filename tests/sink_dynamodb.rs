@@ -1,92 +1,14 @@
 //! The sink end to end through its real adapters: the handler over DynamoDB and SQS on moto.
 
-use std::num::NonZeroUsize;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::SdkConfig;
-use connector_adapters::dynamodb::DynamoDbRecordStore;
-use connector_adapters::sqs::SqsDeadLetterQueue;
 use connector_core::sink::memory::InMemoryRecordStore;
 use connector_core::sink::ports::{Applied, RecordStore};
 use connector_core::sink::{Coordinates, Table, Write, WriteOp};
-use connector_lambdas::sink::{SinkConfig, SinkFailure, handle};
-use connector_tests::{
-    create_queue, create_sink_table, drain_queue, event, get_item, get_stored_item, scan, sdk, unique,
-};
+use connector_lambdas::sink::handle;
+use connector_tests::sink::{Sink, TOMBSTONE_TTL};
+use connector_tests::{create_queue, create_sink_table, drain_queue, get_stored_item, scan, sdk, unique};
 use serde_json::{Value, json};
-
-const TOMBSTONE_TTL: Duration = Duration::from_secs(35 * 86_400);
-
-/// A sink wired to its own table and queue on moto.
-struct Sink {
-    sdk: SdkConfig,
-    table: Table,
-    config: SinkConfig,
-    store: DynamoDbRecordStore,
-    dlq: SqsDeadLetterQueue,
-}
-
-impl Sink {
-    async fn new(table: Table) -> Self {
-        let sdk = sdk().await;
-        let name = unique(table.name());
-        create_sink_table(&sdk, &name).await;
-        let queue = create_queue(&sdk, &unique("dlq")).await;
-        Self::with(sdk, table, name, queue)
-    }
-
-    fn with(sdk: SdkConfig, table: Table, name: String, queue: String) -> Self {
-        let config = SinkConfig {
-            table_name: name.clone(),
-            dead_letter_queue_url: queue.clone(),
-            max_in_flight: NonZeroUsize::new(8).unwrap(),
-            metrics_namespace: "connector-test".into(),
-            epoch: 0,
-            tombstone_ttl: Some(TOMBSTONE_TTL),
-        };
-        let store = DynamoDbRecordStore::new(aws_sdk_dynamodb::Client::new(&sdk), name)
-            .with_tombstone_ttl(config.tombstone_ttl);
-        let dlq = SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), queue);
-        Self {
-            sdk,
-            table,
-            config,
-            store,
-            dlq,
-        }
-    }
-
-    async fn send(&self, file: &str) -> Result<Value, SinkFailure> {
-        handle(
-            self.table,
-            &self.config,
-            &self.store,
-            &self.dlq,
-            &event(&format!("sink/{file}")),
-        )
-        .await
-    }
-
-    async fn results(&self, file: &str) -> Vec<String> {
-        self.results_of(&event(&format!("sink/{file}"))).await
-    }
-
-    async fn results_of(&self, batch: &Value) -> Vec<String> {
-        let response = handle(self.table, &self.config, &self.store, &self.dlq, batch)
-            .await
-            .unwrap_or_else(|e| panic!("{batch}: {e}"));
-        response
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["payload"]["result"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    async fn get(&self, id: &str) -> Option<Value> {
-        get_item(&self.sdk, &self.config.table_name, id).await
-    }
-}
 
 #[tokio::test]
 async fn a_batch_is_upserted_with_its_coordinates_and_the_key_wins_over_value_fields() {

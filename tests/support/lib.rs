@@ -5,8 +5,10 @@
 //! that `scripts/test` exports, the same variables production code reads.
 
 pub mod emulator;
+pub mod faults;
 pub mod monitor;
 pub mod proxy;
+pub mod sink;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -12,6 +12,19 @@ use aws_config::{BehaviorVersion, SdkConfig};
 ///
 /// `operation_timeout` bounds one call including its retries; each attempt gets a third of it.
 pub async fn load_sdk_config(operation_timeout: Duration, max_attempts: u32) -> SdkConfig {
+    loader(operation_timeout, max_attempts).load().await
+}
+
+/// As [`load_sdk_config`], every client sending to `endpoint` whatever the environment says
+/// (tests put a fault-injecting proxy there).
+pub async fn load_sdk_config_at(endpoint: &str, operation_timeout: Duration, max_attempts: u32) -> SdkConfig {
+    loader(operation_timeout, max_attempts)
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+fn loader(operation_timeout: Duration, max_attempts: u32) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -21,6 +34,4 @@ pub async fn load_sdk_config(operation_timeout: Duration, max_attempts: u32) -> 
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
-        .load()
-        .await
 }

@@ -64,6 +64,12 @@ impl SinkConfig {
     }
 }
 
+/// One AWS call with its retries takes at most this long: well inside the connector's 50 s
+/// socket timeout and the function's 30 s, with room for the SDK's backoff.
+pub const SDK_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per AWS call (standard retry mode: throttling, 5xx, timeouts, resets).
+pub const SDK_ATTEMPTS: u32 = 4;
+
 /// Why an invocation failed; the `errorType` Lambda reports is the variant's name.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkFailure {
@@ -165,8 +171,7 @@ pub async fn run(table: Table) -> Result<(), lambda_runtime::Error> {
     logging::init();
     let config = SinkConfig::from_lookup(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
-    // Well inside the connector's 50 s socket timeout, with room for the SDK's retries.
-    let sdk = connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 4).await;
+    let sdk = connector_adapters::aws::load_sdk_config(SDK_CALL_TIMEOUT, SDK_ATTEMPTS).await;
     let store = DynamoDbRecordStore::new(connector_adapters::dynamodb::Client::new(&sdk), &config.table_name)
         .with_tombstone_ttl(config.tombstone_ttl);
     let dead_letters = SqsDeadLetterQueue::new(

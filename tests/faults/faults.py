@@ -1,0 +1,149 @@
+"""A mitmproxy addon that injects AWS faults in front of moto, and counts requests.
+
+Run as a reverse proxy (scripts/lib.sh `start_faults`):
+
+    mitmdump --mode reverse:http://127.0.0.1:<moto> -s tests/faults/faults.py
+
+Requests go to moto unchanged unless a rule matches. Rules and counts are per table or queue
+(tests give every table and queue a unique name, so tests running at once never see each
+other's faults). The control API lives on the proxy itself:
+
+- ``POST /__faults/rules`` a JSON rule:
+  ``{"target": "<table name or queue name>", "operation": "PutItem", "skip": 0, "times": 3,``
+  ``"error": "ProvisionedThroughputExceededException" | "status": 503 | "delay_ms": 4000 | "reset": true}``
+  ``times`` absent means every matching request; ``skip`` lets that many pass first.
+- ``GET /__faults/counts?target=<name>``: ``{"<operation>": n}``, every request that reached the
+  proxy for that target, faulted or not.
+- ``DELETE /__faults/rules?target=<name>``: forget that target's rules.
+"""
+
+import asyncio
+import json
+import threading
+from collections import Counter, defaultdict
+from urllib.parse import parse_qs, urlparse
+
+from mitmproxy import http
+
+# DynamoDB's own error bodies (awsJson1_0), as the service sends them.
+ERRORS = {
+    "ProvisionedThroughputExceededException": (
+        400,
+        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+    ),
+    "ThrottlingException": (
+        400,
+        "com.amazon.coral.availability#ThrottlingException",
+        "Rate of requests exceeds the allowed throughput.",
+    ),
+    "RequestLimitExceeded": (
+        400,
+        "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
+        "Throughput exceeds the current throughput limit for your account.",
+    ),
+    "InternalServerError": (
+        500,
+        "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        "Internal server error",
+    ),
+    "ServiceUnavailable": (503, "com.amazon.coral.availability#ServiceUnavailableException", "Service Unavailable"),
+}
+
+
+def _target(flow: http.HTTPFlow) -> str:
+    """The table or queue a request is about (TableName, or the last segment of QueueUrl)."""
+    try:
+        body = json.loads(flow.request.get_text() or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    if "TableName" in body:
+        return str(body["TableName"])
+    if "QueueUrl" in body:
+        return str(body["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+    return ""
+
+
+def _operation(flow: http.HTTPFlow) -> str:
+    target = flow.request.headers.get("x-amz-target", "")
+    return target.rsplit(".", 1)[-1] if target else ""
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: dict[str, list[dict]] = defaultdict(list)
+        self.counts: dict[str, Counter] = defaultdict(Counter)
+
+    def _control(self, flow: http.HTTPFlow) -> None:
+        url = urlparse(flow.request.path)
+        target = parse_qs(url.query).get("target", [""])[0]
+        answer, status = {}, 200
+        with self.lock:
+            if url.path == "/__faults/rules" and flow.request.method == "POST":
+                try:
+                    rule = json.loads(flow.request.get_text())
+                    assert isinstance(rule, dict) and rule.get("target"), "a rule needs a target"
+                    assert rule.get("error", "ProvisionedThroughputExceededException") in ERRORS, "unknown error"
+                except (ValueError, AssertionError) as e:
+                    answer, status = {"error": f"bad rule: {e}"}, 400
+                else:
+                    rule.setdefault("skip", 0)
+                    self.rules[rule["target"]].append(rule)
+                    answer = rule
+            elif url.path == "/__faults/rules" and flow.request.method == "DELETE":
+                self.rules.pop(target, None)
+            elif url.path == "/__faults/counts":
+                answer = dict(self.counts.get(target, {}))
+            else:
+                answer, status = {"error": f"no control endpoint {flow.request.method} {url.path}"}, 404
+        flow.response = http.Response.make(status, json.dumps(answer), {"content-type": "application/json"})
+
+    def _match(self, target: str, operation: str):
+        """The first rule that applies to this request, spending one of its skips or times."""
+        with self.lock:
+            self.counts[target][operation] += 1
+            for rule in self.rules.get(target, []):
+                if rule.get("operation") not in (None, operation):
+                    continue
+                if rule["skip"] > 0:
+                    rule["skip"] -= 1
+                    continue
+                if "times" in rule:
+                    if rule["times"] <= 0:
+                        continue
+                    rule["times"] -= 1
+                return dict(rule)
+        return None
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.request.path.startswith("/__faults"):
+            self._control(flow)
+            return
+        target = _target(flow)
+        if not target:
+            return
+        rule = self._match(target, _operation(flow))
+        if rule is None:
+            return
+        if "delay_ms" in rule:
+            await asyncio.sleep(rule["delay_ms"] / 1000)
+            return
+        if rule.get("reset"):
+            flow.kill()
+            return
+        if "status" in rule and "error" not in rule:
+            flow.response = http.Response.make(rule["status"], b"", {})
+            return
+        status, kind, message = ERRORS[rule.get("error", "ProvisionedThroughputExceededException")]
+        flow.response = http.Response.make(
+            status,
+            json.dumps({"__type": kind, "message": message}),
+            {"content-type": "application/x-amz-json-1.0", "x-amzn-errortype": kind.rsplit("#", 1)[-1]},
+        )
+
+
+addons = [Faults()]
