@@ -547,3 +547,27 @@ async fn dynamodb_conditions_agree_with_the_in_memory_model() {
         );
     }
 }
+
+#[tokio::test]
+async fn numbers_keep_every_digit_in_dynamodb_and_what_it_cannot_hold_is_dead_lettered() {
+    let sink = Sink::new(Table::Appian).await;
+    assert_eq!(
+        sink.results("confluent-appian-numbers.json").await,
+        ["written", "dead-lettered", "dead-lettered", "written"]
+    );
+    let item = sink.get("98001").await.expect("98001.0 is stored as the package 98001");
+    let payload = &item["payload"];
+    for (field, text) in [
+        ("FEE_AMT", "12345678901234567890.123456789012345678"),
+        ("SEQ_NBR", "123456789012345678901234567890"),
+        ("RATE", "0.000000000000000000012345"),
+    ] {
+        assert_eq!(payload[field].to_string(), text, "{field}");
+    }
+    assert!(sink.get("98022").await.is_some(), "9.8022E4 is the package 98022");
+    let mut letters = drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await;
+    letters.sort_by_key(|l| l["offset"].as_i64());
+    let reasons: Vec<&str> = letters.iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    assert!(reasons[0].contains("41 significant digits"), "{reasons:?}");
+    assert!(reasons[1].contains("out of DynamoDB's range"), "{reasons:?}");
+}

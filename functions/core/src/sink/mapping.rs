@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::number;
 use super::record::{Coordinates, Field, SourceRecord};
 
 /// Item attribute holding the record's coordinates, a map of `topic`, `partition`, `offset`,
@@ -99,8 +100,8 @@ fn map_seatool(record: &SourceRecord) -> Mapped {
     if record.value.is_null() {
         return write(id, record, WriteOp::Delete);
     }
-    match value_object(&record.value) {
-        Ok(fields) => write(id, record, WriteOp::Put(item_fields(fields))),
+    match value_object(&record.value).and_then(item_fields) {
+        Ok(fields) => write(id, record, WriteOp::Put(fields)),
         Err(reason) => dead(reason),
     }
 }
@@ -140,7 +141,7 @@ fn map_appian(record: &SourceRecord) -> Mapped {
             None => dead("Appian tombstone whose key has no PCKG_ID: which package it deletes is unknown"),
         };
     }
-    let fields = match value_object(&record.value) {
+    let fields = match value_object(&record.value).and_then(item_fields) {
         Ok(fields) => fields,
         Err(reason) => return dead(reason),
     };
@@ -151,13 +152,13 @@ fn map_appian(record: &SourceRecord) -> Mapped {
         },
         None => return dead("Appian value has no payload.PCKG_ID (the id of the record)"),
     };
-    write(id, record, WriteOp::Put(item_fields(fields)))
+    write(id, record, WriteOp::Put(fields))
 }
 
 /// An Appian package id, a number or a non-empty string, as the item's key.
 fn appian_id(id: &Value, what: &str) -> Result<String, String> {
     match id {
-        Value::Number(n) => Ok(n.to_string()),
+        Value::Number(n) => number::canonical(&n.to_string()).map_err(|why| format!("Appian {what} is {why}")),
         Value::String(s) if !s.is_empty() => Ok(s.clone()),
         other => Err(format!(
             "Appian {what} is not a number or a non-empty string: {}",
@@ -180,12 +181,18 @@ fn value_object(value: &Field) -> Result<Map<String, Value>, String> {
     }
 }
 
-/// The value's fields without the attributes the sink owns.
-fn item_fields(mut fields: Map<String, Value>) -> Map<String, Value> {
+/// The value's fields without the attributes the sink owns, numbers in their canonical text;
+/// or why DynamoDB cannot hold one of them.
+fn item_fields(mut fields: Map<String, Value>) -> Result<Map<String, Value>, String> {
     for name in RESERVED_ATTRIBUTES {
         fields.remove(name);
     }
-    fields
+    let mut value = Value::Object(fields);
+    number::canonicalize(&mut value, "")?;
+    match value {
+        Value::Object(fields) => Ok(fields),
+        _ => unreachable!("canonicalize keeps an object an object"),
+    }
 }
 
 /// Keeps error messages to one readable line whatever the input.
@@ -274,6 +281,41 @@ mod tests {
         );
         let esm = mapped(Table::Seatool, "esm-selfmanaged-seatool.json");
         assert!(reason_of(&esm[2]).contains("base64"), "{:?}", esm[2]);
+    }
+
+    #[test]
+    fn numbers_keep_every_digit_and_an_integral_pckg_id_is_its_integer() {
+        let m = mapped(Table::Appian, "confluent-appian-numbers.json");
+        assert_eq!(id_of(&m[0]), "98001", "98001.0 is the package 98001");
+        assert_eq!(id_of(&m[3]), "98022", "so is 9.8022E4 the package 98022");
+        let Mapped::Write(Write {
+            op: WriteOp::Put(fields),
+            ..
+        }) = &m[0]
+        else {
+            panic!("{:?}", m[0])
+        };
+        let payload = &fields["payload"];
+        let text = |name: &str| payload[name].to_string();
+        assert_eq!(text("FEE_AMT"), "12345678901234567890.123456789012345678", "38 digits");
+        assert_eq!(text("SEQ_NBR"), "123456789012345678901234567890", "beyond 64 bits");
+        assert_eq!(text("RATE"), "0.000000000000000000012345");
+        assert_eq!(text("WHOLE"), "150");
+        assert_eq!(text("PCKG_ID"), "98001");
+    }
+
+    #[test]
+    fn a_number_dynamodb_cannot_hold_is_dead_lettered_naming_it() {
+        let m = mapped(Table::Appian, "confluent-appian-numbers.json");
+        assert_eq!(
+            reason_of(&m[1]),
+            "payload.RATIO is 1.2345678901234567890123456789012345678901, which has 41 significant digits: \
+             DynamoDB holds at most 38"
+        );
+        assert_eq!(
+            reason_of(&m[2]),
+            "payload.HUGE[1].X is 1e+200, out of DynamoDB's range (magnitudes from 1E-130 to below 1E+126)"
+        );
     }
 
     #[test]

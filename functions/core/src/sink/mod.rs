@@ -8,6 +8,7 @@
 //! - [`record`] — Kafka coordinates and their order (which record is newer).
 //! - [`decode`] — the three input formats, detected from the shape.
 //! - [`mapping`] — key derivation and items, per table.
+//! - [`number`] — numbers as DynamoDB holds them.
 //! - [`plan`] — per-batch dedupe into the writes to make.
 //! - [`ports`] — what the sink needs from the world: a record store and a dead-letter queue.
 //! - [`memory`] — in-memory twins of the ports, with the same semantics as the DynamoDB adapter.
@@ -17,6 +18,7 @@ pub mod apply;
 pub mod decode;
 pub mod mapping;
 pub mod memory;
+pub mod number;
 pub mod plan;
 pub mod ports;
 pub mod record;
