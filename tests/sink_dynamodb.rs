@@ -1,5 +1,6 @@
 //! The sink end to end through its real adapters: the handler over DynamoDB and SQS on moto.
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use connector_core::sink::memory::InMemoryRecordStore;
@@ -484,67 +485,79 @@ async fn an_unsupported_event_is_an_invalid_event_error() {
 }
 
 /// The DynamoDB conditions agree with `Coordinates::supersedes` and the in-memory twin, write for
-/// write, over a pseudo-random interleaving of puts and tombstones across partitions and replays.
+/// write, over pseudo-random interleavings (several seeds, each on a table of its own) of puts and
+/// tombstones across two topics and three partitions, with tied timestamps, a topic recreated in
+/// a higher epoch, replays and reordering.
 #[tokio::test]
 async fn dynamodb_conditions_agree_with_the_in_memory_model() {
-    let sink = Sink::new(Table::Seatool).await;
-    let model = InMemoryRecordStore::new();
-    let mut writes = Vec::new();
-    let mut seed: u64 = 0x2545F4914F6CDD1D;
-    let mut next = |n: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
-    let mut offsets = [0i64; 3];
-    for seq in 0..40 {
-        let partition = next(3) as usize;
-        offsets[partition] += 1;
-        let id = format!("ID-{}", next(3));
-        // Some timestamps tie across partitions on purpose, to exercise the tie-break.
-        let coordinates = Coordinates {
-            topic: "t".into(),
-            partition: partition as i32,
-            offset: offsets[partition],
-            timestamp: seq / 2,
-            epoch: 0,
+    const IDS: u64 = 5;
+    for seed in [0x2545F4914F6CDD1D_u64, 7, 0x9E3779B97F4A7C15, 12345] {
+        let sink = Sink::new(Table::Seatool).await;
+        let model = InMemoryRecordStore::new();
+        let mut state = seed;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
         };
-        let op = if next(4) == 0 {
-            WriteOp::Delete
-        } else {
-            WriteOp::Put(serde_json::Map::from_iter([("seq".to_string(), json!(seq))]))
-        };
-        writes.push(Write { id, coordinates, op });
-    }
-    // Deliver out of order: each write, then now and then a replay of an earlier one.
-    let mut order: Vec<usize> = (0..writes.len()).collect();
-    for i in 0..writes.len() {
-        if next(3) == 0 {
-            order.push(next(i as u64 + 1) as usize);
+        let mut writes = Vec::new();
+        let mut offsets: HashMap<(u32, usize, usize), i64> = HashMap::new();
+        for seq in 0..90_i64 {
+            // The last third comes from the recreated topic: offsets start again, epoch 1.
+            let epoch = u32::from(seq >= 60);
+            let (topic, partition) = (next(2) as usize, next(3) as usize);
+            let offset = offsets.entry((epoch, topic, partition)).or_insert(0);
+            *offset += 1;
+            // Timestamps tie across partitions on purpose, to exercise the tie-break.
+            let coordinates = Coordinates {
+                topic: format!("t{topic}"),
+                partition: partition as i32,
+                offset: *offset,
+                timestamp: seq / 3,
+                epoch,
+            };
+            let op = if next(4) == 0 {
+                WriteOp::Delete
+            } else {
+                WriteOp::Put(serde_json::Map::from_iter([("seq".to_string(), json!(seq))]))
+            };
+            writes.push(Write {
+                id: format!("ID-{}", next(IDS)),
+                coordinates,
+                op,
+            });
         }
-    }
-    for i in (1..order.len()).rev() {
-        if next(4) == 0 {
-            order.swap(i, next(i as u64 + 1) as usize);
+        // Deliver out of order: each write, then now and then a replay of an earlier one.
+        let mut order: Vec<usize> = (0..writes.len()).collect();
+        for i in 0..writes.len() {
+            if next(3) == 0 {
+                order.push(next(i as u64 + 1) as usize);
+            }
         }
-    }
-    for &i in &order {
-        let expected = model.apply(&writes[i]).await.unwrap();
-        let got = sink.store.apply(&writes[i]).await.unwrap();
-        assert_eq!(got, expected, "write {i}: {:?}", writes[i]);
-    }
-    for id in ["ID-0", "ID-1", "ID-2"] {
-        let stored = sink.get(id).await;
-        let expected = model.get(id);
-        assert_eq!(
-            stored.as_ref().map(|s| s["@kafka"]["offset"].as_i64().unwrap()),
-            expected.as_ref().map(|e| e.coordinates.offset),
-            "{id}"
-        );
-        assert_eq!(
-            stored.map(|s| s["@kafka"]["partition"].clone()),
-            expected.map(|e| json!(e.coordinates.partition)),
-            "{id}"
-        );
+        for i in (1..order.len()).rev() {
+            if next(4) == 0 {
+                order.swap(i, next(i as u64 + 1) as usize);
+            }
+        }
+        for &i in &order {
+            let expected = model.apply(&writes[i]).await.unwrap();
+            let got = sink.store.apply(&writes[i]).await.unwrap();
+            assert_eq!(got, expected, "seed {seed}, write {i}: {:?}", writes[i]);
+        }
+        for id in (0..IDS).map(|i| format!("ID-{i}")) {
+            let stored = sink.get(&id).await;
+            let expected = model.get(&id);
+            assert_eq!(
+                stored.as_ref().map(|s| s["@kafka"].clone()),
+                expected.map(
+                    |e| json!({"topic": e.coordinates.topic, "partition": e.coordinates.partition,
+                                        "offset": e.coordinates.offset, "timestamp": e.coordinates.timestamp,
+                                        "epoch": e.coordinates.epoch})
+                ),
+                "seed {seed}, {id}"
+            );
+        }
     }
 }
 
