@@ -53,7 +53,8 @@ ERRORS = {
 
 
 def _target(flow: http.HTTPFlow) -> str:
-    """The table or queue a request is about (TableName, or the last segment of QueueUrl)."""
+    """The table or queue a request is about: TableName (or the first table of a batch or a
+    transaction), or the last segment of QueueUrl."""
     try:
         body = json.loads(flow.request.get_text() or "{}")
     except ValueError:
@@ -62,6 +63,12 @@ def _target(flow: http.HTTPFlow) -> str:
         return ""
     if "TableName" in body:
         return str(body["TableName"])
+    if isinstance(body.get("RequestItems"), dict) and body["RequestItems"]:  # BatchWriteItem, BatchGetItem
+        return str(next(iter(body["RequestItems"])))
+    for entry in body.get("TransactItems") or []:  # TransactWriteItems: the first table named
+        for part in entry.values() if isinstance(entry, dict) else []:
+            if isinstance(part, dict) and "TableName" in part:
+                return str(part["TableName"])
     if "QueueUrl" in body:
         return str(body["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
     return ""
