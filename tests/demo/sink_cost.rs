@@ -142,7 +142,11 @@ async fn main() {
                     .send()
                     .await
                     .expect("BatchWriteItem");
-                pending = out.unprocessed_items().and_then(|u| u.get(&table)).cloned().unwrap_or_default();
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&table))
+                    .cloned()
+                    .unwrap_or_default();
             }
         }
         per_batch.push(started.elapsed());

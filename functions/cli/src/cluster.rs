@@ -38,7 +38,7 @@ fn unreachable(e: impl std::error::Error + 'static) -> Failure {
 }
 
 /// The AWS configuration: the default chain, the context's region over it.
-async fn sdk(ctx: &Context) -> SdkConfig {
+pub(crate) async fn sdk(ctx: &Context) -> SdkConfig {
     let sdk = load_sdk_config(CALL_TIMEOUT, 3).await;
     match &ctx.region {
         Some(region) => sdk.to_builder().region(aws_config::Region::new(region.clone())).build(),

@@ -10,6 +10,7 @@
 mod output;
 mod cluster;
 mod context;
+mod dlq;
 mod sink;
 
 use std::process::ExitCode;
@@ -127,6 +128,9 @@ enum Command {
     /// The sink functions, offline.
     #[command(subcommand)]
     Sink(SinkCommand),
+    /// The sink's dead letters: list, show, and replay them through the sink after a fix.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Silence a connector's alerts and restarts for a while (it is still reported).
     Mute {
         connector: String,
@@ -153,6 +157,49 @@ enum SinkCommand {
         /// Which table's mapping.
         #[arg(long, value_parser = ["seatool", "appian"])]
         table: String,
+    },
+}
+
+/// The dead-letter queue, as the sink functions' environment names it.
+#[derive(Args, Clone)]
+struct QueueArg {
+    /// The sink dead-letter queue URL (the stack's SinkDeadLetterQueue).
+    #[arg(long = "queue", env = "DEAD_LETTER_QUEUE_URL")]
+    url: String,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Every dead letter: its record (topic-partition@offset), table and reason. Leaves them.
+    List {
+        #[command(flatten)]
+        queue: QueueArg,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// One dead letter whole, key and value decoded.
+    Show {
+        /// The letter, as `list` names it: topic-partition@offset.
+        letter: String,
+        #[command(flatten)]
+        queue: QueueArg,
+    },
+    /// Put the letters of one table through the sink again, in Kafka order and with the same
+    /// conditional writes (a replay never regresses a newer record); each letter is deleted once
+    /// its record is stored or found older than what is stored, the rest stay in the queue.
+    Replay {
+        #[command(flatten)]
+        queue: QueueArg,
+        /// Which table's mapping (and letters).
+        #[arg(long, value_parser = ["seatool", "appian"])]
+        table: String,
+        /// The DynamoDB table to write (the function's TABLE_NAME).
+        #[arg(long, env = "TABLE_NAME")]
+        table_name: String,
+        /// Days a tombstone the replay writes is kept, as the function's setting (0: forever).
+        #[arg(long, env = "SINK_TOMBSTONE_TTL_DAYS", default_value_t = 35)]
+        tombstone_ttl_days: u64,
     },
 }
 
@@ -249,6 +296,17 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
         }
         Command::Unmute { connector } => cluster::mute(&ctx, &connector, None, json).await,
         Command::Incidents => cluster::incidents(&ctx, json).await,
+        Command::Dlq(DlqCommand::List { queue, limit }) => dlq::list(&ctx, &queue.url, limit, json).await,
+        Command::Dlq(DlqCommand::Show { letter, queue }) => dlq::show(&ctx, &queue.url, &letter).await,
+        Command::Dlq(DlqCommand::Replay {
+            queue,
+            table,
+            table_name,
+            tombstone_ttl_days,
+        }) => {
+            let ttl = (tombstone_ttl_days > 0).then(|| std::time::Duration::from_secs(tombstone_ttl_days * 86_400));
+            dlq::replay(&ctx, &queue.url, &table_name, &table, ttl, json).await
+        }
         Command::Classify { .. } | Command::Sink(_) | Command::Context(_) | Command::Demo => {
             unreachable!("handled without the runtime")
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::mapping::{Mapped, Table, Write, map_record};
-use super::record::{Coordinates, SourceRecord};
+use super::record::{Coordinates, Field, SourceRecord};
 
 /// What became of one record; the Confluent response carries it per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,6 +95,73 @@ impl DeadLetter {
         }
         body.to_string()
     }
+}
+
+/// A dead letter read back from its queue message: the table it was meant for and the record
+/// as it was delivered, ready to go through the sink again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadLetter {
+    /// The table's logical name (`seatool`, `appian`).
+    pub table: String,
+    /// Why it was dead-lettered.
+    pub reason: String,
+    /// The record, key and value as delivered.
+    pub record: SourceRecord,
+}
+
+impl ReadLetter {
+    /// The letter's name in listings: `topic-partition@offset`.
+    pub fn name(&self) -> String {
+        let c = &self.record.coordinates;
+        format!("{}-{}@{}", c.topic, c.partition, c.offset)
+    }
+}
+
+/// Reads a message [`DeadLetter::to_message`] wrote. A truncated letter cannot be replayed (its
+/// record is still in Kafka for the topic's retention), nor can anything not shaped like one.
+pub fn read_letter(body: &str) -> Result<ReadLetter, String> {
+    use base64::Engine;
+    let doc: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("not a dead letter (not JSON: {e})"))?;
+    let text = |name: &str| doc.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let number = |name: &str| doc.get(name).and_then(|v| v.as_i64());
+    let (Some(table), Some(topic), Some(partition), Some(offset)) =
+        (text("table"), text("topic"), number("partition"), number("offset"))
+    else {
+        return Err("not a dead letter (no table, topic, partition or offset)".into());
+    };
+    let coordinates = Coordinates {
+        topic,
+        partition: i32::try_from(partition).map_err(|_| format!("partition {partition} is out of range"))?,
+        offset,
+        timestamp: number("timestamp").unwrap_or(-1),
+        epoch: number("epoch").and_then(|e| u32::try_from(e).ok()).unwrap_or(0),
+    };
+    let at = format!("{}-{}@{}", coordinates.topic, coordinates.partition, coordinates.offset);
+    if doc.get("truncated").and_then(|v| v.as_bool()) == Some(true) {
+        return Err(format!(
+            "truncated to fit SQS: replay {at} from Kafka instead (it stays there for the topic's retention)"
+        ));
+    }
+    let field = |name: &str| -> Result<Field, String> {
+        if let Some(encoded) = text(&format!("{name}Base64")) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| format!("{name}Base64 is not base64: {e}"))?;
+            let text = String::from_utf8(bytes).map_err(|_| format!("{name}Base64 is not UTF-8"))?;
+            return Ok(Field::Text(text));
+        }
+        Ok(text(name).map_or(Field::Null, Field::Text))
+    };
+    Ok(ReadLetter {
+        table,
+        reason: text("reason").unwrap_or_default(),
+        record: SourceRecord {
+            coordinates,
+            key: field("key")?,
+            value: field("value")?,
+        },
+    })
 }
 
 /// Whether SQS takes `text` as it is and JSON keeps it about its size: tab, newline, carriage
@@ -330,5 +397,36 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&message).unwrap();
         assert_eq!(body["truncated"], true);
         assert!(decode(&body["valueBase64"]).len() > 150_000, "keeps what fits");
+    }
+
+    #[test]
+    fn a_letter_reads_back_as_the_record_it_was_whatever_its_encoding() {
+        let letter = |value: &str| DeadLetter {
+            table: "seatool",
+            reason: "why".into(),
+            coordinates: Coordinates {
+                topic: "t".into(),
+                partition: 2,
+                offset: 9,
+                timestamp: 5,
+                epoch: 1,
+            },
+            key: Some("\"K\"".into()),
+            value: Some(value.into()),
+        };
+        for value in ["{\"a\":1}", "\u{1}\u{FFFF} binary"] {
+            let read = read_letter(&letter(value).to_message(256 * 1024)).unwrap();
+            assert_eq!((read.table.as_str(), read.reason.as_str()), ("seatool", "why"));
+            assert_eq!(read.record.coordinates, letter(value).coordinates);
+            assert_eq!(read.record.key, Field::Text("\"K\"".into()));
+            assert_eq!(read.record.value, Field::Text(value.into()), "{value:?}");
+            assert_eq!(read.name(), "t-2@9");
+        }
+        let cut = read_letter(&letter(&"x".repeat(5000)).to_message(1000)).unwrap_err();
+        assert!(
+            cut.starts_with("truncated to fit SQS: replay t-2@9 from Kafka"),
+            "{cut}"
+        );
+        assert!(read_letter("{}").unwrap_err().starts_with("not a dead letter"));
     }
 }
