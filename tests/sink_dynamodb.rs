@@ -584,3 +584,42 @@ async fn numbers_keep_every_digit_in_dynamodb_and_what_it_cannot_hold_is_dead_le
     assert!(reasons[0].contains("41 significant digits"), "{reasons:?}");
     assert!(reasons[1].contains("out of DynamoDB's range"), "{reasons:?}");
 }
+
+#[tokio::test]
+async fn a_dead_letter_too_large_for_sqs_is_kept_whole_in_s3_and_the_message_carries_its_claim_check() {
+    let sink = Sink::with_claim_checks(Table::Seatool).await;
+    let binary: String = "\u{1}".repeat(300_000) + "tail";
+    let batch = json!([{"payload": {"timestamp": 1, "topic": "t", "partition": 0, "offset": 3,
+                                     "key": "\"BIN-2\"", "value": binary}}]);
+    assert_eq!(sink.results_of(&batch).await, ["dead-lettered"]);
+    let letters = drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url).await;
+    assert_eq!(letters.len(), 1);
+    let claim = &letters[0]["claimCheck"];
+    assert_eq!(
+        (&letters[0]["key"], &letters[0]["value"], &letters[0]["offset"]),
+        (&json!("\"BIN-2\""), &Value::Null, &json!(3)),
+        "{}",
+        letters[0]
+    );
+    let bucket = sink.config.dead_letter_bucket.clone().unwrap();
+    assert_eq!(claim["bucket"], json!(bucket));
+    let object = connector_adapters::sqs::s3_client(&sink.sdk)
+        .get_object()
+        .bucket(&bucket)
+        .key(claim["key"].as_str().unwrap())
+        .send()
+        .await
+        .expect("the claim check's object")
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(json!(object.len()), claim["bytes"]);
+    let read = connector_core::sink::plan::read_letter(std::str::from_utf8(&object).unwrap()).unwrap();
+    assert_eq!(
+        read.record.value,
+        connector_core::sink::Field::Text(binary),
+        "the value whole"
+    );
+}

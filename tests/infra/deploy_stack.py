@@ -332,6 +332,16 @@ def exercise(out_dir):
         items = ddb.scan(TableName=table, Select="COUNT")["Count"]
         check(items > 0, f"{binary} answered {answer} and the stack's table {table} holds {items} items")
 
+    # A dead letter too large for SQS: kept whole in the stack's bucket, the letter names it.
+    bucket = dict(line.rstrip("\n").split("=", 1)
+                  for line in open(os.path.join(out_dir, "sinkSeatoolData.env")))["DEAD_LETTER_BUCKET"]
+    big = [{"payload": {"timestamp": 1, "topic": "t", "partition": 0, "offset": 1, "key": '"BIG-1"',
+                        "value": "\u0001" * 300_000}}]
+    status, answer = invoke("sinkSeatoolData", big)
+    check(status == 200 and answer[0]["payload"]["result"] == "dead-lettered", f"sinkSeatoolData on a 300 KB binary value: HTTP {status}: {str(answer)[:300]}")
+    keys = [o["Key"] for o in client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+    check(len(keys) == 1 and keys[0].startswith("dead-letters/seatool/t/0/1-"), f"the stack's bucket {bucket} holds {keys}, not one claim check")
+
     # alarmState: an alarm of the stack becomes one alert on the stack's topic; a direct alarm none.
     # The sample's alarm renamed to one the stack has.
     status, answer = invoke("alarmState", sample("alarm/sink-failure-alarm.json", prefix,

@@ -46,6 +46,21 @@ impl Sink {
         sink
     }
 
+    /// As [`Sink::new`], with a bucket of its own for the claim checks of large dead letters.
+    pub async fn with_claim_checks(table: Table) -> Self {
+        let mut sink = Self::new(table).await;
+        let bucket = unique("dead-letters").to_lowercase();
+        let s3 = connector_adapters::sqs::s3_client(&sink.sdk);
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create a bucket");
+        sink.dlq = sink.dlq.with_claim_checks(s3, &bucket);
+        sink.config.dead_letter_bucket = Some(bucket);
+        sink
+    }
+
     async fn table_and_queue(sdk: &SdkConfig, table: Table) -> (String, String) {
         let name = unique(table.name());
         create_sink_table(sdk, &name).await;
@@ -59,6 +74,7 @@ impl Sink {
             dead_letter_queue_url: queue.clone(),
             max_in_flight: NonZeroUsize::new(8).unwrap(),
             metrics_namespace: "connector-test".into(),
+            dead_letter_bucket: None,
             epoch: 0,
             tombstone_ttl: Some(TOMBSTONE_TTL),
         };

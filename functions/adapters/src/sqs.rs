@@ -1,18 +1,24 @@
-//! The sink's dead-letter queue on Amazon SQS.
+//! The sink's dead-letter queue on Amazon SQS, with claim checks in S3 for letters too large
+//! for a message.
 
 pub use aws_sdk_sqs::Client;
 use connector_core::sink::DeadLetter;
+use connector_core::sink::plan::ClaimCheck;
 use connector_core::sink::ports::{DeadLetterError, DeadLetterQueue};
+use sha2::{Digest, Sha256};
 
 /// SQS caps a message (body and attributes) at 256 KiB; keep a margin for the attributes.
 const MAX_BODY_BYTES: usize = 256 * 1024 - 1024;
 
 /// Sends each dead letter as one JSON message (see [`DeadLetter::to_message`]) with the table
-/// and reason as message attributes, so a consumer can filter without parsing.
+/// and reason as message attributes, so a consumer can filter without parsing. A letter whose
+/// whole body does not fit a message goes to S3 when a bucket is set, and the message carries
+/// its claim check ([`DeadLetter::claim_message`]); without a bucket it is cut to fit.
 #[derive(Debug, Clone)]
 pub struct SqsDeadLetterQueue {
     client: Client,
     queue_url: String,
+    claim_checks: Option<(aws_sdk_s3::Client, String)>,
 }
 
 impl SqsDeadLetterQueue {
@@ -21,8 +27,102 @@ impl SqsDeadLetterQueue {
         Self {
             client,
             queue_url: queue_url.into(),
+            claim_checks: None,
         }
     }
+
+    /// Keeps the bodies too large for a message in `bucket`.
+    pub fn with_claim_checks(mut self, s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        self.claim_checks = Some((s3, bucket.into()));
+        self
+    }
+
+    /// The body a claim check names, checked against its digest.
+    pub async fn fetch_claim(&self, claim: &ClaimCheck) -> Result<String, String> {
+        let Some((s3, _)) = &self.claim_checks else {
+            return Err("a claim check, but no bucket to read it from (--bucket)".into());
+        };
+        let out = s3
+            .get_object()
+            .bucket(&claim.bucket)
+            .key(&claim.key)
+            .send()
+            .await
+            .map_err(|e| format!("cannot read s3://{}/{}: {}", claim.bucket, claim.key, describe(&e)))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| format!("cannot read s3://{}/{}: {e}", claim.bucket, claim.key))?
+            .into_bytes();
+        if hex_sha256(&bytes) != claim.sha256 {
+            return Err(format!(
+                "s3://{}/{} does not match its checksum",
+                claim.bucket, claim.key
+            ));
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|_| format!("s3://{}/{} is not UTF-8", claim.bucket, claim.key))
+    }
+
+    /// Deletes a claim check's object, once its record is stored.
+    pub async fn delete_claim(&self, claim: &ClaimCheck) -> Result<(), String> {
+        let Some((s3, _)) = &self.claim_checks else {
+            return Ok(());
+        };
+        s3.delete_object()
+            .bucket(&claim.bucket)
+            .key(&claim.key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("cannot delete s3://{}/{}: {}", claim.bucket, claim.key, describe(&e)))
+    }
+
+    /// The message body for `letter`: whole, a claim check (the body put in S3), or cut.
+    async fn body(&self, letter: &DeadLetter) -> Result<String, DeadLetterError> {
+        let full = letter.full_message();
+        let Some((s3, bucket)) = self.claim_checks.as_ref().filter(|_| full.len() > MAX_BODY_BYTES) else {
+            return Ok(if full.len() <= MAX_BODY_BYTES {
+                full
+            } else {
+                letter.to_message(MAX_BODY_BYTES)
+            });
+        };
+        let sha256 = hex_sha256(full.as_bytes());
+        let claim = ClaimCheck {
+            bucket: bucket.clone(),
+            key: letter.claim_key(&sha256),
+            sha256,
+            bytes: full.len(),
+        };
+        s3.put_object()
+            .bucket(bucket)
+            .key(&claim.key)
+            .content_type("application/json")
+            .body(full.into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| DeadLetterError {
+                topic: letter.coordinates.topic.clone(),
+                partition: letter.coordinates.partition,
+                offset: letter.coordinates.offset,
+                source: Box::new(e),
+            })?;
+        Ok(letter.claim_message(&claim, MAX_BODY_BYTES))
+    }
+}
+
+/// An S3 client for claim checks; path-style addressing when the endpoint is overridden (moto
+/// on loopback has no virtual-hosted bucket names).
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl DeadLetterQueue for SqsDeadLetterQueue {
@@ -37,7 +137,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
             .client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(letter.to_message(MAX_BODY_BYTES));
+            .message_body(self.body(letter).await?);
         for (name, value) in [("table", letter.table), ("reason", letter.reason.as_str())] {
             // Attribute values are capped too; the full reason is in the body.
             let value: String = value.chars().take(256).collect();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use connector_adapters::dynamodb::DynamoDbRecordStore;
 use connector_adapters::sqs::{Received, SqsDeadLetterQueue};
-use connector_core::sink::plan::{ReadLetter, read_letter};
+use connector_core::sink::plan::{ReadLetter, claim_check_of, read_letter};
 use connector_core::sink::ports::{DeadLetterError, DeadLetterQueue};
 use connector_core::sink::{DeadLetter, InputFormat, Outcome, SourceBatch, Table, sink_batch};
 use serde_json::{Value, json};
@@ -25,19 +25,24 @@ const HOLD: Duration = Duration::from_secs(120);
 const IN_FLIGHT: NonZeroUsize = NonZeroUsize::new(8).unwrap();
 
 fn queue(sdk: &aws_config::SdkConfig, url: &str) -> SqsDeadLetterQueue {
+    // Claim checks name their own bucket: this one only reads them.
     SqsDeadLetterQueue::new(connector_adapters::sqs::Client::new(sdk), url)
+        .with_claim_checks(connector_adapters::sqs::s3_client(sdk), "")
 }
 
-/// Receives every letter (up to `limit`), each read back or with why it cannot be.
+/// Receives every letter (up to `limit`), each read back (from S3 for a claim check) or with
+/// why it cannot be.
 async fn receive(q: &SqsDeadLetterQueue, limit: usize) -> Result<Vec<(Received, Result<ReadLetter, String>)>, Failure> {
     let messages = q.receive(limit, HOLD).await.map_err(Failure::Unreachable)?;
-    Ok(messages
-        .into_iter()
-        .map(|m| {
-            let letter = read_letter(&m.body);
-            (m, letter)
-        })
-        .collect())
+    let mut letters = Vec::new();
+    for m in messages {
+        let letter = match claim_check_of(&m.body) {
+            Some(claim) => q.fetch_claim(&claim).await.and_then(|body| read_letter(&body)),
+            None => read_letter(&m.body),
+        };
+        letters.push((m, letter));
+    }
+    Ok(letters)
 }
 
 async fn release_all<'a>(q: &SqsDeadLetterQueue, messages: impl IntoIterator<Item = &'a Received>) {
@@ -192,7 +197,13 @@ pub async fn replay(
                 ("left", why)
             }
             stored => match q.delete(message).await {
-                Ok(()) => (stored.as_str(), String::new()),
+                Ok(()) => {
+                    if let Some(claim) = claim_check_of(&message.body) {
+                        // The letter is gone; an object left behind expires with the bucket's rule.
+                        let _ = q.delete_claim(&claim).await;
+                    }
+                    (stored.as_str(), String::new())
+                }
                 Err(why) => ("stored, not deleted", why),
             },
         };

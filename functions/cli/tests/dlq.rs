@@ -149,3 +149,34 @@ async fn dlq_replay_stores_in_order_never_regresses_and_deletes_only_what_it_sto
     left.sort();
     assert_eq!(left, [30, 40, 50]);
 }
+
+#[tokio::test]
+async fn dlq_replay_reads_a_claim_check_from_s3_and_deletes_both_once_stored() {
+    let sink = Sink::with_claim_checks(connector_core::sink::Table::Seatool).await;
+    // Storable (under DynamoDB's 400 KB) but over SQS's 256 KB: its body goes to S3.
+    let value = format!("{{\"V\":\"{}\"}}", "x".repeat(300_000));
+    sink.dlq
+        .send(&letter("seatool", 60, "DL-BIG", Some(value)))
+        .await
+        .expect("send a dead letter");
+    let (code, out, err) = ctl(&sink, &["dlq", "replay", "--table", "seatool", "--json"]).await;
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(
+        sink.get("DL-BIG").await.expect("DL-BIG stored")["V"]
+            .as_str()
+            .map(str::len),
+        Some(300_000)
+    );
+    assert!(
+        drain_queue(&sink.sdk, &sink.config.dead_letter_queue_url)
+            .await
+            .is_empty()
+    );
+    let objects = connector_adapters::sqs::s3_client(&sink.sdk)
+        .list_objects_v2()
+        .bucket(sink.config.dead_letter_bucket.as_ref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objects.key_count(), Some(0), "the claim check's object is deleted too");
+}

@@ -25,6 +25,9 @@ pub struct SinkConfig {
     pub max_in_flight: NonZeroUsize,
     /// `METRICS_NAMESPACE` (default `connector`): the CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
+    /// `DEAD_LETTER_BUCKET` (optional): where dead letters too large for SQS are kept whole,
+    /// the queue message carrying the claim check; without it they are cut to fit.
+    pub dead_letter_bucket: Option<String>,
     /// `SINK_TOPIC_EPOCH` (default 0): the topic's incarnation; raised by the operator after the
     /// topic was deleted and recreated, so that its restarted offsets win over the old ones.
     pub epoch: u32,
@@ -45,6 +48,7 @@ impl SinkConfig {
             (1..=100).contains(n)
         });
         let metrics_namespace = env.parsed("METRICS_NAMESPACE", "connector".to_string(), "a namespace", |_| true);
+        let dead_letter_bucket = env.parsed("DEAD_LETTER_BUCKET", String::new(), "a bucket name", |_| true);
         let epoch = env.parsed("SINK_TOPIC_EPOCH", 0u32, "a whole number from 0", |_| true);
         let ttl_days: u64 = env.parsed(
             "SINK_TOMBSTONE_TTL_DAYS",
@@ -58,6 +62,7 @@ impl SinkConfig {
             dead_letter_queue_url,
             max_in_flight: NonZeroUsize::new(max_in_flight).unwrap_or(NonZeroUsize::MIN),
             metrics_namespace,
+            dead_letter_bucket: Some(dead_letter_bucket).filter(|b| !b.is_empty()),
             epoch,
             tombstone_ttl: (ttl_days > 0).then(|| Duration::from_secs(ttl_days * 86_400)),
         })
@@ -174,10 +179,13 @@ pub async fn run(table: Table) -> Result<(), lambda_runtime::Error> {
     let sdk = connector_adapters::aws::load_sdk_config(SDK_CALL_TIMEOUT, SDK_ATTEMPTS).await;
     let store = DynamoDbRecordStore::new(connector_adapters::dynamodb::Client::new(&sdk), &config.table_name)
         .with_tombstone_ttl(config.tombstone_ttl);
-    let dead_letters = SqsDeadLetterQueue::new(
+    let mut dead_letters = SqsDeadLetterQueue::new(
         connector_adapters::sqs::Client::new(&sdk),
         &config.dead_letter_queue_url,
     );
+    if let Some(bucket) = &config.dead_letter_bucket {
+        dead_letters = dead_letters.with_claim_checks(connector_adapters::sqs::s3_client(&sdk), bucket);
+    }
     let (config, store, dead_letters) = (&config, &store, &dead_letters);
     // The runtime logs a failed invocation's error with `Debug`; a `Diagnostic` keeps that to
     // one line instead of the SDK's raw HTTP response.

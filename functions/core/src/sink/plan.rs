@@ -60,17 +60,7 @@ impl DeadLetter {
     /// value first, and `truncated` says so; the coordinates always fit, and the record stays in
     /// Kafka for its retention, so it can still be read back in full.
     pub fn to_message(&self, max_bytes: usize) -> String {
-        use base64::Engine;
-        let mut body = serde_json::to_value(self).unwrap_or_default();
-        for field in ["key", "value"] {
-            if let Some(text) = body[field].as_str()
-                && !sqs_text(text)
-            {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
-                body[field] = serde_json::Value::Null;
-                body[format!("{field}Base64")] = serde_json::Value::String(encoded);
-            }
-        }
+        let mut body = self.body();
         let full = body.to_string();
         if full.len() <= max_bytes {
             return full;
@@ -138,6 +128,13 @@ pub fn read_letter(body: &str) -> Result<ReadLetter, String> {
         epoch: number("epoch").and_then(|e| u32::try_from(e).ok()).unwrap_or(0),
     };
     let at = format!("{}-{}@{}", coordinates.topic, coordinates.partition, coordinates.offset);
+    if let Some(claim) = doc.get("claimCheck") {
+        return Err(format!(
+            "{at} is a claim check: its body is s3://{}/{} (read that instead)",
+            claim["bucket"].as_str().unwrap_or("?"),
+            claim["key"].as_str().unwrap_or("?")
+        ));
+    }
     if doc.get("truncated").and_then(|v| v.as_bool()) == Some(true) {
         return Err(format!(
             "truncated to fit SQS: replay {at} from Kafka instead (it stays there for the topic's retention)"
@@ -162,6 +159,69 @@ pub fn read_letter(body: &str) -> Result<ReadLetter, String> {
             value: field("value")?,
         },
     })
+}
+
+impl DeadLetter {
+    /// The body with key and value whole (base64 when not plain text), for a claim check.
+    pub fn full_message(&self) -> String {
+        self.body().to_string()
+    }
+
+    fn body(&self) -> serde_json::Value {
+        use base64::Engine;
+        let mut body = serde_json::to_value(self).unwrap_or_default();
+        for field in ["key", "value"] {
+            if let Some(text) = body[field].as_str()
+                && !sqs_text(text)
+            {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                body[field] = serde_json::Value::Null;
+                body[format!("{field}Base64")] = serde_json::Value::String(encoded);
+            }
+        }
+        body
+    }
+
+    /// The object key of this letter's claim check, `sha256` the body's digest in hex: one per
+    /// record and body, so a replayed batch writes the same object again.
+    pub fn claim_key(&self, sha256: &str) -> String {
+        let c = &self.coordinates;
+        format!(
+            "dead-letters/{}/{}/{}/{}-{}.json",
+            self.table, c.topic, c.partition, c.offset, sha256
+        )
+    }
+
+    /// The letter sent when the body does not fit the queue: the table, reason, coordinates and
+    /// the claim check, plus the key when it fits (`max_bytes`) as plain text.
+    pub fn claim_message(&self, claim: &ClaimCheck, max_bytes: usize) -> String {
+        let mut body = serde_json::to_value(self).unwrap_or_default();
+        body["value"] = serde_json::Value::Null;
+        body["claimCheck"] = serde_json::to_value(claim).unwrap_or_default();
+        if body.to_string().len() > max_bytes || body["key"].as_str().is_some_and(|k| !sqs_text(k)) {
+            body["key"] = serde_json::Value::Null;
+        }
+        body.to_string()
+    }
+}
+
+/// Where the body of a letter too large for the queue is kept (S3), as the letter names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ClaimCheck {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// SHA-256 of the object's bytes, hex.
+    pub sha256: String,
+    /// The object's size.
+    pub bytes: usize,
+}
+
+/// The claim check a letter carries, if it is one.
+pub fn claim_check_of(body: &str) -> Option<ClaimCheck> {
+    let doc: serde_json::Value = serde_json::from_str(body).ok()?;
+    serde_json::from_value(doc.get("claimCheck")?.clone()).ok()
 }
 
 /// Whether SQS takes `text` as it is and JSON keeps it about its size: tab, newline, carriage
