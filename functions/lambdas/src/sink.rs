@@ -163,6 +163,7 @@ fn metrics_line(table: Table, config: &SinkConfig, report: &SinkReport, millis: 
             ("SinkRecordsStale", Unit::Count, c.stale as f64),
             ("SinkRecordsDeleted", Unit::Count, c.deleted as f64),
             ("SinkRecordsFailed", Unit::Count, c.dead_lettered as f64),
+            ("SinkRecordsSkipped", Unit::Count, c.skipped as f64),
             ("SinkOffsetRewinds", Unit::Count, c.rewinds as f64),
             ("SinkItemsAdopted", Unit::Count, c.adopted as f64),
             ("SinkBatchMillis", Unit::Milliseconds, millis),
@@ -269,6 +270,7 @@ mod tests {
             "SinkRecordsStale",
             "SinkRecordsDeleted",
             "SinkRecordsFailed",
+            "SinkRecordsSkipped",
             "SinkOffsetRewinds",
             "SinkItemsAdopted",
             "SinkBatchMillis",
@@ -276,7 +278,7 @@ mod tests {
         .iter()
         .map(|m| line[m].as_f64().unwrap())
         .collect();
-        assert_eq!(got, [2.0, 1.0, 1.0, 1.0, 1.0, 3.0, 7.5]);
+        assert_eq!(got, [2.0, 1.0, 1.0, 1.0, 0.0, 1.0, 3.0, 7.5]);
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "connector");
     }
 
