@@ -193,9 +193,10 @@ pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> A
     match (&notice.kind, &notice.finding) {
         (NoticeKind::Resolved, _) => {
             body.push_str(&format!(
-                "Resolved after {}: {}\n\nOpened: {}\nResolved: {}\n",
+                "Resolved after {}: {}\n\nRunbook: {}\nOpened: {}\nResolved: {}\n",
                 human_duration(now - i.opened_at),
                 i.summary,
+                runbook(&i.category),
                 iso8601(i.opened_at),
                 iso8601(now)
             ));
@@ -337,6 +338,13 @@ mod tests {
             message.body
         );
         assert_eq!(message.state, "resolved");
+        assert!(
+            message
+                .body
+                .contains("Runbook: https://runbooks.example/runbooks/task-failed.md\n"),
+            "a resolved notice links its runbook (what to check after a recovery): {}",
+            message.body
+        );
     }
 
     #[test]
