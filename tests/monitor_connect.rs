@@ -124,6 +124,45 @@ async fn a_failure_a_restart_heals_is_restarted_then_resolved() {
 }
 
 #[tokio::test]
+async fn a_muted_failure_is_not_restarted_and_keeps_its_whole_budget_for_when_the_mute_ends() {
+    let mut m = Monitor::with_url(&connect_url()).await;
+    let (name, topic) = (unique("muted-sink"), unique("topic"));
+    let dir = std::env::temp_dir().join(unique("gone"));
+    let config = file_sink(&topic, &dir.join("out.txt"));
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+
+    // Muted for ten minutes of runs, past the 2- and 8-minute backoffs of restarts 2 and 3.
+    m.config.mute = name.clone();
+    let start = connector_lambdas::now_millis();
+    for minute in [0, 3, 9] {
+        let report = m.run_at(start + minute * 60_000).await;
+        let f = &findings(&report, &name)[0];
+        assert_eq!(
+            (f["muted"].as_bool(), f["action"].as_str()),
+            (Some(true), Some("muted: recorded only"))
+        );
+        let stored = m.store.load(&m.cluster).await.unwrap();
+        assert_eq!(
+            stored.connectors[&name].value.restart.count, 0,
+            "minute {minute}: no restart was made"
+        );
+    }
+    let status = api().status(&name).await.unwrap();
+    assert_eq!(status.tasks[0].state, State::Failed, "the worker saw no restart");
+
+    // Unmuted, the failure gets its first restart, not restart-exhausted.
+    m.config.mute = String::new();
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = m.run_at(start + 10 * 60_000).await;
+    assert_eq!(findings(&report, &name)[0]["action"], "restart 1 of 3 requested");
+    wait_status(&name, "RUNNING", task_state(State::Running)).await;
+    api().delete(&name).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_deleted_connector_is_recreated_from_its_secret_and_a_paused_one_is_left_paused() {
     let m = Monitor::with_url(&connect_url()).await;
     let (gone, paused) = (unique("gone-sink"), unique("paused-sink"));

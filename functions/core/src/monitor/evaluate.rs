@@ -297,6 +297,7 @@ pub fn evaluate(
             || settings.muted.contains(&wanted.name)
             || before.muted_until.is_some_and(|until| until > now);
         let start = out.findings.len();
+        let restart_before = before.restart.clone();
         match by_name.get(wanted.name.as_str()) {
             None => {
                 let mut f = Finding::new(
@@ -326,6 +327,10 @@ pub fn evaluate(
                 f.action = Some("muted: recorded only".into());
             }
             out.actions.retain(|a| a.connector() != wanted.name);
+            // No restart was made: the budget and the backoff stay where the mute found them.
+            if let Some(state) = out.states.get_mut(&wanted.name) {
+                state.restart = restart_before;
+            }
         }
     }
     out
@@ -756,6 +761,39 @@ mod tests {
         assert_eq!(
             e.findings[1].action.as_deref(),
             Some("restart 1 of 3 already made; next restart not before 2026-11-24T06:02:00Z")
+        );
+    }
+
+    #[test]
+    fn a_muted_failure_keeps_its_restart_budget_for_when_the_mute_ends() {
+        // appian-sink's task 0 is throttled: restartable. Muted for ten minutes of runs.
+        let obs = observe("expand-tasks-failed.json");
+        let muted = Settings {
+            muted: ["appian-sink".to_string()].into(),
+            ..Settings::default()
+        };
+        let mut states = BTreeMap::new();
+        for minute in [0, 1, 2, 5, 8, 10] {
+            let e = evaluate(&desired(), &obs, &states, &muted, NOW + minute * 60_000);
+            assert!(e.actions.is_empty(), "minute {minute}: {:?}", e.actions);
+            assert_eq!(
+                e.states["appian-sink"].restart,
+                RestartHistory::default(),
+                "minute {minute}: a muted connector's history does not move"
+            );
+            states = e.states;
+        }
+        let e = evaluate(&desired(), &obs, &states, &Settings::default(), NOW + 11 * 60_000);
+        assert_eq!(
+            e.findings[1].action.as_deref(),
+            Some("restart 1 of 3"),
+            "{:?}",
+            e.findings
+        );
+        assert!(
+            matches!(&e.actions[0], Action::Restart { attempt: 1, .. }),
+            "{:?}",
+            e.actions
         );
     }
 
