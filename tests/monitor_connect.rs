@@ -479,6 +479,40 @@ async fn emulator_a_worker_without_kip_745_gets_its_failed_tasks_restarted_one_b
 }
 
 #[tokio::test]
+async fn emulator_only_the_tasks_a_restart_can_fix_are_restarted_when_causes_differ() {
+    let emu = Emulator::start().await;
+    let m = Monitor::with_url(&emu.url).await;
+    let config = file_sink("t", std::path::Path::new("/tmp/emulated.out"));
+    m.desire("mixed-sink", &config).await;
+    emu.add_running("mixed-sink", &config, 2);
+    // Task 0: a missing file (a restart may fix it); task 1: a record that is not JSON (it cannot).
+    let data = std::fs::read_to_string(format!(
+        "{}/../events/connect/traces/data-exception.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    emu.fail_task("mixed-sink", 0, FILE_TRACE, false);
+    emu.fail_task("mixed-sink", 1, &data, false);
+    let report = m.run().await;
+    let f = findings(&report, "mixed-sink");
+    let actions: Vec<(i64, &str)> = f
+        .iter()
+        .map(|f| (f["task"].as_i64().unwrap(), f["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions[1].1, "not restarted: a restart cannot fix serialization",
+        "{actions:?}"
+    );
+    assert_eq!(emu.restarts(), ["mixed-sink/0"], "task 1 is not restarted: {actions:?}");
+    let tasks = emu.connector("mixed-sink").unwrap().tasks;
+    assert_eq!((tasks[0].0.as_str(), tasks[1].0.as_str()), ("RUNNING", "FAILED"));
+    assert_eq!(
+        actions[0].1,
+        "restart 1 of 3 requested for task 0 only (a restart cannot fix the others)"
+    );
+}
+
+#[tokio::test]
 async fn emulator_the_same_failure_after_the_budget_is_restart_exhausted_and_not_restarted_again() {
     let (emu, m, _) = emulated("poison-sink").await;
     emu.fail_task("poison-sink", 0, FILE_TRACE, true);

@@ -106,8 +106,11 @@ pub enum Action {
         attempt: u32,
         /// Of how many.
         budget: u32,
-        /// The FAILED tasks, for the per-task fallback.
+        /// The FAILED tasks to restart: all of them (for the per-task fallback), or with
+        /// `only_tasks` just those a restart can fix.
         failed_tasks: Vec<i32>,
+        /// Causes differ across the tasks: restart `failed_tasks` one by one, never the others.
+        only_tasks: bool,
         /// The fingerprint the restart is for.
         fingerprint: String,
     },
@@ -527,11 +530,22 @@ fn judge_connector(
     }
     match decision {
         Decision::Restart { attempt } => {
+            // `onlyFailed=true` would also restart the tasks a restart cannot fix: when causes
+            // differ, restart the fixable tasks by id (if the connector instance is among them,
+            // the one call is the only way to restart it).
+            let restartable: Vec<&Failure> = failures.iter().filter(|f| f.root.cause.is_restartable()).collect();
+            let only_tasks = restartable.len() < failures.len() && restartable.iter().all(|f| f.task.is_some());
+            let chosen: Vec<&Failure> = if only_tasks {
+                restartable
+            } else {
+                failures.iter().collect()
+            };
             out.actions.push(Action::Restart {
                 connector: name.clone(),
                 attempt,
                 budget,
-                failed_tasks: failures.iter().filter_map(|f| f.task).collect(),
+                failed_tasks: chosen.iter().filter_map(|f| f.task).collect(),
+                only_tasks,
                 fingerprint: deciding.root.fingerprint.clone(),
             });
             state.restart = settings

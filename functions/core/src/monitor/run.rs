@@ -354,6 +354,37 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             attempt,
             budget,
             failed_tasks,
+            only_tasks: true,
+            ..
+        } => {
+            let mut done = Vec::new();
+            let mut failed = Vec::new();
+            for id in failed_tasks {
+                match api.restart_task(connector, *id).await {
+                    Ok(()) => done.push(id.to_string()),
+                    Err(ConnectError::Rebalancing { .. }) if done.is_empty() => {
+                        return (
+                            "restart refused during a rebalance (409); will try next run".into(),
+                            true,
+                        );
+                    }
+                    Err(e) => failed.push(format!("task {id}: {}", error_chain(&e))),
+                }
+            }
+            let mut text = format!(
+                "restart {attempt} of {budget} requested for task {} only (a restart cannot fix the others)",
+                done.join(", ")
+            );
+            if !failed.is_empty() {
+                text = format!("restart {attempt} of {budget} failed: {}", failed.join("; "));
+            }
+            (text, false)
+        }
+        Action::Restart {
+            connector,
+            attempt,
+            budget,
+            failed_tasks,
             ..
         } => match api.restart_failed(connector).await {
             Ok(RestartOutcome::Planned(_)) => (format!("restart {attempt} of {budget} requested"), false),
@@ -408,7 +439,9 @@ fn annotate(eval: &mut Evaluation, action: &Action, outcome: &str) {
         Action::CorrectDrift { .. } => &[Category::ConfigDrift],
     };
     for f in eval.findings.iter_mut() {
-        if f.connector.as_deref() == Some(action.connector()) && categories.contains(&f.category) {
+        // A failure a restart cannot fix keeps saying so: no restart was made for it.
+        let left_alone = matches!(action, Action::Restart { .. }) && f.cause.is_some_and(|c| !c.is_restartable());
+        if f.connector.as_deref() == Some(action.connector()) && categories.contains(&f.category) && !left_alone {
             f.action = Some(outcome.to_string());
         }
     }
