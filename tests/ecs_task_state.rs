@@ -212,3 +212,47 @@ async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
     assert_eq!(subjects.len(), 1, "{subjects:?}");
     assert!(subjects[0].starts_with("[WARNING] unknown "), "{subjects:?}");
 }
+
+#[tokio::test]
+async fn an_undecodable_connector_state_is_replaced_instead_of_blocking_its_connector() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use connector_core::monitor::evaluate::ConnectorState;
+    use connector_core::monitor::ports::MonitorStore;
+    let sdk = sdk().await;
+    let table = unique("monitor-state");
+    create_sink_table(&sdk, &table).await;
+    let store = DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+    // Written by another version of the monitor, in a shape this one cannot read.
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .put_item()
+        .table_name(&table)
+        .item("PK", A::S("cluster#c1".into()))
+        .item("SK", A::S("connector#seatool-sink".into()))
+        .item("body", A::S("{\"restart\": \"three\"}".into()))
+        .item("version", A::N("7".into()))
+        .send()
+        .await
+        .unwrap();
+    let loaded = store.load("c1").await.unwrap();
+    let entry = loaded
+        .connectors
+        .get("seatool-sink")
+        .expect("the item is seen, at its version");
+    assert_eq!((&entry.value, entry.version), (&ConnectorState::default(), 7));
+    let mut next = ConnectorState::default();
+    next.restart.count = 1;
+    assert!(
+        store
+            .save_connector("c1", "seatool-sink", &next, Some(entry.version))
+            .await
+            .unwrap(),
+        "the next save replaces it"
+    );
+    assert_eq!(
+        store.load("c1").await.unwrap().connectors["seatool-sink"]
+            .value
+            .restart
+            .count,
+        1
+    );
+}

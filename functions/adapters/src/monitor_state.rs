@@ -109,9 +109,23 @@ impl MonitorStore for DynamoDbMonitorStore {
                 let Some(sk) = item.get("SK").and_then(|v| v.as_s().ok()) else {
                     continue;
                 };
-                // An item this version cannot read is skipped (and rewritten by the next save).
                 if let Some(name) = sk.strip_prefix(CONNECTOR) {
-                    if let Some(v) = decode::<ConnectorState>(item) {
+                    let v = decode::<ConnectorState>(item).or_else(|| {
+                        // Another version's shape: start again from a fresh state at the item's
+                        // version, so the next save replaces it instead of failing forever.
+                        let version = item.get("version")?.as_n().ok()?.parse().ok()?;
+                        tracing::warn!(
+                            cluster,
+                            connector = name,
+                            version,
+                            "connector state unreadable: replaced by a fresh one at the next save"
+                        );
+                        Some(Versioned {
+                            value: ConnectorState::default(),
+                            version,
+                        })
+                    });
+                    if let Some(v) = v {
                         state.connectors.insert(name.to_string(), v);
                     }
                 } else if let Some(key) = sk.strip_prefix(INCIDENT)
