@@ -513,6 +513,53 @@ async fn emulator_only_the_tasks_a_restart_can_fix_are_restarted_when_causes_dif
 }
 
 #[tokio::test]
+async fn emulator_failed_restart_calls_do_not_use_up_the_budget_but_are_bounded_themselves() {
+    let (emu, m, _) = emulated("flaky-sink").await;
+    emu.fail_task("flaky-sink", 0, FILE_TRACE, false);
+    emu.set_faults(Faults {
+        fail_restarts: 100,
+        ..Faults::default()
+    });
+    let start = connector_lambdas::now_millis();
+    let mut actions = Vec::new();
+    for minute in 0..3 {
+        let report = m.run_at(start + minute * 60_000).await;
+        actions.push(
+            findings(&report, "flaky-sink")[0]["action"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        let stored = m.store.load(&m.cluster).await.unwrap();
+        let count = stored.connectors["flaky-sink"].value.restart.count;
+        assert_eq!(count, u32::from(minute == 2), "minute {minute}: {actions:?}");
+    }
+    assert!(actions[0].starts_with("restart 1 of 3 not made: "), "{actions:?}");
+    assert!(
+        actions[0].ends_with("not counted; tried again next run (failed call 1 of 3)"),
+        "{actions:?}"
+    );
+    assert!(actions[1].ends_with("(failed call 2 of 3)"), "{actions:?}");
+    assert!(
+        actions[2].contains("3 failed calls in a row: counted as restart 1 of 3"),
+        "{actions:?}"
+    );
+    // From here the backoff holds: no call a minute later.
+    let report = m.run_at(start + 3 * 60_000).await;
+    let action = findings(&report, "flaky-sink")[0]["action"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(action.contains("next restart not before"), "{action}");
+    assert_eq!(emu.restarts().len(), 3);
+
+    // The worker answers again: the next restart is made and the calls' count starts over.
+    emu.set_faults(Faults::default());
+    let report = m.run_at(start + 10 * 60_000).await;
+    assert_eq!(findings(&report, "flaky-sink")[0]["action"], "restart 2 of 3 requested");
+}
+
+#[tokio::test]
 async fn emulator_the_same_failure_after_the_budget_is_restart_exhausted_and_not_restarted_again() {
     let (emu, m, _) = emulated("poison-sink").await;
     emu.fail_task("poison-sink", 0, FILE_TRACE, true);

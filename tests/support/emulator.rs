@@ -28,6 +28,8 @@ pub struct Faults {
     pub conflicts: u32,
     /// `/health` answers 503 (starting).
     pub not_ready: bool,
+    /// The next N restart requests (connector or task) answer 500.
+    pub fail_restarts: u32,
     /// KIP-745 support: without it, `restart?includeTasks=...` answers 204 and restarts only the
     /// connector instance, as a worker before 3.0 does.
     pub kip745: bool,
@@ -40,6 +42,7 @@ impl Default for Faults {
             fail_500: false,
             conflicts: 0,
             not_ready: false,
+            fail_restarts: 0,
             kip745: true,
         }
     }
@@ -359,6 +362,10 @@ async fn restart(State(s): State<Shared>, Path(name): Path<String>, RawQuery(que
     let mut i = s.0.lock().unwrap_or_else(|e| e.into_inner());
     let kip745 = i.faults.kip745;
     i.restarts.push(name.clone());
+    if i.faults.fail_restarts > 0 {
+        i.faults.fail_restarts -= 1;
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Failed to restart connector");
+    }
     let Some(c) = i.connectors.get_mut(&name) else {
         return error(StatusCode::NOT_FOUND, format!("Unknown connector: {name}"));
     };
@@ -389,6 +396,10 @@ async fn restart_task(State(s): State<Shared>, Path((name, id)): Path<(String, u
     }
     let mut i = s.0.lock().unwrap_or_else(|e| e.into_inner());
     i.restarts.push(format!("{name}/{id}"));
+    if i.faults.fail_restarts > 0 {
+        i.faults.fail_restarts -= 1;
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Failed to restart task");
+    }
     let Some(c) = i.connectors.get_mut(&name) else {
         return error(StatusCode::NOT_FOUND, format!("Unknown connector: {name}"));
     };

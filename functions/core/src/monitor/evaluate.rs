@@ -27,6 +27,17 @@ pub struct ConnectorState {
     /// a worker without `/health` has been seen without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_since: Option<i64>,
+    /// Restart calls in a row that failed (a 500, a timeout, a 404) and so were not counted as
+    /// restarts; the [`MAX_FAILED_RESTART_CALLS`]th is counted, so the backoff bounds them too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_restart_calls: u32,
+}
+
+/// Failed restart calls in a row that are given back before one counts as a restart.
+pub const MAX_FAILED_RESTART_CALLS: u32 = 3;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the worker said this run.
@@ -551,6 +562,7 @@ fn judge_connector(
             state.restart = settings
                 .policy
                 .record_restart(&before.restart, &deciding.root.fingerprint, now);
+            state.failed_restart_calls = 0;
         }
         Decision::GiveUp => {
             let mut f = finding(

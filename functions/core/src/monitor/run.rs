@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::alert::{ResolveScope, plan_notices, render};
-use super::evaluate::{Action, ConnectorState, Evaluation, Observation, Settings, evaluate};
+use super::evaluate::{Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Observation, Settings, evaluate};
 use super::finding::{Category, Finding};
 use super::ports::{AlertPublisher, MonitorStore, ResolvedIncident, StateError};
 use crate::connect::ports::{Readiness, RestartOutcome};
@@ -160,10 +160,31 @@ where
             "another monitor run is handling it".to_string()
         } else if let Some(api) = api {
             acted.insert(name.clone());
-            let (text, undo) = execute(api, &action, &ctx.desired).await;
-            if undo {
+            let (mut text, undo) = execute(api, &action, &ctx.desired).await;
+            let mut restored = previous.get(&name).cloned().unwrap_or_default();
+            let give_back = match undo {
+                Undo::No => false,
                 // Not done (a rebalance): give the attempt back so the next run tries again.
-                let restored = previous.get(&name).cloned().unwrap_or_default();
+                Undo::Rebalance => true,
+                // The call failed: not a restart, unless it keeps failing.
+                Undo::CallFailed => {
+                    restored.failed_restart_calls += 1;
+                    let calls = restored.failed_restart_calls;
+                    if let Action::Restart { attempt, budget, .. } = &action
+                        && calls >= MAX_FAILED_RESTART_CALLS
+                    {
+                        text =
+                            format!("{text}; {calls} failed calls in a row: counted as restart {attempt} of {budget}");
+                        false
+                    } else {
+                        text = format!(
+                            "{text}; not counted; tried again next run (failed call {calls} of {MAX_FAILED_RESTART_CALLS})"
+                        );
+                        true
+                    }
+                }
+            };
+            if give_back {
                 let _ = store
                     .save_connector(
                         &ctx.cluster,
@@ -346,8 +367,18 @@ fn line(ctx: &RunContext, dims: &[(&str, String)], metrics: &[(&str, Unit, f64)]
     emf_line(&ctx.metrics_namespace, &dims, metrics, ctx.now)
 }
 
+/// Whether an action's claim is kept, or why it may be given back.
+enum Undo {
+    /// Done (or failed in a way retrying soon will not help): keep the claim.
+    No,
+    /// Refused during a rebalance: give it back.
+    Rebalance,
+    /// The restart call itself failed: give it back, within [`MAX_FAILED_RESTART_CALLS`].
+    CallFailed,
+}
+
 /// Performs one action; returns what happened and whether the claim should be given back.
-async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorConfig]) -> (String, bool) {
+async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorConfig]) -> (String, Undo) {
     match action {
         Action::Restart {
             connector,
@@ -365,20 +396,26 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
                     Err(ConnectError::Rebalancing { .. }) if done.is_empty() => {
                         return (
                             "restart refused during a rebalance (409); will try next run".into(),
-                            true,
+                            Undo::Rebalance,
                         );
                     }
                     Err(e) => failed.push(format!("task {id}: {}", error_chain(&e))),
                 }
+            }
+            if done.is_empty() {
+                return (
+                    format!("restart {attempt} of {budget} not made: {}", failed.join("; ")),
+                    Undo::CallFailed,
+                );
             }
             let mut text = format!(
                 "restart {attempt} of {budget} requested for task {} only (a restart cannot fix the others)",
                 done.join(", ")
             );
             if !failed.is_empty() {
-                text = format!("restart {attempt} of {budget} failed: {}", failed.join("; "));
+                text.push_str(&format!("; failed: {}", failed.join("; ")));
             }
-            (text, false)
+            (text, Undo::No)
         }
         Action::Restart {
             connector,
@@ -387,7 +424,7 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             failed_tasks,
             ..
         } => match api.restart_failed(connector).await {
-            Ok(RestartOutcome::Planned(_)) => (format!("restart {attempt} of {budget} requested"), false),
+            Ok(RestartOutcome::Planned(_)) => (format!("restart {attempt} of {budget} requested"), Undo::No),
             Ok(RestartOutcome::ConnectorOnly) => {
                 // A worker without KIP-745 restarted only the connector instance (204).
                 let mut done = Vec::new();
@@ -405,28 +442,29 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
                 if !failed.is_empty() {
                     text.push_str(&format!("; failed: {}", failed.join("; ")));
                 }
-                (text, false)
+                (text, Undo::No)
             }
             Err(ConnectError::Rebalancing { .. }) => (
                 "restart refused during a rebalance (409); will try next run".into(),
-                true,
+                Undo::Rebalance,
             ),
             Err(e) => (
-                format!("restart {attempt} of {budget} failed: {}", error_chain(&e)),
-                false,
+                format!("restart {attempt} of {budget} not made: {}", error_chain(&e)),
+                Undo::CallFailed,
             ),
         },
         Action::Recreate { connector } | Action::CorrectDrift { connector } => {
             let Some(config) = desired.iter().find(|c| &c.name == connector) else {
-                return ("no desired config found".into(), false);
+                return ("no desired config found".into(), Undo::No);
             };
             match api.put_config(connector, &config.config).await {
-                Ok(o) if o.created => ("recreated from its secret".into(), false),
-                Ok(_) => ("config put back from its secret".into(), false),
-                Err(ConnectError::Rebalancing { .. }) => {
-                    ("refused during a rebalance (409); will try next run".into(), true)
-                }
-                Err(e) => (format!("recreate failed: {}", error_chain(&e)), false),
+                Ok(o) if o.created => ("recreated from its secret".into(), Undo::No),
+                Ok(_) => ("config put back from its secret".into(), Undo::No),
+                Err(ConnectError::Rebalancing { .. }) => (
+                    "refused during a rebalance (409); will try next run".into(),
+                    Undo::Rebalance,
+                ),
+                Err(e) => (format!("recreate failed: {}", error_chain(&e)), Undo::No),
             }
         }
     }
