@@ -209,30 +209,13 @@ fn exception_class(line: &str) -> Option<String> {
     looks_like_class.then(|| head.to_string())
 }
 
-/// The exception and the message with every token that holds a digit replaced by `#`, so that
-/// offsets, partitions, task ids, addresses, request ids and timestamps do not make the same
-/// failure look new; then hashed (FNV-1a, 64 bits) to keep it short.
+/// The exception and the message with what varies between occurrences of one failure replaced
+/// by `#` — quoted values, and tokens that hold a digit (offsets, partitions, task ids,
+/// addresses, request ids, timestamps), a path, a dotted name (hostnames) or a long hex id — so
+/// that the same failure does not look new; then hashed (FNV-1a, 64 bits) to keep it short.
 pub fn fingerprint(exception: Option<&str>, line: &str) -> String {
     let message = exception.and_then(|e| line.strip_prefix(e)).unwrap_or(line);
-    let mut normal = String::with_capacity(message.len());
-    let mut token = String::new();
-    let flush = |token: &mut String, out: &mut String| {
-        if token.chars().any(|c| c.is_ascii_digit()) {
-            out.push('#');
-        } else {
-            out.push_str(token);
-        }
-        token.clear();
-    };
-    for c in message.chars() {
-        if c.is_alphanumeric() || c == '-' || c == '_' {
-            token.push(c);
-        } else {
-            flush(&mut token, &mut normal);
-            normal.push(c);
-        }
-    }
-    flush(&mut token, &mut normal);
+    let normal = normalise(&unquote(message));
     let mut hash: u64 = 0xcbf29ce484222325;
     for b in exception.unwrap_or("").bytes().chain([0]).chain(normal.trim().bytes()) {
         hash ^= u64::from(b);
@@ -240,6 +223,57 @@ pub fn fingerprint(exception: Option<&str>, line: &str) -> String {
     }
     let simple = exception.and_then(|e| e.rsplit('.').next()).unwrap_or("Failure");
     format!("{simple}-{hash:016x}")
+}
+
+/// `'...'` and `"..."` values as `'#'`: a quote opens only after a non-alphanumeric character,
+/// so the apostrophe of "Couldn't" is not one.
+fn unquote(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    let mut previous = ' ';
+    while let Some(c) = chars.next() {
+        if (c == '\'' || c == '"') && !previous.is_alphanumeric() {
+            let quoted: String = chars.clone().take_while(|&q| q != c).collect();
+            if chars.clone().nth(quoted.chars().count()) == Some(c) {
+                chars.nth(quoted.chars().count());
+                out.push(c);
+                out.push('#');
+                out.push(c);
+                previous = c;
+                continue;
+            }
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
+}
+
+fn normalise(message: &str) -> String {
+    let mut normal = String::with_capacity(message.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        // Sentence punctuation after a token is not part of it.
+        let core = token.trim_end_matches(['.', ':', ',']);
+        let tail = &token[core.len()..];
+        let varies = core.chars().any(|c| c.is_ascii_digit())
+            || core.contains('/')
+            || core.trim_matches('.').contains('.')
+            || (core.len() >= 8 && core.chars().all(|c| c.is_ascii_hexdigit()));
+        out.push_str(if varies { "#" } else { core });
+        out.push_str(tail);
+        token.clear();
+    };
+    for c in message.chars() {
+        if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':') {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut normal);
+            normal.push(c);
+        }
+    }
+    flush(&mut token, &mut normal);
+    normal
 }
 
 #[cfg(test)]
@@ -305,6 +339,28 @@ mod tests {
             "another exception class is another failure"
         );
         assert!(a.fingerprint.starts_with("DataException-"), "{}", a.fingerprint);
+        // Paths, hostnames, quoted values and hex ids vary between occurrences of one failure.
+        let same = |x: &str, y: &str| {
+            let f = |m: &str| root_cause(&format!("Caused by: java.io.IOException: {m}")).fingerprint;
+            assert_eq!(f(x), f(y), "{x:?} and {y:?} are one failure");
+        };
+        same(
+            "Couldn't find or create file '/tmp/gone/out.txt'",
+            "Couldn't find or create file '/var/lib/sink/x.txt'",
+        );
+        same(
+            "Connection to node kafka.prod.internal failed.",
+            "Connection to node kafka.stage.internal failed.",
+        );
+        same("no such file /data/a/b", "no such file /data/c");
+        same("request deadbeefcafe failed", "request feedfacebead failed");
+        same("topic \"orders\" is unknown", "topic \"payments\" is unknown");
+        let other = root_cause("Caused by: java.io.IOException: Connection refused").fingerprint;
+        assert_ne!(
+            other,
+            root_cause("Caused by: java.io.IOException: Connection reset").fingerprint,
+            "different words are different failures"
+        );
     }
 
     #[test]

@@ -755,6 +755,7 @@ mod tests {
             last_restart_at: Some(NOW - 3_600_000),
             fingerprint: Some(fingerprint),
             healthy_since: None,
+            total: 3,
         };
         let previous = BTreeMap::from([(
             "appian-sink".to_string(),

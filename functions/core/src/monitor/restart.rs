@@ -42,6 +42,10 @@ pub struct RestartHistory {
     pub fingerprint: Option<String>,
     /// Since when the connector has been healthy without a break (`None` while failing).
     pub healthy_since: Option<i64>,
+    /// Restarts of the connector since it was last healthy long enough, whatever the failure:
+    /// the backoff follows it, so failures that take turns cannot restart it every minute.
+    #[serde(default)]
+    pub total: u32,
 }
 
 /// What to do about a failure now.
@@ -84,10 +88,12 @@ impl RestartPolicy {
         if count >= self.budget {
             return Decision::GiveUp;
         }
-        if count > 0
+        // The budget is per failure; the backoff is the connector's.
+        let made = count.max(history.total);
+        if made > 0
             && let Some(last) = history.last_restart_at
         {
-            let until = last + self.backoff_minutes(count) * MINUTE_MS;
+            let until = last + self.backoff_minutes(made) * MINUTE_MS;
             if now < until {
                 return Decision::Wait { until };
             }
@@ -107,6 +113,7 @@ impl RestartPolicy {
             last_restart_at: Some(now),
             fingerprint: Some(fingerprint.into()),
             healthy_since: None,
+            total: history.total.max(count) + 1,
         }
     }
 
@@ -122,7 +129,8 @@ impl RestartPolicy {
     /// stayed healthy longer than the backoff that would come next.
     pub fn record_healthy(&self, history: &RestartHistory, now: i64) -> RestartHistory {
         let since = history.healthy_since.unwrap_or(now);
-        if history.count > 0 && now - since > self.backoff_minutes(history.count) * MINUTE_MS {
+        let made = history.count.max(history.total);
+        if made > 0 && now - since > self.backoff_minutes(made) * MINUTE_MS {
             return RestartHistory {
                 healthy_since: Some(since),
                 ..RestartHistory::default()
@@ -154,6 +162,24 @@ mod tests {
     fn the_schedule_is_n_squared_plus_n_capped_at_an_hour() {
         let schedule: Vec<i64> = (0..10).map(|n| P.backoff_minutes(n)).collect();
         assert_eq!(schedule, [0, 2, 6, 12, 20, 30, 42, 56, 60, 60]);
+    }
+
+    #[test]
+    fn two_failures_in_turn_are_restarted_on_the_connectors_backoff_not_every_minute() {
+        // A task failing on two different poison records in turn: each restart meets the other
+        // fingerprint. Runs every minute for six hours.
+        let mut h = RestartHistory::default();
+        let mut restarts = Vec::new();
+        for minute in 0..360 {
+            let fp = if restarts.len() % 2 == 0 { "A-1" } else { "B-2" };
+            if let Decision::Restart { .. } = P.decide(&h, Cause::Unknown, fp, at(minute, 0)) {
+                h = P.record_restart(&h, fp, at(minute, 0));
+                restarts.push(minute);
+            }
+        }
+        let gaps: Vec<i64> = restarts.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(gaps[..8], [2, 6, 12, 20, 30, 42, 56, 60], "{restarts:?}");
+        assert!(gaps.iter().all(|g| *g <= 60) && restarts.len() <= 12, "{restarts:?}");
     }
 
     #[test]
