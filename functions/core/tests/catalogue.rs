@@ -44,15 +44,22 @@ fn the_code_and_the_catalogue_name_the_same_categories_with_the_same_severities(
 #[test]
 fn the_code_and_the_catalogue_agree_on_which_causes_are_restarted() {
     let c = catalogue();
-    let listed: BTreeSet<(String, bool)> = c["causes"]
+    let listed: BTreeSet<(String, bool, bool)> = c["causes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["id"].as_str().unwrap().to_string(), e["restarted"].as_bool().unwrap()))
+        .map(|e| {
+            let flag = |k: &str| e[k].as_bool().unwrap_or_else(|| panic!("{e}: no {k}"));
+            (
+                e["id"].as_str().unwrap().to_string(),
+                flag("restarted"),
+                flag("transient"),
+            )
+        })
         .collect();
-    let coded: BTreeSet<(String, bool)> = Cause::ALL
+    let coded: BTreeSet<(String, bool, bool)> = Cause::ALL
         .iter()
-        .map(|c| (c.id().to_string(), c.is_restartable()))
+        .map(|c| (c.id().to_string(), c.is_restartable(), c.is_transient()))
         .collect();
     assert_eq!(listed, coded);
 }

@@ -56,6 +56,12 @@ impl Cause {
         }
     }
 
+    /// Whether the cause is outside the connector and heals by itself (the brokers come back,
+    /// throttling ends): restarts go on at the capped backoff after the budget.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Cause::BrokerUnreachable | Cause::LambdaThrottled)
+    }
+
     /// Whether a restart can fix it. A missing permission, function, plugin or licence, or a
     /// record that cannot be converted, fails again at once: restarting only makes noise.
     pub fn is_restartable(self) -> bool {

@@ -514,6 +514,17 @@ fn judge_connector(
             iso8601(*until)
         ),
         Decision::GiveUp => format!("not restarted: the same failure came back after {budget} restarts"),
+        Decision::Tail { attempt, until } if *until <= now => {
+            format!(
+                "restart {attempt} (past the budget of {budget}: {} is transient, restarted hourly)",
+                deciding.root.cause.id()
+            )
+        }
+        Decision::Tail { until, .. } => format!(
+            "past the budget of {budget}: {} is transient, next restart not before {}",
+            deciding.root.cause.id(),
+            iso8601(*until)
+        ),
         Decision::DoNotRestart => format!("not restarted: a restart cannot fix {}", deciding.root.cause.id()),
     };
     for failure in &failures {
@@ -539,6 +550,30 @@ fn judge_connector(
         );
         out.findings.push(f);
     }
+    // Past the budget, a transient cause is escalated once (the incident stays open while it
+    // fails) and still restarted at the capped backoff.
+    let decision = match decision {
+        Decision::Tail { attempt, until } => {
+            let mut f = finding(
+                Category::RestartExhausted,
+                format!(
+                    "Connector {name} still fails after {budget} restarts: {} (transient: restarted hourly until it heals)",
+                    deciding.root.line
+                ),
+            );
+            f.task = deciding.task;
+            f.cause = Some(deciding.root.cause);
+            f.root = Some(deciding.root.clone());
+            f.action = Some("restarts continue at the capped backoff; see the cause's runbook".into());
+            out.findings.push(f);
+            if until <= now {
+                Decision::Restart { attempt }
+            } else {
+                Decision::Wait { until }
+            }
+        }
+        other => other,
+    };
     match decision {
         Decision::Restart { attempt } => {
             // `onlyFailed=true` would also restart the tasks a restart cannot fix: when causes
@@ -579,7 +614,7 @@ fn judge_connector(
             out.findings.push(f);
             state.restart = settings.policy.record_failing(&before.restart);
         }
-        Decision::Wait { .. } | Decision::DoNotRestart => {
+        Decision::Wait { .. } | Decision::DoNotRestart | Decision::Tail { .. } => {
             state.restart = settings.policy.record_failing(&before.restart);
         }
     }
@@ -746,36 +781,51 @@ mod tests {
     }
 
     #[test]
-    fn the_same_failure_after_the_budget_is_restart_exhausted_and_not_restarted() {
+    fn past_the_budget_a_transient_failure_is_escalated_and_restarted_hourly() {
+        // appian-sink: Lambda throttling, which outlasts a few restarts and heals by itself.
         let obs = observe("expand-tasks-failed.json");
         let first = run(&obs, &BTreeMap::new(), &Settings::default());
         let fingerprint = first.findings[1].root.as_ref().unwrap().fingerprint.clone();
-        let history = RestartHistory {
-            count: 3,
-            last_restart_at: Some(NOW - 3_600_000),
-            fingerprint: Some(fingerprint),
-            healthy_since: None,
-            total: 3,
+        let after = |minutes_ago: i64| {
+            let history = RestartHistory {
+                count: 3,
+                last_restart_at: Some(NOW - minutes_ago * 60_000),
+                fingerprint: Some(fingerprint.clone()),
+                healthy_since: None,
+                total: 3,
+            };
+            let previous = BTreeMap::from([(
+                "appian-sink".to_string(),
+                ConnectorState {
+                    restart: history,
+                    ..Default::default()
+                },
+            )]);
+            run(&obs, &previous, &Settings::default())
         };
-        let previous = BTreeMap::from([(
-            "appian-sink".to_string(),
-            ConnectorState {
-                restart: history,
-                ..Default::default()
-            },
-        )]);
-        let e = run(&obs, &previous, &Settings::default());
-        assert!(e.actions.is_empty());
-        let exhausted = e
-            .findings
-            .iter()
-            .find(|f| f.category == Category::RestartExhausted)
-            .expect("restart-exhausted");
-        assert_eq!(exhausted.severity, Severity::Critical);
+        for e in [after(10), after(60)] {
+            let exhausted = e
+                .findings
+                .iter()
+                .find(|f| f.category == Category::RestartExhausted)
+                .expect("restart-exhausted");
+            assert_eq!(exhausted.severity, Severity::Critical);
+            assert!(
+                exhausted.summary.contains("TooManyRequestsException") && exhausted.summary.contains("transient"),
+                "names the failure: {}",
+                exhausted.summary
+            );
+        }
+        assert!(after(10).actions.is_empty(), "the capped backoff holds");
+        let due = after(60);
         assert!(
-            exhausted.summary.contains("TooManyRequestsException"),
-            "names the failure: {}",
-            exhausted.summary
+            matches!(&due.actions[..], [Action::Restart { attempt: 4, .. }]),
+            "{:?}",
+            due.actions
+        );
+        assert_eq!(
+            due.findings[1].action.as_deref(),
+            Some("restart 4 (past the budget of 3: lambda-throttled is transient, restarted hourly)")
         );
     }
 

@@ -63,6 +63,15 @@ pub enum Decision {
     },
     /// The same failure came back after the whole budget: stop restarting, escalate.
     GiveUp,
+    /// The budget is spent but the cause is transient (brokers, throttling, which outlast a few
+    /// restarts and heal by themselves): escalate, and restart again at the capped backoff,
+    /// restart number `attempt` once `now` reaches `until`.
+    Tail {
+        /// 1-based, past the budget.
+        attempt: u32,
+        /// When it is due.
+        until: i64,
+    },
     /// A restart cannot fix this cause: alert, do not restart.
     DoNotRestart,
 }
@@ -86,6 +95,13 @@ impl RestartPolicy {
             0
         };
         if count >= self.budget {
+            if cause.is_transient() {
+                let until = history.last_restart_at.unwrap_or(now) + self.max_backoff_minutes * MINUTE_MS;
+                return Decision::Tail {
+                    attempt: count + 1,
+                    until,
+                };
+            }
             return Decision::GiveUp;
         }
         // The budget is per failure; the backoff is the connector's.
@@ -183,6 +199,41 @@ mod tests {
     }
 
     #[test]
+    fn a_transient_cause_past_the_budget_is_escalated_and_restarted_hourly_not_given_up() {
+        // A ten-minute broker outage outlasts restarts at 0, 2 and 8 minutes.
+        let mut h = RestartHistory::default();
+        let mut now = at(0, 0);
+        for _ in 0..3 {
+            h = P.record_restart(&h, FP, now);
+            now += P.backoff_minutes(h.count) * MINUTE_MS;
+        }
+        let last = h.last_restart_at.unwrap();
+        for cause in [Cause::BrokerUnreachable, Cause::LambdaThrottled] {
+            assert_eq!(
+                P.decide(&h, cause, FP, last + MINUTE_MS),
+                Decision::Tail {
+                    attempt: 4,
+                    until: last + 60 * MINUTE_MS
+                },
+                "{cause:?}"
+            );
+            assert_eq!(
+                P.decide(&h, cause, FP, last + 60 * MINUTE_MS),
+                Decision::Tail {
+                    attempt: 4,
+                    until: last + 60 * MINUTE_MS
+                },
+                "{cause:?}: due an hour on (the caller restarts once now reaches until)"
+            );
+        }
+        assert_eq!(
+            P.decide(&h, Cause::LambdaFunctionError, FP, now),
+            Decision::GiveUp,
+            "the function's own failure stops"
+        );
+    }
+
+    #[test]
     fn after_one_restart_the_next_waits_two_minutes_exactly() {
         let h = P.record_restart(&RestartHistory::default(), FP, at(0, 0));
         assert_eq!(
@@ -205,15 +256,15 @@ mod tests {
         let mut now = at(0, 0);
         for attempt in 1..=3 {
             assert_eq!(
-                P.decide(&h, Cause::BrokerUnreachable, FP, now),
+                P.decide(&h, Cause::LambdaFunctionError, FP, now),
                 Decision::Restart { attempt }
             );
             h = P.record_restart(&h, FP, now);
             now += P.backoff_minutes(h.count) * MINUTE_MS;
         }
-        assert_eq!(P.decide(&h, Cause::BrokerUnreachable, FP, now), Decision::GiveUp);
+        assert_eq!(P.decide(&h, Cause::LambdaFunctionError, FP, now), Decision::GiveUp);
         assert_eq!(
-            P.decide(&h, Cause::BrokerUnreachable, "Other-2", now),
+            P.decide(&h, Cause::LambdaFunctionError, "Other-2", now),
             Decision::Restart { attempt: 1 }
         );
     }
@@ -278,7 +329,7 @@ mod tests {
                             last_restart = Some(now);
                             h = P.record_restart(&h, FP, now);
                         }
-                        Decision::GiveUp => prop_assert_eq!(restarts_since_reset, P.budget),
+                        Decision::GiveUp | Decision::Tail { .. } => prop_assert_eq!(restarts_since_reset, P.budget),
                         Decision::Wait { until } => prop_assert!(until > now),
                         Decision::DoNotRestart => prop_assert!(false, "Unknown is restartable"),
                     }
