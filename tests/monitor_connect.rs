@@ -770,7 +770,12 @@ async fn emulator_a_run_emits_the_contract_metrics() {
     emu.add_running("ok-sink", &config, 2);
     emu.add_running("bad-sink", &config, 2);
     emu.fail_task("bad-sink", 1, FILE_TRACE, true);
-    let desired = ["ok-sink", "bad-sink"]
+    // Paused on purpose, and muted while failing: reported, never counted unhealthy.
+    emu.add_running("paused-sink", &config, 1);
+    emu.set_state("paused-sink", "PAUSED", None);
+    emu.add_running("muted-sink", &config, 1);
+    emu.fail_task("muted-sink", 0, FILE_TRACE, true);
+    let desired = ["ok-sink", "bad-sink", "paused-sink", "muted-sink"]
         .map(|n| ConnectorConfig {
             name: n.into(),
             config: config.clone(),
@@ -779,7 +784,10 @@ async fn emulator_a_run_emits_the_contract_metrics() {
     let ctx = RunContext {
         cluster: "metrics-cluster".into(),
         desired,
-        settings: Settings::default(),
+        settings: Settings {
+            muted: ["muted-sink".to_string()].into(),
+            ..Settings::default()
+        },
         runbook_base: "https://x/runbooks".into(),
         reminder_every_ms: 3_600_000,
         metrics_namespace: "connector-test".into(),
@@ -815,12 +823,28 @@ async fn emulator_a_run_emits_the_contract_metrics() {
         restarts["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([["Cluster", "Connector", "Category"]])
     );
+    for intentional in ["paused-sink", "muted-sink"] {
+        let of = |metric: &str| {
+            lines
+                .iter()
+                .any(|l| l.get(metric).is_some() && l["Connector"] == intentional)
+        };
+        assert!(
+            !of("TasksHealthy") && !of("ConnectorHealthy"),
+            "{intentional}: no health datapoint, so the connector-unhealthy alarm does not page: {lines:?}"
+        );
+        assert!(of("FailedTasks"), "{intentional} is still reported");
+    }
     let heartbeat = find("MonitorHeartbeat", None);
     assert_eq!(
         (heartbeat["MonitorHeartbeat"].as_f64(), heartbeat["Cluster"].as_str()),
         (Some(1.0), Some("metrics-cluster"))
     );
     assert_eq!(heartbeat["_aws"]["CloudWatchMetrics"][0]["Namespace"], "connector-test");
-    assert_eq!(alerts.sent().len(), 1, "one incident opened");
+    assert_eq!(
+        alerts.sent().len(),
+        2,
+        "bad-sink's incident, and paused-sink's warning (reported once, no reminders); none for muted-sink"
+    );
     assert_eq!(out.report["worker"], emu.url);
 }

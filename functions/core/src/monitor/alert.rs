@@ -119,14 +119,20 @@ pub fn plan_notices(
         }
         match open.get(&key) {
             None => notices.push(opening(cluster, f, now)),
-            Some(incident) if now - incident.last_notified_at >= reminder_every_ms => notices.push(Notice {
-                kind: NoticeKind::Reminder,
-                incident: Incident {
-                    last_notified_at: now,
-                    ..incident.clone()
-                },
-                finding: Some(f.clone()),
-            }),
+            // Paused or stopped on purpose: told once, never reminded.
+            Some(incident)
+                if now - incident.last_notified_at >= reminder_every_ms
+                    && f.category != super::finding::Category::ConnectorPaused =>
+            {
+                notices.push(Notice {
+                    kind: NoticeKind::Reminder,
+                    incident: Incident {
+                        last_notified_at: now,
+                        ..incident.clone()
+                    },
+                    finding: Some(f.clone()),
+                })
+            }
             Some(_) => {}
         }
     }
@@ -298,6 +304,31 @@ mod tests {
         f.detail = Some(trace.into());
         f.action = Some("not restarted: a restart cannot fix serialization".into());
         f
+    }
+
+    #[test]
+    fn a_paused_connector_is_told_once_and_never_reminded() {
+        let mut f = Finding::new(Category::ConnectorPaused, "Connector seatool-sink is PAUSED on purpose");
+        f.connector = Some("seatool-sink".into());
+        let first = plan_notices(
+            "mako",
+            &BTreeMap::new(),
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            60 * MIN,
+            T0,
+        );
+        assert_eq!(first.len(), 1);
+        let open = BTreeMap::from([(first[0].incident.key.clone(), first[0].incident.clone())]);
+        let later = plan_notices(
+            "mako",
+            &open,
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            60 * MIN,
+            T0 + 5 * 60 * MIN,
+        );
+        assert!(later.is_empty(), "{later:?}");
     }
 
     #[test]

@@ -271,15 +271,27 @@ where
     for c in &eval.connectors {
         let healthy_connector = matches!(c.state.as_str(), "RUNNING");
         let tasks_healthy = c.healthy && !c.tasks.is_empty();
-        metrics.push(line(
-            ctx,
-            &dims(&c.name),
+        let failed = ("FailedTasks", Unit::Count, c.failed_tasks as f64);
+        // Paused, stopped or muted on purpose: reported, but no health datapoint, so the
+        // connector-unhealthy alarm (missing data: not breaching) does not page for it.
+        let intentional = matches!(c.state.as_str(), "PAUSED" | "STOPPED")
+            || ctx.settings.mute_all
+            || ctx.settings.muted.contains(&c.name)
+            || eval
+                .states
+                .get(&c.name)
+                .and_then(|s| s.muted_until)
+                .is_some_and(|until| until > ctx.now);
+        let health: &[(&str, Unit, f64)] = if intentional {
+            &[failed]
+        } else {
             &[
                 ("ConnectorHealthy", Unit::Count, f64::from(u8::from(healthy_connector))),
                 ("TasksHealthy", Unit::Count, f64::from(u8::from(tasks_healthy))),
-                ("FailedTasks", Unit::Count, c.failed_tasks as f64),
-            ],
-        ));
+                failed,
+            ]
+        };
+        metrics.push(line(ctx, &dims(&c.name), health));
     }
     metrics.push(line(
         ctx,
