@@ -455,6 +455,7 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -
         )));
     }
     let api = connect(ctx).await?;
+    let state_store = store(ctx).await;
     let running: BTreeMap<String, ConnectorView> = api
         .list_expanded()
         .await
@@ -492,6 +493,10 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -
         }
         if !changes.is_empty() && !dry_run {
             api.put_config(&want.name, &want.config).await.map_err(unreachable)?;
+            // Brought back on purpose: a delete recorded before no longer holds the monitor back.
+            if let Some((store, cluster)) = &state_store {
+                update_state(store, cluster, &want.name, |state| state.deleted_at = None).await?;
+            }
         }
         results.push(json!({"connector": want.name, "action": action, "changes": changes}));
     }
@@ -527,10 +532,21 @@ fn diff(current: Option<&ConnectorConfig>, want: &ConnectorConfig) -> Vec<String
 pub async fn delete(ctx: &Context, name: &str, json: bool) -> Result<(), Failure> {
     let api = connect(ctx).await?;
     api.delete(name).await.map_err(unreachable)?;
-    let note = if ctx.secret_prefix.is_some() {
-        " (its secret remains: the monitor will recreate it unless it is muted or the secret removed)"
+    // Recorded where the monitor reads it, so it stands back instead of recreating it.
+    let recorded = match store(ctx).await {
+        Some((store, cluster)) => {
+            let now = now_millis();
+            update_state(&store, &cluster, name, |state| state.deleted_at = Some(now)).await?;
+            true
+        }
+        None => false,
+    };
+    let note = if recorded {
+        format!(" (recorded: the monitor will not recreate it; connectorctl ensure {name} brings it back)")
+    } else if ctx.secret_prefix.is_some() {
+        " (its secret remains and no --state-table is set: the monitor will recreate it)".to_string()
     } else {
-        ""
+        String::new()
     };
     print_done(
         json,
@@ -570,27 +586,36 @@ pub async fn mute(ctx: &Context, name: &str, length: Option<i64>, json: bool) ->
         ));
     };
     let until = length.map(|l| now_millis() + l);
-    // A conditional write: retry if a monitor run wrote the connector's state meanwhile.
+    update_state(&store, &cluster, name, |state| state.muted_until = until).await?;
+    let text = match until {
+        Some(u) => format!(
+            "{name} muted until {} (recorded, not restarted, not alerted)",
+            iso8601(u)
+        ),
+        None => format!("{name} unmuted"),
+    };
+    print_done(json, json!({"connector": name, "mutedUntil": until.map(iso8601)}), text);
+    Ok(())
+}
+
+/// Changes one connector's monitor state with a conditional write, again if a monitor run
+/// wrote it meanwhile.
+async fn update_state(
+    store: &DynamoDbMonitorStore,
+    cluster: &str,
+    name: &str,
+    change: impl Fn(&mut ConnectorState),
+) -> Result<(), Failure> {
     for _ in 0..5 {
-        let stored: StoredState = store.load(&cluster).await.map_err(unreachable)?;
+        let stored: StoredState = store.load(cluster).await.map_err(unreachable)?;
         let current = stored.connectors.get(name);
-        let state = ConnectorState {
-            muted_until: until,
-            ..current.map(|v| v.value.clone()).unwrap_or_default()
-        };
+        let mut state = current.map(|v| v.value.clone()).unwrap_or_default();
+        change(&mut state);
         if store
-            .save_connector(&cluster, name, &state, current.map(|v| v.version))
+            .save_connector(cluster, name, &state, current.map(|v| v.version))
             .await
             .map_err(unreachable)?
         {
-            let text = match until {
-                Some(u) => format!(
-                    "{name} muted until {} (recorded, not restarted, not alerted)",
-                    iso8601(u)
-                ),
-                None => format!("{name} unmuted"),
-            };
-            print_done(json, json!({"connector": name, "mutedUntil": until.map(iso8601)}), text);
             return Ok(());
         }
     }

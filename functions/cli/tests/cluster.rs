@@ -269,6 +269,36 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
     let unknown = ctl(&config, &["ensure", "no-such-connector"]).await;
     assert_eq!(unknown.code, 2, "{}", unknown.stderr);
 
+    // A delete on purpose is recorded: the monitor stands back instead of recreating it, until
+    // `ensure` brings it back.
+    let deleted = ctl(&config, &["delete", &other]).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    assert!(
+        deleted.stdout.contains("the monitor will not recreate it"),
+        "{}",
+        deleted.stdout
+    );
+    let check = ctl(&config, &["check", "--json"]).await.json();
+    let finding = &connector(&check, &other).expect("reported")["findings"][0];
+    assert_eq!(finding["category"], "connector-paused", "{finding}");
+    assert!(
+        finding["summary"].as_str().unwrap().contains("deleted by an operator"),
+        "{finding}"
+    );
+    assert!(api().status(&other).await.is_err(), "not recreated");
+    let back = ctl(&config, &["ensure", &other, "--json"]).await;
+    assert_eq!(back.json()[0]["action"], "created", "{}", back.stderr);
+    wait_task(&other, State::Running).await;
+    api().delete(&other).await.unwrap();
+    let check = ctl(&config, &["check", "--json"]).await.json();
+    let finding = &connector(&check, &other).expect("reported")["findings"][0];
+    assert_eq!(
+        (finding["category"].as_str(), finding["action"].as_str()),
+        (Some("connector-missing"), Some("recreated from its secret")),
+        "ensure ended the intent: a delete by anyone else is recreated again"
+    );
+    wait_task(&other, State::Running).await;
+
     for n in [&name, &other] {
         api().delete(n).await.unwrap();
     }

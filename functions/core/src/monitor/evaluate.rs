@@ -27,6 +27,10 @@ pub struct ConnectorState {
     /// a worker without `/health` has been seen without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_since: Option<i64>,
+    /// When an operator deleted it on purpose (`connectorctl delete`): it is not recreated
+    /// until it exists again or `connectorctl ensure` brings it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
     /// Restart calls in a row that failed (a 500, a timeout, a 404) and so were not counted as
     /// restarts; the [`MAX_FAILED_RESTART_CALLS`]th is counted, so the backoff bounds them too.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -313,6 +317,21 @@ pub fn evaluate(
         let start = out.findings.len();
         let restart_before = before.restart.clone();
         match by_name.get(wanted.name.as_str()) {
+            None if before.deleted_at.is_some() => {
+                let at = before.deleted_at.map(iso8601).unwrap_or_default();
+                let mut f = Finding::new(
+                    Category::ConnectorPaused,
+                    format!(
+                        "Connector {} was deleted by an operator at {at}; it is left deleted (connectorctl ensure {} brings it back)",
+                        wanted.name, wanted.name
+                    ),
+                );
+                f.connector = Some(wanted.name.clone());
+                f.action = Some("left deleted: the operator's intent".into());
+                out.findings.push(f);
+                out.connectors.push(summary(&wanted.name, "DELETED", None));
+                out.states.insert(wanted.name.clone(), before);
+            }
             None => {
                 let mut f = Finding::new(
                     Category::ConnectorMissing,
@@ -332,6 +351,8 @@ pub fn evaluate(
             Some(view) => {
                 let mut state = judge_connector(wanted, view, &before, settings, now, &mut out);
                 state.missing_since = None;
+                // It exists again: an intent to keep it deleted is over.
+                state.deleted_at = None;
                 out.states.insert(wanted.name.clone(), state);
             }
         }
