@@ -560,6 +560,24 @@ async fn emulator_failed_restart_calls_do_not_use_up_the_budget_but_are_bounded_
 }
 
 #[tokio::test]
+async fn emulator_a_connector_left_out_of_the_list_is_checked_by_name_not_recreated() {
+    let (emu, m, _) = emulated("shy-sink").await;
+    emu.hide_from_list("shy-sink");
+    let report = m.run().await;
+    let f = &findings(&report, "shy-sink")[0];
+    assert_eq!(f["severity"], "info", "{f}");
+    assert!(
+        f["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("not recreated: GET /connectors/shy-sink/status finds it"),
+        "{f}"
+    );
+    assert!(m.alerts().await.is_empty(), "nothing to page for");
+    assert!(emu.connector("shy-sink").is_some());
+}
+
+#[tokio::test]
 async fn emulator_the_same_failure_after_the_budget_is_restart_exhausted_and_not_restarted_again() {
     let (emu, m, _) = emulated("poison-sink").await;
     emu.fail_task("poison-sink", 0, FILE_TRACE, true);

@@ -69,6 +69,9 @@ struct Inner {
     faults: Faults,
     /// Every restart request, in order: `name` or `name/<task>`.
     restarts: Vec<String>,
+    /// Connectors the list leaves out though they exist, as a worker still reading its config
+    /// topic can (reference §3.3, §8): `GET /connectors/{name}/status` still finds them.
+    hidden: std::collections::BTreeSet<String>,
 }
 
 /// A running emulator on a loopback port.
@@ -154,6 +157,13 @@ impl Emulator {
                 c.state = state.into();
                 c.trace = trace.map(String::from);
             }
+        });
+    }
+
+    /// Leaves `name` out of `GET /connectors` (it still exists).
+    pub fn hide_from_list(&self, name: &str) {
+        self.with(|i| {
+            i.hidden.insert(name.to_string());
         });
     }
 
@@ -273,11 +283,12 @@ async fn list(State(s): State<Shared>, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let expands: Vec<&str> = query.split('&').filter_map(|p| p.strip_prefix("expand=")).collect();
     let i = s.0.lock().unwrap_or_else(|e| e.into_inner());
+    let listed = i.connectors.iter().filter(|(name, _)| !i.hidden.contains(*name));
     if expands.is_empty() {
-        return axum::Json(json!(i.connectors.keys().collect::<Vec<_>>())).into_response();
+        return axum::Json(json!(listed.map(|(name, _)| name).collect::<Vec<_>>())).into_response();
     }
     let mut out = serde_json::Map::new();
-    for (name, c) in &i.connectors {
+    for (name, c) in listed {
         let mut entry = serde_json::Map::new();
         if expands.contains(&"status") {
             entry.insert("status".into(), status_body(name, c, &s.1));

@@ -164,6 +164,15 @@ where
             let mut restored = previous.get(&name).cloned().unwrap_or_default();
             let give_back = match undo {
                 Undo::No => false,
+                Undo::Present => {
+                    // Not missing after all: nothing to page for.
+                    for f in eval.findings.iter_mut() {
+                        if f.connector.as_deref() == Some(&name) && f.category == Category::ConnectorMissing {
+                            f.severity = super::finding::Severity::Info;
+                        }
+                    }
+                    false
+                }
                 // Not done (a rebalance): give the attempt back so the next run tries again.
                 Undo::Rebalance => true,
                 // The call failed: not a restart, unless it keeps failing.
@@ -387,6 +396,8 @@ enum Undo {
     Rebalance,
     /// The restart call itself failed: give it back, within [`MAX_FAILED_RESTART_CALLS`].
     CallFailed,
+    /// A connector missing from the list answers by name: it exists, nothing was done.
+    Present,
 }
 
 /// Performs one action; returns what happened and whether the claim should be given back.
@@ -466,6 +477,19 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             ),
         },
         Action::Recreate { connector } | Action::CorrectDrift { connector } => {
+            // A worker can leave a connector out of its list (still reading its config topic):
+            // ask for it by name before putting it back (reference §3.3, §8).
+            if let Action::Recreate { .. } = action
+                && let Ok(status) = api.status(connector).await
+            {
+                return (
+                    format!(
+                        "not recreated: GET /connectors/{connector}/status finds it {}; the list left it out",
+                        status.connector.state.as_str()
+                    ),
+                    Undo::Present,
+                );
+            }
             let Some(config) = desired.iter().find(|c| &c.name == connector) else {
                 return ("no desired config found".into(), Undo::No);
             };
