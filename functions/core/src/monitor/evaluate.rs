@@ -575,18 +575,15 @@ fn judge_connector(
     // fails) and still restarted at the capped backoff.
     let decision = match decision {
         Decision::Tail { attempt, until } => {
-            let mut f = finding(
-                Category::RestartExhausted,
+            out.findings.push(exhausted(
+                name,
+                deciding,
                 format!(
                     "Connector {name} still fails after {budget} restarts: {} (transient: restarted hourly until it heals)",
                     deciding.root.line
                 ),
-            );
-            f.task = deciding.task;
-            f.cause = Some(deciding.root.cause);
-            f.root = Some(deciding.root.clone());
-            f.action = Some("restarts continue at the capped backoff; see the cause's runbook".into());
-            out.findings.push(f);
+                "restarts continue at the capped backoff; see the cause's runbook",
+            ));
             if until <= now {
                 Decision::Restart { attempt }
             } else {
@@ -621,18 +618,15 @@ fn judge_connector(
             state.failed_restart_calls = 0;
         }
         Decision::GiveUp => {
-            let mut f = finding(
-                Category::RestartExhausted,
+            out.findings.push(exhausted(
+                name,
+                deciding,
                 format!(
                     "Connector {name} failed again with the same failure after {budget} restarts: {}",
                     deciding.root.line
                 ),
-            );
-            f.task = deciding.task;
-            f.cause = Some(deciding.root.cause);
-            f.root = Some(deciding.root.clone());
-            f.action = Some("restarts stopped; a person must fix the cause".into());
-            out.findings.push(f);
+                "restarts stopped; a person must fix the cause",
+            ));
             state.restart = settings.policy.record_failing(&before.restart);
         }
         Decision::Wait { .. } | Decision::DoNotRestart | Decision::Tail { .. } => {
@@ -640,6 +634,17 @@ fn judge_connector(
         }
     }
     state
+}
+
+/// The `restart-exhausted` finding for the failure that decided, with its summary and action.
+fn exhausted(name: &str, deciding: &Failure, summary: String, action: &str) -> Finding {
+    let mut f = Finding::new(Category::RestartExhausted, summary);
+    f.connector = Some(name.to_string());
+    f.task = deciding.task;
+    f.cause = Some(deciding.root.cause);
+    f.root = Some(deciding.root.clone());
+    f.action = Some(action.into());
+    f
 }
 
 /// The keys whose values differ between the desired and the running config, ignoring `name`

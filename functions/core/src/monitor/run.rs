@@ -388,6 +388,22 @@ fn line(ctx: &RunContext, dims: &[(&str, String)], metrics: &[(&str, Unit, f64)]
     emf_line(&ctx.metrics_namespace, &dims, metrics, ctx.now)
 }
 
+/// Restarts each task by id: those restarted, the failures (`task N: why`), and whether any
+/// was refused by a rebalance.
+async fn restart_each<A: ConnectApi>(api: &A, connector: &str, tasks: &[i32]) -> (Vec<String>, Vec<String>, bool) {
+    let (mut done, mut failed, mut rebalancing) = (Vec::new(), Vec::new(), false);
+    for id in tasks {
+        match api.restart_task(connector, *id).await {
+            Ok(()) => done.push(id.to_string()),
+            Err(e) => {
+                rebalancing |= matches!(e, ConnectError::Rebalancing { .. });
+                failed.push(format!("task {id}: {}", error_chain(&e)));
+            }
+        }
+    }
+    (done, failed, rebalancing)
+}
+
 /// Whether an action's claim is kept, or why it may be given back.
 enum Undo {
     /// Done (or failed in a way retrying soon will not help): keep the claim.
@@ -411,19 +427,12 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             only_tasks: true,
             ..
         } => {
-            let mut done = Vec::new();
-            let mut failed = Vec::new();
-            for id in failed_tasks {
-                match api.restart_task(connector, *id).await {
-                    Ok(()) => done.push(id.to_string()),
-                    Err(ConnectError::Rebalancing { .. }) if done.is_empty() => {
-                        return (
-                            "restart refused during a rebalance (409); will try next run".into(),
-                            Undo::Rebalance,
-                        );
-                    }
-                    Err(e) => failed.push(format!("task {id}: {}", error_chain(&e))),
-                }
+            let (done, failed, rebalancing) = restart_each(api, connector, failed_tasks).await;
+            if done.is_empty() && rebalancing {
+                return (
+                    "restart refused during a rebalance (409); will try next run".into(),
+                    Undo::Rebalance,
+                );
             }
             if done.is_empty() {
                 return (
@@ -450,14 +459,7 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             Ok(RestartOutcome::Planned(_)) => (format!("restart {attempt} of {budget} requested"), Undo::No),
             Ok(RestartOutcome::ConnectorOnly) => {
                 // A worker without KIP-745 restarted only the connector instance (204).
-                let mut done = Vec::new();
-                let mut failed = Vec::new();
-                for id in failed_tasks {
-                    match api.restart_task(connector, *id).await {
-                        Ok(()) => done.push(id.to_string()),
-                        Err(e) => failed.push(format!("task {id}: {e}")),
-                    }
-                }
+                let (done, failed, _) = restart_each(api, connector, failed_tasks).await;
                 let mut text = format!(
                     "restart {attempt} of {budget}: the worker restarted only the connector (204, no KIP-745); tasks restarted one by one: [{}]",
                     done.join(", ")
