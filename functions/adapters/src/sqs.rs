@@ -40,7 +40,7 @@ impl SqsDeadLetterQueue {
     /// The body a claim check names, checked against its digest.
     pub async fn fetch_claim(&self, claim: &ClaimCheck) -> Result<String, String> {
         let Some((s3, _)) = &self.claim_checks else {
-            return Err("a claim check, but no bucket to read it from (--bucket)".into());
+            return Err("a claim check, but no S3 client to read it with".into());
         };
         let out = s3
             .get_object()
@@ -81,12 +81,11 @@ impl SqsDeadLetterQueue {
     /// The message body for `letter`: whole, a claim check (the body put in S3), or cut.
     async fn body(&self, letter: &DeadLetter) -> Result<String, DeadLetterError> {
         let full = letter.full_message();
-        let Some((s3, bucket)) = self.claim_checks.as_ref().filter(|_| full.len() > MAX_BODY_BYTES) else {
-            return Ok(if full.len() <= MAX_BODY_BYTES {
-                full
-            } else {
-                letter.to_message(MAX_BODY_BYTES)
-            });
+        if full.len() <= MAX_BODY_BYTES {
+            return Ok(full);
+        }
+        let Some((s3, bucket)) = &self.claim_checks else {
+            return Ok(letter.to_message(MAX_BODY_BYTES));
         };
         let sha256 = hex_sha256(full.as_bytes());
         let claim = ClaimCheck {
@@ -102,12 +101,7 @@ impl SqsDeadLetterQueue {
             .body(full.into_bytes().into())
             .send()
             .await
-            .map_err(|e| DeadLetterError {
-                topic: letter.coordinates.topic.clone(),
-                partition: letter.coordinates.partition,
-                offset: letter.coordinates.offset,
-                source: Box::new(e),
-            })?;
+            .map_err(|e| refused(letter, e))?;
         Ok(letter.claim_message(&claim, MAX_BODY_BYTES))
     }
 }
@@ -119,6 +113,16 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(sdk.endpoint_url().is_some())
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The letter could not be set aside (SQS or S3 refused it).
+fn refused(letter: &DeadLetter, e: impl std::error::Error + Send + Sync + 'static) -> DeadLetterError {
+    DeadLetterError {
+        topic: letter.coordinates.topic.clone(),
+        partition: letter.coordinates.partition,
+        offset: letter.coordinates.offset,
+        source: Box::new(e),
+    }
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -145,12 +149,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                 request = request.message_attributes(name, attr);
             }
         }
-        request.send().await.map(|_| ()).map_err(|e| DeadLetterError {
-            topic: letter.coordinates.topic.clone(),
-            partition: letter.coordinates.partition,
-            offset: letter.coordinates.offset,
-            source: Box::new(e),
-        })
+        request.send().await.map(|_| ()).map_err(|e| refused(letter, e))
     }
 }
 

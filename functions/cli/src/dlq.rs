@@ -11,7 +11,7 @@ use connector_adapters::dynamodb::DynamoDbRecordStore;
 use connector_adapters::sqs::{Received, SqsDeadLetterQueue};
 use connector_core::sink::plan::{ReadLetter, claim_check_of, read_letter};
 use connector_core::sink::ports::{DeadLetterError, DeadLetterQueue};
-use connector_core::sink::{DeadLetter, InputFormat, Outcome, SourceBatch, Table, sink_batch};
+use connector_core::sink::{DeadLetter, InputFormat, Outcome, SourceBatch, sink_batch};
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -136,11 +136,7 @@ pub async fn replay(
     tombstone_ttl: Option<Duration>,
     json: bool,
 ) -> Result<(), Failure> {
-    let table_kind = match kind {
-        "seatool" => Table::Seatool,
-        "appian" => Table::Appian,
-        other => return Err(Failure::Input(format!("no table {other:?}: seatool or appian"))),
-    };
+    let table_kind = crate::sink::table_kind(kind)?;
     let sdk = sdk(ctx).await;
     let q = queue(&sdk, queue_url);
     let letters = receive(&q, usize::MAX).await?;

@@ -27,16 +27,21 @@ pub fn classify(file: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The table whose mapping `name` (`seatool`, `appian`) means.
+pub fn table_kind(name: &str) -> Result<Table, Failure> {
+    match name {
+        "seatool" => Ok(Table::Seatool),
+        "appian" => Ok(Table::Appian),
+        other => Err(Failure::Input(format!("no table {other:?}: seatool or appian"))),
+    }
+}
+
 /// `connectorctl sink dry-run FILE --table T`: what the sink function would do with the batch,
 /// record by record, writing nothing. Whether a write would be stale against the table is not
 /// known offline; staleness within the batch is.
 pub fn dry_run(file: &str, table_name: &str, json: bool) -> Result<(), Failure> {
     let doc = read_json(file)?;
-    let table_kind = match table_name {
-        "seatool" => Table::Seatool,
-        "appian" => Table::Appian,
-        other => return Err(Failure::Input(format!("no table {other:?}: seatool or appian"))),
-    };
+    let table_kind = table_kind(table_name)?;
     let batch = decode_batch(&doc).map_err(|e| Failure::Input(format!("{file}: {e}")))?;
     let plan = plan_batch(table_kind, &batch.records);
     let mut records: Vec<Value> = batch

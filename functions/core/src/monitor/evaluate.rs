@@ -96,6 +96,13 @@ pub struct Settings {
     pub worker_warmup_ms: i64,
 }
 
+impl Settings {
+    /// Whether `name` is muted now: all connectors, this one by name, or until `muted_until`.
+    pub fn mutes(&self, name: &str, muted_until: Option<i64>, now: i64) -> bool {
+        self.mute_all || self.muted.contains(name) || muted_until.is_some_and(|until| until > now)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -311,9 +318,7 @@ pub fn evaluate(
     let by_name: BTreeMap<&str, &ConnectorView> = views.iter().map(|v| (v.name.as_str(), v)).collect();
     for wanted in desired {
         let before = previous.get(&wanted.name).cloned().unwrap_or_default();
-        let muted = settings.mute_all
-            || settings.muted.contains(&wanted.name)
-            || before.muted_until.is_some_and(|until| until > now);
+        let muted = settings.mutes(&wanted.name, before.muted_until, now);
         let start = out.findings.len();
         let restart_before = before.restart.clone();
         match by_name.get(wanted.name.as_str()) {

@@ -283,14 +283,9 @@ where
         let failed = ("FailedTasks", Unit::Count, c.failed_tasks as f64);
         // Paused, stopped or muted on purpose: reported, but no health datapoint, so the
         // connector-unhealthy alarm (missing data: not breaching) does not page for it.
-        let intentional = matches!(c.state.as_str(), "PAUSED" | "STOPPED")
-            || ctx.settings.mute_all
-            || ctx.settings.muted.contains(&c.name)
-            || eval
-                .states
-                .get(&c.name)
-                .and_then(|s| s.muted_until)
-                .is_some_and(|until| until > ctx.now);
+        let muted_until = eval.states.get(&c.name).and_then(|s| s.muted_until);
+        let intentional =
+            matches!(c.state.as_str(), "PAUSED" | "STOPPED") || ctx.settings.mutes(&c.name, muted_until, ctx.now);
         let health: &[(&str, Unit, f64)] = if intentional {
             &[failed]
         } else {
