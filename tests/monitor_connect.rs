@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::{ConnectApi, State};
-use connector_lambdas::monitor::MonitorConfig;
 use connector_tests::monitor::{Monitor, findings};
 use connector_tests::proxy::DelayProxy;
 use connector_tests::{connect_url, file_sink, free_port, kafka_script, kafka_script_with, produce, task_is, unique};
@@ -301,13 +300,7 @@ async fn an_unreachable_worker_alerts_once_and_resolves_when_it_answers_again() 
 
     // The same cluster and state, now reaching the worker.
     let url = connect_url();
-    let up = Monitor {
-        config: MonitorConfig {
-            connect_url: Some(url),
-            ..down.config.clone()
-        },
-        ..down
-    };
+    let up = down.reconfigured(|c| c.connect_url = Some(url));
     let report = up.run().await;
     assert_eq!(report["healthy"], true, "{report}");
     let resolved = up.alerts().await;
@@ -749,13 +742,7 @@ async fn a_joining_worker_gives_no_false_alert_and_a_killed_one_is_reported_then
 
     // Now watch worker 3 alone, kill it, bring it back.
     let url = format!("http://127.0.0.1:{port}");
-    let watch = Monitor {
-        config: MonitorConfig {
-            connect_url: Some(url.clone()),
-            ..m.config.clone()
-        },
-        ..m
-    };
+    let watch = m.reconfigured(|c| c.connect_url = Some(url.clone()));
     kafka_script(&["stop-worker", "3"]).await;
     let down = watch.run().await;
     assert_eq!(down["findings"][0]["category"], "worker-unreachable", "{down}");
@@ -778,11 +765,10 @@ async fn a_joining_worker_gives_no_false_alert_and_a_killed_one_is_reported_then
     api().delete(&name).await.unwrap();
 }
 
-/// The run's EMF lines: health per connector, failed tasks, restarts by category, the heartbeat.
+/// The run's EMF lines: health per connector, failed tasks, restarts by category, the heartbeat
+/// (the state and the alerts on moto).
 #[tokio::test]
 async fn emulator_a_run_emits_the_contract_metrics() {
-    use connector_core::monitor::memory::{InMemoryAlertPublisher, InMemoryMonitorStore};
-    use connector_core::monitor::run::{RunContext, run_monitor};
     let emu = Emulator::start().await;
     let config = file_sink("t", std::path::Path::new("/tmp/metrics.out"));
     emu.add_running("ok-sink", &config, 2);
@@ -793,30 +779,14 @@ async fn emulator_a_run_emits_the_contract_metrics() {
     emu.set_state("paused-sink", "PAUSED", None);
     emu.add_running("muted-sink", &config, 1);
     emu.fail_task("muted-sink", 0, FILE_TRACE, true);
-    let desired = ["ok-sink", "bad-sink", "paused-sink", "muted-sink"]
-        .map(|n| ConnectorConfig {
-            name: n.into(),
-            config: config.clone(),
-        })
-        .to_vec();
-    let ctx = RunContext {
-        cluster: "metrics-cluster".into(),
-        desired,
-        settings: Settings {
-            muted: ["muted-sink".to_string()].into(),
-            ..Settings::default()
-        },
-        runbook_base: "https://x/runbooks".into(),
-        reminder_every_ms: 3_600_000,
-        metrics_namespace: "connector-test".into(),
-        no_worker_reason: None,
-        worker_started_at: vec![None],
-        now: 1_795_500_000_000,
-        dry_run: false,
-    };
-    let apis = [HttpConnectApi::new(&emu.url, Duration::from_secs(5)).unwrap()];
-    let (store, alerts) = (InMemoryMonitorStore::default(), InMemoryAlertPublisher::default());
-    let out = run_monitor(&apis, &store, &alerts, &ctx).await.unwrap();
+    let m = Monitor::with_url(&emu.url).await.reconfigured(|c| {
+        c.mute = "muted-sink".into();
+        c.metrics_namespace = "connector-test".into();
+    });
+    for name in ["ok-sink", "bad-sink", "paused-sink", "muted-sink"] {
+        m.desire(name, &config).await;
+    }
+    let out = m.run_full(connector_tests::now_millis()).await;
     let lines: Vec<Value> = out.metrics.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     let find = |metric: &str, connector: Option<&str>| {
         lines
@@ -835,7 +805,7 @@ async fn emulator_a_run_emits_the_contract_metrics() {
     let restarts = find("RestartsAttempted", Some("bad-sink"));
     assert_eq!(
         (restarts["Category"].as_str(), restarts["Cluster"].as_str()),
-        (Some("task-failed"), Some("metrics-cluster"))
+        (Some("task-failed"), Some(m.cluster.as_str()))
     );
     assert_eq!(
         restarts["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
@@ -856,11 +826,11 @@ async fn emulator_a_run_emits_the_contract_metrics() {
     let heartbeat = find("MonitorHeartbeat", None);
     assert_eq!(
         (heartbeat["MonitorHeartbeat"].as_f64(), heartbeat["Cluster"].as_str()),
-        (Some(1.0), Some("metrics-cluster"))
+        (Some(1.0), Some(m.cluster.as_str()))
     );
     assert_eq!(heartbeat["_aws"]["CloudWatchMetrics"][0]["Namespace"], "connector-test");
     assert_eq!(
-        alerts.sent().len(),
+        m.alerts().await.len(),
         2,
         "bad-sink's incident, and paused-sink's warning (reported once, no reminders); none for muted-sink"
     );

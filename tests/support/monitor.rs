@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
-use connector_adapters::ecs::EcsTaskDiscovery;
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
-use connector_adapters::secrets::SecretsManagerConfigs;
-use connector_adapters::sns::SnsAlertPublisher;
-use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle_at};
+use connector_adapters::{DeployedMonitor, deployed_monitor};
+use connector_core::monitor::config::MonitorConfig;
 use serde_json::{Value, json};
 
 use crate::{Alert, alert_inbox, create_sink_table, read_alerts, sdk, unique};
@@ -19,12 +17,12 @@ pub struct Monitor {
     pub cluster: String,
     pub prefix: String,
     pub queue: String,
+    /// Its settings: a test may change them between runs (the next run uses them).
     pub config: MonitorConfig,
-    pub cache: ConfigCache,
-    pub configs: SecretsManagerConfigs,
-    pub discovery: EcsTaskDiscovery,
+    /// The state table, for tests that read or tamper with it.
     pub store: DynamoDbMonitorStore,
-    pub alerts: SnsAlertPublisher,
+    /// The monitor as deployed, built from `config` (again when it changes).
+    deployed: std::sync::Mutex<Option<(MonitorConfig, std::sync::Arc<DeployedMonitor>)>>,
 }
 
 impl Monitor {
@@ -34,7 +32,6 @@ impl Monitor {
         let table = unique("monitor-state");
         create_sink_table(&sdk, &table).await;
         let (topic, queue) = alert_inbox(&sdk, "alerts").await;
-        let sns = aws_sdk_sns::Client::new(&sdk);
         let prefix = format!("{}/", unique("mako/connector"));
         let (url, topic_arn, table_name, prefix_var) = (url.to_string(), topic.clone(), table.clone(), prefix.clone());
         let config = MonitorConfig::from_lookup(move |k| match k {
@@ -44,7 +41,6 @@ impl Monitor {
             "ALERT_TOPIC_ARN" => Some(topic_arn.clone()),
             "RUNBOOK_BASE_URL" => Some("https://runbooks.example/connector/runbooks".into()),
             "CONNECT_TIMEOUT_SECONDS" => Some("5".into()),
-            "CONFIG_CACHE_SECONDS" => Some("0".into()),
             _ => None,
         })
         .unwrap();
@@ -53,12 +49,34 @@ impl Monitor {
             prefix,
             queue,
             config,
-            cache: ConfigCache::default(),
-            configs: SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk)),
-            discovery: EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk)),
             store: DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-            alerts: SnsAlertPublisher::new(sns, topic),
+            deployed: std::sync::Mutex::default(),
             sdk,
+        }
+    }
+
+    /// The same cluster, state, secrets and inbox with other settings (`CONNECT_URL`, ...).
+    pub fn reconfigured(self, change: impl FnOnce(&mut MonitorConfig)) -> Self {
+        let mut config = self.config.clone();
+        change(&mut config);
+        Monitor {
+            config,
+            deployed: std::sync::Mutex::default(),
+            ..self
+        }
+    }
+
+    /// The deployed monitor for the current settings; kept while they stay the same, so its
+    /// secret-value cache lives across runs as in a warm function.
+    pub fn deployed(&self) -> std::sync::Arc<DeployedMonitor> {
+        let mut slot = self.deployed.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            Some((config, monitor)) if *config == self.config => monitor.clone(),
+            _ => {
+                let monitor = std::sync::Arc::new(deployed_monitor(self.config.clone(), &self.sdk));
+                *slot = Some((self.config.clone(), monitor.clone()));
+                monitor
+            }
         }
     }
 
@@ -74,25 +92,22 @@ impl Monitor {
 
     /// One run as of `now` (epoch milliseconds), to step past a restart backoff.
     pub async fn run_at(&self, now: i64) -> Value {
-        let out = handle_at(
-            &self.config,
-            &self.cache,
-            &self.configs,
-            &self.discovery,
-            &self.store,
-            &self.alerts,
-            &json!({"cluster": self.cluster}),
-            now,
-            false,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("testConnectors failed: {e}"));
+        self.run_full(now).await.report
+    }
+
+    /// One run as of `now`, with its metric lines; every alert it owed was sent.
+    pub async fn run_full(&self, now: i64) -> connector_core::monitor::run::RunReport {
+        let out = self
+            .deployed()
+            .run_at(&json!({"cluster": self.cluster}), now)
+            .await
+            .unwrap_or_else(|e| panic!("testConnectors failed: {e}"));
         assert!(
             out.alert_failures.is_empty(),
             "alerts not sent: {:?}",
             out.alert_failures
         );
-        out.report
+        out
     }
 
     /// Every alert published so far (and not read before).

@@ -1,17 +1,23 @@
 //! The Kafka Connect REST API over HTTP (reqwest): every call with a timeout, connector names
-//! percent-encoded as one path segment, 409 retried with a short bounded backoff.
+//! percent-encoded as one path segment, 409 retried with a short bounded backoff; and
+//! [`HttpWorkers`], which locates a cluster's workers (a fixed URL, or ECS discovery).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use connector_core::connect::ports::{PutConfigOutcome, Readiness, RestartOutcome};
-use connector_core::connect::{ConnectApi, ConnectError, ConnectorStatus, ConnectorView, WorkerInfo, wire};
+use connector_core::connect::{
+    ConnectApi, ConnectError, ConnectorStatus, ConnectorView, TaskDiscovery, WorkerInfo, wire,
+};
+use connector_core::error_chain;
+use connector_core::monitor::ports::{Located, Workers};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
 /// Pauses before each retry of a 409 (a rebalance usually settles within a second or two);
 /// every write here is safe to repeat: PUT config and pause/resume/stop are idempotent, a
-/// repeated DELETE answers 404, a repeated restart restarts again.
+/// repeated DELETE answers 404, a repeated restart restarts again. A retry is made only while
+/// it can start within the call's timeout, so one call takes at most about twice the timeout.
 const CONFLICT_BACKOFF: [Duration; 4] = [
     Duration::from_millis(250),
     Duration::from_millis(500),
@@ -87,6 +93,7 @@ impl HttpConnectApi {
         body: Option<&serde_json::Value>,
     ) -> Result<(StatusCode, String), ConnectError> {
         let mut backoff = CONFLICT_BACKOFF.iter();
+        let started = std::time::Instant::now();
         loop {
             let mut request = self
                 .client
@@ -102,7 +109,9 @@ impl HttpConnectApi {
                 return Ok((status, text));
             }
             let error = error_for(status, &text);
-            if let (ConnectError::Rebalancing { .. }, Some(pause)) = (&error, backoff.next()) {
+            if let (ConnectError::Rebalancing { .. }, Some(pause)) = (&error, backoff.next())
+                && started.elapsed() + *pause < self.timeout
+            {
                 tracing::info!(url = %url, error = %error, "Kafka Connect is rebalancing; retrying");
                 tokio::time::sleep(*pause).await;
                 continue;
@@ -154,6 +163,63 @@ fn error_for(status: StatusCode, body: &str) -> ConnectError {
         409 => ConnectError::Rebalancing { message },
         s @ 400..=499 => ConnectError::Refused { status: s, message },
         s => ConnectError::Server { status: s, message },
+    }
+}
+
+/// [`Workers`] over HTTP: the fixed `CONNECT_URL` when there is one, else every RUNNING task
+/// ECS discovery finds in the cluster, newest first, at `http://<task ip>:<port>`.
+#[derive(Debug, Clone)]
+pub struct HttpWorkers<D> {
+    discovery: D,
+    fixed_url: Option<String>,
+    port: u16,
+    timeout: Duration,
+}
+
+impl<D: TaskDiscovery> HttpWorkers<D> {
+    /// Workers found through `discovery` on `port` (or the one at `fixed_url`), each REST call
+    /// bounded by `timeout`.
+    pub fn new(discovery: D, fixed_url: Option<String>, port: u16, timeout: Duration) -> Self {
+        Self {
+            discovery,
+            fixed_url,
+            port,
+            timeout,
+        }
+    }
+}
+
+impl<D: TaskDiscovery> Workers for HttpWorkers<D> {
+    type Api = HttpConnectApi;
+
+    async fn locate(&self, cluster: &str) -> Located<HttpConnectApi> {
+        let none = |problem: String| Located {
+            workers: Vec::new(),
+            problem: Some(problem),
+        };
+        if let Some(url) = &self.fixed_url {
+            return match HttpConnectApi::new(url, self.timeout) {
+                Ok(api) => Located {
+                    workers: vec![(api, None)],
+                    problem: None,
+                },
+                Err(e) => none(error_chain(&e)),
+            };
+        }
+        match self.discovery.running_tasks(cluster).await {
+            Ok(tasks) if tasks.is_empty() => none(format!("no RUNNING Kafka Connect task in ECS cluster {cluster}")),
+            Ok(tasks) => Located {
+                workers: tasks
+                    .iter()
+                    .filter_map(|t| {
+                        let url = format!("http://{}:{}", t.ip, self.port);
+                        Some((HttpConnectApi::new(&url, self.timeout).ok()?, t.started_at_millis))
+                    })
+                    .collect(),
+                problem: None,
+            },
+            Err(e) => none(error_chain(&e)),
+        }
     }
 }
 

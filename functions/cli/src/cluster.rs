@@ -11,7 +11,7 @@ use connector_adapters::connect::HttpConnectApi;
 use connector_adapters::ecs::EcsTaskDiscovery;
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
 use connector_adapters::secrets::SecretsManagerConfigs;
-use connector_adapters::sns::SnsAlertPublisher;
+use connector_adapters::{deployed_monitor, now_millis};
 use connector_core::connect::ports::RestartOutcome;
 use connector_core::connect::{
     ConnectApi, ConnectError, ConnectorConfig, ConnectorConfigs, ConnectorStatus, ConnectorView, State, TaskDiscovery,
@@ -19,11 +19,10 @@ use connector_core::connect::{
 use connector_core::error_chain;
 use connector_core::monitor::alert::Incident;
 use connector_core::monitor::cause::root_cause;
+use connector_core::monitor::config::MonitorConfig;
 use connector_core::monitor::evaluate::ConnectorState;
 use connector_core::monitor::ports::{MonitorStore, StoredState};
 use connector_core::monitor::time::{human_duration, iso8601};
-use connector_lambdas::monitor::{ConfigCache, MonitorConfig, handle_at};
-use connector_lambdas::now_millis;
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -211,25 +210,18 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
         ("CLUSTER", Some(cluster.clone())),
         ("CONNECT_URL", ctx.connect_url.clone()),
         ("CONNECT_PORT", ctx.connect_port.map(|p| p.to_string())),
-        ("CONFIG_CACHE_SECONDS", Some("0".into())),
     ]
     .into_iter()
     .filter_map(|(k, v)| Some((k, v?)))
     .collect();
     let config = MonitorConfig::from_lookup(|k| settings.get(k).cloned()).map_err(|e| Failure::Input(e.to_string()))?;
-    let sdk = sdk(ctx).await;
-    let out = handle_at(
-        &config,
-        &ConfigCache::default(),
-        &SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk)),
-        &EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk)),
-        &DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-        &SnsAlertPublisher::new(aws_sdk_sns::Client::new(&sdk), topic),
-        &json!({"cluster": cluster}),
-        now_millis(),
-        dry_run,
-    )
-    .await
+    let monitor = deployed_monitor(config, &sdk(ctx).await);
+    let request = json!({"cluster": cluster});
+    let out = if dry_run {
+        monitor.dry_run(&request).await
+    } else {
+        monitor.run(&request).await
+    }
     .map_err(|e| Failure::Unreachable(e.to_string()))?;
     let report = out.report;
     if json {

@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //!
+//! - [`config`] — typed settings read through a lookup function (the environment, at the edges).
 //! - [`classify`] — any supported event or Connect body to the findings the handlers would make.
 //! - [`connect`] — Kafka Connect: status model, ports (REST, ECS, Secrets Manager), control-plane use cases.
 //! - [`sink`] — the DynamoDB sink: input decoding, item mapping, ordering, the ports it writes
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod classify;
+pub mod config;
 pub mod connect;
 pub mod metrics;
 pub mod monitor;

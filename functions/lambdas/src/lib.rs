@@ -21,9 +21,4 @@ pub mod logging;
 pub mod monitor;
 pub mod sink;
 
-/// Milliseconds since the epoch: the one clock read at the edge, passed into the core as `now`.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use connector_adapters::now_millis;

@@ -3,6 +3,7 @@
 //!
 //! Core layer: pure functions with `now` passed in, and a use case over ports.
 //!
+//! - [`config`] — `testConnectors`' settings, read from its environment variables.
 //! - [`cause`] — the root cause of a FAILED trace, its cause id and fingerprint.
 //! - [`restart`] — the restart policy: backoff schedule, budget, reset after stability.
 //! - [`finding`] — categories, severities, findings.
@@ -10,14 +11,15 @@
 //! - [`evaluate`] — one run's judgement: findings, actions, state to keep.
 //! - [`alarm`] — CloudWatch alarm state changes, read against `alarms/catalogue.json`.
 //! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
-//! - [`ports`] — the monitor-state store and the alert publisher.
+//! - [`ports`] — the monitor-state store, the alert publisher, the workers and the clock.
 //! - [`memory`] — their in-memory twins.
-//! - [`run`] — the use case.
+//! - [`run`] — the use case: [`run::Monitor`].
 //! - [`time`] — instants and durations as text.
 
 pub mod alarm;
 pub mod alert;
 pub mod cause;
+pub mod config;
 pub mod ecs;
 pub mod evaluate;
 pub mod finding;

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use super::alert::{AlertMessage, Incident};
 use super::evaluate::ConnectorState;
+use crate::connect::ConnectApi;
 use crate::sink::ports::BoxError;
 
 /// The monitor-state store failed.
@@ -110,4 +111,28 @@ pub struct AlertError {
 pub trait AlertPublisher: Send + Sync {
     /// Publishes one alert.
     fn publish(&self, message: &AlertMessage) -> impl Future<Output = Result<(), AlertError>> + Send;
+}
+
+/// The workers of a cluster, located for one run.
+#[derive(Debug)]
+pub struct Located<A> {
+    /// Each worker to try, in order, with when its task started (ms since the epoch) where known.
+    pub workers: Vec<(A, Option<i64>)>,
+    /// Why none was located, when `workers` is empty.
+    pub problem: Option<String>,
+}
+
+/// How to reach a cluster's Kafka Connect workers: a fixed URL, or ECS discovery.
+pub trait Workers: Send + Sync {
+    /// The REST client for one worker.
+    type Api: ConnectApi;
+    /// The workers of `cluster` to try this run.
+    fn locate(&self, cluster: &str) -> impl Future<Output = Located<Self::Api>> + Send;
+}
+
+/// The wall clock. Decisions take `now` as a parameter; only the run's budget reads this, to know
+/// how much time its work has left.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the epoch.
+    fn now_millis(&self) -> i64;
 }

@@ -9,13 +9,151 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::alert::{ResolveScope, plan_notices, render};
+use super::config::MonitorConfig;
 use super::evaluate::{Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Observation, Settings, evaluate};
 use super::finding::{Category, Finding};
-use super::ports::{AlertPublisher, MonitorStore, ResolvedIncident, StateError};
-use crate::connect::ports::{Readiness, RestartOutcome};
+use super::ports::{AlertPublisher, Clock, Located, MonitorStore, ResolvedIncident, StateError, Workers};
+use crate::connect::control::{PayloadError, parse_request};
+use crate::connect::ports::{ConnectorConfigs, LoadedConfigs, Readiness, RestartOutcome};
 use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
 use crate::error_chain;
 use crate::metrics::{Unit, emf_line};
+
+/// The `testConnectors` use case: its ports and settings, with one method per job. The Lambda
+/// handler and `connectorctl check` both build one and call it.
+pub struct Monitor<C, W, S, P, K> {
+    config: MonitorConfig,
+    configs: C,
+    workers: W,
+    store: S,
+    alerts: P,
+    clock: K,
+}
+
+/// Why a run failed outright.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorFailure {
+    /// The payload is not usable.
+    #[error(transparent)]
+    InvalidPayload(#[from] PayloadError),
+    /// No cluster to check.
+    #[error("no cluster to check: give {{\"cluster\": ...}} or set CLUSTER")]
+    NoCluster,
+    /// The desired configs could not be read.
+    #[error("cannot read the connector configs: {0}")]
+    Configs(String),
+    /// The monitor state could not be read or written.
+    #[error("monitor state unavailable: {0}")]
+    State(String),
+    /// Alerts could not be sent (the next run sends them again).
+    #[error("alerts not sent: {0}")]
+    Alerts(String),
+    /// The run was cut at the function's deadline.
+    #[error("the run did not finish within {0} s")]
+    Budget(u64),
+}
+
+impl MonitorFailure {
+    /// The Lambda error type this failure is reported as (one of a small fixed set).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidPayload(_) => "InvalidPayload",
+            Self::NoCluster => "NoCluster",
+            Self::Configs(_) => "ConfigsUnavailable",
+            Self::State(_) => "StateUnavailable",
+            Self::Alerts(_) => "AlertsNotSent",
+            Self::Budget(_) => "RunBudgetExceeded",
+        }
+    }
+}
+
+impl<C, W, S, P, K> Monitor<C, W, S, P, K>
+where
+    C: ConnectorConfigs,
+    W: Workers,
+    S: MonitorStore,
+    P: AlertPublisher,
+    K: Clock,
+{
+    /// A monitor that reads the desired connectors from `configs`, reaches the workers through
+    /// `workers`, keeps its state in `store`, alerts through `alerts` and budgets by `clock`.
+    pub fn new(config: MonitorConfig, configs: C, workers: W, store: S, alerts: P, clock: K) -> Self {
+        Self {
+            config,
+            configs,
+            workers,
+            store,
+            alerts,
+            clock,
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &MonitorConfig {
+        &self.config
+    }
+
+    /// One run for the payload (`{"cluster": ...}`, or a scheduled event: the configured
+    /// cluster), as of the clock's now.
+    pub async fn run(&self, request: &Value) -> Result<RunReport, MonitorFailure> {
+        self.run_at(request, self.clock.now_millis()).await
+    }
+
+    /// One run as of `now` (epoch milliseconds): the restart backoff and incident durations are
+    /// measured against it, which lets tests step through time.
+    pub async fn run_at(&self, request: &Value, now: i64) -> Result<RunReport, MonitorFailure> {
+        self.judge(request, now, false).await
+    }
+
+    /// What a run would do, doing none of it: no action, no state written, no alert sent
+    /// (`connectorctl check --dry-run`).
+    pub async fn dry_run(&self, request: &Value) -> Result<RunReport, MonitorFailure> {
+        self.judge(request, self.clock.now_millis(), true).await
+    }
+
+    async fn judge(&self, request: &Value, now: i64, dry_run: bool) -> Result<RunReport, MonitorFailure> {
+        let started = self.clock.now_millis();
+        let request = parse_request(request)?;
+        let cluster = request
+            .cluster
+            .or_else(|| self.config.cluster.clone())
+            .ok_or(MonitorFailure::NoCluster)?;
+        let LoadedConfigs {
+            configs: desired,
+            problems,
+        } = self
+            .configs
+            .list(&self.config.config_secret_prefix)
+            .await
+            .map_err(|e| MonitorFailure::Configs(error_chain(&e)))?;
+        let problems: Vec<String> = problems.iter().map(|p| error_chain(p)).collect();
+        let Located { workers, problem } = self.workers.locate(&cluster).await;
+        let (workers, worker_started_at): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
+        let ctx = RunContext {
+            cluster,
+            desired,
+            settings: self.config.settings(),
+            runbook_base: self.config.runbook_base_url.clone(),
+            reminder_every_ms: self.config.reminder.as_millis() as i64,
+            metrics_namespace: self.config.metrics_namespace.clone(),
+            no_worker_reason: problem,
+            worker_started_at,
+            now,
+            dry_run,
+        };
+        // Budget the work, not the run: an action starts only while the slowest one (two REST
+        // calls at their timeout) still fits in the budget; what is claimed is always finished.
+        let budget_ms = self.config.run_budget.as_millis() as i64;
+        let reserve_ms = 2 * self.config.connect_timeout.as_millis() as i64;
+        let may_start = || self.clock.now_millis() - started + reserve_ms <= budget_ms;
+        let mut out = run_monitor(&workers, &self.store, &self.alerts, &ctx, &may_start)
+            .await
+            .map_err(|e| MonitorFailure::State(error_chain(&e)))?;
+        out.report["configProblems"] = json!(problems);
+        out.report["durationMillis"] = json!(self.clock.now_millis() - started);
+        Ok(out)
+    }
+}
 
 /// What a run needs to know besides the ports.
 #[derive(Debug, Clone)]
@@ -127,8 +265,14 @@ pub async fn observe<A: ConnectApi>(
     )
 }
 
-/// One monitor run.
-pub async fn run_monitor<A, S, P>(workers: &[A], store: &S, alerts: &P, ctx: &RunContext) -> Result<RunReport, RunError>
+/// One monitor run; an action starts only while `may_start` says the budget allows it.
+async fn run_monitor<A, S, P>(
+    workers: &[A],
+    store: &S,
+    alerts: &P,
+    ctx: &RunContext,
+    may_start: &(dyn Fn() -> bool + Sync),
+) -> Result<RunReport, RunError>
 where
     A: ConnectApi,
     S: MonitorStore,
@@ -150,13 +294,18 @@ where
         return Ok(dry_run_report(ctx, &observation, api.map(|a| a.url()), &stored, eval));
     }
 
-    // Act: claim, then call.
+    // Act: claim, then call; once the budget is spent, claim nothing more.
     let mut acted = std::collections::BTreeSet::new();
+    let mut postponed = std::collections::BTreeSet::new();
     for action in eval.actions.clone() {
         let name = action.connector().to_string();
         let expected = stored.connectors.get(&name).map(|v| v.version);
         let next = eval.states.get(&name).cloned().unwrap_or_default();
-        let outcome = if !store.save_connector(&ctx.cluster, &name, &next, expected).await? {
+        let outcome = if !may_start() {
+            // Its state stays as it was: the next run decides it afresh.
+            postponed.insert(name.clone());
+            "not started: the run's time budget is spent; the next run takes it up".to_string()
+        } else if !store.save_connector(&ctx.cluster, &name, &next, expected).await? {
             "another monitor run is handling it".to_string()
         } else if let Some(api) = api {
             acted.insert(name.clone());
@@ -220,7 +369,7 @@ where
     }
     // Keep the rest of the state (healthy periods, UNASSIGNED counts); losing a race here is fine.
     for (name, state) in &eval.states {
-        if acted.contains(name) || previous.get(name) == Some(state) {
+        if acted.contains(name) || postponed.contains(name) || previous.get(name) == Some(state) {
             continue;
         }
         let expected = stored.connectors.get(name).map(|v| v.version);
