@@ -173,3 +173,72 @@ async fn configs_load_by_prefix_and_a_bad_secret_is_reported_by_name_while_the_o
         Err(ConfigError::NotFound { .. })
     ));
 }
+
+/// A warm function lists the secrets every run (a removed one is gone at once) and reads a
+/// secret's value again only when its current version changes: counted at the fault proxy.
+#[tokio::test]
+async fn secrets_are_listed_every_run_and_a_value_is_read_once_per_version() {
+    use connector_tests::faults::{Faults, sdk_through_faults};
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_through_faults().await);
+    let prefix = format!("{}/", unique("mako/connector"));
+    let (kept, removed) = (format!("{prefix}kept"), format!("{prefix}removed"));
+    let body =
+        |topics: &str| json!({"name": "kept-sink", "config": {"connector.class": "X", "topics": topics}}).to_string();
+    for (name, text) in [
+        (&kept, body("t1")),
+        (&removed, body("t1").replace("kept-sink", "removed-sink")),
+    ] {
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(text)
+            .send()
+            .await
+            .expect("create secret");
+    }
+    let reads = |name: &str| {
+        let faults = Faults::for_target(name);
+        async move { faults.counts().await.get("GetSecretValue").copied().unwrap_or(0) }
+    };
+    let configs = SecretsManagerConfigs::new(client.clone());
+    let names = |loaded: &connector_core::connect::ports::LoadedConfigs| {
+        loaded.configs.iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&configs.list(&prefix).await.unwrap()),
+        ["kept-sink", "removed-sink"]
+    );
+    assert_eq!((reads(&kept).await, reads(&removed).await), (1, 1));
+
+    // The next run reads no value; a clone (the same function) shares the cache.
+    assert_eq!(names(&configs.clone().list(&prefix).await.unwrap()).len(), 2);
+    assert_eq!(
+        (reads(&kept).await, reads(&removed).await),
+        (1, 1),
+        "values are cached by version"
+    );
+
+    // A new version is read at the next run; a removed secret is gone at the next run.
+    client
+        .put_secret_value()
+        .secret_id(&kept)
+        .secret_string(body("t2"))
+        .send()
+        .await
+        .expect("new version");
+    client
+        .delete_secret()
+        .secret_id(&removed)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete secret");
+    let loaded = configs.list(&prefix).await.unwrap();
+    assert_eq!(
+        names(&loaded),
+        ["kept-sink"],
+        "a removed secret is not desired any more"
+    );
+    assert_eq!(loaded.configs[0].config["topics"], "t2", "the new version's value");
+    assert_eq!(reads(&kept).await, 2);
+}

@@ -203,6 +203,45 @@ async fn a_deleted_connector_is_recreated_from_its_secret_and_a_paused_one_is_le
     api.delete(&paused).await.unwrap();
 }
 
+/// Removing a connector's secret takes effect at the next run of the same warm monitor: the
+/// connector deleted with it is not put back (the secrets are listed every run; before, a warm
+/// function kept them for five minutes and recreated it).
+#[tokio::test]
+async fn a_connector_whose_secret_is_removed_is_not_recreated_by_the_next_run() {
+    let m = Monitor::with_url(&connect_url()).await;
+    let name = unique("retired-sink");
+    let config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{name}.out")));
+    m.desire(&name, &config).await;
+    let api = api();
+    api.put_config(&name, &config).await.unwrap();
+    wait_status(&name, "RUNNING", task_state(State::Running)).await;
+    assert_eq!(m.run().await["healthy"], true);
+
+    aws_sdk_secretsmanager::Client::new(&m.sdk)
+        .delete_secret()
+        .secret_id(format!("{}{name}", m.prefix))
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete secret");
+    api.delete(&name).await.unwrap();
+    let report = m.run().await;
+    assert!(
+        !report["desired"].as_array().unwrap().iter().any(|d| d == &json!(name)),
+        "{report}"
+    );
+    assert!(
+        report["connectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != json!(name)),
+        "{report}"
+    );
+    assert!(api.status(&name).await.is_err_and(|e| e.is_not_found()), "not put back");
+    assert!(m.alerts().await.is_empty(), "nothing to page for");
+}
+
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no
 /// `/health`) it lists nothing, then part of what it holds, until it has read its config topic;
 /// from 3.9 `/health` says it is starting. Its broker is reached through the delay proxy, so the

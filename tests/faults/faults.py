@@ -53,8 +53,8 @@ ERRORS = {
 
 
 def _target(flow: http.HTTPFlow) -> str:
-    """The table or queue a request is about: TableName (or the first table of a batch or a
-    transaction), or the last segment of QueueUrl."""
+    """The table, queue or secret a request is about: TableName (or the first table of a batch or
+    a transaction), the last segment of QueueUrl, or SecretId."""
     try:
         body = json.loads(flow.request.get_text() or "{}")
     except ValueError:
@@ -71,6 +71,8 @@ def _target(flow: http.HTTPFlow) -> str:
                 return str(part["TableName"])
     if "QueueUrl" in body:
         return str(body["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+    if "SecretId" in body:  # Secrets Manager: the secret's name
+        return str(body["SecretId"])
     return ""
 
 
