@@ -138,6 +138,19 @@ start_faults() {
   export FAULTS_URL="http://127.0.0.1:$port"
 }
 
+# The same proxy in front of the Kafka Connect worker at $CONNECT_URL (slow or failing REST
+# calls on a real worker): exports CONNECT_FAULTS_URL.
+start_connect_faults() {
+  tool_venv faults
+  local port; port="$(free_port)"
+  say "starting the fault proxy on 127.0.0.1:$port (in front of Kafka Connect)"
+  start_bg connect-faults "$ROOT/.venv-faults/bin/mitmdump" --mode "reverse:$CONNECT_URL" \
+    --listen-host 127.0.0.1 --listen-port "$port" --set confdir="$RUN_DIR/mitmproxy" \
+    -q -s "$ROOT/tests/faults/faults.py"
+  wait_http connect-faults "http://127.0.0.1:$port/__faults/counts?target=" 30 || die "the Connect fault proxy did not start"
+  export CONNECT_FAULTS_URL="http://127.0.0.1:$port"
+}
+
 # The Lambda binaries exactly as `cargo lambda watch` runs them: it starts a function with
 # `cargo run --bin NAME` in the workspace root, which resolves features for every workspace member
 # (unlike `cargo build -p connector-lambdas`). Building this variant up front is what keeps a

@@ -242,6 +242,97 @@ async fn a_connector_whose_secret_is_removed_is_not_recreated_by_the_next_run() 
     assert!(m.alerts().await.is_empty(), "nothing to page for");
 }
 
+/// Budget the work, not the run: with restarts made slow (2.5 s each at the fault proxy in front
+/// of the real worker) and a 10 s budget with 3 s calls, the run starts an action only while the
+/// slowest (two calls) still fits; the others are left to the next run with their state
+/// untouched, and every incident the run opened was alerted. Counted at the proxy: restart
+/// requests the worker received.
+#[tokio::test]
+async fn a_run_short_of_time_starts_no_more_actions_and_still_alerts_what_it_opened() {
+    use connector_tests::faults::Faults;
+    let through = Faults::for_connector("-").url().to_string();
+    let m = Monitor::with_url(&through).await.reconfigured(|c| {
+        c.run_budget = Duration::from_secs(10);
+        c.connect_timeout = Duration::from_secs(3);
+    });
+    let names: Vec<String> = (0..3).map(|i| unique(&format!("slow-sink-{i}"))).collect();
+    let dir = std::env::temp_dir().join(unique("gone"));
+    for name in &names {
+        let config = file_sink(&unique("topic"), &dir.join(format!("{name}.txt")));
+        m.desire(name, &config).await;
+        api().put_config(name, &config).await.unwrap();
+        Faults::for_connector(name)
+            .add(json!({"operation": "POST /connectors/{name}/restart", "delay_ms": 2500}))
+            .await;
+    }
+    for name in &names {
+        wait_status(name, "FAILED", task_state(State::Failed)).await;
+    }
+    let restarts = |name: &str| {
+        let faults = Faults::for_connector(name);
+        async move {
+            faults
+                .counts()
+                .await
+                .get("POST /connectors/{name}/restart")
+                .copied()
+                .unwrap_or(0)
+        }
+    };
+
+    let report = m.run().await;
+    let mut restarted = Vec::new();
+    let mut postponed = Vec::new();
+    for name in &names {
+        let action = findings(&report, name)[0]["action"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match restarts(name).await {
+            1 => {
+                assert_eq!(action, "restart 1 of 3 requested", "{report}");
+                restarted.push(name.clone());
+            }
+            0 => {
+                assert!(
+                    action.starts_with("not started: the run's time budget is spent"),
+                    "{report}"
+                );
+                postponed.push(name.clone());
+            }
+            n => panic!("{name}: {n} restart requests in one run"),
+        }
+    }
+    assert!(
+        !restarted.is_empty() && !postponed.is_empty(),
+        "restarted {restarted:?}, postponed {postponed:?}"
+    );
+    let opened = m.alerts().await;
+    assert_eq!(
+        opened.len(),
+        names.len(),
+        "every incident the run opened is alerted: {opened:?}"
+    );
+    let stored = m.store.load(&m.cluster).await.unwrap();
+    for name in &postponed {
+        let restarts_recorded = stored.connectors.get(name).map_or(0, |s| s.value.restart.count);
+        assert_eq!(restarts_recorded, 0, "{name}: no restart recorded for one not made");
+    }
+
+    // The next run, on time, takes up what was left: restart 1 of 3 for each postponed one.
+    for name in &names {
+        Faults::for_connector(name).clear().await;
+    }
+    let next = m.run().await;
+    for name in &postponed {
+        assert_eq!(findings(&next, name)[0]["action"], "restart 1 of 3 requested", "{next}");
+        assert_eq!(restarts(name).await, 1, "{name}");
+    }
+    for name in &names {
+        api().delete(name).await.unwrap();
+    }
+}
+
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no
 /// `/health`) it lists nothing, then part of what it holds, until it has read its config topic;
 /// from 3.9 `/health` says it is starting. Its broker is reached through the delay proxy, so the

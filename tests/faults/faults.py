@@ -1,8 +1,14 @@
-"""A mitmproxy addon that injects AWS faults in front of moto, and counts requests.
+"""A mitmproxy addon that injects faults in front of moto or a Kafka Connect worker, and counts
+requests.
 
-Run as a reverse proxy (scripts/lib.sh `start_faults`):
+Run as a reverse proxy (scripts/lib.sh `start_faults`, `start_connect_faults`):
 
     mitmdump --mode reverse:http://127.0.0.1:<moto> -s tests/faults/faults.py
+    mitmdump --mode reverse:http://127.0.0.1:<worker> -s tests/faults/faults.py
+
+In front of a worker, the target is the connector named in the path (`/connectors/<name>/...`)
+and the operation is the method and the path with the name and task id left out:
+``POST /connectors/{name}/restart``, ``POST /connectors/{name}/tasks/{id}/restart``.
 
 Requests go to moto unchanged unless a rule matches. Rules and counts are per table or queue
 (tests give every table and queue a unique name, so tests running at once never see each
@@ -21,7 +27,7 @@ import asyncio
 import json
 import threading
 from collections import Counter, defaultdict
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from mitmproxy import http
 
@@ -52,9 +58,19 @@ ERRORS = {
 }
 
 
+def _connect_path(flow: http.HTTPFlow) -> list[str]:
+    """A Kafka Connect path's segments (percent-decoded), or [] for any other request."""
+    path = urlparse(flow.request.path).path
+    segments = [unquote(s) for s in path.split("/")[1:]]
+    return segments if segments and segments[0] == "connectors" and not flow.request.headers.get("x-amz-target") else []
+
+
 def _target(flow: http.HTTPFlow) -> str:
     """The table, queue or secret a request is about: TableName (or the first table of a batch or
     a transaction), the last segment of QueueUrl, or SecretId."""
+    connect = _connect_path(flow)
+    if connect:
+        return connect[1] if len(connect) > 1 else ""
     try:
         body = json.loads(flow.request.get_text() or "{}")
     except ValueError:
@@ -77,6 +93,12 @@ def _target(flow: http.HTTPFlow) -> str:
 
 
 def _operation(flow: http.HTTPFlow) -> str:
+    connect = _connect_path(flow)
+    if connect:
+        shape = ["connectors", "{name}"] + connect[2:]
+        if len(shape) > 3 and shape[2] == "tasks":
+            shape[3] = "{id}"
+        return f"{flow.request.method} /{'/'.join(shape)}"
     target = flow.request.headers.get("x-amz-target", "")
     return target.rsplit(".", 1)[-1] if target else ""
 

@@ -30,6 +30,26 @@ impl Faults {
         }
     }
 
+    /// Rules and counts for the connector `name`, at the proxy in front of the Kafka Connect
+    /// worker (`CONNECT_FAULTS_URL`; requests to the worker through it: [`Faults::url`]).
+    pub fn for_connector(name: &str) -> Self {
+        let url = std::env::var("CONNECT_FAULTS_URL")
+            .expect("CONNECT_FAULTS_URL is not set: run the tests through scripts/test, which starts the proxy");
+        Self {
+            url,
+            target: name.into(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    /// The proxy's URL: the worker (or moto) behind it, with this target's faults.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Adds a rule for this target; `rule` holds the fields beside `target` (see faults.py).
     pub async fn add(&self, mut rule: Value) {
         rule["target"] = json!(self.target);

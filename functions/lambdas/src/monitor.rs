@@ -10,10 +10,13 @@ use connector_core::monitor::run::MonitorFailure;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
-/// One invocation: the run, cut short of the function's own deadline (`time_left`) so that a
-/// run that cannot finish still fails with a typed error; its metric lines are printed.
+/// One invocation: the run, cut a second short of the function's own deadline (`time_left`) so
+/// that a run that cannot finish still fails with a typed error, never before its own budget
+/// (a runtime that reports no deadline); its metric lines are printed.
 pub async fn handle(monitor: &DeployedMonitor, event: &Value, time_left: Duration) -> Result<Value, Diagnostic> {
-    let cut = time_left.saturating_sub(Duration::from_secs(1));
+    let cut = time_left
+        .saturating_sub(Duration::from_secs(1))
+        .max(monitor.config().run_budget);
     let out = match tokio::time::timeout(cut, monitor.run(event)).await {
         Ok(out) => out,
         Err(_) => Err(MonitorFailure::Budget(cut.as_secs())),
