@@ -547,6 +547,57 @@ async fn emulator_a_starting_worker_is_not_judged_and_not_alerted() {
     assert!(m.alerts().await.is_empty());
 }
 
+/// A worker stuck starting (503 on `/health`) is not judged, but not silent forever: from
+/// `WORKER_STUCK_MINUTES` (10) after the first run that found it so, it is `worker-unreachable`,
+/// paged once; a run that can judge it again resolves that. One slow start under the threshold
+/// pages nothing (9:59 → quiet, 10:00 → critical).
+#[tokio::test]
+async fn emulator_a_worker_stuck_starting_pages_worker_unreachable_after_ten_minutes_then_resolves() {
+    let (emu, m, _) = emulated("stuck-sink").await;
+    emu.set_faults(Faults {
+        not_ready: true,
+        ..Faults::default()
+    });
+    let t0 = connector_tests::now_millis();
+    let first = m.run_at(t0).await;
+    assert_eq!(first["findings"][0]["category"], "worker-rebalancing", "{first}");
+    let quiet = m.run_at(t0 + 10 * 60_000 - 1_000).await;
+    assert_eq!(quiet["findings"][0]["category"], "worker-rebalancing", "{quiet}");
+    assert!(m.alerts().await.is_empty(), "a start under ten minutes pages nothing");
+
+    let stuck = m.run_at(t0 + 10 * 60_000).await;
+    let f = &stuck["findings"][0];
+    assert_eq!(
+        (f["category"].as_str(), f["severity"].as_str()),
+        (Some("worker-unreachable"), Some("critical")),
+        "{stuck}"
+    );
+    assert!(f["summary"].as_str().unwrap().contains("not ready for 10m"), "{stuck}");
+    let paged = m.alerts().await;
+    assert_eq!(
+        paged.iter().map(|a| a.subject.clone()).collect::<Vec<_>>(),
+        [format!("[CRITICAL] worker-unreachable {}", m.cluster)]
+    );
+    m.run_at(t0 + 11 * 60_000).await;
+    assert!(m.alerts().await.is_empty(), "paged once");
+
+    emu.set_faults(Faults::default());
+    let ready = m.run_at(t0 + 12 * 60_000).await;
+    assert_eq!(ready["healthy"], true, "{ready}");
+    assert_eq!(
+        m.alerts().await.iter().map(|a| a.subject.clone()).collect::<Vec<_>>(),
+        [format!("[RESOLVED] worker-unreachable {}", m.cluster)]
+    );
+    // The clock starts again: the next slow start is quiet for ten minutes.
+    emu.set_faults(Faults {
+        not_ready: true,
+        ..Faults::default()
+    });
+    m.run_at(t0 + 13 * 60_000).await;
+    m.run_at(t0 + 22 * 60_000).await;
+    assert!(m.alerts().await.is_empty());
+}
+
 #[tokio::test]
 async fn emulator_409s_are_retried_and_a_lasting_409_gives_the_restart_back() {
     let (emu, m, _) = emulated("busy-sink").await;

@@ -1,8 +1,9 @@
 //! The monitor's state in DynamoDB: one item per connector and one per open incident, under the
 //! cluster's partition, each with a `version` that every write is conditional on.
 //!
-//! Keys (strings): `PK = "cluster#<cluster>"`, `SK = "connector#<name>"`, `"incident#<key>"`, or
-//! `"resolved#<resolved at, ms, 15 digits>#<key>"` for a week after an incident resolved.
+//! Keys (strings): `PK = "cluster#<cluster>"`, `SK = "connector#<name>"`, `"incident#<key>"`,
+//! `"resolved#<resolved at, ms, 15 digits>#<key>"` for a week after an incident resolved, or
+//! `"cluster"` for the cluster's own state.
 //! Attributes: `body` (the JSON of the state or incident), `version` (N), and on resolved records
 //! `expiresAt` (N, epoch seconds: the table's TTL attribute).
 
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use connector_core::monitor::alert::Incident;
-use connector_core::monitor::evaluate::ConnectorState;
+use connector_core::monitor::evaluate::{ClusterState, ConnectorState};
 use connector_core::monitor::ports::{
     MonitorStore, RESOLVED_KEPT_MS, ResolvedIncident, StateError, StoredState, Versioned,
 };
@@ -23,6 +24,7 @@ pub use aws_sdk_dynamodb::Client;
 const CONNECTOR: &str = "connector#";
 const INCIDENT: &str = "incident#";
 const RESOLVED: &str = "resolved#";
+const CLUSTER: &str = "cluster";
 
 /// [`MonitorStore`] on one DynamoDB table keyed `PK`/`SK`.
 #[derive(Debug, Clone)]
@@ -132,6 +134,15 @@ impl MonitorStore for DynamoDbMonitorStore {
                     && let Some(v) = decode::<Incident>(item)
                 {
                     state.incidents.insert(key.to_string(), v);
+                } else if sk == CLUSTER {
+                    // Unreadable (another version's shape): a fresh one at its version.
+                    state.cluster = decode::<ClusterState>(item).or_else(|| {
+                        let version = item.get("version")?.as_n().ok()?.parse().ok()?;
+                        Some(Versioned {
+                            value: ClusterState::default(),
+                            version,
+                        })
+                    });
                 } else if sk.starts_with(RESOLVED)
                     && let Some(v) = decode::<ResolvedIncident>(item)
                 {
@@ -155,6 +166,15 @@ impl MonitorStore for DynamoDbMonitorStore {
     ) -> Result<bool, StateError> {
         self.put_versioned(cluster, format!("{CONNECTOR}{name}"), state, expected)
             .await
+    }
+
+    async fn save_cluster(
+        &self,
+        cluster: &str,
+        state: &ClusterState,
+        expected: Option<u64>,
+    ) -> Result<bool, StateError> {
+        self.put_versioned(cluster, CLUSTER.to_string(), state, expected).await
     }
 
     async fn open_incident(&self, cluster: &str, incident: &Incident) -> Result<bool, StateError> {

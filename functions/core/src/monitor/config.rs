@@ -45,6 +45,9 @@ pub struct MonitorConfig {
     /// `WORKER_WARMUP_SECONDS` (300): how long a worker without `/health` (Kafka Connect before
     /// 3.9) that lists none, or not all, of the connectors it holds is taken to be starting.
     pub worker_warmup: Duration,
+    /// `WORKER_STUCK_MINUTES` (10): how long a worker may stay starting or rebalancing before
+    /// it is `worker-unreachable`.
+    pub worker_stuck: Duration,
 }
 
 impl MonitorConfig {
@@ -98,6 +101,11 @@ impl MonitorConfig {
                 "seconds from 0 to 3600",
                 |s| *s <= 3600,
             )),
+            worker_stuck: Duration::from_secs(
+                60 * env.parsed("WORKER_STUCK_MINUTES", 10u64, "minutes from 2 to 240", |m| {
+                    (2..=240).contains(m)
+                }),
+            ),
         };
         env.finish()?;
         Ok(config)
@@ -119,6 +127,7 @@ impl MonitorConfig {
             mute_all: self.mute.trim() == "*",
             muted,
             worker_warmup_ms: self.worker_warmup.as_millis() as i64,
+            worker_stuck_ms: self.worker_stuck.as_millis() as i64,
         }
     }
 }

@@ -37,6 +37,15 @@ pub struct ConnectorState {
     pub failed_restart_calls: u32,
 }
 
+/// What the monitor keeps per cluster between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    /// The first run of the current stretch that could not judge the worker (starting,
+    /// rebalancing, reading its configs), ms since the epoch; `None` once a run judges it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_judged_since: Option<i64>,
+}
+
 /// Failed restart calls in a row that are given back before one counts as a restart.
 pub const MAX_FAILED_RESTART_CALLS: u32 = 3;
 
@@ -94,6 +103,9 @@ pub struct Settings {
     /// How long a worker without `/health` that lists none, or not all, of its connectors is taken to
     /// be starting, from its task's start or else from the first run that saw it so (ms).
     pub worker_warmup_ms: i64,
+    /// How long a worker may stay not ready (starting, rebalancing, reading its configs) before
+    /// that is `worker-unreachable` (ms).
+    pub worker_stuck_ms: i64,
 }
 
 impl Settings {
@@ -112,6 +124,7 @@ impl Default for Settings {
             mute_all: false,
             muted: BTreeSet::new(),
             worker_warmup_ms: 5 * 60_000,
+            worker_stuck_ms: 10 * 60_000,
         }
     }
 }
@@ -666,6 +679,51 @@ pub fn drift(desired: &BTreeMap<String, String>, running: &BTreeMap<String, Stri
         .collect()
 }
 
+/// Hysteresis for a worker that cannot be judged: a run that finds it starting or rebalancing
+/// (the evaluation's `worker-rebalancing` finding, or a warm-up) starts a stretch; from
+/// `worker_stuck_ms` into it (10 min: 9:59 → info, 10:00 → critical), that finding becomes
+/// `worker-unreachable`. A run that judges the worker, or finds none answering (already
+/// `worker-unreachable`), ends the stretch. Returns the cluster state to keep.
+pub fn judge_readiness(
+    eval: &mut Evaluation,
+    observation: &Observation,
+    before: &ClusterState,
+    settings: &Settings,
+    now: i64,
+) -> ClusterState {
+    let not_judged = match observation {
+        Observation::NotReady { .. } | Observation::Rebalancing { .. } => true,
+        Observation::Unproven { .. } => eval.warming_until.is_some(),
+        Observation::Connectors(_) | Observation::Unreachable { .. } => false,
+    };
+    if !not_judged {
+        return ClusterState::default();
+    }
+    let since = before.not_judged_since.unwrap_or(now);
+    if now - since >= settings.worker_stuck_ms
+        && let Some(f) = eval
+            .findings
+            .iter_mut()
+            .find(|f| f.connector.is_none() && f.category == Category::WorkerRebalancing)
+    {
+        let mut stuck = Finding::new(
+            Category::WorkerUnreachable,
+            format!(
+                "Kafka Connect has been not ready for {} (since {}), so nothing has been judged or healed: {}",
+                super::time::human_duration(now - since),
+                iso8601(since),
+                f.summary
+            ),
+        );
+        stuck.worker = f.worker.take();
+        stuck.muted = settings.mute_all;
+        *f = stuck;
+    }
+    ClusterState {
+        not_judged_since: Some(since),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1170,5 +1228,48 @@ mod tests {
                 "nothing judged, nothing changed"
             );
         }
+    }
+
+    #[test]
+    fn a_worker_not_ready_for_ten_minutes_is_unreachable_and_a_judged_run_ends_the_stretch() {
+        let settings = Settings::default();
+        let not_ready = Observation::NotReady {
+            worker: "http://w:8083".into(),
+        };
+        let rebalancing = Observation::Rebalancing {
+            worker: "http://w:8083".into(),
+            message: "rebalance in progress".into(),
+        };
+        let at = |obs: &Observation, before: &ClusterState, now: i64| {
+            let mut eval = evaluate(&desired(), obs, &BTreeMap::new(), &settings, now);
+            let kept = judge_readiness(&mut eval, obs, before, &settings, now);
+            (eval.findings[0].category, eval.findings[0].severity, kept)
+        };
+        let (category, _, started) = at(&not_ready, &ClusterState::default(), NOW);
+        assert_eq!(
+            (category, started.not_judged_since),
+            (Category::WorkerRebalancing, Some(NOW))
+        );
+        for obs in [&not_ready, &rebalancing] {
+            let (category, severity, kept) = at(obs, &started, NOW + 9 * 60_000 + 59_000);
+            assert_eq!(
+                (category, severity),
+                (Category::WorkerRebalancing, Severity::Info),
+                "9:59"
+            );
+            assert_eq!(kept, started, "the stretch keeps its start");
+            let (category, severity, _) = at(obs, &started, NOW + 10 * 60_000);
+            assert_eq!(
+                (category, severity),
+                (Category::WorkerUnreachable, Severity::Critical),
+                "10:00"
+            );
+        }
+        let judged = observe("expand-healthy.json");
+        let mut eval = run(&judged, &BTreeMap::new(), &settings);
+        assert_eq!(
+            judge_readiness(&mut eval, &judged, &started, &settings, NOW + 60 * 60_000),
+            ClusterState::default()
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use super::alert::{AlertMessage, Incident};
-use super::evaluate::ConnectorState;
+use super::evaluate::{ClusterState, ConnectorState};
 use super::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError, StoredState, Versioned};
 
 /// A monitor store in memory, with the same conditional semantics as the DynamoDB adapter.
@@ -44,6 +44,25 @@ impl MonitorStore for InMemoryMonitorStore {
                     version,
                 },
             );
+            true
+        }))
+    }
+
+    async fn save_cluster(
+        &self,
+        cluster: &str,
+        state: &ClusterState,
+        expected: Option<u64>,
+    ) -> Result<bool, StateError> {
+        Ok(self.with(cluster, |s| {
+            let current = s.cluster.as_ref().map(|v| v.version);
+            if current != expected {
+                return false;
+            }
+            s.cluster = Some(Versioned {
+                value: state.clone(),
+                version: current.map_or(1, |v| v + 1),
+            });
             true
         }))
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::alert::{AlertMessage, Incident};
-use super::evaluate::ConnectorState;
+use super::evaluate::{ClusterState, ConnectorState};
 use crate::connect::ConnectApi;
 use crate::sink::ports::BoxError;
 
@@ -38,6 +38,8 @@ pub struct StoredState {
     pub incidents: BTreeMap<String, Versioned<Incident>>,
     /// Incidents resolved lately (the store keeps them a week), newest first.
     pub resolved: Vec<ResolvedIncident>,
+    /// The cluster's own state, once written.
+    pub cluster: Option<Versioned<ClusterState>>,
 }
 
 /// An incident after its resolved notice went out, for `connectorctl incidents`.
@@ -65,6 +67,13 @@ pub trait MonitorStore: Send + Sync {
         cluster: &str,
         name: &str,
         state: &ConnectorState,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Writes the cluster's state if it is still at `expected` (`None`: absent).
+    fn save_cluster(
+        &self,
+        cluster: &str,
+        state: &ClusterState,
         expected: Option<u64>,
     ) -> impl Future<Output = Result<bool, StateError>> + Send;
     /// Records a new incident; `Ok(false)` when it is already open (another run opened it).

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::alert::{ResolveScope, plan_notices, render};
 use super::config::MonitorConfig;
-use super::evaluate::{Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Observation, Settings, evaluate};
+use super::evaluate::{
+    Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Observation, Settings, evaluate, judge_readiness,
+};
 use super::finding::{Category, Finding};
 use super::ports::{AlertPublisher, Clock, Located, MonitorStore, ResolvedIncident, StateError, Workers};
 use crate::connect::control::{PayloadError, parse_request};
@@ -287,6 +289,8 @@ where
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
     let mut eval = evaluate(&ctx.desired, &observation, &previous, &ctx.settings, ctx.now);
+    let cluster_before = stored.cluster.as_ref().map(|v| v.value.clone()).unwrap_or_default();
+    let cluster_state = judge_readiness(&mut eval, &observation, &cluster_before, &ctx.settings, ctx.now);
     let mut metrics = Vec::new();
     let dims = |connector: &str| vec![("Cluster", ctx.cluster.clone()), ("Connector", connector.to_string())];
 
@@ -374,6 +378,13 @@ where
         }
         let expected = stored.connectors.get(name).map(|v| v.version);
         store.save_connector(&ctx.cluster, name, state, expected).await?;
+    }
+
+    if cluster_state != cluster_before {
+        // Losing a race here is fine: the other run kept the same stretch.
+        store
+            .save_cluster(&ctx.cluster, &cluster_state, stored.cluster.as_ref().map(|v| v.version))
+            .await?;
     }
 
     // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
