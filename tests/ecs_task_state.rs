@@ -213,6 +213,58 @@ async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
     assert!(subjects[0].starts_with("[WARNING] unknown "), "{subjects:?}");
 }
 
+/// An alarm that warns on missing data (INSUFFICIENT_DATA) and then fires (ALARM, critical)
+/// shares one incident: the firing re-alerts at the new severity, as an `open` message (what
+/// subscribers page on), saying it escalated; a repeated ALARM stays quiet.
+#[tokio::test]
+async fn an_alarm_escalating_from_insufficient_data_to_alarm_alerts_again_as_critical() {
+    use connector_core::monitor::alarm::alarm_catalogue;
+    use connector_lambdas::alarm_state::handle as alarm;
+    let ecs = Ecs::new().await;
+    // The sink-failure alarm as if its missing data mattered (an entry of that shape).
+    let cat: Vec<_> = alarm_catalogue()
+        .into_iter()
+        .map(|mut e| {
+            e.missing_data_matters |= e.id == "sink-failure";
+            e
+        })
+        .collect();
+    let firing = event("alarm/sink-failure-alarm.json");
+    let mut no_data = firing.clone();
+    no_data["detail"]["state"]["value"] = "INSUFFICIENT_DATA".into();
+    no_data["detail"]["state"]["reason"] = "Insufficient Data: 1 datapoint was unknown.".into();
+    let send = |e: &Value, now: i64| {
+        let (ecs, cat, e) = (&ecs, &cat, e.clone());
+        async move { alarm(&ecs.config, cat, &ecs.store, &ecs.alerts, &e, now).await.unwrap() }
+    };
+    assert_eq!(send(&no_data, T0).await["alerted"], true);
+    assert_eq!(send(&firing, T0 + 60_000).await["alerted"], true, "escalated");
+    assert_eq!(send(&firing, T0 + 120_000).await["alerted"], false, "once");
+    let alerts = ecs.alerts().await;
+    let subject = |label: &str| format!("[{label}] sink-failure {CLUSTER}/mako-connector-main-sink-failure");
+    let got: Vec<(&str, &str)> = alerts.iter().map(|(s, st, _)| (s.as_str(), st.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (subject("WARNING").as_str(), "open"),
+            (subject("CRITICAL").as_str(), "open")
+        ]
+    );
+    assert!(
+        alerts[1].2.starts_with("Escalated from warning to critical"),
+        "{}",
+        alerts[1].2
+    );
+    use connector_core::monitor::ports::MonitorStore;
+    let stored = ecs.store.load(CLUSTER).await.unwrap();
+    let incident = stored
+        .incidents
+        .values()
+        .map(|v| &v.value)
+        .find(|i| i.category == "sink-failure");
+    assert_eq!(incident.map(|i| i.severity.as_str()), Some("critical"));
+}
+
 #[tokio::test]
 async fn an_undecodable_connector_state_is_replaced_instead_of_blocking_its_connector() {
     use aws_sdk_dynamodb::types::AttributeValue as A;

@@ -1,10 +1,11 @@
 //! `alarmState`: CloudWatch alarm state changes of the project's alarms become the same alerts
 //! as the monitor's (same store, same format, same topic): ALARM opens, OK resolves with the
-//! duration, INSUFFICIENT_DATA warns only where the catalogue says missing data matters.
+//! duration, INSUFFICIENT_DATA warns only where the catalogue says missing data matters; an
+//! incident that an ALARM makes more severe than it was alerted as is alerted again.
 
 use connector_core::error_chain;
 use connector_core::monitor::alarm::{AlarmChange, AlarmEntry, alarm_catalogue, classify_alarm_event};
-use connector_core::monitor::alert::{Notice, NoticeKind, render};
+use connector_core::monitor::alert::{Notice, NoticeKind, escalation, render};
 use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -29,20 +30,40 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
         }
         Ok(AlarmChange::Nothing { reason }) => Ok(json!({"alerted": false, "reason": reason})),
         Ok(AlarmChange::Raise(notice)) => {
-            let mut alerted = false;
+            let key = notice.incident.key.clone();
+            let mut send = None;
             if store
                 .open_incident(cluster, &notice.incident)
                 .await
                 .map_err(|e| fail(&e))?
             {
+                send = Some((*notice.clone(), None));
+            } else if let Some(finding) = &notice.finding {
+                // Open already: alerted again only if this makes it more severe.
+                let stored = store.load(cluster).await.map_err(|e| fail(&e))?;
+                if let Some(open) = stored.incidents.get(&key)
+                    && let Some(escalated) = escalation(&open.value, finding, now)
+                    && store
+                        .update_incident(cluster, &escalated.incident, open.version)
+                        .await
+                        .map_err(|e| fail(&e))?
+                {
+                    send = Some((escalated, Some(open.clone())));
+                }
+            }
+            let alerted = send.is_some();
+            if let Some((notice, before)) = send {
                 let message = render(&notice, cluster, &config.runbook_base_url, now);
                 if let Err(e) = alerts.publish(&message).await {
-                    let _ = store.close_incident(cluster, &notice.incident.key, 1).await;
+                    // Undo the claim, so the next state change alerts again.
+                    let _ = match before {
+                        None => store.close_incident(cluster, &key, 1).await,
+                        Some(before) => store.update_incident(cluster, &before.value, before.version + 1).await,
+                    };
                     return Err(fail(&e));
                 }
-                alerted = true;
             }
-            Ok(json!({"incident": notice.incident.key, "alarm": notice.incident.category, "alerted": alerted}))
+            Ok(json!({"incident": key, "alarm": notice.incident.category, "alerted": alerted}))
         }
         Ok(AlarmChange::Clear { key }) => {
             let stored = store.load(cluster).await.map_err(|e| fail(&e))?;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::finding::{Category, Finding};
+use super::finding::{Category, Finding, Severity};
 use super::time::{human_duration, iso8601};
 
 /// An open incident, kept between runs.
@@ -43,6 +43,13 @@ pub enum NoticeKind {
     Reminder,
     /// Healed.
     Resolved,
+    /// Still open, and now more severe than it was alerted as (an alarm's missing data, then
+    /// the alarm itself): alerted again at the new severity, as `open`, since that is what
+    /// subscribers page on.
+    Escalated {
+        /// The severity it was alerted as.
+        from: Severity,
+    },
 }
 
 impl NoticeKind {
@@ -52,6 +59,7 @@ impl NoticeKind {
             NoticeKind::Open => "open",
             NoticeKind::Reminder => "reminder",
             NoticeKind::Resolved => "resolved",
+            NoticeKind::Escalated { .. } => "open",
         }
     }
 }
@@ -84,6 +92,21 @@ pub fn opening(cluster: &str, finding: &Finding, now: i64) -> Notice {
         },
         finding: Some(finding.clone()),
     }
+}
+
+/// The notice for an open incident that `finding` makes more severe than it was alerted as.
+pub fn escalation(incident: &Incident, finding: &Finding, now: i64) -> Option<Notice> {
+    let from = Severity::from_name(&incident.severity)?;
+    (finding.severity > from).then(|| Notice {
+        kind: NoticeKind::Escalated { from },
+        incident: Incident {
+            severity: finding.severity.as_str().into(),
+            summary: finding.summary.clone(),
+            last_notified_at: now,
+            ..incident.clone()
+        },
+        finding: Some(finding.clone()),
+    })
 }
 
 /// Which open incidents this run can resolve: a run that could not judge the connectors (worker
@@ -119,6 +142,7 @@ pub fn plan_notices(
         }
         match open.get(&key) {
             None => notices.push(opening(cluster, f, now)),
+            Some(incident) if let Some(notice) = escalation(incident, f, now) => notices.push(notice),
             // Paused or stopped on purpose: told once, never reminded.
             Some(incident)
                 if now - incident.last_notified_at >= reminder_every_ms
@@ -208,8 +232,17 @@ pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> A
             ));
         }
         (kind, Some(f)) => {
-            if *kind == NoticeKind::Reminder {
-                body.push_str(&format!("Still open after {}. ", human_duration(now - i.opened_at)));
+            match kind {
+                NoticeKind::Reminder => {
+                    body.push_str(&format!("Still open after {}. ", human_duration(now - i.opened_at)))
+                }
+                NoticeKind::Escalated { from } => body.push_str(&format!(
+                    "Escalated from {} to {} after {}. ",
+                    from.as_str(),
+                    i.severity,
+                    human_duration(now - i.opened_at)
+                )),
+                NoticeKind::Open | NoticeKind::Resolved => {}
             }
             body.push_str(&format!("{}.\n\n", f.summary.trim_end_matches('.')));
             if let Some(cause) = f.cause {
@@ -376,6 +409,62 @@ mod tests {
             "a resolved notice links its runbook (what to check after a recovery): {}",
             message.body
         );
+    }
+
+    #[test]
+    fn an_open_incident_made_more_severe_is_alerted_again_once_at_the_new_severity() {
+        let mut f = failed_task("x");
+        f.severity = Severity::Warning;
+        let opened = plan_notices(
+            "c",
+            &BTreeMap::new(),
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            60 * MIN,
+            T0,
+        );
+        let mut open: BTreeMap<String, Incident> = opened
+            .into_iter()
+            .map(|n| (n.incident.key.clone(), n.incident))
+            .collect();
+        f.severity = Severity::Critical;
+        let up = plan_notices(
+            "c",
+            &open,
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            60 * MIN,
+            T0 + MIN,
+        );
+        assert_eq!(
+            up.iter().map(|n| n.kind).collect::<Vec<_>>(),
+            [NoticeKind::Escalated {
+                from: Severity::Warning
+            }]
+        );
+        let message = render(&up[0], "c", "https://x/runbooks", T0 + MIN);
+        assert!(message.subject.starts_with("[CRITICAL] "), "{}", message.subject);
+        assert_eq!(message.state, "open", "subscribers page on open");
+        open.insert(up[0].incident.key.clone(), up[0].incident.clone());
+        let again = plan_notices(
+            "c",
+            &open,
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            60 * MIN,
+            T0 + 2 * MIN,
+        );
+        assert!(again.is_empty(), "once: {again:?}");
+        f.severity = Severity::Warning;
+        let down = plan_notices(
+            "c",
+            &open,
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            60 * MIN,
+            T0 + 3 * MIN,
+        );
+        assert!(down.is_empty(), "a milder finding is not news: {down:?}");
     }
 
     #[test]

@@ -25,6 +25,13 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    /// The severity of a stable name (as stored on an incident).
+    pub fn from_name(name: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// The Connect health categories of DESIGN.md "Stable contracts".

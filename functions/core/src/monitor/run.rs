@@ -396,7 +396,7 @@ where
         let version = stored.incidents.get(&notice.incident.key).map_or(0, |v| v.version);
         let claimed = match notice.kind {
             super::alert::NoticeKind::Open => store.open_incident(&ctx.cluster, &notice.incident).await?,
-            super::alert::NoticeKind::Reminder => {
+            super::alert::NoticeKind::Reminder | super::alert::NoticeKind::Escalated { .. } => {
                 store.update_incident(&ctx.cluster, &notice.incident, version).await?
             }
             super::alert::NoticeKind::Resolved => {
@@ -424,7 +424,7 @@ where
                 alert_failures.push(error_chain(&e));
                 let _ = match notice.kind {
                     super::alert::NoticeKind::Open => store.close_incident(&ctx.cluster, &notice.incident.key, 1).await,
-                    super::alert::NoticeKind::Reminder => {
+                    super::alert::NoticeKind::Reminder | super::alert::NoticeKind::Escalated { .. } => {
                         let back = open
                             .get(&notice.incident.key)
                             .cloned()
