@@ -333,6 +333,50 @@ async fn a_run_short_of_time_starts_no_more_actions_and_still_alerts_what_it_ope
     }
 }
 
+/// Alerting survives its state table: with the table gone (moto answers ResourceNotFound) a
+/// run fails as `StateUnavailable`, restarts nothing (no budget could be claimed) and publishes
+/// one critical `monitor-state-unavailable` alert per cold start, not one per run; when the
+/// table is back, the next run says it resolved.
+#[tokio::test]
+async fn a_missing_state_table_fails_the_run_pages_once_and_restarts_nothing() {
+    let through = connector_tests::faults::Faults::for_connector("-").url().to_string();
+    let table = unique("absent-state");
+    let m = Monitor::with_url(&through)
+        .await
+        .reconfigured(|c| c.state_table = table.clone());
+    let name = unique("stateless-sink");
+    let config = file_sink(
+        &unique("topic"),
+        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
+    );
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+
+    for _ in 0..2 {
+        let failure = m.try_run().await.expect_err("a run without its state fails");
+        assert_eq!(failure.error_type(), "StateUnavailable", "{failure}");
+    }
+    let paged = m.alerts().await;
+    assert_eq!(
+        paged.iter().map(|a| a.subject.clone()).collect::<Vec<_>>(),
+        [format!("[CRITICAL] monitor-state-unavailable {}", m.cluster)],
+        "once per cold start"
+    );
+    assert!(paged[0].body.contains(&table), "{}", paged[0].body);
+    let restarts = connector_tests::faults::Faults::for_connector(&name).counts().await;
+    assert_eq!(restarts.get("POST /connectors/{name}/restart"), None, "{restarts:?}");
+
+    connector_tests::create_sink_table(&m.sdk, &table).await;
+    m.run().await;
+    let after: Vec<String> = m.alerts().await.into_iter().map(|a| a.subject).collect();
+    assert!(
+        after.contains(&format!("[RESOLVED] monitor-state-unavailable {}", m.cluster)),
+        "{after:?}"
+    );
+    api().delete(&name).await.unwrap();
+}
+
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no
 /// `/health`) it lists nothing, then part of what it holds, until it has read its config topic;
 /// from 3.9 `/health` says it is starting. Its broker is reached through the delay proxy, so the

@@ -95,6 +95,13 @@ impl Monitor {
         self.run_full(now).await.report
     }
 
+    /// One run as the Lambda makes it, failure included.
+    pub async fn try_run(
+        &self,
+    ) -> Result<connector_core::monitor::run::RunReport, connector_core::monitor::run::MonitorFailure> {
+        self.deployed().run(&json!({"cluster": self.cluster})).await
+    }
+
     /// One run as of `now`, with its metric lines; every alert it owed was sent.
     pub async fn run_full(&self, now: i64) -> connector_core::monitor::run::RunReport {
         let out = self

@@ -76,6 +76,8 @@ pub enum Category {
     UnknownStop,
     /// A CloudWatch alarm; the incident carries the catalogue's alarm id as its category.
     Alarm,
+    /// The monitor cannot read or write its state table: it acts on nothing until it can.
+    MonitorStateUnavailable,
 }
 
 impl Category {
@@ -101,6 +103,7 @@ impl Category {
             Category::UserStopped => "user-stopped",
             Category::UnknownStop => "unknown-stop",
             Category::Alarm => "alarm",
+            Category::MonitorStateUnavailable => "monitor-state-unavailable",
         }
     }
 
@@ -130,6 +133,10 @@ impl Category {
         Category::UnknownStop,
     ];
 
+    /// The monitor's own failures: alerted from memory (once per cold start), since the state
+    /// that would dedup them is what failed.
+    pub const MONITOR: [Category; 1] = [Category::MonitorStateUnavailable];
+
     /// Whether `testConnectors` owns incidents of this category id (ECS and alarm incidents are
     /// opened and resolved by their own handlers).
     pub fn is_connect_health(id: &str) -> bool {
@@ -153,7 +160,8 @@ impl Category {
             | Category::ImagePullFailed
             | Category::ResourceInitFailed
             | Category::HealthCheckFailed
-            | Category::ContainerExited => Severity::Critical,
+            | Category::ContainerExited
+            | Category::MonitorStateUnavailable => Severity::Critical,
             Category::ConnectorPaused
             | Category::TaskUnassigned
             | Category::ConfigDrift

@@ -30,6 +30,9 @@ pub struct Monitor<C, W, S, P, K> {
     store: S,
     alerts: P,
     clock: K,
+    /// The `monitor-state-unavailable` incident this instance alerted, kept here because the
+    /// state that would dedup it is what failed: one alert per cold start, resolved from here.
+    state_incident: std::sync::Mutex<Option<super::alert::Incident>>,
 }
 
 /// Why a run failed outright.
@@ -87,6 +90,7 @@ where
             store,
             alerts,
             clock,
+            state_incident: std::sync::Mutex::default(),
         }
     }
 
@@ -148,12 +152,75 @@ where
         let budget_ms = self.config.run_budget.as_millis() as i64;
         let reserve_ms = 2 * self.config.connect_timeout.as_millis() as i64;
         let may_start = || self.clock.now_millis() - started + reserve_ms <= budget_ms;
-        let mut out = run_monitor(&workers, &self.store, &self.alerts, &ctx, &may_start)
-            .await
-            .map_err(|e| MonitorFailure::State(error_chain(&e)))?;
+        let out = run_monitor(&workers, &self.store, &self.alerts, &ctx, &may_start).await;
+        let mut out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                let why = error_chain(&e);
+                if !dry_run {
+                    self.state_unavailable(&ctx, &why).await;
+                }
+                return Err(MonitorFailure::State(why));
+            }
+        };
+        if !dry_run {
+            self.state_available(&ctx, &mut out).await;
+        }
         out.report["configProblems"] = json!(problems);
         out.report["durationMillis"] = json!(self.clock.now_millis() - started);
         Ok(out)
+    }
+}
+
+impl<C, W, S: MonitorStore, P: AlertPublisher, K> Monitor<C, W, S, P, K> {
+    fn state_slot(&self) -> std::sync::MutexGuard<'_, Option<super::alert::Incident>> {
+        self.state_incident.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pages once per instance that the state table cannot be used (a publish that fails is
+    /// tried again by the next run).
+    async fn state_unavailable(&self, ctx: &RunContext, why: &str) {
+        if self.state_slot().is_some() {
+            return;
+        }
+        let mut finding = Finding::new(
+            Category::MonitorStateUnavailable,
+            format!(
+                "testConnectors cannot use its state table {}, so it restarts and recreates nothing until it can",
+                self.config.state_table
+            ),
+        );
+        finding.detail = Some(format!("{why}\n"));
+        finding.action = Some("none: no restart budget can be claimed; the invocation fails".into());
+        let notice = super::alert::opening(&ctx.cluster, &finding, ctx.now);
+        let message = render(&notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
+        if self.alerts.publish(&message).await.is_ok() {
+            *self.state_slot() = Some(notice.incident);
+        }
+    }
+
+    /// Resolves this instance's `monitor-state-unavailable` alert once a run has used the table.
+    async fn state_available(&self, ctx: &RunContext, out: &mut RunReport) {
+        let Some(incident) = self.state_slot().take() else {
+            return;
+        };
+        let notice = super::alert::Notice {
+            kind: super::alert::NoticeKind::Resolved,
+            incident,
+            finding: None,
+        };
+        let message = render(&notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
+        match self.alerts.publish(&message).await {
+            Ok(()) => {
+                if let Some(sent) = out.report["alerts"].as_array_mut() {
+                    sent.push(json!({"subject": message.subject, "state": message.state}));
+                }
+            }
+            Err(e) => {
+                out.alert_failures.push(error_chain(&e));
+                *self.state_slot() = Some(notice.incident);
+            }
+        }
     }
 }
 
