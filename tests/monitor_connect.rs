@@ -254,6 +254,8 @@ async fn a_run_short_of_time_starts_no_more_actions_and_still_alerts_what_it_ope
     let m = Monitor::with_url(&through).await.reconfigured(|c| {
         c.run_budget = Duration::from_secs(10);
         c.connect_timeout = Duration::from_secs(3);
+        // One alert per connector here: the grouping of alerts by cause is tested on its own.
+        c.group_alerts_at = 1000;
     });
     let names: Vec<String> = (0..3).map(|i| unique(&format!("slow-sink-{i}"))).collect();
     let dir = std::env::temp_dir().join(unique("gone"));
@@ -375,6 +377,85 @@ async fn a_missing_state_table_fails_the_run_pages_once_and_restarts_nothing() {
         "{after:?}"
     );
     api().delete(&name).await.unwrap();
+}
+
+/// Alert storms: three connectors failing on one cause (a file sink's missing directory on the
+/// real worker, three paths, one fingerprint) are one cluster incident listing them, each still
+/// restarted on its own budget; an hour later one reminder, not three; healed, one resolved.
+#[tokio::test]
+async fn three_connectors_failing_on_one_cause_page_once_for_the_cluster_and_remind_once() {
+    let m = Monitor::with_url(&connect_url()).await;
+    let names: Vec<String> = (0..3).map(|i| unique(&format!("storm-sink-{i}"))).collect();
+    let dirs: Vec<_> = names
+        .iter()
+        .map(|_| std::env::temp_dir().join(unique("gone")))
+        .collect();
+    for (name, dir) in names.iter().zip(&dirs) {
+        let config = file_sink(&unique("topic"), &dir.join("out.txt"));
+        m.desire(name, &config).await;
+        api().put_config(name, &config).await.unwrap();
+    }
+    for name in &names {
+        wait_status(name, "FAILED", task_state(State::Failed)).await;
+    }
+    let t0 = connector_tests::now_millis();
+    let report = m.run_at(t0).await;
+    for name in &names {
+        let f = &findings(&report, name)[0];
+        assert_eq!(f["action"], "restart 1 of 3 requested", "{report}");
+        assert!(
+            f["grouped"].as_str().is_some_and(|g| g.starts_with("cause/unknown-")),
+            "{report}"
+        );
+    }
+    let opened = m.alerts().await;
+    assert_eq!(opened.len(), 1, "one page for the cluster: {opened:?}");
+    let subject = &opened[0].subject;
+    assert!(
+        subject.starts_with(&format!("[CRITICAL] task-failed {}/cause/unknown-", m.cluster)),
+        "{subject}"
+    );
+    for name in &names {
+        assert!(
+            opened[0]
+                .body
+                .contains(&format!("- {name}/0: task-failed — restart 1 of 3 requested")),
+            "{}",
+            opened[0].body
+        );
+    }
+
+    for name in &names {
+        wait_status(name, "FAILED again", task_state(State::Failed)).await;
+    }
+    m.run_at(t0 + 61 * 60_000).await;
+    let reminded = m.alerts().await;
+    assert_eq!(
+        reminded.iter().map(|a| a.subject.clone()).collect::<Vec<_>>(),
+        std::slice::from_ref(subject),
+        "one reminder, not one per connector"
+    );
+
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for name in &names {
+        api().restart_failed(name).await.unwrap();
+    }
+    for name in &names {
+        wait_status(name, "RUNNING", task_state(State::Running)).await;
+    }
+    let healed = m.run_at(t0 + 62 * 60_000).await;
+    assert_eq!(healed["healthy"], true, "{healed}");
+    let resolved = m.alerts().await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(
+        resolved[0].subject.starts_with("[RESOLVED] task-failed "),
+        "{resolved:?}"
+    );
+    for name in &names {
+        api().delete(name).await.unwrap();
+    }
 }
 
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no

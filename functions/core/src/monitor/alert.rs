@@ -137,7 +137,9 @@ pub fn plan_notices(
         .filter(|f| f.severity >= super::finding::Severity::Warning)
     {
         let key = f.incident_key(cluster);
-        if !present.insert(key.clone()) || f.muted {
+        // Muted or alerted as part of a group: its incident, if open, is neither reminded nor
+        // resolved while the finding lasts.
+        if !present.insert(key.clone()) || f.muted || f.grouped.is_some() {
             continue;
         }
         match open.get(&key) {

@@ -48,6 +48,8 @@ pub struct MonitorConfig {
     /// `WORKER_STUCK_MINUTES` (10): how long a worker may stay starting or rebalancing before
     /// it is `worker-unreachable`.
     pub worker_stuck: Duration,
+    /// `GROUP_ALERTS_AT` (3): this many connectors failing on one cause are one cluster incident.
+    pub group_alerts_at: usize,
 }
 
 impl MonitorConfig {
@@ -106,6 +108,9 @@ impl MonitorConfig {
                     (2..=240).contains(m)
                 }),
             ),
+            group_alerts_at: env.parsed("GROUP_ALERTS_AT", 3usize, "a whole number from 2 to 1000", |n| {
+                (2..=1000).contains(n)
+            }),
         };
         env.finish()?;
         Ok(config)

@@ -209,6 +209,9 @@ pub struct Finding {
     /// Muted: recorded, no action, no alert.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub muted: bool,
+    /// Alerted as part of a cluster incident of one cause (`cause/<id>`), not on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grouped: Option<String>,
 }
 
 impl Finding {
@@ -227,6 +230,7 @@ impl Finding {
             detail: None,
             action: None,
             muted: false,
+            grouped: None,
         }
     }
 
@@ -249,6 +253,6 @@ impl Finding {
 
     /// Whether it is worth an alert: warnings and criticals that are not muted.
     pub fn is_alertable(&self) -> bool {
-        self.severity >= Severity::Warning && !self.muted
+        self.severity >= Severity::Warning && !self.muted && self.grouped.is_none()
     }
 }

@@ -10,6 +10,7 @@
 //! - [`ecs`] — ECS task state changes: why a task stopped, and when one runs again.
 //! - [`evaluate`] — one run's judgement: findings, actions, state to keep.
 //! - [`alarm`] — CloudWatch alarm state changes, read against `alarms/catalogue.json`.
+//! - [`group`] — many connectors failing on one cause alerted as one cluster incident.
 //! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
 //! - [`ports`] — the monitor-state store, the alert publisher, the workers and the clock.
 //! - [`memory`] — their in-memory twins.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod ecs;
 pub mod evaluate;
 pub mod finding;
+pub mod group;
 pub mod memory;
 pub mod ports;
 pub mod restart;

@@ -142,6 +142,7 @@ where
             runbook_base: self.config.runbook_base_url.clone(),
             reminder_every_ms: self.config.reminder.as_millis() as i64,
             metrics_namespace: self.config.metrics_namespace.clone(),
+            group_alerts_at: self.config.group_alerts_at,
             no_worker_reason: problem,
             worker_started_at,
             now,
@@ -239,6 +240,8 @@ pub struct RunContext {
     pub reminder_every_ms: i64,
     /// The CloudWatch namespace of the metrics.
     pub metrics_namespace: String,
+    /// This many connectors failing on one cause are alerted as one cluster incident.
+    pub group_alerts_at: usize,
     /// Why no worker could be located, when `workers` is empty (e.g. no RUNNING task).
     pub no_worker_reason: Option<String>,
     /// When each worker's task started (ms since the epoch), in the order of `workers`, where
@@ -456,6 +459,7 @@ where
 
     // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
     let open = connect_incidents(&stored);
+    super::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
     let notices = notices_owed(ctx, &observation, &open, &eval);
     let mut sent = Vec::new();
     let mut alert_failures = Vec::new();
@@ -588,6 +592,7 @@ fn dry_run_report(
         annotate(&mut eval, &action, &format!("dry run: {what}"));
     }
     let open = connect_incidents(stored);
+    super::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
     let would_send: Vec<Value> = notices_owed(ctx, observation, &open, &eval)
         .iter()
         .map(|n| {
