@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use connector_adapters::deployed_monitor;
+use connector_adapters::deployed::deployed_monitor;
 use connector_core::monitor::config::MonitorConfig;
 use connector_tests::emulator::Emulator;
 use connector_tests::{create_sink_table, put_connector_secret, sdk, unique};

@@ -178,9 +178,16 @@ def source(path):
     return open(os.path.join(ROOT, path)).read()
 
 
-def adapter_actions(module):
+def adapter_actions(module, seen=None):
+    seen = seen if seen is not None else set()
+    if module in seen or not os.path.exists(os.path.join(ROOT, f"functions/adapters/src/{module}.rs")):
+        return set()
+    seen.add(module)
     text = source(f"functions/adapters/src/{module}.rs")
     actions = set()
+    # An adapter module that builds others (`deployed`: the monitor as deployed) needs theirs.
+    for other in set(re.findall(r"crate::([a-z_]+)", text)):
+        actions |= adapter_actions(other, seen)
     for op in re.findall(r"\.([a-z_]+)\(\)\s*\n?\s*\.", text):
         actions |= OP_ACTIONS.get(op, set())
     if ".transact_write_items()" in text:

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
+use connector_adapters::deployed::{DeployedMonitor, deployed_monitor};
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
-use connector_adapters::{DeployedMonitor, deployed_monitor};
 use connector_core::monitor::config::MonitorConfig;
 use serde_json::{Value, json};
 

@@ -14,11 +14,13 @@
 //! - [`sns`] — [`SnsAlertPublisher`](sns::SnsAlertPublisher): alerts.
 //! - [`monitor_state`] — [`DynamoDbMonitorStore`](monitor_state::DynamoDbMonitorStore): restart counters and incidents.
 //! - [`aws`] — the shared SDK configuration: timeouts and retries for every call.
+//! - [`deployed`] — the monitor as deployed, built from these adapters (the Lambda and the CLI).
 //! - [`SystemClock`] — the wall clock, for the monitor's run budget.
 #![warn(missing_docs)]
 
 pub mod aws;
 pub mod connect;
+pub mod deployed;
 pub mod dynamodb;
 pub mod ecs;
 pub mod monitor_state;
@@ -41,31 +43,4 @@ impl connector_core::monitor::ports::Clock for SystemClock {
     fn now_millis(&self) -> i64 {
         now_millis()
     }
-}
-
-use connect::HttpWorkers;
-use connector_core::monitor::config::MonitorConfig;
-use connector_core::monitor::run::Monitor;
-use ecs::EcsTaskDiscovery;
-use monitor_state::DynamoDbMonitorStore;
-use secrets::SecretsManagerConfigs;
-use sns::SnsAlertPublisher;
-
-/// The monitor as deployed: Secrets Manager, ECS discovery, DynamoDB state, SNS alerts. The
-/// `testConnectors` Lambda and `connectorctl check` both build it here.
-pub type DeployedMonitor =
-    Monitor<SecretsManagerConfigs, HttpWorkers<EcsTaskDiscovery>, DynamoDbMonitorStore, SnsAlertPublisher, SystemClock>;
-
-/// The deployed monitor for `config`, on the clients of `sdk`.
-pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> DeployedMonitor {
-    let workers = HttpWorkers::new(
-        EcsTaskDiscovery::new(crate::ecs::Client::new(sdk)),
-        config.connect_url.clone(),
-        config.connect_port,
-        config.connect_timeout,
-    );
-    let store = DynamoDbMonitorStore::new(crate::monitor_state::Client::new(sdk), &config.state_table);
-    let alerts = SnsAlertPublisher::new(crate::sns::Client::new(sdk), &config.alert_topic_arn);
-    let configs = SecretsManagerConfigs::new(crate::secrets::Client::new(sdk));
-    Monitor::new(config, configs, workers, store, alerts, SystemClock)
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use connector_adapters::aws::load_sdk_config;
 use connector_adapters::connect::HttpConnectApi;
+use connector_adapters::deployed::deployed_monitor;
 use connector_adapters::ecs::EcsTaskDiscovery;
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
+use connector_adapters::now_millis;
 use connector_adapters::secrets::SecretsManagerConfigs;
-use connector_adapters::{deployed_monitor, now_millis};
 use connector_core::connect::ports::RestartOutcome;
 use connector_core::connect::{
     ConnectApi, ConnectError, ConnectorConfig, ConnectorConfigs, ConnectorStatus, ConnectorView, State, TaskDiscovery,

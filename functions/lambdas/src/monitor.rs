@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-pub use connector_adapters::{DeployedMonitor, deployed_monitor};
+pub use connector_adapters::deployed::{DeployedMonitor, deployed_monitor};
 pub use connector_core::monitor::config::MonitorConfig;
 use connector_core::monitor::run::MonitorFailure;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
