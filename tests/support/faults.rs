@@ -18,26 +18,22 @@ pub struct Faults {
 impl Faults {
     /// Rules and counts for `target` (a table name, or a queue name).
     pub fn for_target(target: &str) -> Self {
-        let url = std::env::var("FAULTS_URL")
-            .expect("FAULTS_URL is not set: run the fault tests through scripts/test, which starts the proxy");
-        Self {
-            url,
-            target: target.into(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("an HTTP client"),
-        }
+        Self::at("FAULTS_URL", target)
     }
 
     /// Rules and counts for the connector `name`, at the proxy in front of the Kafka Connect
     /// worker (`CONNECT_FAULTS_URL`; requests to the worker through it: [`Faults::url`]).
     pub fn for_connector(name: &str) -> Self {
-        let url = std::env::var("CONNECT_FAULTS_URL")
-            .expect("CONNECT_FAULTS_URL is not set: run the tests through scripts/test, which starts the proxy");
+        Self::at("CONNECT_FAULTS_URL", name)
+    }
+
+    /// The proxy whose URL is in the variable `var`, for `target`.
+    fn at(var: &str, target: &str) -> Self {
+        let url = std::env::var(var)
+            .unwrap_or_else(|_| panic!("{var} is not set: run the tests through scripts/test, which starts the proxy"));
         Self {
             url,
-            target: name.into(),
+            target: target.into(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()

@@ -94,6 +94,24 @@ fn decode<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Option
     })
 }
 
+/// A state item, or — in another version's shape — a fresh default at the item's version, so the
+/// next save replaces it instead of failing forever; `true` when it is the fresh one.
+fn decode_or_fresh<T: DeserializeOwned + Default>(
+    item: &HashMap<String, AttributeValue>,
+) -> Option<(Versioned<T>, bool)> {
+    if let Some(v) = decode(item) {
+        return Some((v, false));
+    }
+    let version = item.get("version")?.as_n().ok()?.parse().ok()?;
+    Some((
+        Versioned {
+            value: T::default(),
+            version,
+        },
+        true,
+    ))
+}
+
 impl MonitorStore for DynamoDbMonitorStore {
     async fn load(&self, cluster: &str) -> Result<StoredState, StateError> {
         let mut state = StoredState::default();
@@ -112,22 +130,15 @@ impl MonitorStore for DynamoDbMonitorStore {
                     continue;
                 };
                 if let Some(name) = sk.strip_prefix(CONNECTOR) {
-                    let v = decode::<ConnectorState>(item).or_else(|| {
-                        // Another version's shape: start again from a fresh state at the item's
-                        // version, so the next save replaces it instead of failing forever.
-                        let version = item.get("version")?.as_n().ok()?.parse().ok()?;
-                        tracing::warn!(
-                            cluster,
-                            connector = name,
-                            version,
-                            "connector state unreadable: replaced by a fresh one at the next save"
-                        );
-                        Some(Versioned {
-                            value: ConnectorState::default(),
-                            version,
-                        })
-                    });
-                    if let Some(v) = v {
+                    if let Some((v, fresh)) = decode_or_fresh::<ConnectorState>(item) {
+                        if fresh {
+                            tracing::warn!(
+                                cluster,
+                                connector = name,
+                                version = v.version,
+                                "connector state unreadable: replaced by a fresh one at the next save"
+                            );
+                        }
                         state.connectors.insert(name.to_string(), v);
                     }
                 } else if let Some(key) = sk.strip_prefix(INCIDENT)
@@ -135,14 +146,7 @@ impl MonitorStore for DynamoDbMonitorStore {
                 {
                     state.incidents.insert(key.to_string(), v);
                 } else if sk == CLUSTER {
-                    // Unreadable (another version's shape): a fresh one at its version.
-                    state.cluster = decode::<ClusterState>(item).or_else(|| {
-                        let version = item.get("version")?.as_n().ok()?.parse().ok()?;
-                        Some(Versioned {
-                            value: ClusterState::default(),
-                            version,
-                        })
-                    });
+                    state.cluster = decode_or_fresh::<ClusterState>(item).map(|(v, _)| v);
                 } else if sk.starts_with(RESOLVED)
                     && let Some(v) = decode::<ResolvedIncident>(item)
                 {
