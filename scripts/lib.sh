@@ -140,14 +140,19 @@ start_faults() {
 
 # The same proxy in front of the Kafka Connect worker at $CONNECT_URL (slow or failing REST
 # calls on a real worker): exports CONNECT_FAULTS_URL.
+# start_connect_faults [NAME UPSTREAM]: a fault proxy in front of a Kafka Connect worker
+# (CONNECT_URL unless given); its URL goes to CONNECT_FAULTS_URL. Each Connect cluster the tests
+# run against needs its own: a test that talks to the worker through the proxy and directly must
+# reach the same cluster both ways.
 start_connect_faults() {
+  local name="${1:-connect-faults}" upstream="${2:-$CONNECT_URL}"
   tool_venv faults
   local port; port="$(free_port)"
-  say "starting the fault proxy on 127.0.0.1:$port (in front of Kafka Connect)"
-  start_bg connect-faults "$ROOT/.venv-faults/bin/mitmdump" --mode "reverse:$CONNECT_URL" \
-    --listen-host 127.0.0.1 --listen-port "$port" --set confdir="$RUN_DIR/mitmproxy" \
+  say "starting the fault proxy on 127.0.0.1:$port (in front of Kafka Connect at $upstream)"
+  start_bg "$name" "$ROOT/.venv-faults/bin/mitmdump" --mode "reverse:$upstream" \
+    --listen-host 127.0.0.1 --listen-port "$port" --set confdir="$RUN_DIR/mitmproxy-$name" \
     -q -s "$ROOT/tests/faults/faults.py"
-  wait_http connect-faults "http://127.0.0.1:$port/__faults/counts?target=" 30 || die "the Connect fault proxy did not start"
+  wait_http "$name" "http://127.0.0.1:$port/__faults/counts?target=" 30 || die "the Connect fault proxy did not start"
   export CONNECT_FAULTS_URL="http://127.0.0.1:$port"
 }
 

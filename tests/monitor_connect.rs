@@ -225,6 +225,7 @@ async fn a_connector_whose_secret_is_removed_is_not_recreated_by_the_next_run() 
         .await
         .expect("delete secret");
     api.delete(&name).await.unwrap();
+    connector_tests::wait_deleted(&api, &name, Duration::from_secs(30)).await;
     let report = m.run().await;
     assert!(
         !report["desired"].as_array().unwrap().iter().any(|d| d == &json!(name)),

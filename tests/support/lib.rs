@@ -314,6 +314,21 @@ pub async fn wait_status(
     assert!(ok, "{name} never became {what}: {:?}", api.status(name).await);
 }
 
+/// Waits until the worker answers 404 for the connector's status. A DELETE returns before its
+/// status goes: Kafka Connect 3.6 answers UNASSIGNED for a moment after it.
+pub async fn wait_deleted(api: &connector_adapters::connect::HttpConnectApi, name: &str, limit: Duration) {
+    use connector_core::connect::ConnectApi;
+    let gone = wait_for(limit, || async {
+        api.status(name).await.err().filter(|e| e.is_not_found()).map(|_| ())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "{name} still has a status {limit:?} after its delete: {:?}",
+        api.status(name).await
+    );
+}
+
 /// Whether the connector's first task is in `state`.
 pub fn task_is(state: connector_core::connect::State) -> impl Fn(&connector_core::connect::ConnectorStatus) -> bool {
     move |s| s.tasks.first().is_some_and(|t| t.state == state)
