@@ -601,6 +601,84 @@ async fn two_overlapping_runs_restart_once_and_alert_once() {
     api().delete(&name).await.unwrap();
 }
 
+/// The audit trail on the real worker: a task that fails again after each restart is restarted
+/// 1, 2 and 3 of 3 (the clock stepped past each backoff), each one an entry with its cause,
+/// fingerprint, attempt and next-not-before; the hourly reminder at restart 3 says what restarts
+/// 1 and 2 were; the give-up after the budget is one entry, not one per run.
+#[tokio::test]
+async fn every_restart_and_the_give_up_are_in_the_audit_trail_and_restart_three_says_what_one_and_two_did() {
+    use connector_core::monitor::audit::AuditKind;
+    let m = Monitor::with_url(&connect_url()).await;
+    let (name, topic) = (unique("audited-sink"), unique("topic"));
+    let dir = std::env::temp_dir().join(unique("gone"));
+    let config = file_sink(&topic, &dir.join("out.txt"));
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+
+    let t0 = connector_tests::now_millis();
+    let minute = 60_000;
+    for (at, attempt) in [(t0, 1), (t0 + 3 * minute, 2), (t0 + 61 * minute, 3)] {
+        let report = m.run_at(at).await;
+        assert_eq!(
+            findings(&report, &name)[0]["action"],
+            format!("restart {attempt} of 3 requested"),
+            "{report}"
+        );
+        assert_eq!(report["audit"][0]["kind"], "restart", "{report}");
+        wait_status(&name, "FAILED again after the restart", task_state(State::Failed)).await;
+    }
+    let alerts = m.alerts().await;
+    assert_eq!(alerts.len(), 2, "the open and the hourly reminder: {alerts:?}");
+    let reminder = &alerts[1].body;
+    assert!(reminder.contains("Action: restart 3 of 3 requested"), "{reminder}");
+    assert!(reminder.contains("Earlier restarts of this failure:"), "{reminder}");
+    assert!(reminder.contains("  - restart 1 of 3 at "), "{reminder}");
+    assert!(reminder.contains("  - restart 2 of 3 at "), "{reminder}");
+    assert!(
+        !alerts[0].body.contains("Earlier restarts"),
+        "restart 1 has none: {}",
+        alerts[0].body
+    );
+
+    let trail = m.store.history(&m.cluster, Some(&name), 50).await.unwrap();
+    let restarts: Vec<_> = trail.iter().filter(|e| e.kind == AuditKind::Restart).collect();
+    assert_eq!(
+        restarts.iter().map(|e| e.attempt).collect::<Vec<_>>(),
+        [Some(3), Some(2), Some(1)],
+        "newest first: {trail:?}"
+    );
+    for e in &restarts {
+        assert_eq!(
+            (e.budget, e.cause.as_deref(), e.by.as_str()),
+            (Some(3), Some("unknown"), "testConnectors")
+        );
+        assert!(e.fingerprint.as_deref().is_some_and(|f| !f.is_empty()), "{e:?}");
+        assert!(e.next_not_before.is_some_and(|n| n > e.at), "{e:?}");
+        assert!(e.why.contains("FAILED"), "{e:?}");
+    }
+    // Backoff after 1 and 2 restarts: 2 and 6 minutes.
+    assert_eq!(restarts[2].next_not_before, Some(t0 + 2 * minute));
+    assert_eq!(restarts[1].next_not_before, Some(t0 + 3 * minute + 6 * minute));
+
+    // Past the budget the same failure is given up on: one entry, however many runs see it.
+    for at in [t0 + 200 * minute, t0 + 201 * minute] {
+        let report = m.run_at(at).await;
+        assert!(
+            findings(&report, &name)
+                .iter()
+                .any(|f| f["category"] == "restart-exhausted"),
+            "{report}"
+        );
+    }
+    let trail = m.store.history(&m.cluster, Some(&name), 50).await.unwrap();
+    let gave_up: Vec<_> = trail.iter().filter(|e| e.kind == AuditKind::GaveUp).collect();
+    assert_eq!(gave_up.len(), 1, "{trail:?}");
+    assert!(gave_up[0].outcome.starts_with("restarts stopped"), "{:?}", gave_up[0]);
+    assert_eq!(trail.len(), 4, "nothing else: {trail:?}");
+    api().delete(&name).await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The emulator: what a real worker cannot be made to do on demand, and its fidelity.
 

@@ -3,15 +3,17 @@
 //!
 //! Keys (strings): `PK = "cluster#<cluster>"`, `SK = "connector#<name>"`, `"incident#<key>"`,
 //! `"resolved#<resolved at, ms, 15 digits>#<key>"` for a week after an incident resolved, or
-//! `"cluster"` for the cluster's own state.
-//! Attributes: `body` (the JSON of the state or incident), `version` (N), and on resolved records
-//! `expiresAt` (N, epoch seconds: the table's TTL attribute).
+//! `"cluster"` for the cluster's own state. The audit trail has a partition of its own, which a
+//! run's load never reads: `PK = "audit#<cluster>"`, `SK = "<connector>#<at, ms, 15 digits>#<kind>#<n>"`.
+//! Attributes: `body` (the JSON of the state, incident or entry), `version` (N), and on resolved
+//! records and audit entries `expiresAt` (N, epoch seconds: the table's TTL attribute).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use connector_core::monitor::alert::Incident;
+use connector_core::monitor::audit::{AUDIT_KEPT_MS, AuditEntry};
 use connector_core::monitor::evaluate::{ClusterState, ConnectorState};
 use connector_core::monitor::ports::{
     MonitorStore, RESOLVED_KEPT_MS, ResolvedIncident, StateError, StoredState, Versioned,
@@ -76,6 +78,10 @@ impl DynamoDbMonitorStore {
 
 fn pk(cluster: &str) -> String {
     format!("cluster#{cluster}")
+}
+
+fn audit_pk(cluster: &str) -> String {
+    format!("audit#{cluster}")
 }
 
 fn err(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StateError {
@@ -212,6 +218,68 @@ impl MonitorStore for DynamoDbMonitorStore {
             .await
             .map_err(|e| err("record resolved incident", e))?;
         Ok(())
+    }
+
+    async fn record_audit(&self, cluster: &str, entry: &AuditEntry) -> Result<(), StateError> {
+        let text = serde_json::to_string(entry).map_err(|e| err("encode audit entry", e))?;
+        let sk = format!(
+            "{}#{:015}#{}#{}",
+            entry.connector,
+            entry.at,
+            entry.kind.as_str(),
+            entry.attempt.unwrap_or(0)
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", AttributeValue::S(audit_pk(cluster)))
+            .item("SK", AttributeValue::S(sk))
+            .item("body", AttributeValue::S(text))
+            .item("version", AttributeValue::N("1".into()))
+            .item(
+                "expiresAt",
+                AttributeValue::N(((entry.at + AUDIT_KEPT_MS) / 1000).to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| err("record audit entry", e))?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        cluster: &str,
+        connector: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StateError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", AttributeValue::S(audit_pk(cluster)));
+        query = match connector {
+            None => query.key_condition_expression("PK = :pk"),
+            Some(name) => query
+                .key_condition_expression("PK = :pk AND begins_with(SK, :name)")
+                .expression_attribute_values(":name", AttributeValue::S(format!("{name}#"))),
+        };
+        let mut entries = Vec::new();
+        let mut pages = query.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(|e| err("read audit trail", e))?.items() {
+                match decode::<AuditEntry>(item) {
+                    Some(v) if connector.is_none_or(|c| v.value.connector == c) => entries.push(v.value),
+                    Some(_) => {}
+                    None => tracing::warn!(cluster, sk = ?item.get("SK"), "audit entry unreadable: left out"),
+                }
+            }
+        }
+        // TTL deletes lag (up to days): drop what is past its time here.
+        let newest = entries.iter().map(|e| e.at).max().unwrap_or(0);
+        entries.retain(|e| newest - e.at <= AUDIT_KEPT_MS);
+        entries.sort_by_key(|e| std::cmp::Reverse(e.at));
+        entries.truncate(limit);
+        Ok(entries)
     }
 
     async fn close_incident(&self, cluster: &str, key: &str, expected: u64) -> Result<bool, StateError> {

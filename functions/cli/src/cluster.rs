@@ -695,6 +695,61 @@ pub async fn incidents(ctx: &Context, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `connectorctl history [CONNECTOR]`: the monitor's audit trail, newest first.
+pub async fn history(ctx: &Context, connector: Option<&str>, limit: usize, json: bool) -> Result<(), Failure> {
+    let Some((store, cluster)) = store(ctx).await else {
+        return Err(Failure::config(
+            "history needs --state-table and --cluster (the monitor's state)",
+        ));
+    };
+    let entries = store.history(&cluster, connector, limit).await.map_err(unreachable)?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&entries).unwrap_or_default());
+        return Ok(());
+    }
+    if entries.is_empty() {
+        outln!(
+            "no automated actions recorded for {} in the last 30 days",
+            connector.unwrap_or(&cluster)
+        );
+        return Ok(());
+    }
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let attempt = match (e.attempt, e.budget) {
+                (Some(n), Some(m)) => format!("{n} of {m}"),
+                _ => String::new(),
+            };
+            vec![
+                iso8601(e.at),
+                e.connector.clone(),
+                e.kind.as_str().to_string(),
+                attempt,
+                e.cause.clone().unwrap_or_default(),
+                e.next_not_before.map(iso8601).unwrap_or_default(),
+                e.outcome.clone(),
+            ]
+        })
+        .collect();
+    out!(
+        "{}",
+        table(
+            &[
+                "AT",
+                "CONNECTOR",
+                "ACTION",
+                "ATTEMPT",
+                "CAUSE",
+                "NEXT NOT BEFORE",
+                "OUTCOME"
+            ],
+            rows
+        )
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,6 +142,15 @@ enum Command {
     Unmute { connector: String },
     /// Open incidents, with how long they have been open.
     Incidents,
+    /// The monitor's audit trail: every restart, recreate and drift correction it made and every
+    /// mute, delete and give-up it honoured, newest first (kept 30 days).
+    History {
+        /// Only this connector's.
+        connector: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Named places a cluster lives (like kcctl's contexts).
     #[command(subcommand)]
     Context(ContextCommand),
@@ -296,6 +305,7 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
         }
         Command::Unmute { connector } => cluster::mute(&ctx, &connector, None, json).await,
         Command::Incidents => cluster::incidents(&ctx, json).await,
+        Command::History { connector, limit } => cluster::history(&ctx, connector.as_deref(), limit, json).await,
         Command::Dlq(DlqCommand::List { queue, limit }) => dlq::list(&ctx, &queue.url, limit, json).await,
         Command::Dlq(DlqCommand::Show { letter, queue }) => dlq::show(&ctx, &queue.url, &letter).await,
         Command::Dlq(DlqCommand::Replay {

@@ -193,6 +193,11 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
         json!({"open": [], "resolved": []}),
         "and stores nothing"
     );
+    assert_eq!(
+        ctl(&config, &["history", "--json"]).await.json(),
+        json!([]),
+        "nor an audit entry"
+    );
     wait_task(&name, State::Failed).await;
 
     // The cause is fixed before the monitor's restart, so the restart heals it.
@@ -202,6 +207,18 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
     assert!(real.stdout.contains("restart 1 of 3 requested"), "{}", real.stdout);
     assert!(real.stdout.contains("sent: [CRITICAL] task-failed"), "{}", real.stdout);
     assert_eq!(read_alerts(&sdk, &queue).await.len(), 1);
+    let trail = ctl(&config, &["history", &name, "--json"]).await.json();
+    assert_eq!(
+        (
+            trail[0]["kind"].as_str(),
+            trail[0]["attempt"].as_u64(),
+            trail[0]["budget"].as_u64()
+        ),
+        (Some("restart"), Some(1), Some(3)),
+        "{trail}"
+    );
+    assert_eq!(trail[0]["outcome"], "restart 1 of 3 requested", "{trail}");
+    assert!(trail[0]["nextNotBefore"].as_i64() > trail[0]["at"].as_i64(), "{trail}");
     let open = ctl(&config, &["incidents", "--json"]).await.json();
     assert_eq!(open["open"][0]["category"], "task-failed", "{open}");
     let table = ctl(&config, &["incidents"]).await;
@@ -298,6 +315,30 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
         "ensure ended the intent: a delete by anyone else is recreated again"
     );
     wait_task(&other, State::Running).await;
+    let trail = ctl(&config, &["history", &other, "--json"]).await.json();
+    let kinds: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["recreate", "delete-honoured"], "newest first: {trail}");
+    let all = ctl(&config, &["history"]).await;
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    for expected in [
+        "NEXT NOT BEFORE",
+        "delete-honoured",
+        "recreate",
+        "restart",
+        &name,
+        &other,
+    ] {
+        assert!(all.stdout.contains(expected), "{expected}: {}", all.stdout);
+    }
+    let one = ctl(&config, &["history", &other, "--limit", "1", "--json"])
+        .await
+        .json();
+    assert_eq!(one.as_array().map(Vec::len), Some(1), "{one}");
 
     for n in [&name, &other] {
         api().delete(n).await.unwrap();

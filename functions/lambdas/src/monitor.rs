@@ -25,6 +25,23 @@ pub async fn handle(monitor: &DeployedMonitor, event: &Value, time_left: Duratio
     for line in &out.metrics {
         println!("{line}");
     }
+    // The audit trail, one structured line per automated action or decision to stand back.
+    for e in &out.audit {
+        tracing::info!(
+            audit = e.kind.as_str(),
+            cluster = %e.cluster,
+            connector = %e.connector,
+            by = %e.by,
+            why = %e.why,
+            cause = e.cause.as_deref(),
+            fingerprint = e.fingerprint.as_deref(),
+            attempt = e.attempt,
+            budget = e.budget,
+            next_not_before = e.next_not_before.map(connector_core::monitor::time::iso8601),
+            outcome = %e.outcome,
+            "automated action"
+        );
+    }
     for problem in out.report["configProblems"].as_array().into_iter().flatten() {
         tracing::error!(problem = %problem, "a connector config secret cannot be used");
     }

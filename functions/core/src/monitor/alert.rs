@@ -260,6 +260,12 @@ pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> A
             if let Some(action) = &f.action {
                 body.push_str(&format!("Action: {action}\n"));
             }
+            if !f.earlier.is_empty() {
+                body.push_str("Earlier restarts of this failure:\n");
+                for line in &f.earlier {
+                    body.push_str(&format!("  - {line}\n"));
+                }
+            }
             body.push_str(&format!("Runbook: {}\n", runbook(&i.category)));
             if let Some(cause) = f.cause {
                 body.push_str(&format!("Cause runbook: {}\n", runbook(cause.id())));

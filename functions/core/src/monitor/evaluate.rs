@@ -35,6 +35,10 @@ pub struct ConnectorState {
     /// restarts; the [`MAX_FAILED_RESTART_CALLS`]th is counted, so the backoff bounds them too.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed_restart_calls: u32,
+    /// The decision to stand back (a mute, a delete, restarts given up) last put in the audit
+    /// trail, so that it is one entry when it begins, not one per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audited: Option<String>,
 }
 
 /// What the monitor keeps per cluster between runs.

@@ -212,6 +212,9 @@ pub struct Finding {
     /// Alerted as part of a cluster incident of one cause (`cause/<id>`), not on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grouped: Option<String>,
+    /// For restart n of a failure, what restarts 1..n-1 of it were (the audit trail's lines).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<String>,
 }
 
 impl Finding {
@@ -231,6 +234,7 @@ impl Finding {
             action: None,
             muted: false,
             grouped: None,
+            earlier: Vec::new(),
         }
     }
 

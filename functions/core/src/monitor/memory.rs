@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use super::alert::{AlertMessage, Incident};
+use super::audit::AuditEntry;
 use super::evaluate::{ClusterState, ConnectorState};
 use super::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError, StoredState, Versioned};
 
@@ -10,6 +11,7 @@ use super::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, S
 #[derive(Debug, Default)]
 pub struct InMemoryMonitorStore {
     state: Mutex<std::collections::BTreeMap<String, StoredState>>,
+    audit: Mutex<Vec<AuditEntry>>,
 }
 
 impl InMemoryMonitorStore {
@@ -99,6 +101,32 @@ impl MonitorStore for InMemoryMonitorStore {
     async fn record_resolved(&self, cluster: &str, resolved: &ResolvedIncident) -> Result<(), StateError> {
         self.with(cluster, |s| s.resolved.insert(0, resolved.clone()));
         Ok(())
+    }
+
+    async fn record_audit(&self, cluster: &str, entry: &AuditEntry) -> Result<(), StateError> {
+        let mut entry = entry.clone();
+        entry.cluster = cluster.to_string();
+        self.audit.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        cluster: &str,
+        connector: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StateError> {
+        let mut all: Vec<AuditEntry> = self
+            .audit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|e| e.cluster == cluster && connector.is_none_or(|c| e.connector == c))
+            .cloned()
+            .collect();
+        all.sort_by_key(|e| std::cmp::Reverse(e.at));
+        all.truncate(limit);
+        Ok(all)
     }
 
     async fn close_incident(&self, cluster: &str, key: &str, expected: u64) -> Result<bool, StateError> {

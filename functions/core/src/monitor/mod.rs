@@ -12,6 +12,7 @@
 //! - [`alarm`] — CloudWatch alarm state changes, read against `alarms/catalogue.json`.
 //! - [`group`] — many connectors failing on one cause alerted as one cluster incident.
 //! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
+//! - [`audit`] — the trail of every automated action and every decision to stand back.
 //! - [`ports`] — the monitor-state store, the alert publisher, the workers and the clock.
 //! - [`memory`] — their in-memory twins.
 //! - [`run`] — the use case: [`run::Monitor`].
@@ -19,6 +20,7 @@
 
 pub mod alarm;
 pub mod alert;
+pub mod audit;
 pub mod cause;
 pub mod config;
 pub mod ecs;

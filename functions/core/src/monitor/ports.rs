@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::alert::{AlertMessage, Incident};
+use super::audit::AuditEntry;
 use super::evaluate::{ClusterState, ConnectorState};
 use crate::connect::ConnectApi;
 use crate::sink::ports::BoxError;
@@ -96,6 +97,15 @@ pub trait MonitorStore: Send + Sync {
         cluster: &str,
         resolved: &ResolvedIncident,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Keeps an audit entry for [`AUDIT_KEPT_MS`](super::audit::AUDIT_KEPT_MS).
+    fn record_audit(&self, cluster: &str, entry: &AuditEntry) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// The audit trail of one connector, or of the whole cluster, newest first, at most `limit`.
+    fn history(
+        &self,
+        cluster: &str,
+        connector: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StateError>> + Send;
     /// Removes an incident (resolved) if it is still at `expected`.
     fn close_incident(
         &self,

@@ -117,6 +117,17 @@ impl RestartPolicy {
         Decision::Restart { attempt: count + 1 }
     }
 
+    /// The earliest time of the next restart after `history`'s last one, where there was one.
+    pub fn next_not_before(&self, history: &RestartHistory) -> Option<i64> {
+        let made = history.count.max(history.total);
+        let minutes = if history.count >= self.budget {
+            self.max_backoff_minutes
+        } else {
+            self.backoff_minutes(made)
+        };
+        history.last_restart_at.map(|last| last + minutes * MINUTE_MS)
+    }
+
     /// The history after a restart was made now.
     pub fn record_restart(&self, history: &RestartHistory, fingerprint: &str, now: i64) -> RestartHistory {
         let count = if history.fingerprint.as_deref() == Some(fingerprint) {

@@ -263,6 +263,8 @@ pub struct RunReport {
     pub metrics: Vec<String>,
     /// Alerts that could not be sent (the run returns an error after printing the rest).
     pub alert_failures: Vec<String>,
+    /// The audit entries of this run, for the log.
+    pub audit: Vec<super::audit::AuditEntry>,
 }
 
 /// Why a run could not be completed.
@@ -368,6 +370,9 @@ where
         return Ok(dry_run_report(ctx, &observation, api.map(|a| a.url()), &stored, eval));
     }
 
+    // Decisions to stand back go in the audit trail when they begin; actions as they are made.
+    let mut audit = super::audit::holds(&mut eval, &ctx.cluster, &previous, ctx.now);
+
     // Act: claim, then call; once the budget is spent, claim nothing more.
     let mut acted = std::collections::BTreeSet::new();
     let mut postponed = std::collections::BTreeSet::new();
@@ -435,11 +440,34 @@ where
                 d.push(("Category", category.id().to_string()));
                 metrics.push(line(ctx, &d, &[("RestartsAttempted", Unit::Count, 1.0)]));
             }
+            audit.push(super::audit::of_action(
+                &ctx.cluster,
+                &action,
+                &eval.findings,
+                &text,
+                &next,
+                &ctx.settings.policy,
+                ctx.now,
+            ));
+            if let Action::Restart {
+                attempt, fingerprint, ..
+            } = &action
+                && *attempt > 1
+            {
+                earlier_restarts(store, ctx, &mut eval, &name, fingerprint, *attempt).await;
+            }
             text
         } else {
             "no worker to act through".to_string()
         };
         annotate(&mut eval, &action, &outcome);
+    }
+    // A record only: a write that fails is reported and does not fail the run.
+    let mut audit_failures = Vec::new();
+    for entry in &audit {
+        if let Err(e) = store.record_audit(&ctx.cluster, entry).await {
+            audit_failures.push(error_chain(&e));
+        }
     }
     // Keep the rest of the state (healthy periods, UNASSIGNED counts); losing a race here is fine.
     for (name, state) in &eval.states {
@@ -534,12 +562,39 @@ where
         &[("MonitorHeartbeat", Unit::Count, 1.0)],
     ));
 
-    let report = report(ctx, &observation, api.map(|a| a.url()), &eval, sent, &alert_failures);
+    let mut report = report(ctx, &observation, api.map(|a| a.url()), &eval, sent, &alert_failures);
+    report["audit"] = json!(audit);
+    report["auditFailures"] = json!(audit_failures);
     Ok(RunReport {
         report,
         metrics,
         alert_failures,
+        audit,
     })
+}
+
+/// Puts on the findings for restart `attempt` of a failure what the restarts before it were.
+async fn earlier_restarts<S: MonitorStore>(
+    store: &S,
+    ctx: &RunContext,
+    eval: &mut Evaluation,
+    name: &str,
+    fingerprint: &str,
+    attempt: u32,
+) {
+    // Ten entries cover a budget's restarts and the decisions between them.
+    let Ok(history) = store.history(&ctx.cluster, Some(name), 10 * attempt as usize).await else {
+        return;
+    };
+    let lines = super::audit::earlier_restarts(&history, name, fingerprint, attempt);
+    for f in eval.findings.iter_mut() {
+        if f.connector.as_deref() == Some(name)
+            && matches!(f.category, Category::ConnectorFailed | Category::TaskFailed)
+            && f.cause.is_some_and(|c| c.is_restartable())
+        {
+            f.earlier = lines.clone();
+        }
+    }
 }
 
 /// The notices a run owes: open, remind, and resolve only what this observation may resolve.
@@ -607,6 +662,7 @@ fn dry_run_report(
         report,
         metrics: Vec::new(),
         alert_failures: Vec::new(),
+        audit: Vec::new(),
     }
 }
 
