@@ -265,6 +265,82 @@ async fn an_alarm_escalating_from_insufficient_data_to_alarm_alerts_again_as_cri
     assert_eq!(incident.map(|i| i.severity.as_str()), Some("critical"));
 }
 
+/// The `connector-unhealthy` alarm fires ten minutes into what the monitor paged already: it is
+/// recorded as covered by the monitor's incident and sends nothing, and its OK sends nothing
+/// either; a connector the monitor has not paged for (or named only in a cluster incident of one
+/// cause) is covered the same way or paged as before.
+#[tokio::test]
+async fn a_connector_unhealthy_alarm_does_not_page_again_for_what_the_monitor_paged() {
+    use connector_core::monitor::alarm::alarm_catalogue;
+    use connector_core::monitor::alert::opening;
+    use connector_core::monitor::finding::{Category, Finding};
+    use connector_core::monitor::ports::MonitorStore;
+    use connector_lambdas::alarm_state::handle as alarm;
+    let ecs = Ecs::new().await;
+    let cat = alarm_catalogue();
+    let send = |file: &'static str, now: i64| {
+        let (ecs, cat) = (&ecs, &cat);
+        async move {
+            alarm(
+                &ecs.config,
+                cat,
+                &ecs.store,
+                &ecs.alerts,
+                &event(&format!("alarm/{file}")),
+                now,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Not paged by the monitor: the alarm pages.
+    let alone = send("connector-unhealthy-alarm.json", T0).await;
+    assert_eq!(alone["alerted"], true, "{alone}");
+    assert_eq!(send("connector-unhealthy-ok.json", T0 + 60_000).await["resolved"], true);
+    assert_eq!(ecs.alerts().await.len(), 2, "open and resolved");
+
+    // The monitor's task-failed incident for seatool-sink is open.
+    let mut failed = Finding::new(Category::TaskFailed, "Task 0 of connector seatool-sink FAILED");
+    failed.connector = Some("seatool-sink".into());
+    failed.task = Some(0);
+    let monitors = opening(CLUSTER, &failed, T0).incident;
+    assert!(ecs.store.open_incident(CLUSTER, &monitors).await.unwrap());
+    let covered = send("connector-unhealthy-alarm.json", T0 + 600_000).await;
+    assert_eq!(
+        (covered["alerted"].as_bool(), covered["coveredBy"].as_str()),
+        (Some(false), Some(monitors.key.as_str())),
+        "{covered}"
+    );
+    let healed = send("connector-unhealthy-ok.json", T0 + 900_000).await;
+    assert_eq!(
+        (healed["resolved"].as_bool(), healed["alerted"].as_bool()),
+        (Some(true), Some(false)),
+        "{healed}"
+    );
+    assert!(ecs.alerts().await.is_empty(), "nothing sent for what the monitor paged");
+    let stored = ecs.store.load(CLUSTER).await.unwrap();
+    assert_eq!(
+        stored.incidents.len(),
+        1,
+        "only the monitor's stays open: {:?}",
+        stored.incidents
+    );
+
+    // Named in a cluster incident of one cause: covered too.
+    assert!(ecs.store.close_incident(CLUSTER, &monitors.key, 1).await.unwrap());
+    let mut group = Finding::new(
+        Category::TaskFailed,
+        "3 connectors are failing on one cause (lambda-throttled)",
+    );
+    group.resource = Some("cause/lambda-throttled".into());
+    group.members = vec!["appian-sink".into(), "other-sink".into(), "seatool-sink".into()];
+    let grouped = opening(CLUSTER, &group, T0).incident;
+    assert!(ecs.store.open_incident(CLUSTER, &grouped).await.unwrap());
+    let covered = send("connector-unhealthy-alarm.json", T0 + 1_200_000).await;
+    assert_eq!(covered["coveredBy"], grouped.key.as_str(), "{covered}");
+    assert!(ecs.alerts().await.is_empty());
+}
+
 #[tokio::test]
 async fn an_undecodable_connector_state_is_replaced_instead_of_blocking_its_connector() {
     use aws_sdk_dynamodb::types::AttributeValue as A;

@@ -4,7 +4,9 @@
 //! incident that an ALARM makes more severe than it was alerted as is alerted again.
 
 use connector_core::error_chain;
-use connector_core::monitor::alarm::{AlarmChange, AlarmEntry, alarm_catalogue, classify_alarm_event};
+use connector_core::monitor::alarm::{
+    AlarmChange, AlarmEntry, alarm_catalogue, alarm_connector, classify_alarm_event, covering,
+};
 use connector_core::monitor::alert::{Notice, NoticeKind, escalation, render};
 use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
@@ -29,8 +31,27 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
             Ok(json!({"ignored": why}))
         }
         Ok(AlarmChange::Nothing { reason }) => Ok(json!({"alerted": false, "reason": reason})),
-        Ok(AlarmChange::Raise(notice)) => {
+        Ok(AlarmChange::Raise(mut notice)) => {
             let key = notice.incident.key.clone();
+            // An alarm on a connector the monitor has paged for already is recorded, not sent.
+            if let Some(connector) = alarm_connector(event) {
+                let stored = store.load(cluster).await.map_err(|e| fail(&e))?;
+                let open = stored.incidents.values().map(|v| &v.value).filter(|i| i.key != key);
+                if let Some(by) = covering(connector, open) {
+                    let by = by.key.clone();
+                    if !stored.incidents.contains_key(&key) {
+                        notice.incident.covered_by = Some(by.clone());
+                        store
+                            .open_incident(cluster, &notice.incident)
+                            .await
+                            .map_err(|e| fail(&e))?;
+                    }
+                    tracing::info!(incident = %key, covered_by = %by, "alarm not alerted: the monitor paged for it");
+                    return Ok(
+                        json!({"incident": key, "alarm": notice.incident.category, "alerted": false, "coveredBy": by}),
+                    );
+                }
+            }
             let mut send = None;
             if store
                 .open_incident(cluster, &notice.incident)
@@ -77,6 +98,15 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
             {
                 return Ok(json!({"incident": key, "resolved": false, "reason": "resolved by another invocation"}));
             }
+            let record = ResolvedIncident {
+                incident: open.value.clone(),
+                resolved_at: now,
+            };
+            if open.value.covered_by.is_some() {
+                // Never alerted: nothing to resolve for anyone.
+                let _ = store.record_resolved(cluster, &record).await;
+                return Ok(json!({"incident": key, "resolved": true, "alerted": false}));
+            }
             let notice = Notice {
                 kind: NoticeKind::Resolved,
                 incident: open.value.clone(),
@@ -89,10 +119,6 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                 let _ = store.open_incident(cluster, &open.value).await;
                 return Err(fail(&e));
             }
-            let record = ResolvedIncident {
-                incident: open.value.clone(),
-                resolved_at: now,
-            };
             let _ = store.record_resolved(cluster, &record).await;
             Ok(json!({"incident": key, "resolved": true}))
         }

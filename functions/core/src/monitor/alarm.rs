@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::alert::{Notice, opening};
+use super::alert::{Incident, Notice, opening};
 use super::finding::{Category, Finding, Severity};
 
 /// The catalogue, compiled in so that code and infrastructure read the same file.
@@ -127,6 +127,21 @@ pub fn classify_alarm_event(
     notice.incident.category = id.to_string();
     notice.incident.key = key;
     Ok(AlarmChange::Raise(Box::new(notice)))
+}
+
+/// The connector an alarm watches: its metric's `Connector` dimension.
+pub fn alarm_connector(event: &Value) -> Option<&str> {
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["Connector"].as_str()
+}
+
+/// The monitor's open incident that already paged for `connector` (about it, or a cluster
+/// incident of one cause naming it), which an alarm on the same connector must not page again.
+pub fn covering<'a>(connector: &str, open: impl IntoIterator<Item = &'a Incident>) -> Option<&'a Incident> {
+    open.into_iter().find(|i| {
+        i.covered_by.is_none()
+            && Category::CONNECT.iter().any(|c| c.id() == i.category)
+            && (i.connector.as_deref() == Some(connector) || i.members.iter().any(|m| m == connector))
+    })
 }
 
 #[cfg(test)]

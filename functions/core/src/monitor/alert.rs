@@ -31,6 +31,14 @@ pub struct Incident {
     pub opened_at: i64,
     /// When someone was last told (ms since the epoch).
     pub last_notified_at: i64,
+    /// The connectors a cluster incident of one cause is about (as it opened).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// Not alerted: the monitor's own incident with this key had already paged for the same
+    /// connector (a `connector-unhealthy` alarm after the monitor's `task-failed`); it resolves
+    /// silently too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered_by: Option<String>,
 }
 
 /// Which notice.
@@ -89,6 +97,8 @@ pub fn opening(cluster: &str, finding: &Finding, now: i64) -> Notice {
             summary: finding.summary.clone(),
             opened_at: now,
             last_notified_at: now,
+            members: finding.members.clone(),
+            covered_by: None,
         },
         finding: Some(finding.clone()),
     }

@@ -215,6 +215,9 @@ pub struct Finding {
     /// For restart n of a failure, what restarts 1..n-1 of it were (the audit trail's lines).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<String>,
+    /// For a cluster finding of one cause, the connectors it is about.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
 }
 
 impl Finding {
@@ -235,6 +238,7 @@ impl Finding {
             muted: false,
             grouped: None,
             earlier: Vec::new(),
+            members: Vec::new(),
         }
     }
 

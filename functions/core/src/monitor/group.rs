@@ -96,6 +96,7 @@ pub fn group_by_cause(findings: &mut Vec<Finding>, open: &BTreeMap<String, Incid
             ));
         }
         head.detail = Some(detail);
+        head.members = connectors.iter().map(|c| c.to_string()).collect();
         for &i in &members {
             findings[i].grouped = Some(group.clone());
         }
