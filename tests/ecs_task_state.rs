@@ -73,7 +73,7 @@ impl Ecs {
 const T0: i64 = 1_795_500_000_000;
 
 #[tokio::test]
-async fn a_duplicated_stop_alerts_once_and_a_running_task_resolves_it() {
+async fn a_duplicated_stop_alerts_once_and_a_running_task_starts_its_recovery() {
     let ecs = Ecs::new().await;
     let first = ecs.send("task-stopped-oom-killed.json", T0).await;
     assert_eq!(
@@ -87,7 +87,7 @@ async fn a_duplicated_stop_alerts_once_and_a_running_task_resolves_it() {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(
         alerts[0].0,
-        format!("[CRITICAL] oom-killed {CLUSTER}/task/7c1a3f0e5b2d4c8e9f00112233445566")
+        format!("[CRITICAL] oom-killed {CLUSTER}/service:kafka-connect")
     );
     assert_eq!(alerts[0].1, "open");
     assert!(alerts[0].2.contains("ran out of memory"), "{}", alerts[0].2);
@@ -106,21 +106,105 @@ async fn a_duplicated_stop_alerts_once_and_a_running_task_resolves_it() {
         alerts[0].2
     );
 
-    let running = ecs.send("task-running.json", T0 + 300_000).await;
-    assert_eq!(running["resolved"].as_array().unwrap().len(), 1, "{running}");
-    let resolved = ecs.alerts().await;
-    assert_eq!(resolved.len(), 1);
-    assert_eq!(
-        resolved[0].0,
-        format!("[RESOLVED] oom-killed {CLUSTER}/task/7c1a3f0e5b2d4c8e9f00112233445566")
+    assert!(
+        alerts[0].2.contains("7c1a3f0e5b2d4c8e9f00112233445566"),
+        "names the task: {}",
+        alerts[0].2
     );
-    assert!(resolved[0].2.starts_with("Resolved after 5m 0s"), "{}", resolved[0].2);
+
+    // A replacement RUNNING starts the incident's recovery (the monitor's run resolves it once
+    // it has run stable: a_crash_loop_is_one_incident_resolved_once_the_service_runs_stable).
+    let running = ecs.send("task-running.json", T0 + 300_000).await;
+    assert_eq!(running["recovering"].as_array().unwrap().len(), 1, "{running}");
+    assert_eq!(running["resolved"].as_array().unwrap().len(), 0, "{running}");
+    assert!(ecs.alerts().await.is_empty(), "nothing sent yet");
+    let again = ecs.send("task-running.json", T0 + 360_000).await;
     assert_eq!(
-        ecs.send("task-running.json", T0 + 360_000).await["resolved"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
+        again["recovering"].as_array().unwrap().len(),
+        0,
+        "recovering since the first: {again}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_loop_is_one_incident_resolved_once_the_service_runs_stable() {
+    use connector_tests::monitor::Monitor;
+    let m = Monitor::with_url(&connector_tests::connect_url()).await;
+    let (cluster, table, topic) = (
+        m.cluster.clone(),
+        m.config.state_table.clone(),
+        m.config.alert_topic_arn.clone(),
+    );
+    let config = EcsConfig::from_lookup(move |k| match k {
+        "CLUSTER" => Some(cluster.clone()),
+        "MONITOR_STATE_TABLE" => Some(table.clone()),
+        "ALERT_TOPIC_ARN" => Some(topic.clone()),
+        "RUNBOOK_BASE_URL" => Some("https://runbooks.example/runbooks".into()),
+        _ => None,
+    })
+    .unwrap();
+    let alerts = SnsAlertPublisher::new(aws_sdk_sns::Client::new(&m.sdk), m.config.alert_topic_arn.clone());
+    // The samples, in this test's cluster, for task `id`.
+    let of = |file: &str, id: &str| {
+        let mut e = event(&format!("ecs/{file}"));
+        e["detail"]["clusterArn"] = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", m.cluster).into();
+        e["detail"]["taskArn"] = format!("arn:aws:ecs:us-east-1:123456789012:task/{}/{id}", m.cluster).into();
+        e
+    };
+    let send = |e: Value, now: i64| {
+        let (config, store, alerts) = (&config, &m.store, &alerts);
+        async move { handle(config, store, alerts, &e, now).await.unwrap() }
+    };
+    let minute = 60_000;
+    let t0 = connector_tests::now_millis();
+    for (i, id) in ["aaaa0001", "aaaa0002", "aaaa0003"].iter().enumerate() {
+        let at = t0 + i as i64 * 4 * minute;
+        send(of("task-stopped-oom-killed.json", id), at).await;
+        let running = send(of("task-running.json", &format!("{id}-next")), at + 2 * minute).await;
+        assert_eq!(
+            running["resolved"],
+            serde_json::json!([]),
+            "not resolved by a replacement: {running}"
+        );
+    }
+    let alerts_seen = m.alerts().await;
+    assert_eq!(alerts_seen.len(), 1, "one incident for the loop: {alerts_seen:?}");
+    assert_eq!(alerts_seen[0].attributes["state"], "open");
+    assert!(
+        alerts_seen[0].subject.starts_with("[CRITICAL] oom-killed "),
+        "{}",
+        alerts_seen[0].subject
+    );
+
+    use connector_core::monitor::ports::MonitorStore;
+    let stored = m.store.load(&m.cluster).await.unwrap();
+    let incident = stored
+        .incidents
+        .values()
+        .map(|v| &v.value)
+        .find(|i| i.category == "oom-killed")
+        .expect("open");
+    assert_eq!(incident.members.len(), 3, "three tasks stopped: {incident:?}");
+    assert!(incident.summary.contains("3 times"), "{incident:?}");
+
+    // The last replacement has run 8 minutes: not yet; at 10 minutes the run resolves it.
+    let last_running = t0 + 8 * minute + 2 * minute;
+    m.run_at(last_running + 8 * minute).await;
+    assert!(m.alerts().await.is_empty(), "not stable long enough yet");
+    m.run_at(last_running + 10 * minute).await;
+    let resolved = m.alerts().await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(
+        resolved[0].subject.starts_with("[RESOLVED] oom-killed "),
+        "{}",
+        resolved[0].subject
+    );
+    assert!(resolved[0].body.contains("3 times"), "{}", resolved[0].body);
+    let stored = m.store.load(&m.cluster).await.unwrap();
+    assert!(
+        stored.incidents.values().all(|v| v.value.category != "oom-killed"),
+        "{:?}",
+        stored.incidents
     );
 }
 

@@ -1,11 +1,12 @@
 //! `ecsTaskState`: ECS "Task State Change" events of the Connect cluster become the same alerts
-//! as the monitor's (same store, same format, same topic): one per stopped task, and a resolved
-//! notice when a task of the service runs again.
+//! as the monitor's (same store, same format, same topic): one per service and stop category, so
+//! a crash loop is one incident; a task RUNNING again starts its recovery, and `testConnectors`
+//! resolves it once the service has run stable.
 
 use connector_core::error_chain;
 use connector_core::metrics::{Unit, emf_line};
-use connector_core::monitor::alert::{Notice, NoticeKind, opening, render};
-use connector_core::monitor::ecs::{EcsEvent, classify_ecs_event};
+use connector_core::monitor::alert::{Incident, Notice, NoticeKind, opening, render};
+use connector_core::monitor::ecs::{EcsEvent, classify_ecs_event, stopped_again};
 use connector_core::monitor::finding::Category;
 use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
@@ -85,6 +86,7 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
         Ok(EcsEvent::Stopped {
             cluster,
             group,
+            task,
             finding,
         }) => {
             println!(
@@ -94,14 +96,28 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
             let mut answer = json!({"category": finding.category.id(), "severity": finding.severity.as_str(),
                                     "group": group, "incident": finding.incident_key(&cluster), "alerted": false});
             if finding.is_alertable() {
-                let notice = opening(&cluster, &finding, now);
-                // EventBridge can deliver an event twice and sends several per task: the claim
-                // lets only the first one alert.
-                if store
+                let mut notice = opening(&cluster, &finding, now);
+                notice.incident.stops = 1;
+                // EventBridge can deliver an event twice and sends several per task, and a crash
+                // loop stops task after task: the claim lets only the first one alert; the
+                // others are counted on the open incident.
+                if !store
                     .open_incident(&cluster, &notice.incident)
                     .await
                     .map_err(|e| fail(&e))?
                 {
+                    let stored = store.load(&cluster).await.map_err(|e| fail(&e))?;
+                    if let Some(open) = stored.incidents.get(&notice.incident.key)
+                        && let Some(next) = stopped_again(&open.value, &finding, &task)
+                    {
+                        // Losing this race to another stop's count only undercounts.
+                        store
+                            .update_incident(&cluster, &next, open.version)
+                            .await
+                            .map_err(|e| fail(&e))?;
+                        answer["stops"] = json!(next.stops);
+                    }
+                } else {
                     let message = render(&notice, &cluster, &config.runbook_base_url, now);
                     if let Err(e) = alerts.publish(&message).await {
                         let _ = store.close_incident(&cluster, &notice.incident.key, 1).await;
@@ -116,10 +132,35 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
         Ok(EcsEvent::Running { cluster, group, task }) => {
             let stored = store.load(&cluster).await.map_err(|e| fail(&e))?;
             let mut resolved = Vec::new();
+            let mut recovering = Vec::new();
             for (key, incident) in &stored.incidents {
                 if !Category::is_ecs_stop(&incident.value.category) {
                     continue;
                 }
+                // The service's own stops resolve once it has run stable (testConnectors' run
+                // sends that notice); one replacement reaching RUNNING proves nothing yet.
+                let per_task = incident
+                    .value
+                    .resource
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("task/"));
+                if !per_task {
+                    if incident.value.recovering_since.is_none() {
+                        let next = Incident {
+                            recovering_since: Some(now),
+                            ..incident.value.clone()
+                        };
+                        if store
+                            .update_incident(&cluster, &next, incident.version)
+                            .await
+                            .map_err(|e| fail(&e))?
+                        {
+                            recovering.push(key.clone());
+                        }
+                    }
+                    continue;
+                }
+                // An incident opened per task (before stops were kept per service) resolves as it did.
                 if store
                     .close_incident(&cluster, key, incident.version)
                     .await
@@ -143,8 +184,14 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                     resolved.push(key.clone());
                 }
             }
-            tracing::info!(task, group, resolved = resolved.len(), "ECS task running");
-            Ok(json!({"status": "RUNNING", "task": task, "resolved": resolved}))
+            tracing::info!(
+                task,
+                group,
+                resolved = resolved.len(),
+                recovering = recovering.len(),
+                "ECS task running"
+            );
+            Ok(json!({"status": "RUNNING", "task": task, "resolved": resolved, "recovering": recovering}))
         }
     }
 }

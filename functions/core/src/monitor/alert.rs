@@ -39,6 +39,17 @@ pub struct Incident {
     /// silently too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covered_by: Option<String>,
+    /// An ECS stop incident whose service has a task RUNNING again since then (ms since the
+    /// epoch): resolved once it stays so for [`ECS_STABLE_MS`](super::ecs::ECS_STABLE_MS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovering_since: Option<i64>,
+    /// How many tasks an ECS stop incident has seen stop (0: not one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stops: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Which notice.
@@ -99,6 +110,8 @@ pub fn opening(cluster: &str, finding: &Finding, now: i64) -> Notice {
             last_notified_at: now,
             members: finding.members.clone(),
             covered_by: None,
+            recovering_since: None,
+            stops: 0,
         },
         finding: Some(finding.clone()),
     }

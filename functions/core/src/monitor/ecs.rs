@@ -3,7 +3,16 @@
 
 use serde_json::Value;
 
+use super::alert::{Incident, Notice, NoticeKind};
 use super::finding::{Category, Finding};
+use super::time::iso8601;
+
+/// How long a replacement task must run without another stop before a stop incident resolves:
+/// a crash loop (stop, replacement RUNNING, stop again) stays one incident.
+pub const ECS_STABLE_MS: i64 = 10 * 60_000;
+
+/// The task ids a stop incident keeps (the count of stops goes on past it).
+const KEPT_TASKS: usize = 50;
 
 /// What an ECS task state change means for the monitor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +23,10 @@ pub enum EcsEvent {
         cluster: String,
         /// The service group (`service:kafka-connect`) or the task's group.
         group: String,
-        /// The finding (resource `task/<id>`); boxed, it is much larger than the other variants.
+        /// The stopped task's id.
+        task: String,
+        /// The finding (resource: the service group, so that the service's stops of one
+        /// cause are one incident); boxed, it is much larger than the other variants.
         finding: Box<Finding>,
     },
     /// A task reached RUNNING: the service is back.
@@ -117,7 +129,8 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
             category_sentence(category)
         ),
     );
-    finding.resource = Some(format!("task/{task}"));
+    finding.resource = Some(group.clone());
+    finding.members = vec![task.clone()];
     let mut detail = format!(
         "stopCode: {}\nstoppedReason: {reason}\n",
         if stop_code.is_empty() { "(none)" } else { &stop_code }
@@ -133,8 +146,47 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
     Ok(EcsEvent::Stopped {
         cluster,
         group,
+        task,
         finding: Box::new(finding),
     })
+}
+
+/// The open stop incident after another task of the service stopped the same way (`finding`,
+/// for `task`): counted, no longer recovering. `None` for a stop it has counted already
+/// (EventBridge delivers some events twice).
+pub fn stopped_again(incident: &Incident, finding: &Finding, task: &str) -> Option<Incident> {
+    if incident.members.iter().any(|t| t == task) {
+        return None;
+    }
+    let mut next = incident.clone();
+    next.members.push(task.to_string());
+    if next.members.len() > KEPT_TASKS {
+        next.members.remove(0);
+    }
+    next.recovering_since = None;
+    next.stops = incident.stops.max(1) + 1;
+    let stops = next.stops;
+    let group = finding.resource.as_deref().unwrap_or("the service");
+    next.summary = format!(
+        "Kafka Connect tasks of {group} keep stopping: {} ({stops} times since {}; the last, task {task})",
+        category_sentence(finding.category),
+        iso8601(incident.opened_at)
+    );
+    Some(next)
+}
+
+/// The resolved notices of the stop incidents whose service has run stable since a task reached
+/// RUNNING again, as of `now`.
+pub fn recovered<'a>(open: impl IntoIterator<Item = &'a Incident>, now: i64) -> Vec<Notice> {
+    open.into_iter()
+        .filter(|i| Category::is_ecs_stop(&i.category))
+        .filter(|i| i.recovering_since.is_some_and(|since| now - since >= ECS_STABLE_MS))
+        .map(|i| Notice {
+            kind: NoticeKind::Resolved,
+            incident: i.clone(),
+            finding: None,
+        })
+        .collect()
 }
 
 /// The stop category, from the most specific evidence to the least.
@@ -194,6 +246,37 @@ mod tests {
     const CLUSTER: &str = "mako-connector-main-connect";
 
     #[test]
+    fn another_task_stopping_the_same_way_is_counted_once_and_stops_the_recovery() {
+        let EcsEvent::Stopped { finding, task, .. } =
+            classify_ecs_event(&event("task-stopped-oom-killed.json"), CLUSTER).unwrap()
+        else {
+            panic!("a stop")
+        };
+        let mut open = crate::monitor::alert::opening(CLUSTER, &finding, 1_000).incident;
+        open.stops = 1;
+        open.recovering_since = Some(2_000);
+        assert_eq!(
+            stopped_again(&open, &finding, &task),
+            None,
+            "the same task twice counts once"
+        );
+        let next = stopped_again(&open, &finding, "other-task").unwrap();
+        assert_eq!((next.stops, next.recovering_since), (2, None));
+        assert!(
+            next.summary
+                .contains("(2 times since 1970-01-01T00:00:01Z; the last, task other-task)"),
+            "{}",
+            next.summary
+        );
+        assert!(recovered([&next], i64::MAX).is_empty(), "not recovering");
+        assert!(
+            recovered([&open], 2_000 + ECS_STABLE_MS - 1).is_empty(),
+            "not stable long enough"
+        );
+        assert_eq!(recovered([&open], 2_000 + ECS_STABLE_MS).len(), 1);
+    }
+
+    #[test]
     fn each_stop_sample_has_its_category() {
         let cases = [
             ("task-stopped-oom-killed.json", "oom-killed", Severity::Critical),
@@ -241,6 +324,7 @@ mod tests {
                     finding,
                     cluster,
                     group,
+                    task,
                 } => {
                     assert_eq!(
                         (finding.category.id(), finding.severity),
@@ -248,9 +332,11 @@ mod tests {
                         "{file}"
                     );
                     assert_eq!((cluster.as_str(), group.as_str()), (CLUSTER, "service:kafka-connect"));
+                    assert_eq!(task, "7c1a3f0e5b2d4c8e9f00112233445566");
                     assert_eq!(
                         finding.resource.as_deref(),
-                        Some("task/7c1a3f0e5b2d4c8e9f00112233445566")
+                        Some("service:kafka-connect"),
+                        "one incident per service"
                     );
                 }
                 other => panic!("{file}: {other:?}"),

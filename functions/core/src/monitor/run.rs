@@ -488,7 +488,13 @@ where
     // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
     let open = connect_incidents(&stored);
     super::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
-    let notices = notices_owed(ctx, &observation, &open, &eval);
+    let mut notices = notices_owed(ctx, &observation, &open, &eval);
+    // ecsTaskState opens the service's stop incidents; no event says it has run stable since,
+    // so each run resolves those whose replacement has.
+    notices.extend(super::ecs::recovered(
+        stored.incidents.values().map(|v| &v.value),
+        ctx.now,
+    ));
     let mut sent = Vec::new();
     let mut alert_failures = Vec::new();
     for notice in &notices {
