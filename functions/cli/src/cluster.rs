@@ -203,7 +203,18 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
             need(&ctx.runbook_base_url, "--runbook-base-url")?,
         )
     };
-    let settings: BTreeMap<&str, String> = [
+    // The deployed function's settings first (budget, mutes, reminders); what this context says
+    // about where things are wins over them.
+    let mut settings: BTreeMap<String, String> = match &ctx.monitor_function {
+        Some(function) => deployed_settings(ctx, function).await?,
+        None => {
+            eprintln!(
+                "note: the default settings (restart budget 3, no mutes); --monitor-function NAME reads the deployed ones"
+            );
+            BTreeMap::new()
+        }
+    };
+    let mine: BTreeMap<&str, String> = [
         ("CONFIG_SECRET_PREFIX", Some(prefix)),
         ("MONITOR_STATE_TABLE", Some(table.clone())),
         ("ALERT_TOPIC_ARN", Some(topic.clone())),
@@ -215,6 +226,7 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
     .into_iter()
     .filter_map(|(k, v)| Some((k, v?)))
     .collect();
+    settings.extend(mine.into_iter().map(|(k, v)| (k.to_string(), v)));
     let config = MonitorConfig::from_lookup(|k| settings.get(k).cloned()).map_err(|e| Failure::Input(e.to_string()))?;
     let monitor = deployed_monitor(config, &sdk(ctx).await);
     let request = json!({"cluster": cluster});
@@ -241,6 +253,27 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
     } else {
         Err(Failure::Unhealthy(String::new()))
     }
+}
+
+/// The environment of the deployed `testConnectors` function (Lambda GetFunctionConfiguration).
+async fn deployed_settings(ctx: &Context, function: &str) -> Result<BTreeMap<String, String>, Failure> {
+    let lambda = aws_sdk_lambda::Client::new(&sdk(ctx).await);
+    let got = lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(s) if s.is_resource_not_found_exception() => {
+                Failure::config(format!("no Lambda function {function:?} (--monitor-function)"))
+            }
+            _ => Failure::Unreachable(format!("cannot read the settings of {function}: {}", error_chain(&e))),
+        })?;
+    Ok(got
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default())
 }
 
 fn print_report(report: &Value) {

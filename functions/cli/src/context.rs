@@ -36,6 +36,10 @@ pub struct Context {
     /// Where the runbook pages are served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook_base_url: Option<String>,
+    /// The deployed `testConnectors` function: `check` takes its settings (restart budget,
+    /// mutes, reminders, thresholds) from the function's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_function: Option<String>,
 }
 
 impl Context {
@@ -50,6 +54,7 @@ impl Context {
             secret_prefix: other.secret_prefix.or(self.secret_prefix),
             alert_topic_arn: other.alert_topic_arn.or(self.alert_topic_arn),
             runbook_base_url: other.runbook_base_url.or(self.runbook_base_url),
+            monitor_function: other.monitor_function.or(self.monitor_function),
         }
     }
 

@@ -60,6 +60,10 @@ pub struct Global {
     /// Where the runbook pages are served (alert links).
     #[arg(long, global = true)]
     pub runbook_base_url: Option<String>,
+    /// The deployed testConnectors function: `check` uses its settings (budget, mutes,
+    /// reminders) instead of the defaults.
+    #[arg(long, global = true)]
+    pub monitor_function: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -76,6 +80,7 @@ impl Global {
             secret_prefix: self.secret_prefix.clone(),
             alert_topic_arn: self.alert_topic.clone(),
             runbook_base_url: self.runbook_base_url.clone(),
+            monitor_function: self.monitor_function.clone(),
         }
     }
 }

@@ -345,6 +345,206 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
     }
 }
 
+/// An IAM role on moto for a function to run as (moto's Lambda checks that it exists).
+async fn lambda_role(name: &str) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (moto)");
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let form = [
+        ("Action", "CreateRole"),
+        ("Version", "2010-05-08"),
+        ("RoleName", name),
+        ("AssumeRolePolicyDocument", policy),
+    ];
+    let body: String = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let out = tokio::process::Command::new("curl")
+        .args(["-s", "--max-time", "10", "-X", "POST", "-H"])
+        .arg("Content-Type: application/x-www-form-urlencoded")
+        .args(["-H", "Authorization: AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"])
+        .args(["--data", &body, &endpoint])
+        .output()
+        .await
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("<Arn>"), "CreateRole on moto: {text}");
+    format!("arn:aws:iam::123456789012:role/{name}")
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `check --monitor-function` judges with the deployed function's settings, not the defaults:
+/// a connector the function's `MUTE` names is reported muted, not restarted, and the budget is
+/// the function's `RESTART_BUDGET`.
+#[tokio::test]
+async fn check_takes_the_deployed_functions_settings_not_the_defaults() {
+    use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+    let config = contexts_file();
+    let sdk = sdk().await;
+    let (state_table, cluster, prefix) = (
+        unique("ctl-state"),
+        unique("ctl-cluster"),
+        format!("{}/", unique("ctl")),
+    );
+    create_sink_table(&sdk, &state_table).await;
+    let (muted, failing) = (unique("ctl-muted"), unique("ctl-budget"));
+    let function = unique("testConnectors");
+    let role = lambda_role(&unique("monitor-role")).await;
+    aws_sdk_lambda::Client::new(&sdk)
+        .create_function()
+        .function_name(&function)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .code(
+            FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tiny_zip()))
+                .build(),
+        )
+        .environment(
+            Environment::builder()
+                .variables("MUTE", &muted)
+                .variables("RESTART_BUDGET", "5")
+                .variables("MONITOR_STATE_TABLE", "the-deployed-table")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the function on moto");
+    let saved = ctl(
+        &config,
+        &[
+            "context",
+            "set",
+            "deployed",
+            "--use",
+            "--connect-url",
+            &connect_url(),
+            "--cluster",
+            &cluster,
+            "--state-table",
+            &state_table,
+            "--secret-prefix",
+            &prefix,
+            "--monitor-function",
+            &function,
+        ],
+    )
+    .await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let dir = std::env::temp_dir().join(unique("ctl-missing"));
+    for name in [&muted, &failing] {
+        let sink = file_sink(&unique("topic"), &dir.join(format!("{name}.txt")));
+        put_connector_secret(&sdk, &prefix, name, &sink).await;
+        api().put_config(name, &sink).await.unwrap();
+    }
+    for name in [&muted, &failing] {
+        wait_task(name, State::Failed).await;
+    }
+    let dry = ctl(&config, &["check", "--dry-run", "--json"]).await;
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    let report = dry.json();
+    let m = &connector(&report, &muted).expect("reported")["findings"][0];
+    assert_eq!(
+        (m["muted"].as_bool(), m["action"].as_str()),
+        (Some(true), Some("muted: recorded only")),
+        "{m}"
+    );
+    let f = &connector(&report, &failing).expect("reported")["findings"][0];
+    assert_eq!(f["action"], "dry run: would request restart 1 of 5", "{f}");
+    assert!(!dry.stderr.contains("default settings"), "{}", dry.stderr);
+    // The context's own table wins over the function's: the state read is this test's.
+    assert_eq!(ctl(&config, &["incidents", "--json"]).await.code, 0);
+
+    let wrong = ctl(
+        &config,
+        &["check", "--dry-run", "--monitor-function", "no-such-function"],
+    )
+    .await;
+    assert_eq!(wrong.code, 2, "{} {}", wrong.stdout, wrong.stderr);
+    assert!(
+        wrong.stderr.contains("no Lambda function \"no-such-function\""),
+        "{}",
+        wrong.stderr
+    );
+    let defaults = ctl(
+        &config,
+        &[
+            "context",
+            "set",
+            "plain",
+            "--use",
+            "--connect-url",
+            &connect_url(),
+            "--cluster",
+            &cluster,
+            "--state-table",
+            &state_table,
+            "--secret-prefix",
+            &prefix,
+        ],
+    )
+    .await;
+    assert_eq!(defaults.code, 0, "{}", defaults.stderr);
+    let plain = ctl(&config, &["check", "--dry-run", "--json"]).await;
+    assert!(
+        plain.stderr.contains("--monitor-function NAME reads the deployed ones"),
+        "{}",
+        plain.stderr
+    );
+    let report = plain.json();
+    let f = &connector(&report, &muted).expect("reported")["findings"][0];
+    assert_eq!(
+        f["action"], "dry run: would request restart 1 of 3",
+        "the defaults: {f}"
+    );
+    for name in [&muted, &failing] {
+        api().delete(name).await.unwrap();
+    }
+}
+
+/// The smallest zip archive moto takes as a function's code: one empty `bootstrap`.
+fn tiny_zip() -> Vec<u8> {
+    let name = b"bootstrap";
+    let crc = 0u32; // of no bytes
+    let mut local = Vec::new();
+    local.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+    local.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    local.extend_from_slice(&crc.to_le_bytes());
+    local.extend_from_slice(&0u32.to_le_bytes());
+    local.extend_from_slice(&0u32.to_le_bytes());
+    local.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    local.extend_from_slice(&0u16.to_le_bytes());
+    local.extend_from_slice(name);
+    let mut central = Vec::new();
+    central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+    central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    central.extend_from_slice(&crc.to_le_bytes());
+    central.extend_from_slice(&0u32.to_le_bytes());
+    central.extend_from_slice(&0u32.to_le_bytes());
+    central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    central.extend_from_slice(&[0; 12]);
+    central.extend_from_slice(&0u32.to_le_bytes());
+    central.extend_from_slice(name);
+    let mut zip = local.clone();
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    zip.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    zip.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    zip.extend_from_slice(&(local.len() as u32).to_le_bytes());
+    zip.extend_from_slice(&0u16.to_le_bytes());
+    zip
+}
+
 #[tokio::test]
 async fn without_a_place_to_reach_the_cluster_it_says_so_and_exits_2() {
     let config = contexts_file();
