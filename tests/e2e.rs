@@ -164,8 +164,23 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
     create_sink_table(&sdk, &table).await;
     create_queue(&sdk, &dlq).await;
     let api = HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap();
-    let m = Monitor::with_url(&connect_url()).await;
+    // The monitor reaches the worker through the fault proxy, which counts the restart requests
+    // the worker received: a restart made is told from none by that, not by a status that
+    // looks the same before and after.
+    let m = Monitor::with_url(connector_tests::faults::Faults::for_connector("-").url()).await;
     let (name, topic) = (unique("failing-sink"), unique("seatool"));
+    let restarts = || {
+        let faults = connector_tests::faults::Faults::for_connector(&name);
+        async move {
+            faults
+                .counts()
+                .await
+                .iter()
+                .filter(|(op, _)| op.starts_with("POST ") && op.ends_with("/restart"))
+                .map(|(_, n)| *n)
+                .sum::<u64>()
+        }
+    };
     let config = lambda_sink(&topic, &watch, 10);
     m.desire(&name, &config).await;
     api.put_config(&name, &config).await.unwrap();
@@ -207,10 +222,12 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
         opened[0].body
     );
 
+    assert_eq!(restarts().await, 1, "the worker received the restart");
+
     // The restart cannot help while the table is gone: the task fails again, and the next run
     // waits out the backoff without a second alert.
     // (The restarted task may fail again before a poll sees it RUNNING: then 10 s is long enough
-    // for the restart to have happened.)
+    // for the restart to have taken effect.)
     let restarted = wait_for(Duration::from_secs(10), || async {
         api.status(&name).await.ok().filter(task_is(State::Running)).map(|_| ())
     });
@@ -230,11 +247,13 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
         "{action}"
     );
     assert!(m.alerts().await.is_empty(), "no second alert for the same incident");
+    assert_eq!(restarts().await, 1, "none while the backoff runs");
 
     // The table is back; after the backoff the monitor restarts again and the records arrive.
     create_sink_table(&sdk, &table).await;
     let report = m.run_at(t0 + 3 * MINUTE_MS).await;
     assert_eq!(findings(&report, &name)[0]["action"], "restart 2 of 3 requested");
+    assert_eq!(restarts().await, 2, "the worker received the second restart");
     wait_status(&api, &name, "RUNNING", Duration::from_secs(90), task_is(State::Running)).await;
     let arrived = wait_for(Duration::from_secs(90), || async {
         let seen = offsets(&sdk, &table).await;

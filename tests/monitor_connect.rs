@@ -569,7 +569,9 @@ async fn an_unreachable_worker_alerts_once_and_resolves_when_it_answers_again() 
 
 #[tokio::test]
 async fn two_overlapping_runs_restart_once_and_alert_once() {
-    let m = Monitor::with_url(&connect_url()).await;
+    use connector_tests::faults::Faults;
+    // Through the fault proxy, which counts the restart requests the worker received.
+    let m = Monitor::with_url(Faults::for_connector("-").url()).await;
     let (name, topic) = (unique("race-sink"), unique("topic"));
     let dir = std::env::temp_dir().join(unique("race"));
     let config = file_sink(&topic, &dir.join("out.txt"));
@@ -597,6 +599,13 @@ async fn two_overlapping_runs_restart_once_and_alert_once() {
         1,
         "{actions:?}"
     );
+    let received = Faults::for_connector(&name).counts().await;
+    let restarts: u64 = received
+        .iter()
+        .filter(|(op, _)| op.starts_with("POST ") && op.ends_with("/restart"))
+        .map(|(_, n)| *n)
+        .sum();
+    assert_eq!(restarts, 1, "the worker received one restart: {received:?}");
     assert_eq!(m.alerts().await.len(), 1, "one alert for two runs");
     api().delete(&name).await.unwrap();
 }
