@@ -54,6 +54,14 @@ impl Ecs {
         .unwrap()
     }
 
+    /// `alarmState` on the sample `events/alarm/<file>` with this catalogue.
+    async fn alarm(&self, catalogue: &[connector_core::monitor::alarm::AlarmEntry], file: &str, now: i64) -> Value {
+        let e = event(&format!("alarm/{file}"));
+        connector_lambdas::alarm_state::handle(&self.config, catalogue, &self.store, &self.alerts, &e, now)
+            .await
+            .unwrap()
+    }
+
     /// (subject, state attribute, body) of every alert so far.
     async fn alerts(&self) -> Vec<(String, String, String)> {
         read_alerts(&self.sdk, &self.queue)
@@ -246,25 +254,9 @@ async fn expected_stops_other_clusters_and_malformed_events_do_not_alert() {
 #[tokio::test]
 async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
     use connector_core::monitor::alarm::alarm_catalogue;
-    use connector_lambdas::alarm_state::handle as alarm;
     let ecs = Ecs::new().await;
     let cat = alarm_catalogue();
-    let send = |file: &'static str, now: i64| {
-        let ecs = &ecs;
-        let cat = &cat;
-        async move {
-            alarm(
-                &ecs.config,
-                cat,
-                &ecs.store,
-                &ecs.alerts,
-                &event(&format!("alarm/{file}")),
-                now,
-            )
-            .await
-            .unwrap()
-        }
-    };
+    let send = |file: &'static str, now: i64| ecs.alarm(&cat, file, now);
     assert_eq!(send("sink-failure-alarm.json", T0).await["alerted"], true);
     assert_eq!(
         send("sink-failure-alarm.json", T0 + 1000).await["alerted"],
@@ -359,24 +351,9 @@ async fn a_connector_unhealthy_alarm_does_not_page_again_for_what_the_monitor_pa
     use connector_core::monitor::alert::opening;
     use connector_core::monitor::finding::{Category, Finding};
     use connector_core::monitor::ports::MonitorStore;
-    use connector_lambdas::alarm_state::handle as alarm;
     let ecs = Ecs::new().await;
     let cat = alarm_catalogue();
-    let send = |file: &'static str, now: i64| {
-        let (ecs, cat) = (&ecs, &cat);
-        async move {
-            alarm(
-                &ecs.config,
-                cat,
-                &ecs.store,
-                &ecs.alerts,
-                &event(&format!("alarm/{file}")),
-                now,
-            )
-            .await
-            .unwrap()
-        }
-    };
+    let send = |file: &'static str, now: i64| ecs.alarm(&cat, file, now);
     // Not paged by the monitor: the alarm pages.
     let alone = send("connector-unhealthy-alarm.json", T0).await;
     assert_eq!(alone["alerted"], true, "{alone}");

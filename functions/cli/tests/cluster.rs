@@ -420,26 +420,24 @@ async fn check_takes_the_deployed_functions_settings_not_the_defaults() {
         .send()
         .await
         .expect("create the function on moto");
-    let saved = ctl(
-        &config,
-        &[
-            "context",
-            "set",
-            "deployed",
-            "--use",
-            "--connect-url",
-            &connect_url(),
-            "--cluster",
-            &cluster,
-            "--state-table",
-            &state_table,
-            "--secret-prefix",
-            &prefix,
-            "--monitor-function",
-            &function,
-        ],
-    )
-    .await;
+    let place = [
+        "--connect-url".to_string(),
+        connect_url(),
+        "--cluster".into(),
+        cluster.clone(),
+        "--state-table".into(),
+        state_table.clone(),
+        "--secret-prefix".into(),
+        prefix.clone(),
+    ];
+    let set = |name: &'static str, more: Vec<String>| {
+        let mut args: Vec<String> = vec!["context".into(), "set".into(), name.into(), "--use".into()];
+        args.extend(place.iter().cloned());
+        args.extend(more);
+        let config = config.clone();
+        async move { ctl(&config, &args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let saved = set("deployed", vec!["--monitor-function".into(), function.clone()]).await;
     assert_eq!(saved.code, 0, "{}", saved.stderr);
     let dir = std::env::temp_dir().join(unique("ctl-missing"));
     for name in [&muted, &failing] {
@@ -476,24 +474,7 @@ async fn check_takes_the_deployed_functions_settings_not_the_defaults() {
         "{}",
         wrong.stderr
     );
-    let defaults = ctl(
-        &config,
-        &[
-            "context",
-            "set",
-            "plain",
-            "--use",
-            "--connect-url",
-            &connect_url(),
-            "--cluster",
-            &cluster,
-            "--state-table",
-            &state_table,
-            "--secret-prefix",
-            &prefix,
-        ],
-    )
-    .await;
+    let defaults = set("plain", Vec::new()).await;
     assert_eq!(defaults.code, 0, "{}", defaults.stderr);
     let plain = ctl(&config, &["check", "--dry-run", "--json"]).await;
     assert!(
