@@ -688,6 +688,109 @@ async fn every_restart_and_the_give_up_are_in_the_audit_trail_and_restart_three_
     api().delete(&name).await.unwrap();
 }
 
+/// Two poison records failing a task in turn on the real worker (the stand-in Lambda sink
+/// fails on each once, then skips it, as an operator would): two different fingerprints. A new
+/// fingerprint gets its own budget, but the backoff follows the connector's restarts, so the
+/// second failure waits out the backoff of the first restart instead of being restarted at once
+/// (before, a new fingerprint reset the count to 0 and skipped the backoff: two causes taking
+/// turns were restarted every minute). Counted at the proxy: restart requests the worker got.
+/// Not in the 3.6 pass: the stand-in plugin is built for the 4.x worker only.
+#[tokio::test]
+async fn stand_in_poison_records_failing_in_turn_are_restarted_at_the_connectors_backoff() {
+    use connector_tests::faults::Faults;
+    let m = Monitor::with_url(Faults::for_connector("-").url()).await;
+    let (name, topic) = (unique("poison-sink"), unique("topic"));
+    let seen = std::env::temp_dir().join(unique("poison-seen"));
+    let config: BTreeMap<String, String> = [
+        ("connector.class", "connector.standin.lambda.LambdaSinkConnector"),
+        ("tasks.max", "1"),
+        ("topics", topic.as_str()),
+        ("aws.lambda.function.name", "never-called"),
+        ("aws.lambda.endpoint.override", "http://127.0.0.1:9"),
+        ("standin.poison.prefix", "POISON:"),
+        ("standin.poison.seen.dir", &seen.to_string_lossy()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    produce(
+        &topic,
+        &[
+            (
+                Some("a"),
+                Some("POISON:unexpected character '<' where a JSON value starts"),
+            ),
+            (Some("b"), Some("POISON:field STATE_CODE is required but missing")),
+        ],
+    )
+    .await;
+    let failed_on = |words: &'static str| {
+        move |s: &connector_core::connect::ConnectorStatus| {
+            s.tasks.first().is_some_and(|t| {
+                t.state == State::Failed && t.trace.as_deref().is_some_and(|trace| trace.contains(words))
+            })
+        }
+    };
+    let restarts = || {
+        let faults = Faults::for_connector(&name);
+        async move {
+            faults
+                .counts()
+                .await
+                .iter()
+                .filter(|(op, _)| op.starts_with("POST ") && op.ends_with("/restart"))
+                .map(|(_, n)| *n)
+                .sum::<u64>()
+        }
+    };
+    wait_status(
+        &name,
+        "FAILED on the first poison record",
+        failed_on("unexpected character"),
+    )
+    .await;
+
+    let minute = 60_000;
+    let t0 = connector_tests::now_millis();
+    let first = m.run_at(t0).await;
+    let f = &findings(&first, &name)[0];
+    assert_eq!(
+        (f["cause"].as_str(), f["action"].as_str()),
+        (Some("unknown"), Some("restart 1 of 3 requested")),
+        "{f}"
+    );
+    let first_fingerprint = f["root"]["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(restarts().await, 1);
+
+    wait_status(
+        &name,
+        "FAILED on the second poison record",
+        failed_on("STATE_CODE is required"),
+    )
+    .await;
+    let second = m.run_at(t0 + minute).await;
+    let f = &findings(&second, &name)[0];
+    assert_ne!(f["root"]["fingerprint"], json!(first_fingerprint), "two causes: {f}");
+    assert!(
+        f["action"].as_str().unwrap().contains("next restart not before"),
+        "a new cause waits out the connector's backoff: {f}"
+    );
+    assert_eq!(restarts().await, 1, "not restarted a minute after the last restart");
+
+    let third = m.run_at(t0 + 3 * minute).await;
+    assert_eq!(
+        findings(&third, &name)[0]["action"],
+        "restart 1 of 3 requested",
+        "its own budget once the backoff is over: {third}"
+    );
+    assert_eq!(restarts().await, 2);
+    wait_status(&name, "RUNNING past both poison records", task_state(State::Running)).await;
+    api().delete(&name).await.unwrap();
+    let _ = std::fs::remove_dir_all(&seen);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The emulator: what a real worker cannot be made to do on demand, and its fidelity.
 

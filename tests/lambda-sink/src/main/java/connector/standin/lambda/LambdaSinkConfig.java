@@ -26,6 +26,10 @@ final class LambdaSinkConfig extends AbstractConfig {
   static final String SECRET_ACCESS_KEY = "aws.secret.access.key";
   /** Not a Confluent setting: the Invoke API endpoint, e.g. the one `cargo lambda watch` serves. */
   static final String ENDPOINT_OVERRIDE = "aws.lambda.endpoint.override";
+  /** Test knob: a record whose value starts with this fails the task, once (see POISON_SEEN_DIR). */
+  static final String POISON_PREFIX = "standin.poison.prefix";
+  /** Test knob: where the task notes the poison records it has failed on; seen again, one is skipped. */
+  static final String POISON_SEEN_DIR = "standin.poison.seen.dir";
 
   enum OnError { FAIL, LOG, IGNORE }
 
@@ -44,7 +48,14 @@ final class LambdaSinkConfig extends AbstractConfig {
           "Static credentials; the SDK's default provider chain when unset.")
       .define(SECRET_ACCESS_KEY, Type.PASSWORD, null, Importance.LOW, "The secret of aws.access.key.id.")
       .define(ENDPOINT_OVERRIDE, Type.STRING, null, Importance.LOW,
-          "Stand-in only: the Lambda endpoint to call instead of the regional one.");
+          "Stand-in only: the Lambda endpoint to call instead of the regional one.")
+      .define(POISON_PREFIX, Type.STRING, null, Importance.LOW,
+          "Stand-in only: a record whose value starts with this fails the task the first time it is"
+              + " seen, with the rest of the value as the message; the next time it is skipped (as an"
+              + " operator skips a poison record), so that poison records fail the task in turn.")
+      .define(POISON_SEEN_DIR, Type.STRING, null, Importance.LOW,
+          "Stand-in only: the directory where the poison records already failed on are noted"
+              + " (needed with " + POISON_PREFIX + ": it outlives the task's restart).");
 
   LambdaSinkConfig(Map<String, String> props) {
     super(DEF, props);
@@ -58,6 +69,9 @@ final class LambdaSinkConfig extends AbstractConfig {
       } catch (IllegalArgumentException e) {
         throw new ConfigException(ENDPOINT_OVERRIDE, endpoint, "not an absolute URL: " + e.getMessage());
       }
+    }
+    if ((poisonPrefix() == null) != (poisonSeenDir() == null)) {
+      throw new ConfigException(POISON_PREFIX + " and " + POISON_SEEN_DIR + " go together");
     }
     if ((getString(ACCESS_KEY_ID) == null) != (getPassword(SECRET_ACCESS_KEY) == null)) {
       throw new ConfigException(ACCESS_KEY_ID + " and " + SECRET_ACCESS_KEY + " go together");
@@ -75,6 +89,10 @@ final class LambdaSinkConfig extends AbstractConfig {
   OnError onError() { return OnError.valueOf(getString(BEHAVIOR_ON_ERROR).toUpperCase(Locale.ROOT)); }
 
   String endpointOverride() { return getString(ENDPOINT_OVERRIDE); }
+
+  String poisonPrefix() { return getString(POISON_PREFIX); }
+
+  String poisonSeenDir() { return getString(POISON_SEEN_DIR); }
 
   String accessKeyId() { return getString(ACCESS_KEY_ID); }
 
