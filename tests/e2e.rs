@@ -169,18 +169,8 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
     // looks the same before and after.
     let m = Monitor::with_url(connector_tests::faults::Faults::for_connector("-").url()).await;
     let (name, topic) = (unique("failing-sink"), unique("seatool"));
-    let restarts = || {
-        let faults = connector_tests::faults::Faults::for_connector(&name);
-        async move {
-            faults
-                .counts()
-                .await
-                .iter()
-                .filter(|(op, _)| op.starts_with("POST ") && op.ends_with("/restart"))
-                .map(|(_, n)| *n)
-                .sum::<u64>()
-        }
-    };
+    let faults = connector_tests::faults::Faults::for_connector(&name);
+    let restarts = || faults.restarts_taken();
     let config = lambda_sink(&topic, &watch, 10);
     m.desire(&name, &config).await;
     api.put_config(&name, &config).await.unwrap();

@@ -150,12 +150,30 @@ async fn a_muted_failure_is_not_restarted_and_keeps_its_whole_budget_for_when_th
     }
     let status = api().status(&name).await.unwrap();
     assert_eq!(status.tasks[0].state, State::Failed, "the worker saw no restart");
+    // The mute honoured is in the audit trail once, not once per run.
+    let trail = m.store.history(&m.cluster, Some(&name), 50).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(
+        (trail[0].kind, trail[0].cause.as_deref(), trail[0].at),
+        (
+            connector_core::monitor::audit::AuditKind::MuteHonoured,
+            Some("unknown"),
+            start
+        ),
+        "{trail:?}"
+    );
 
     // Unmuted, the failure gets its first restart, not restart-exhausted.
     m.config.mute = String::new();
     std::fs::create_dir_all(&dir).unwrap();
     let report = m.run_at(start + 10 * 60_000).await;
     assert_eq!(findings(&report, &name)[0]["action"], "restart 1 of 3 requested");
+    let trail = m.store.history(&m.cluster, Some(&name), 50).await.unwrap();
+    assert_eq!(
+        trail[0].kind,
+        connector_core::monitor::audit::AuditKind::Restart,
+        "{trail:?}"
+    );
     wait_status(&name, "RUNNING", task_state(State::Running)).await;
     api().delete(&name).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -599,13 +617,13 @@ async fn two_overlapping_runs_restart_once_and_alert_once() {
         1,
         "{actions:?}"
     );
-    let received = Faults::for_connector(&name).counts().await;
-    let restarts: u64 = received
-        .iter()
-        .filter(|(op, _)| op.starts_with("POST ") && op.ends_with("/restart"))
-        .map(|(_, n)| *n)
-        .sum();
-    assert_eq!(restarts, 1, "the worker received one restart: {received:?}");
+    let faults = Faults::for_connector(&name);
+    assert_eq!(
+        faults.restarts_taken().await,
+        1,
+        "the worker took one restart: {:?}",
+        faults.counts().await
+    );
     assert_eq!(m.alerts().await.len(), 1, "one alert for two runs");
     api().delete(&name).await.unwrap();
 }
@@ -733,18 +751,8 @@ async fn stand_in_poison_records_failing_in_turn_are_restarted_at_the_connectors
             })
         }
     };
-    let restarts = || {
-        let faults = Faults::for_connector(&name);
-        async move {
-            faults
-                .counts()
-                .await
-                .iter()
-                .filter(|(op, _)| op.starts_with("POST ") && op.ends_with("/restart"))
-                .map(|(_, n)| *n)
-                .sum::<u64>()
-        }
-    };
+    let faults = Faults::for_connector(&name);
+    let restarts = || faults.restarts_taken();
     wait_status(
         &name,
         "FAILED on the first poison record",
@@ -762,7 +770,7 @@ async fn stand_in_poison_records_failing_in_turn_are_restarted_at_the_connectors
         "{f}"
     );
     let first_fingerprint = f["root"]["fingerprint"].as_str().unwrap().to_string();
-    assert_eq!(restarts().await, 1);
+    assert_eq!(restarts().await, 1, "{:?}", faults.counts().await);
 
     wait_status(
         &name,
@@ -777,7 +785,12 @@ async fn stand_in_poison_records_failing_in_turn_are_restarted_at_the_connectors
         f["action"].as_str().unwrap().contains("next restart not before"),
         "a new cause waits out the connector's backoff: {f}"
     );
-    assert_eq!(restarts().await, 1, "not restarted a minute after the last restart");
+    assert_eq!(
+        restarts().await,
+        1,
+        "not restarted a minute after the last restart: {:?}",
+        faults.counts().await
+    );
 
     let third = m.run_at(t0 + 3 * minute).await;
     assert_eq!(
@@ -785,7 +798,7 @@ async fn stand_in_poison_records_failing_in_turn_are_restarted_at_the_connectors
         "restart 1 of 3 requested",
         "its own budget once the backoff is over: {third}"
     );
-    assert_eq!(restarts().await, 2);
+    assert_eq!(restarts().await, 2, "{:?}", faults.counts().await);
     wait_status(&name, "RUNNING past both poison records", task_state(State::Running)).await;
     api().delete(&name).await.unwrap();
     let _ = std::fs::remove_dir_all(&seen);

@@ -19,7 +19,7 @@ other's faults). The control API lives on the proxy itself:
   ``"error": "ProvisionedThroughputExceededException" | "status": 503 | "delay_ms": 4000 | "reset": true}``
   ``times`` absent means every matching request; ``skip`` lets that many pass first.
 - ``GET /__faults/counts?target=<name>``: ``{"<operation>": n}``, every request that reached the
-  proxy for that target, faulted or not.
+  proxy for that target, faulted or not, and ``{"<operation> 2xx": n}``, those answered 2xx.
 - ``DELETE /__faults/rules?target=<name>``: forget that target's rules.
 """
 
@@ -175,6 +175,17 @@ class Faults:
             json.dumps({"__type": kind, "message": message}),
             {"content-type": "application/x-amz-json-1.0", "x-amzn-errortype": kind.rsplit("#", 1)[-1]},
         )
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        """Counts the answers that took a request (2xx) as ``"<operation> 2xx"`` beside the
+        requests, so that a test tells a request made from one that was done (a 409 retried
+        three times is four requests and one restart)."""
+        if flow.request.path.startswith("/__faults") or flow.response is None:
+            return
+        target = _target(flow)
+        if target and 200 <= flow.response.status_code < 300:
+            with self.lock:
+                self.counts[target][f"{_operation(flow)} 2xx"] += 1
 
 
 addons = [Faults()]

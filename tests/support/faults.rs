@@ -79,6 +79,16 @@ impl Faults {
             .await
             .expect("counts as JSON")
     }
+
+    /// Restarts of this connector the worker took (`POST /connectors/{name}/restart` answered
+    /// 2xx): one per restart made, however many 409s were retried before it.
+    pub async fn restarts_taken(&self) -> u64 {
+        self.counts()
+            .await
+            .get("POST /connectors/{name}/restart 2xx")
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// The production SDK configuration (timeouts, retries), pointed at the fault proxy.
