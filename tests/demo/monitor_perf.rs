@@ -66,7 +66,7 @@ async fn main() {
         _ => None,
     })
     .expect("config");
-    let monitor = deployed_monitor(config, &sdk);
+    let monitor = deployed_monitor(config, &sdk).expect("monitor");
     let event = json!({"cluster": "perf-cluster"});
     for run in 1..=4 {
         let started = Instant::now();

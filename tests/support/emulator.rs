@@ -105,6 +105,7 @@ impl Emulator {
             .route("/connectors/{name}/config", put(put_config))
             .route("/connectors/{name}/restart", post(restart))
             .route("/connectors/{name}/tasks/{id}/restart", post(restart_task))
+            .route("/connectors/{name}/offsets", get(no_offsets_api))
             .route("/connectors/{name}/{verb}", put(target_state))
             .with_state(shared);
         tokio::spawn(async move {
@@ -254,6 +255,20 @@ async fn root(State(s): State<Shared>) -> Response {
         return r;
     }
     axum::Json(json!({"version": "4.3.1-emulator", "commit": "emulator", "kafka_cluster_id": "emulated"}))
+        .into_response()
+}
+
+/// The offsets API (KIP-875) is absent, as on a worker before 3.5: Jersey's 404 for a path no
+/// resource serves. A real worker this harness runs always has it, so this is what a test of a
+/// worker without it uses.
+async fn no_offsets_api(State(s): State<Shared>) -> Response {
+    if let Some(r) = fault(&s, false).await {
+        return r;
+    }
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error_code": 404, "message": "HTTP 404 Not Found"})),
+    )
         .into_response()
 }
 

@@ -66,6 +66,28 @@ impl Monitor {
         }
     }
 
+    /// The same monitor measuring consumer lag on the test broker's TLS listener, a consumer
+    /// still for `stall_after_runs` runs being `consumer-stalled`.
+    pub fn with_lag(self, stall_after_runs: u32) -> Self {
+        let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP: run through scripts/test");
+        let ca = broker_ca();
+        self.reconfigured(|c| {
+            c.kafka_bootstrap = Some(bootstrap);
+            c.kafka_tls = true;
+            c.kafka_tls_ca_file = Some(ca);
+            c.lag.stall_after_runs = stall_after_runs;
+        })
+    }
+
+    /// The monitor's audit trail of `connector`, newest first.
+    pub async fn store_history(&self, connector: &str) -> Vec<connector_core::monitor::audit::AuditEntry> {
+        use connector_core::monitor::ports::MonitorStore;
+        self.store
+            .history(&self.cluster, Some(connector), 50)
+            .await
+            .expect("the audit trail")
+    }
+
     /// The deployed monitor for the current settings; kept while they stay the same, so its
     /// secret-value cache lives across runs as in a warm function.
     pub fn deployed(&self) -> std::sync::Arc<DeployedMonitor> {
@@ -73,7 +95,9 @@ impl Monitor {
         match slot.as_ref() {
             Some((config, monitor)) if *config == self.config => monitor.clone(),
             _ => {
-                let monitor = std::sync::Arc::new(deployed_monitor(self.config.clone(), &self.sdk));
+                let monitor = std::sync::Arc::new(
+                    deployed_monitor(self.config.clone(), &self.sdk).expect("the monitor's TLS settings"),
+                );
                 *slot = Some((self.config.clone(), monitor.clone()));
                 monitor
             }
@@ -121,6 +145,16 @@ impl Monitor {
     pub async fn alerts(&self) -> Vec<Alert> {
         read_alerts(&self.sdk, &self.queue).await
     }
+}
+
+/// The test broker's certificate (PEM), which `scripts/kafka` made for its TLS listener: the CA
+/// the lag check trusts besides the system's.
+pub fn broker_ca() -> String {
+    let truststore = std::env::var("KAFKA_TLS_TRUSTSTORE").expect("KAFKA_TLS_TRUSTSTORE: run through scripts/test");
+    std::path::Path::new(&truststore)
+        .with_file_name("broker.pem")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The findings of `connector` in a run's report.

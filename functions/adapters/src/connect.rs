@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use connector_core::connect::ports::{PutConfigOutcome, Readiness, RestartOutcome};
 use connector_core::connect::{
-    ConnectApi, ConnectError, ConnectorStatus, ConnectorView, TaskDiscovery, WorkerInfo, wire,
+    ConnectApi, ConnectError, ConnectorStatus, ConnectorView, SinkOffset, TaskDiscovery, WorkerInfo, wire,
 };
 use connector_core::error_chain;
 use connector_core::monitor::ports::{Located, Workers};
@@ -315,6 +315,11 @@ impl ConnectApi for HttpConnectApi {
         self.send(Method::PUT, self.url(&["connectors", name, "stop"], &[]), None)
             .await
             .map(|_| ())
+    }
+
+    async fn sink_offsets(&self, name: &str) -> Result<Vec<SinkOffset>, ConnectError> {
+        self.get_with(self.url(&["connectors", name, "offsets"], &[]), wire::sink_offsets)
+            .await
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::SystemClock;
 use crate::connect::HttpWorkers;
 use crate::ecs::EcsTaskDiscovery;
+use crate::kafka::{KafkaBrokers, TlsSetupError, tls_config};
 use crate::monitor_state::DynamoDbMonitorStore;
 use crate::secrets::SecretsManagerConfigs;
 use crate::sns::SnsAlertPublisher;
@@ -12,11 +13,29 @@ use connector_core::monitor::run::Monitor;
 
 /// The monitor as deployed: Secrets Manager, ECS discovery, DynamoDB state, SNS alerts. The
 /// `testConnectors` Lambda and `connectorctl check` both build it here.
-pub type DeployedMonitor =
-    Monitor<SecretsManagerConfigs, HttpWorkers<EcsTaskDiscovery>, DynamoDbMonitorStore, SnsAlertPublisher, SystemClock>;
+pub type DeployedMonitor = Monitor<
+    SecretsManagerConfigs,
+    HttpWorkers<EcsTaskDiscovery>,
+    DynamoDbMonitorStore,
+    SnsAlertPublisher,
+    SystemClock,
+    KafkaBrokers,
+>;
 
-/// The deployed monitor for `config`, on the clients of `sdk`.
-pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> DeployedMonitor {
+/// The deployed monitor for `config`, on the clients of `sdk`. Fails only when the brokers'
+/// TLS settings cannot be used (a CA file that is not PEM).
+pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> Result<DeployedMonitor, TlsSetupError> {
+    let brokers = match &config.kafka_bootstrap {
+        Some(bootstrap) => {
+            let tls = if config.kafka_tls {
+                Some(tls_config(config.kafka_tls_ca_file.as_deref())?)
+            } else {
+                None
+            };
+            Some(KafkaBrokers::new(bootstrap, tls, config.connect_timeout))
+        }
+        None => None,
+    };
     let workers = HttpWorkers::new(
         EcsTaskDiscovery::new(crate::ecs::Client::new(sdk)),
         config.connect_url.clone(),
@@ -26,5 +45,13 @@ pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> D
     let store = DynamoDbMonitorStore::new(crate::monitor_state::Client::new(sdk), &config.state_table);
     let alerts = SnsAlertPublisher::new(crate::sns::Client::new(sdk), &config.alert_topic_arn);
     let configs = SecretsManagerConfigs::new(crate::secrets::Client::new(sdk));
-    Monitor::new(config, configs, workers, store, alerts, SystemClock)
+    Ok(Monitor::new(
+        config,
+        configs,
+        workers,
+        brokers,
+        store,
+        alerts,
+        SystemClock,
+    ))
 }

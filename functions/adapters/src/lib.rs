@@ -10,6 +10,7 @@
 //! - [`sqs`] — [`SqsDeadLetterQueue`](sqs::SqsDeadLetterQueue): records that can never be stored.
 //! - [`connect`] — [`HttpConnectApi`](connect::HttpConnectApi): the Kafka Connect REST API.
 //! - [`ecs`] — [`EcsTaskDiscovery`](ecs::EcsTaskDiscovery): the running Connect workers' addresses.
+//! - [`kafka`] — [`KafkaBrokers`](kafka::KafkaBrokers): partition ends and record timestamps, for the lag.
 //! - [`secrets`] — [`SecretsManagerConfigs`](secrets::SecretsManagerConfigs): desired connector configs.
 //! - [`sns`] — [`SnsAlertPublisher`](sns::SnsAlertPublisher): alerts.
 //! - [`monitor_state`] — [`DynamoDbMonitorStore`](monitor_state::DynamoDbMonitorStore): restart counters and incidents.
@@ -23,6 +24,7 @@ pub mod connect;
 pub mod deployed;
 pub mod dynamodb;
 pub mod ecs;
+pub mod kafka;
 pub mod monitor_state;
 pub mod secrets;
 pub mod sns;

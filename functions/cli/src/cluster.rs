@@ -228,7 +228,7 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
     .collect();
     settings.extend(mine.into_iter().map(|(k, v)| (k.to_string(), v)));
     let config = MonitorConfig::from_lookup(|k| settings.get(k).cloned()).map_err(|e| Failure::Input(e.to_string()))?;
-    let monitor = deployed_monitor(config, &sdk(ctx).await);
+    let monitor = deployed_monitor(config, &sdk(ctx).await).map_err(|e| Failure::Input(e.to_string()))?;
     let request = json!({"cluster": cluster});
     let out = if dry_run {
         monitor.dry_run(&request).await

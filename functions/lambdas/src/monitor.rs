@@ -66,7 +66,7 @@ pub async fn main() -> Result<(), lambda_runtime::Error> {
     let config = MonitorConfig::from_lookup(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sdk = connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 3).await;
-    let monitor = &deployed_monitor(config, &sdk);
+    let monitor = &deployed_monitor(config, &sdk).inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let time_left = event
             .context

@@ -16,6 +16,7 @@ pub mod ports;
 pub mod wire;
 
 pub use model::{
-    ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus, WorkerInfo,
+    ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, SinkOffset, State, TaskStatus,
+    WorkerInfo,
 };
 pub use ports::{ConnectApi, ConnectError, ConnectorConfigs, RunningTask, TaskDiscovery};

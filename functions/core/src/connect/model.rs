@@ -111,6 +111,18 @@ pub struct ConnectorView {
     pub info: Option<ConnectorInfo>,
 }
 
+/// A sink connector's committed position in one partition (`GET /connectors/{name}/offsets`,
+/// KIP-875): the next offset its consumer group will read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct SinkOffset {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The committed offset.
+    pub offset: i64,
+}
+
 /// `GET /`: which Kafka Connect a worker runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerInfo {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::model::{ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, WorkerInfo};
+use super::model::{ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, SinkOffset, WorkerInfo};
 use crate::sink::ports::BoxError;
 
 /// Why a Kafka Connect REST call failed, as a caller needs to tell apart.
@@ -141,6 +141,9 @@ pub trait ConnectApi: Send + Sync {
     fn resume(&self, name: &str) -> impl Future<Output = Result<(), ConnectError>> + Send;
     /// `PUT /connectors/{name}/stop`.
     fn stop(&self, name: &str) -> impl Future<Output = Result<(), ConnectError>> + Send;
+    /// `GET /connectors/{name}/offsets` (3.5+) of a sink connector. A worker without the API
+    /// answers 404, as for an unknown connector.
+    fn sink_offsets(&self, name: &str) -> impl Future<Output = Result<Vec<SinkOffset>, ConnectError>> + Send;
 }
 
 /// A running Kafka Connect task (an ECS task) and its private address.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::model::{ComponentStatus, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus, WorkerInfo};
+use super::model::{
+    ComponentStatus, ConnectorInfo, ConnectorStatus, ConnectorView, SinkOffset, State, TaskStatus, WorkerInfo,
+};
 
 /// Reads a body, naming the field that was missing or mistyped.
 pub fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, String> {
@@ -44,6 +46,52 @@ pub fn expanded(text: &str) -> Result<Vec<ConnectorView>, String> {
             info: d.info.map(Into::into),
         })
         .collect())
+}
+
+/// `GET /connectors/{name}/offsets` of a sink connector: each partition's committed offset. An
+/// entry that is not a sink partition (a source connector's offsets are its own shape) is an
+/// error naming it, so a source connector is never read as having no progress.
+pub fn sink_offsets(text: &str) -> Result<Vec<SinkOffset>, String> {
+    let d: OffsetsDto = parse(text)?;
+    d.offsets
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let topic = e.partition.get("kafka_topic").and_then(|v| v.as_str());
+            let partition = e.partition.get("kafka_partition").and_then(|v| v.as_i64());
+            let offset = e
+                .offset
+                .as_ref()
+                .and_then(|o| o.get("kafka_offset"))
+                .and_then(|v| v.as_i64());
+            match (topic, partition, offset) {
+                (Some(topic), Some(partition), Some(offset)) => Ok(SinkOffset {
+                    topic: topic.to_string(),
+                    partition: i32::try_from(partition)
+                        .map_err(|_| format!("offsets[{i}].partition.kafka_partition is out of range"))?,
+                    offset,
+                }),
+                (None, _, _) => Err(format!(
+                    "offsets[{i}].partition.kafka_topic is missing: not a sink connector's offsets"
+                )),
+                (_, None, _) => Err(format!(
+                    "offsets[{i}].partition.kafka_partition is missing or not a number"
+                )),
+                (_, _, None) => Err(format!("offsets[{i}].offset.kafka_offset is missing or not a number")),
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct OffsetsDto {
+    offsets: Vec<OffsetEntryDto>,
+}
+
+#[derive(Deserialize)]
+struct OffsetEntryDto {
+    partition: serde_json::Map<String, serde_json::Value>,
+    offset: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]

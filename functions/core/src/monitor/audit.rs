@@ -140,6 +140,19 @@ pub fn of_action(
             entry.budget = Some(*budget);
             entry.next_not_before = policy.next_not_before(&state.restart);
         }
+        Action::RestartStalled { attempt, budget, .. } => {
+            entry.kind = AuditKind::Restart;
+            entry.fingerprint = Some(super::lag::STALLED_FINGERPRINT.to_string());
+            entry.attempt = Some(*attempt);
+            entry.budget = Some(*budget);
+            entry.next_not_before = policy.next_not_before(&state.progress.restart);
+            if let Some(f) = findings
+                .iter()
+                .find(|f| f.connector.as_deref() == Some(connector) && f.category == Category::ConsumerStalled)
+            {
+                entry.why = f.summary.clone();
+            }
+        }
         Action::Recreate { .. } => {}
         Action::CorrectDrift { .. } => entry.kind = AuditKind::CorrectDrift,
     }

@@ -50,6 +50,15 @@ pub struct MonitorConfig {
     pub worker_stuck: Duration,
     /// `GROUP_ALERTS_AT` (3): this many connectors failing on one cause are one cluster incident.
     pub group_alerts_at: usize,
+    /// `KAFKA_BOOTSTRAP_SERVERS`: the brokers the sink connectors read, for their lag; unset,
+    /// the lag is not measured.
+    pub kafka_bootstrap: Option<String>,
+    /// `KAFKA_SECURITY_PROTOCOL` (SSL): `SSL` (TLS, as MSK's port 9094) or `PLAINTEXT`.
+    pub kafka_tls: bool,
+    /// `KAFKA_TLS_CA_FILE`: a PEM file of CA certificates trusted besides the system's.
+    pub kafka_tls_ca_file: Option<String>,
+    /// `STALL_AFTER_RUNS` (3), `LAG_ALERT_SECONDS` (900), `LAG_ALERT_RUNS` (2).
+    pub lag: super::lag::LagSettings,
 }
 
 impl MonitorConfig {
@@ -111,6 +120,22 @@ impl MonitorConfig {
             group_alerts_at: env.parsed("GROUP_ALERTS_AT", 3usize, "a whole number from 2 to 1000", |n| {
                 (2..=1000).contains(n)
             }),
+            kafka_bootstrap: env.optional("KAFKA_BOOTSTRAP_SERVERS"),
+            kafka_tls: env.parsed("KAFKA_SECURITY_PROTOCOL", "SSL".to_string(), "SSL or PLAINTEXT", |p| {
+                p == "SSL" || p == "PLAINTEXT"
+            }) == "SSL",
+            kafka_tls_ca_file: env.optional("KAFKA_TLS_CA_FILE"),
+            lag: super::lag::LagSettings {
+                stall_after_runs: env.parsed("STALL_AFTER_RUNS", 3u32, "a whole number from 2 to 60", |n| {
+                    (2..=60).contains(n)
+                }),
+                lagging_seconds: env.parsed("LAG_ALERT_SECONDS", 900i64, "seconds from 60 to 604800", |s| {
+                    (60..=604_800).contains(s)
+                }),
+                lagging_after_runs: env.parsed("LAG_ALERT_RUNS", 2u32, "a whole number from 1 to 60", |n| {
+                    (1..=60).contains(n)
+                }),
+            },
         };
         env.finish()?;
         Ok(config)
@@ -133,6 +158,7 @@ impl MonitorConfig {
             muted,
             worker_warmup_ms: self.worker_warmup.as_millis() as i64,
             worker_stuck_ms: self.worker_stuck.as_millis() as i64,
+            lag: self.lag,
         }
     }
 }

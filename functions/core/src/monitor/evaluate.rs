@@ -39,6 +39,9 @@ pub struct ConnectorState {
     /// trail, so that it is one entry when it begins, not one per run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audited: Option<String>,
+    /// Its consumer's progress (sink connectors, where the lag is measured).
+    #[serde(default, skip_serializing_if = "super::lag::Progress::is_empty")]
+    pub progress: super::lag::Progress,
 }
 
 /// What the monitor keeps per cluster between runs.
@@ -110,6 +113,8 @@ pub struct Settings {
     /// How long a worker may stay not ready (starting, rebalancing, reading its configs) before
     /// that is `worker-unreachable` (ms).
     pub worker_stuck_ms: i64,
+    /// The consumer lag thresholds.
+    pub lag: super::lag::LagSettings,
 }
 
 impl Settings {
@@ -129,6 +134,7 @@ impl Default for Settings {
             muted: BTreeSet::new(),
             worker_warmup_ms: 5 * 60_000,
             worker_stuck_ms: 10 * 60_000,
+            lag: super::lag::LagSettings::default(),
         }
     }
 }
@@ -153,6 +159,17 @@ pub enum Action {
         /// The fingerprint the restart is for.
         fingerprint: String,
     },
+    /// `POST .../tasks/{id}/restart` of every task of a consumer that stalled while RUNNING.
+    RestartStalled {
+        /// The connector.
+        connector: String,
+        /// Restart number, 1-based.
+        attempt: u32,
+        /// Of how many.
+        budget: u32,
+        /// Its tasks.
+        tasks: Vec<i32>,
+    },
     /// `PUT .../config` of a missing connector from its secret.
     Recreate {
         /// The connector.
@@ -169,9 +186,10 @@ impl Action {
     /// The connector it acts on.
     pub fn connector(&self) -> &str {
         match self {
-            Action::Restart { connector, .. } | Action::Recreate { connector } | Action::CorrectDrift { connector } => {
-                connector
-            }
+            Action::Restart { connector, .. }
+            | Action::RestartStalled { connector, .. }
+            | Action::Recreate { connector }
+            | Action::CorrectDrift { connector } => connector,
         }
     }
 }
@@ -195,7 +213,7 @@ pub struct ConnectorSummary {
 }
 
 /// The outcome of [`evaluate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evaluation {
     /// Everything found, in connector order.
     pub findings: Vec<Finding>,

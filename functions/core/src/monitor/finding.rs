@@ -56,6 +56,10 @@ pub enum Category {
     ConfigDrift,
     /// The same failure came back after the restart budget: restarts stopped.
     RestartExhausted,
+    /// Every task RUNNING, records waiting, and no progress committed for several runs.
+    ConsumerStalled,
+    /// The oldest waiting record is older than the lag threshold.
+    ConsumerLagging,
     /// ECS: the container ran out of memory.
     OomKilled,
     /// ECS: the image could not be pulled.
@@ -93,6 +97,8 @@ impl Category {
             Category::TaskUnassigned => "task-unassigned",
             Category::ConfigDrift => "config-drift",
             Category::RestartExhausted => "restart-exhausted",
+            Category::ConsumerStalled => "consumer-stalled",
+            Category::ConsumerLagging => "consumer-lagging",
             Category::OomKilled => "oom-killed",
             Category::ImagePullFailed => "image-pull-failed",
             Category::ResourceInitFailed => "resource-init-failed",
@@ -108,7 +114,7 @@ impl Category {
     }
 
     /// The Connect health categories: `testConnectors` owns their incidents.
-    pub const CONNECT: [Category; 9] = [
+    pub const CONNECT: [Category; 11] = [
         Category::WorkerUnreachable,
         Category::WorkerRebalancing,
         Category::ConnectorMissing,
@@ -118,6 +124,8 @@ impl Category {
         Category::TaskUnassigned,
         Category::ConfigDrift,
         Category::RestartExhausted,
+        Category::ConsumerStalled,
+        Category::ConsumerLagging,
     ];
 
     /// The ECS task stop categories: `ecsTaskState` owns their incidents.
@@ -156,6 +164,7 @@ impl Category {
             | Category::TaskFailed
             | Category::ConnectorMissing
             | Category::RestartExhausted
+            | Category::ConsumerStalled
             | Category::OomKilled
             | Category::ImagePullFailed
             | Category::ResourceInitFailed
@@ -165,6 +174,7 @@ impl Category {
             Category::ConnectorPaused
             | Category::TaskUnassigned
             | Category::ConfigDrift
+            | Category::ConsumerLagging
             | Category::PlatformInterruption
             | Category::UnknownStop
             | Category::Alarm => Severity::Warning,

@@ -27,6 +27,7 @@ pub mod ecs;
 pub mod evaluate;
 pub mod finding;
 pub mod group;
+pub mod lag;
 pub mod memory;
 pub mod ports;
 pub mod restart;

@@ -14,6 +14,7 @@ use super::evaluate::{
     Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Observation, Settings, evaluate, judge_readiness,
 };
 use super::finding::{Category, Finding};
+use super::lag::{Brokers, LagReading};
 use super::ports::{AlertPublisher, Clock, Located, MonitorStore, ResolvedIncident, StateError, Workers};
 use crate::connect::control::{PayloadError, parse_request};
 use crate::connect::ports::{ConnectorConfigs, LoadedConfigs, Readiness, RestartOutcome};
@@ -23,10 +24,12 @@ use crate::metrics::{Unit, emf_line};
 
 /// The `testConnectors` use case: its ports and settings, with one method per job. The Lambda
 /// handler and `connectorctl check` both build one and call it.
-pub struct Monitor<C, W, S, P, K> {
+pub struct Monitor<C, W, S, P, K, B = super::lag::NoBrokers> {
     config: MonitorConfig,
     configs: C,
     workers: W,
+    /// The brokers the sink connectors read, for their lag; `None`: the lag is not measured.
+    brokers: Option<B>,
     store: S,
     alerts: P,
     clock: K,
@@ -72,21 +75,32 @@ impl MonitorFailure {
     }
 }
 
-impl<C, W, S, P, K> Monitor<C, W, S, P, K>
+impl<C, W, S, P, K, B> Monitor<C, W, S, P, K, B>
 where
     C: ConnectorConfigs,
     W: Workers,
     S: MonitorStore,
     P: AlertPublisher,
     K: Clock,
+    B: Brokers,
 {
     /// A monitor that reads the desired connectors from `configs`, reaches the workers through
-    /// `workers`, keeps its state in `store`, alerts through `alerts` and budgets by `clock`.
-    pub fn new(config: MonitorConfig, configs: C, workers: W, store: S, alerts: P, clock: K) -> Self {
+    /// `workers` and the brokers (for the lag) through `brokers`, keeps its state in `store`,
+    /// alerts through `alerts` and budgets by `clock`.
+    pub fn new(
+        config: MonitorConfig,
+        configs: C,
+        workers: W,
+        brokers: Option<B>,
+        store: S,
+        alerts: P,
+        clock: K,
+    ) -> Self {
         Self {
             config,
             configs,
             workers,
+            brokers,
             store,
             alerts,
             clock,
@@ -153,7 +167,15 @@ where
         let budget_ms = self.config.run_budget.as_millis() as i64;
         let reserve_ms = 2 * self.config.connect_timeout.as_millis() as i64;
         let may_start = || self.clock.now_millis() - started + reserve_ms <= budget_ms;
-        let out = run_monitor(&workers, &self.store, &self.alerts, &ctx, &may_start).await;
+        let out = run_monitor(
+            &workers,
+            self.brokers.as_ref(),
+            &self.store,
+            &self.alerts,
+            &ctx,
+            &may_start,
+        )
+        .await;
         let mut out = match out {
             Ok(out) => out,
             Err(e) => {
@@ -173,7 +195,7 @@ where
     }
 }
 
-impl<C, W, S: MonitorStore, P: AlertPublisher, K> Monitor<C, W, S, P, K> {
+impl<C, W, S: MonitorStore, P: AlertPublisher, K, B> Monitor<C, W, S, P, K, B> {
     fn state_slot(&self) -> std::sync::MutexGuard<'_, Option<super::alert::Incident>> {
         self.state_incident.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -340,8 +362,9 @@ pub async fn observe<A: ConnectApi>(
 }
 
 /// One monitor run; an action starts only while `may_start` says the budget allows it.
-async fn run_monitor<A, S, P>(
+async fn run_monitor<A, B, S, P>(
     workers: &[A],
+    brokers: Option<&B>,
     store: &S,
     alerts: &P,
     ctx: &RunContext,
@@ -349,6 +372,7 @@ async fn run_monitor<A, S, P>(
 ) -> Result<RunReport, RunError>
 where
     A: ConnectApi,
+    B: Brokers,
     S: MonitorStore,
     P: AlertPublisher,
 {
@@ -366,8 +390,18 @@ where
     let mut metrics = Vec::new();
     let dims = |connector: &str| vec![("Cluster", ctx.cluster.clone()), ("Connector", connector.to_string())];
 
+    // Progress, not just status: each judged sink connector's lag.
+    let lags = match (api, brokers) {
+        (Some(api), Some(brokers)) if eval.warming_until.is_none() => {
+            read_lags(api, brokers, &observation, &mut eval, &ctx.settings, ctx.now, may_start).await
+        }
+        _ => BTreeMap::new(),
+    };
+
     if ctx.dry_run {
-        return Ok(dry_run_report(ctx, &observation, api.map(|a| a.url()), &stored, eval));
+        let mut out = dry_run_report(ctx, &observation, api.map(|a| a.url()), &stored, eval);
+        put_lags(&mut out.report, &lags);
+        return Ok(out);
     }
 
     // Decisions to stand back go in the audit trail when they begin; actions as they are made.
@@ -407,7 +441,8 @@ where
                 Undo::CallFailed => {
                     restored.failed_restart_calls += 1;
                     let calls = restored.failed_restart_calls;
-                    if let Action::Restart { attempt, budget, .. } = &action
+                    if let Action::Restart { attempt, budget, .. } | Action::RestartStalled { attempt, budget, .. } =
+                        &action
                         && calls >= MAX_FAILED_RESTART_CALLS
                     {
                         text =
@@ -489,6 +524,15 @@ where
     let open = connect_incidents(&stored);
     super::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
     let mut notices = notices_owed(ctx, &observation, &open, &eval);
+    // A consumer whose lag was not read this run is not known to have healed.
+    notices.retain(|n| {
+        !(n.kind == super::alert::NoticeKind::Resolved
+            && [Category::ConsumerStalled.id(), Category::ConsumerLagging.id()].contains(&n.incident.category.as_str())
+            && n.incident
+                .connector
+                .as_ref()
+                .is_some_and(|c| matches!(lags.get(c), Some(LagReading::Unknown(_)))))
+    });
     // ecsTaskState opens the service's stop incidents; no event says it has run stable since,
     // so each run resolves those whose replacement has.
     notices.extend(super::ecs::recovered(
@@ -561,6 +605,13 @@ where
             ]
         };
         metrics.push(line(ctx, &dims(&c.name), health));
+        if let Some(LagReading::Measured(lag)) = lags.get(&c.name) {
+            let mut values = vec![("ConsumerLagRecords", Unit::Count, lag.records as f64)];
+            if let Some(seconds) = lag.seconds {
+                values.push(("ConsumerLagSeconds", Unit::Seconds, seconds as f64));
+            }
+            metrics.push(line(ctx, &dims(&c.name), &values));
+        }
     }
     metrics.push(line(
         ctx,
@@ -569,6 +620,7 @@ where
     ));
 
     let mut report = report(ctx, &observation, api.map(|a| a.url()), &eval, sent, &alert_failures);
+    put_lags(&mut report, &lags);
     report["audit"] = json!(audit);
     report["auditFailures"] = json!(audit_failures);
     Ok(RunReport {
@@ -577,6 +629,115 @@ where
         alert_failures,
         audit,
     })
+}
+
+/// Reads the lag of every listed sink connector the run wants, while the budget allows, and
+/// judges each one measured. A worker without the offsets API (before 3.5) or brokers that do
+/// not answer make one finding for the run, not one per connector.
+async fn read_lags<A: ConnectApi, B: Brokers>(
+    api: &A,
+    brokers: &B,
+    observation: &Observation,
+    eval: &mut Evaluation,
+    settings: &super::evaluate::Settings,
+    now: i64,
+    may_start: &(dyn Fn() -> bool + Sync),
+) -> BTreeMap<String, LagReading> {
+    let views = match observation {
+        Observation::Connectors(views) | Observation::Unproven { views, .. } => views,
+        _ => return BTreeMap::new(),
+    };
+    let judged: std::collections::BTreeSet<String> = eval.connectors.iter().map(|c| c.name.clone()).collect();
+    let mut lags = BTreeMap::new();
+    let mut cluster_problem: Option<String> = None;
+    for view in views {
+        let (Some(info), Some(status)) = (&view.info, &view.status) else {
+            continue;
+        };
+        if info.kind.as_deref() != Some("sink") || !judged.contains(&view.name) {
+            continue;
+        }
+        let name = view.name.clone();
+        if let Some(problem) = &cluster_problem {
+            lags.insert(name, LagReading::Unknown(problem.clone()));
+            continue;
+        }
+        if !may_start() {
+            lags.insert(
+                name,
+                LagReading::Unknown("not read: the run's time budget is spent".into()),
+            );
+            continue;
+        }
+        let committed = match api.sink_offsets(&name).await {
+            Ok(committed) => committed,
+            Err(ConnectError::NotFound { .. }) => {
+                let why = format!(
+                    "{} has no GET /connectors/{{name}}/offsets (Kafka Connect before 3.5): consumer lag is unknown",
+                    api.url()
+                );
+                cluster_problem = Some(why.clone());
+                lags.insert(name, LagReading::Unknown(why));
+                continue;
+            }
+            Err(e) => {
+                lags.insert(name, LagReading::Unknown(error_chain(&e)));
+                continue;
+            }
+        };
+        let topics = super::lag::topics_of(&info.config, &committed);
+        let ends = match brokers.ends(&topics).await {
+            Ok(ends) => ends,
+            Err(e) => {
+                let why = format!("consumer lag is unknown: {}", error_chain(&e));
+                cluster_problem = Some(why.clone());
+                lags.insert(name, LagReading::Unknown(why));
+                continue;
+            }
+        };
+        let mut partitions = super::lag::partition_lags(&committed, &ends);
+        for p in partitions.iter_mut().filter(|p| p.records > 0) {
+            // Without it the lag in records still stands; the lag in time is left unknown.
+            p.oldest_waiting_at = brokers
+                .timestamp_at(&p.topic, p.partition, p.position)
+                .await
+                .ok()
+                .flatten();
+        }
+        let lag = super::lag::connector_lag(partitions, now);
+        let running = status.connector.state == crate::connect::State::Running
+            && !status.tasks.is_empty()
+            && status.tasks.iter().all(|t| t.state == crate::connect::State::Running);
+        let consumer = super::lag::Consumer {
+            name: &name,
+            tasks: status.tasks.iter().map(|t| t.id).collect(),
+            running,
+        };
+        super::lag::judge(&consumer, &lag, settings, now, eval);
+        lags.insert(name, LagReading::Measured(lag));
+    }
+    if let Some(problem) = cluster_problem {
+        let mut f = Finding::new(Category::ConsumerLagging, problem);
+        f.severity = super::finding::Severity::Info;
+        f.action = Some("the rest of the run goes on; restarts and alerts on status only".into());
+        eval.findings.push(f);
+    }
+    lags
+}
+
+/// Puts each connector's lag (or why it is unknown) on its entry of the report.
+fn put_lags(report: &mut Value, lags: &BTreeMap<String, LagReading>) {
+    let Some(connectors) = report["connectors"].as_array_mut() else {
+        return;
+    };
+    for c in connectors {
+        let Some(name) = c["name"].as_str() else { continue };
+        match lags.get(name) {
+            Some(LagReading::Measured(lag)) => c["lag"] = json!(lag),
+            Some(LagReading::Unknown(why)) => c["lagUnknown"] = json!(why),
+            None => {}
+        }
+    }
 }
 
 /// Puts on the findings for restart `attempt` of a failure what the restarts before it were.
@@ -647,6 +808,9 @@ fn dry_run_report(
     for action in eval.actions.clone() {
         let what = match &action {
             Action::Restart { attempt, budget, .. } => format!("would request restart {attempt} of {budget}"),
+            Action::RestartStalled { attempt, budget, .. } => {
+                format!("would restart its tasks, restart {attempt} of {budget}")
+            }
             Action::Recreate { .. } => "would recreate it from its secret".to_string(),
             Action::CorrectDrift { .. } => "would put the desired config back".to_string(),
         };
@@ -767,6 +931,34 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
                 Undo::CallFailed,
             ),
         },
+        Action::RestartStalled {
+            connector,
+            attempt,
+            budget,
+            tasks,
+        } => {
+            let (done, failed, rebalancing) = restart_each(api, connector, tasks).await;
+            if done.is_empty() && rebalancing {
+                return (
+                    "restart refused during a rebalance (409); will try next run".into(),
+                    Undo::Rebalance,
+                );
+            }
+            if done.is_empty() {
+                return (
+                    format!("restart {attempt} of {budget} not made: {}", failed.join("; ")),
+                    Undo::CallFailed,
+                );
+            }
+            let mut text = format!(
+                "restart {attempt} of {budget} of the stalled consumer: task {} restarted",
+                done.join(", ")
+            );
+            if !failed.is_empty() {
+                text.push_str(&format!("; failed: {}", failed.join("; ")));
+            }
+            (text, Undo::No)
+        }
         Action::Recreate { connector } | Action::CorrectDrift { connector } => {
             // A worker can leave a connector out of its list (still reading its config topic):
             // ask for it by name before putting it back (reference §3.3, §8).
@@ -800,6 +992,7 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
 fn annotate(eval: &mut Evaluation, action: &Action, outcome: &str) {
     let categories: &[Category] = match action {
         Action::Restart { .. } => &[Category::ConnectorFailed, Category::TaskFailed],
+        Action::RestartStalled { .. } => &[Category::ConsumerStalled],
         Action::Recreate { .. } => &[Category::ConnectorMissing],
         Action::CorrectDrift { .. } => &[Category::ConfigDrift],
     };

@@ -30,6 +30,10 @@ final class LambdaSinkConfig extends AbstractConfig {
   static final String POISON_PREFIX = "standin.poison.prefix";
   /** Test knob: where the task notes the poison records it has failed on; seen again, one is skipped. */
   static final String POISON_SEEN_DIR = "standin.poison.seen.dir";
+  /** Test knob: while this file exists, put() hands nothing over and the task stays RUNNING. */
+  static final String STALL_FILE = "standin.stall.file";
+  /** Test knob: how long each invocation takes to answer, as a slow function would (ms). */
+  static final String PUT_DELAY_MS = "standin.put.delay.ms";
 
   enum OnError { FAIL, LOG, IGNORE }
 
@@ -55,7 +59,13 @@ final class LambdaSinkConfig extends AbstractConfig {
               + " operator skips a poison record), so that poison records fail the task in turn.")
       .define(POISON_SEEN_DIR, Type.STRING, null, Importance.LOW,
           "Stand-in only: the directory where the poison records already failed on are noted"
-              + " (needed with " + POISON_PREFIX + ": it outlives the task's restart).");
+              + " (needed with " + POISON_PREFIX + ": it outlives the task's restart).")
+      .define(STALL_FILE, Type.STRING, null, Importance.LOW,
+          "Stand-in only: while this file exists, every put() asks Kafka Connect to deliver its"
+              + " records again later (RetriableException), so the task stays RUNNING and commits"
+              + " nothing: the zombie task a status check cannot see. It outlives a task restart.")
+      .define(PUT_DELAY_MS, Type.LONG, 0L, ConfigDef.Range.atLeast(0), Importance.LOW,
+          "Stand-in only: each invocation answers this much later, as a slow function would.");
 
   LambdaSinkConfig(Map<String, String> props) {
     super(DEF, props);
@@ -93,6 +103,10 @@ final class LambdaSinkConfig extends AbstractConfig {
   String poisonPrefix() { return getString(POISON_PREFIX); }
 
   String poisonSeenDir() { return getString(POISON_SEEN_DIR); }
+
+  String stallFile() { return getString(STALL_FILE); }
+
+  long putDelayMs() { return getLong(PUT_DELAY_MS); }
 
   String accessKeyId() { return getString(ACCESS_KEY_ID); }
 

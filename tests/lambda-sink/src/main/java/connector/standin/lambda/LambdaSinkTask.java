@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.errors.ConnectException;
+import org.apache.kafka.connect.errors.RetriableException;
 import org.apache.kafka.connect.json.JsonConverter;
 import org.apache.kafka.connect.sink.SinkRecord;
 import org.apache.kafka.connect.sink.SinkTask;
@@ -91,6 +92,12 @@ public final class LambdaSinkTask extends SinkTask {
 
   @Override
   public void put(Collection<SinkRecord> records) {
+    if (config.stallFile() != null && Files.exists(Path.of(config.stallFile())) && !records.isEmpty()) {
+      // Connect pauses the partitions and delivers the same records again after the timeout:
+      // the task stays RUNNING, nothing is committed.
+      context.timeout(500);
+      throw new RetriableException("stalled by the test knob " + LambdaSinkConfig.STALL_FILE);
+    }
     List<SinkRecord> batch = new ArrayList<>(config.batchSize());
     for (SinkRecord record : records) {
       if (poisoned(record)) {
@@ -132,6 +139,14 @@ public final class LambdaSinkTask extends SinkTask {
   }
 
   private void invoke(List<SinkRecord> batch) {
+    if (config.putDelayMs() > 0) {
+      try {
+        Thread.sleep(config.putDelayMs());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new ConnectException("interrupted while answering slowly", e);
+      }
+    }
     String first = describe(batch.get(0));
     SdkBytes payload = SdkBytes.fromUtf8String(payloadOf(batch).toString());
     InvokeRequest request = InvokeRequest.builder()

@@ -1,0 +1,186 @@
+//! [`KafkaBrokers`]: the lag check's view of the Kafka brokers, over `rskafka` (TLS by rustls).
+//! It reads partition ends and one record's timestamp; it never joins a consumer group or
+//! commits anything.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use connector_core::monitor::lag::{BrokerError, Brokers, PartitionEnds};
+use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
+use rskafka::client::{Client, ClientBuilder};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio::sync::Mutex;
+
+/// Why the brokers' TLS settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("KAFKA_TLS_CA_FILE {path}: {reason}")]
+pub struct TlsSetupError {
+    /// The file.
+    pub path: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// The brokers of one cluster; the connection is made on first use and kept while it works.
+pub struct KafkaBrokers {
+    bootstrap: Vec<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+    client: Mutex<Option<Arc<Client>>>,
+}
+
+impl std::fmt::Debug for KafkaBrokers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBrokers")
+            .field("bootstrap", &self.bootstrap)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// A rustls client config trusting the system's CAs and, where given, those of a PEM file
+/// (a private CA, or the test broker's own certificate).
+pub fn tls_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // Some system certificates may not parse; the rest are still trusted.
+    let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = ca_file {
+        let fail = |reason: String| TlsSetupError {
+            path: path.to_string(),
+            reason,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| fail(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| fail(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(fail("no PEM certificate in it".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetupError {
+            path: ca_file.unwrap_or_default().to_string(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+impl KafkaBrokers {
+    /// Brokers at `bootstrap` (`host:port,host:port`), over TLS when `tls` is given; each call
+    /// is bounded by `timeout`.
+    pub fn new(bootstrap: &str, tls: Option<Arc<rustls::ClientConfig>>, timeout: Duration) -> Self {
+        Self {
+            bootstrap: bootstrap
+                .split(',')
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(String::from)
+                .collect(),
+            tls,
+            timeout,
+            client: Mutex::new(None),
+        }
+    }
+
+    fn error(&self, what: String, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BrokerError {
+        BrokerError {
+            what: format!("{what} (bootstrap {})", self.bootstrap.join(",")),
+            source: source.into(),
+        }
+    }
+
+    /// Runs `call` within the timeout; a call that fails drops the connection so the next
+    /// one starts afresh (a broker replaced, a new leader).
+    async fn bounded<T, F>(&self, what: String, call: F) -> Result<T, BrokerError>
+    where
+        F: Future<Output = Result<T, rskafka::client::error::Error>>,
+    {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                *self.client.lock().await = None;
+                Err(self.error(what, e))
+            }
+            Err(_) => {
+                *self.client.lock().await = None;
+                Err(self.error(what, format!("no answer within {} s", self.timeout.as_secs_f64())))
+            }
+        }
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, BrokerError> {
+        if let Some(client) = self.client.lock().await.clone() {
+            return Ok(client);
+        }
+        let mut builder = ClientBuilder::new(self.bootstrap.clone())
+            .client_id("connector-monitor")
+            // rskafka retries forever by default; the timeout above bounds each call anyway.
+            .backoff_config(rskafka::BackoffConfig {
+                deadline: Some(self.timeout),
+                ..Default::default()
+            });
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_config(Arc::clone(tls));
+        }
+        let client = Arc::new(self.bounded("cannot connect".into(), builder.build()).await?);
+        *self.client.lock().await = Some(Arc::clone(&client));
+        Ok(client)
+    }
+}
+
+impl Brokers for KafkaBrokers {
+    async fn ends(&self, topics: &[String]) -> Result<BTreeMap<(String, i32), PartitionEnds>, BrokerError> {
+        let client = self.client().await?;
+        let listed = self
+            .bounded("cannot list the topics".into(), client.list_topics())
+            .await?;
+        let mut ends = BTreeMap::new();
+        for topic in listed.iter().filter(|t| topics.contains(&t.name)) {
+            for &partition in &topic.partitions {
+                let what = format!("cannot read the offsets of {}-{partition}", topic.name);
+                let (earliest, latest) = self
+                    .bounded(what, async {
+                        let pc = client
+                            .partition_client(topic.name.clone(), partition, UnknownTopicHandling::Error)
+                            .await?;
+                        let earliest = pc.get_offset(OffsetAt::Earliest).await?;
+                        let latest = pc.get_offset(OffsetAt::Latest).await?;
+                        Ok((earliest, latest))
+                    })
+                    .await?;
+                ends.insert((topic.name.clone(), partition), PartitionEnds { earliest, latest });
+            }
+        }
+        Ok(ends)
+    }
+
+    async fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>, BrokerError> {
+        let client = self.client().await?;
+        let what = format!("cannot read the record at {topic}-{partition}@{offset}");
+        let records = self
+            .bounded(what, async {
+                let pc = client
+                    .partition_client(topic.to_string(), partition, UnknownTopicHandling::Error)
+                    .await?;
+                // A record batch is returned whole: 1 MiB covers one, and waiting is pointless
+                // when the record is known to exist.
+                pc.fetch_records(offset, 1..1_048_576, 100).await
+            })
+            .await?
+            .0;
+        Ok(records
+            .iter()
+            .filter(|r| r.offset >= offset)
+            .min_by_key(|r| r.offset)
+            .map(|r| r.record.timestamp.timestamp_millis()))
+    }
+}

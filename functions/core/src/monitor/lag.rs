@@ -1,0 +1,529 @@
+//! Consumer lag: progress, not just status. A sink task can report RUNNING while it consumes
+//! nothing (the zombie task); only its committed offsets against the topics' end offsets show it.
+//!
+//! Pure: the committed offsets (Kafka Connect, KIP-875), the partitions' ends and the oldest
+//! waiting record's timestamp (the brokers) come in; the lag, the state to keep, findings and a
+//! bounded restart come out. `now` is a parameter.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use super::cause::Cause;
+use super::evaluate::{Action, ConnectorState, Evaluation, Settings};
+use super::finding::{Category, Finding};
+use super::restart::{Decision, RestartHistory};
+use super::time::iso8601;
+use crate::connect::SinkOffset;
+use crate::sink::ports::BoxError;
+
+/// The fingerprint the restarts of a stalled consumer are counted under.
+pub const STALLED_FINGERPRINT: &str = "consumer-stalled";
+
+/// The thresholds of the progress checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LagSettings {
+    /// Runs in a row without progress while records wait, with every task RUNNING, before a
+    /// connector is `consumer-stalled` (default 3: Connect commits sink offsets every
+    /// `offset.flush.interval.ms`, 60 s by default, so one still run proves nothing).
+    pub stall_after_runs: u32,
+    /// Age of the oldest waiting record (s) over which a connector is `consumer-lagging`
+    /// (default 900).
+    pub lagging_seconds: i64,
+    /// Runs in a row over `lagging_seconds` before that is reported (default 2).
+    pub lagging_after_runs: u32,
+}
+
+impl Default for LagSettings {
+    fn default() -> Self {
+        Self {
+            stall_after_runs: 3,
+            lagging_seconds: 900,
+            lagging_after_runs: 2,
+        }
+    }
+}
+
+/// A partition's first kept and next offsets, from the brokers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionEnds {
+    /// The earliest offset still kept (retention moves it).
+    pub earliest: i64,
+    /// The offset the next record will get (the high watermark).
+    pub latest: i64,
+}
+
+/// The brokers failed or could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("Kafka brokers: {what}")]
+pub struct BrokerError {
+    /// What was being done.
+    pub what: String,
+    /// The underlying error.
+    #[source]
+    pub source: BoxError,
+}
+
+/// What the lag check needs from the Kafka brokers.
+pub trait Brokers: Send + Sync {
+    /// The ends of every partition of `topics` (a topic that does not exist is left out).
+    fn ends(
+        &self,
+        topics: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<(String, i32), PartitionEnds>, BrokerError>> + Send;
+    /// The timestamp (ms since the epoch) of the record at `offset`, or of the first after it
+    /// when it was compacted away; `None` when there is none.
+    fn timestamp_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> impl Future<Output = Result<Option<i64>, BrokerError>> + Send;
+}
+
+/// No brokers: the type of a monitor that measures no lag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBrokers;
+
+impl Brokers for NoBrokers {
+    async fn ends(&self, _topics: &[String]) -> Result<BTreeMap<(String, i32), PartitionEnds>, BrokerError> {
+        Ok(BTreeMap::new())
+    }
+
+    async fn timestamp_at(&self, _topic: &str, _partition: i32, _offset: i64) -> Result<Option<i64>, BrokerError> {
+        Ok(None)
+    }
+}
+
+/// One partition's lag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionLag {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The committed offset, when the connector has committed one.
+    pub committed: Option<i64>,
+    /// Where the consumer stands: the committed offset, or the earliest kept one when it has
+    /// none or retention passed it (a sink consumer starts from the earliest).
+    pub position: i64,
+    /// The partition's next offset.
+    pub end: i64,
+    /// Records waiting: `end - position`.
+    pub records: i64,
+    /// The timestamp of the oldest waiting record (ms), when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_waiting_at: Option<i64>,
+}
+
+/// A connector's lag over its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorLag {
+    /// Records waiting over all partitions.
+    pub records: i64,
+    /// The age of the oldest waiting record (s): 0 with nothing waiting, `None` when records
+    /// wait but no timestamp could be read.
+    pub seconds: Option<i64>,
+    /// Per partition.
+    pub partitions: Vec<PartitionLag>,
+}
+
+/// A connector's lag this run, or why it is not known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LagReading {
+    /// Measured.
+    Measured(ConnectorLag),
+    /// Not measured this run (the reason names the call that failed).
+    Unknown(String),
+}
+
+/// The partitions' lag from the committed offsets and the partitions' ends. Partitions the
+/// brokers do not know (a deleted topic) are left out; partitions without a commit count from
+/// their earliest offset.
+pub fn partition_lags(committed: &[SinkOffset], ends: &BTreeMap<(String, i32), PartitionEnds>) -> Vec<PartitionLag> {
+    ends.iter()
+        .map(|((topic, partition), e)| {
+            let committed = committed
+                .iter()
+                .find(|c| &c.topic == topic && c.partition == *partition)
+                .map(|c| c.offset);
+            // A committed offset past the end means the topic was recreated: its consumer reads
+            // from the earliest again (auto.offset.reset), so it counts from there.
+            let position = match committed {
+                Some(c) if c >= e.earliest && c <= e.latest => c,
+                _ => e.earliest,
+            };
+            PartitionLag {
+                topic: topic.clone(),
+                partition: *partition,
+                committed,
+                position,
+                end: e.latest,
+                records: (e.latest - position).max(0),
+                oldest_waiting_at: None,
+            }
+        })
+        .collect()
+}
+
+/// The connector's lag as of `now`, from its partitions (with the oldest waiting records'
+/// timestamps filled in where they were read).
+pub fn connector_lag(partitions: Vec<PartitionLag>, now: i64) -> ConnectorLag {
+    let records = partitions.iter().map(|p| p.records).sum();
+    let oldest = partitions
+        .iter()
+        .filter(|p| p.records > 0)
+        .filter_map(|p| p.oldest_waiting_at)
+        .min();
+    let seconds = match oldest {
+        _ if records == 0 => Some(0),
+        Some(at) => Some(((now - at) / 1000).max(0)),
+        None => None,
+    };
+    ConnectorLag {
+        records,
+        seconds,
+        partitions,
+    }
+}
+
+/// What the monitor keeps of a connector's progress between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The position per `topic/partition` at the last measured run.
+    #[serde(default)]
+    pub positions: BTreeMap<String, i64>,
+    /// Runs in a row that found records waiting and no partition advanced, all tasks RUNNING.
+    #[serde(default)]
+    pub still_runs: u32,
+    /// Runs in a row with the oldest waiting record over the lag threshold.
+    #[serde(default)]
+    pub lagging_runs: u32,
+    /// Restarts made for a stalled consumer: the same bounded policy as for failures.
+    #[serde(default)]
+    pub restart: RestartHistory,
+}
+
+impl Progress {
+    /// Whether there is nothing to keep.
+    pub fn is_empty(&self) -> bool {
+        *self == Progress::default()
+    }
+}
+
+/// What the lag check needs to know of a connector besides its lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer<'a> {
+    /// The connector.
+    pub name: &'a str,
+    /// Its task ids.
+    pub tasks: Vec<i32>,
+    /// The connector and every task say RUNNING.
+    pub running: bool,
+}
+
+/// Judges one connector's progress: keeps its positions, reports `consumer-stalled` (and asks
+/// for a bounded restart of its tasks) or `consumer-lagging` (reported only).
+pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, now: i64, out: &mut Evaluation) {
+    let name = consumer.name;
+    let before = out.states.get(name).cloned().unwrap_or_default();
+    let previous = &before.progress;
+    let positions: BTreeMap<String, i64> = lag
+        .partitions
+        .iter()
+        .map(|p| (format!("{}/{}", p.topic, p.partition), p.position))
+        .collect();
+    // Still: the same partitions at the same positions as last run, with records waiting.
+    let still =
+        consumer.running && lag.records > 0 && !previous.positions.is_empty() && positions == previous.positions;
+    let lagging = lag.seconds.is_some_and(|s| s > settings.lag.lagging_seconds);
+    let mut progress = Progress {
+        positions,
+        still_runs: if still { previous.still_runs + 1 } else { 0 },
+        lagging_runs: if lagging { previous.lagging_runs + 1 } else { 0 },
+        restart: previous.restart.clone(),
+    };
+    let muted = settings.mutes(name, before.muted_until, now);
+    let waited = match lag.seconds {
+        Some(s) => format!("{} records wait, the oldest for {s} s", lag.records),
+        None => format!("{} records wait", lag.records),
+    };
+    let mut finding = |category: Category, summary: String, action: String| {
+        let mut f = Finding::new(category, summary);
+        f.connector = Some(name.to_string());
+        f.detail = Some(detail(lag));
+        f.action = Some(action);
+        f.muted = muted;
+        out.findings.push(f);
+    };
+
+    if progress.still_runs >= settings.lag.stall_after_runs {
+        let policy = &settings.policy;
+        let budget = policy.budget;
+        let decision = if muted {
+            None
+        } else {
+            Some(policy.decide(&previous.restart, Cause::Unknown, STALLED_FINGERPRINT, now))
+        };
+        let action = match &decision {
+            None => "muted: not restarted".to_string(),
+            Some(Decision::Restart { attempt }) => format!("restart {attempt} of {budget} of its tasks"),
+            Some(Decision::Wait { until }) => format!(
+                "restart {} of {budget} already made; next restart not before {}",
+                previous.restart.count,
+                iso8601(*until)
+            ),
+            Some(_) => format!("restarts stopped: still stalled after {budget} restarts; a person must look"),
+        };
+        finding(
+            Category::ConsumerStalled,
+            format!(
+                "Connector {name} is RUNNING but has committed no progress for {} runs while {waited}",
+                progress.still_runs
+            ),
+            action,
+        );
+        match decision {
+            Some(Decision::Restart { attempt }) => {
+                out.actions.push(Action::RestartStalled {
+                    connector: name.to_string(),
+                    attempt,
+                    budget,
+                    tasks: consumer.tasks.clone(),
+                });
+                progress.restart = policy.record_restart(&previous.restart, STALLED_FINGERPRINT, now);
+            }
+            Some(_) => progress.restart = policy.record_failing(&previous.restart),
+            None => {}
+        }
+    } else {
+        if progress.lagging_runs >= settings.lag.lagging_after_runs {
+            finding(
+                Category::ConsumerLagging,
+                format!(
+                    "Connector {name} is {} s behind: {waited} (over {} s for {} runs)",
+                    lag.seconds.unwrap_or_default(),
+                    settings.lag.lagging_seconds,
+                    progress.lagging_runs
+                ),
+                "reported only: the consumer moves; a restart would not make it faster".into(),
+            );
+        }
+        if !still {
+            progress.restart = settings.policy.record_healthy(&previous.restart, now);
+        }
+    }
+    out.states
+        .insert(name.to_string(), ConnectorState { progress, ..before });
+}
+
+/// One line per partition with records waiting (all of them when none wait).
+fn detail(lag: &ConnectorLag) -> String {
+    let mut text = String::new();
+    for p in lag.partitions.iter().filter(|p| p.records > 0) {
+        let committed = p.committed.map_or("none".to_string(), |c| c.to_string());
+        text.push_str(&format!(
+            "{}-{}: committed {committed}, end {}, {} waiting",
+            p.topic, p.partition, p.end, p.records
+        ));
+        if let Some(at) = p.oldest_waiting_at {
+            text.push_str(&format!(", oldest from {}", iso8601(at)));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// The topics a sink connector reads, from its config (`topics`); `topics.regex` is resolved
+/// from the committed offsets only.
+pub fn topics_of(config: &BTreeMap<String, String>, committed: &[SinkOffset]) -> Vec<String> {
+    let mut topics: Vec<String> = config
+        .get("topics")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    topics.extend(committed.iter().map(|c| c.topic.clone()));
+    topics.sort();
+    topics.dedup();
+    topics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn ends(parts: &[(&str, i32, i64, i64)]) -> BTreeMap<(String, i32), PartitionEnds> {
+        parts
+            .iter()
+            .map(|(t, p, earliest, latest)| {
+                (
+                    (t.to_string(), *p),
+                    PartitionEnds {
+                        earliest: *earliest,
+                        latest: *latest,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn offset(topic: &str, partition: i32, offset: i64) -> SinkOffset {
+        SinkOffset {
+            topic: topic.into(),
+            partition,
+            offset,
+        }
+    }
+
+    fn lag_of(committed: &[SinkOffset], e: &[(&str, i32, i64, i64)], oldest: Option<i64>, now: i64) -> ConnectorLag {
+        let mut parts = partition_lags(committed, &ends(e));
+        for p in parts.iter_mut().filter(|p| p.records > 0) {
+            p.oldest_waiting_at = oldest;
+        }
+        connector_lag(parts, now)
+    }
+
+    fn consumer() -> Consumer<'static> {
+        Consumer {
+            name: "c",
+            tasks: vec![0],
+            running: true,
+        }
+    }
+
+    #[test]
+    fn lag_counts_from_the_commit_or_from_the_earliest_offset_when_there_is_none_or_it_is_past_the_end() {
+        let lag = lag_of(
+            &[offset("t", 0, 5), offset("t", 2, 90)],
+            &[("t", 0, 0, 8), ("t", 1, 3, 10), ("t", 2, 0, 4)],
+            Some(1_000),
+            11_000,
+        );
+        let records: Vec<(i64, i64)> = lag.partitions.iter().map(|p| (p.position, p.records)).collect();
+        // Partition 2's commit (90) is past its end (4): the topic was recreated.
+        assert_eq!(records, vec![(5, 3), (3, 7), (0, 4)]);
+        assert_eq!(lag.records, 14);
+        assert_eq!(lag.seconds, Some(10));
+        let none = lag_of(&[offset("t", 0, 8)], &[("t", 0, 0, 8)], None, 11_000);
+        assert_eq!((none.records, none.seconds), (0, Some(0)));
+        let unread = lag_of(&[], &[("t", 0, 0, 8)], None, 11_000);
+        assert_eq!((unread.records, unread.seconds), (8, None));
+    }
+
+    #[test]
+    fn a_running_consumer_that_does_not_move_while_records_wait_is_stalled_after_three_runs_and_restarted() {
+        let settings = Settings::default();
+        let mut eval = Evaluation::default();
+        let stuck = lag_of(&[offset("t", 0, 5)], &[("t", 0, 0, 9)], Some(0), 10 * MIN);
+        for run in 0..3 {
+            eval.findings.clear();
+            eval.actions.clear();
+            judge(&consumer(), &stuck, &settings, (10 + run) * MIN, &mut eval);
+            assert!(eval.findings.is_empty(), "run {run}: {:?}", eval.findings);
+        }
+        judge(&consumer(), &stuck, &settings, 13 * MIN, &mut eval);
+        assert_eq!(eval.findings[0].category, Category::ConsumerStalled);
+        assert!(
+            eval.findings[0].summary.contains("4 records wait"),
+            "{}",
+            eval.findings[0].summary
+        );
+        assert_eq!(
+            eval.actions,
+            vec![Action::RestartStalled {
+                connector: "c".into(),
+                attempt: 1,
+                budget: 3,
+                tasks: vec![0]
+            }]
+        );
+        // The next run waits out the backoff (2 minutes after the first restart).
+        eval.findings.clear();
+        eval.actions.clear();
+        judge(&consumer(), &stuck, &settings, 14 * MIN, &mut eval);
+        assert!(eval.actions.is_empty());
+        assert!(eval.findings[0].action.as_deref().unwrap().contains("not before"));
+        // Moving again clears it.
+        eval.findings.clear();
+        let moved = lag_of(&[offset("t", 0, 9)], &[("t", 0, 0, 9)], None, 15 * MIN);
+        judge(&consumer(), &moved, &settings, 15 * MIN, &mut eval);
+        assert!(eval.findings.is_empty());
+        assert_eq!(eval.states["c"].progress.still_runs, 0);
+    }
+
+    #[test]
+    fn nothing_waiting_or_not_every_task_running_is_never_stalled() {
+        let settings = Settings::default();
+        let mut eval = Evaluation::default();
+        let idle = lag_of(&[offset("t", 0, 9)], &[("t", 0, 0, 9)], None, 0);
+        let paused = Consumer {
+            running: false,
+            ..consumer()
+        };
+        let waiting = lag_of(&[offset("t", 0, 5)], &[("t", 0, 0, 9)], Some(0), 0);
+        for run in 0..6 {
+            judge(&consumer(), &idle, &settings, run * MIN, &mut eval);
+            judge(&paused, &waiting, &settings, run * MIN, &mut eval);
+        }
+        assert!(eval.findings.is_empty(), "{:?}", eval.findings);
+        assert!(eval.actions.is_empty());
+    }
+
+    #[test]
+    fn a_consumer_that_moves_but_stays_far_behind_is_lagging_and_never_restarted() {
+        let settings = Settings::default();
+        let mut eval = Evaluation::default();
+        for run in 0..3 {
+            let lag = lag_of(
+                &[offset("t", 0, 100 + run)],
+                &[("t", 0, 0, 1_000)],
+                Some(0),
+                (20 + run) * MIN,
+            );
+            judge(&consumer(), &lag, &settings, (20 + run) * MIN, &mut eval);
+        }
+        let lagging: Vec<&Finding> = eval
+            .findings
+            .iter()
+            .filter(|f| f.category == Category::ConsumerLagging)
+            .collect();
+        // Over 900 s from the first run; reported from the second.
+        assert_eq!(lagging.len(), 2);
+        assert!(lagging[0].summary.contains("1260 s behind"), "{}", lagging[0].summary);
+        assert!(eval.actions.is_empty());
+    }
+
+    #[test]
+    fn a_muted_stalled_consumer_is_reported_muted_and_not_restarted() {
+        let settings = Settings {
+            mute_all: true,
+            ..Settings::default()
+        };
+        let mut eval = Evaluation::default();
+        let stuck = lag_of(&[offset("t", 0, 5)], &[("t", 0, 0, 9)], Some(0), 0);
+        for run in 0..4 {
+            judge(&consumer(), &stuck, &settings, run * MIN, &mut eval);
+        }
+        assert!(eval.findings.iter().all(|f| f.muted));
+        assert!(eval.actions.is_empty());
+    }
+
+    #[test]
+    fn topics_come_from_the_config_and_the_commits() {
+        let config = BTreeMap::from([("topics".to_string(), " a, b ,,".to_string())]);
+        assert_eq!(
+            topics_of(&config, &[offset("c", 0, 1), offset("a", 1, 1)]),
+            vec!["a", "b", "c"]
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! Consumer lag on the real broker (its TLS listener) and the real worker: progress, not just
+//! status. The stand-in Lambda sink connector (a test component) can be told to stall while its
+//! task stays RUNNING, or to answer slowly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use connector_adapters::connect::HttpConnectApi;
+use connector_adapters::kafka::{KafkaBrokers, tls_config};
+use connector_core::connect::{ConnectApi, State};
+use connector_core::monitor::lag::Brokers;
+use connector_tests::monitor::{Monitor, findings};
+use connector_tests::{connect_url, file_sink, now_millis, produce, task_is, unique};
+use serde_json::Value;
+
+fn api() -> HttpConnectApi {
+    HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
+}
+
+fn broker_ca() -> String {
+    connector_tests::monitor::broker_ca()
+}
+
+fn tls_brokers(ca: Option<&str>) -> KafkaBrokers {
+    let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP: run through scripts/test");
+    KafkaBrokers::new(&bootstrap, Some(tls_config(ca).unwrap()), Duration::from_secs(5))
+}
+
+/// The connector's entry in a run's report.
+fn entry(report: &Value, name: &str) -> Value {
+    report["connectors"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is not in the report: {report}"))
+}
+
+fn lag_records(report: &Value, name: &str) -> Option<i64> {
+    entry(report, name)["lag"]["records"].as_i64()
+}
+
+/// Runs the monitor (as of `at()`) until the connector's lag in records is `want`, or fails
+/// saying what it last saw.
+async fn run_until_lag(m: &Monitor, name: &str, want: i64, what: &str, at: impl Fn() -> i64) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let report = m.run_at(at()).await;
+        if lag_records(&report, name) == Some(want) {
+            return report;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the lag of {name} never reached {want} records in 60 s; last report: {}",
+            entry(&report, name)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_brokers_tls_listener_gives_partition_ends_and_the_oldest_waiting_records_timestamp() {
+    let topic = unique("lag-topic");
+    let before = now_millis();
+    produce(
+        &topic,
+        &[(Some("a"), Some("1")), (Some("b"), Some("2")), (Some("c"), Some("3"))],
+    )
+    .await;
+    let after = now_millis();
+    let brokers = tls_brokers(Some(&broker_ca()));
+    let ends = brokers.ends(std::slice::from_ref(&topic)).await.unwrap();
+    let sum: i64 = ends.values().map(|e| e.latest - e.earliest).sum();
+    assert_eq!(sum, 3, "{ends:?}");
+    let (&(ref t, partition), e) = ends.iter().find(|(_, e)| e.latest > 0).unwrap();
+    let at = brokers.timestamp_at(t, partition, e.earliest).await.unwrap().unwrap();
+    assert!(
+        (before - 1_000..=after).contains(&at),
+        "{at} not within [{before}, {after}]"
+    );
+    assert!(
+        brokers.ends(&["no-such-topic".to_string()]).await.unwrap().is_empty(),
+        "a topic that does not exist has no partitions"
+    );
+}
+
+#[tokio::test]
+async fn a_broker_certificate_no_ca_vouches_for_is_an_error_naming_the_brokers_not_a_hang() {
+    let started = std::time::Instant::now();
+    let err = tls_brokers(None).ends(&["any".to_string()]).await.unwrap_err();
+    let text = connector_core::error_chain(&err);
+    assert!(text.contains("cannot connect") && text.contains("bootstrap"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded by the call timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_file_sinks_lag_is_measured_and_falls_to_zero_once_it_has_consumed() {
+    let m = Monitor::with_url(&connect_url()).await.with_lag(3);
+    let (name, topic) = (unique("lag-file-sink"), unique("topic"));
+    let config = file_sink(&topic, &std::env::temp_dir().join(format!("{name}.out")));
+    m.desire(&name, &config).await;
+    produce(&topic, &[(Some("a"), Some("1")), (Some("b"), Some("2"))]).await;
+    api().put_config(&name, &config).await.unwrap();
+    connector_tests::wait_status(
+        &api(),
+        &name,
+        "RUNNING",
+        Duration::from_secs(60),
+        task_is(State::Running),
+    )
+    .await;
+    let report = run_until_lag(&m, &name, 0, "consumed", now_millis).await;
+    let lag = &entry(&report, &name)["lag"];
+    assert_eq!(lag["seconds"], 0, "{lag}");
+    assert_eq!(lag["partitions"][0]["committed"], 2, "{lag}");
+    let out = m.run_full(now_millis()).await;
+    let line = out
+        .metrics
+        .iter()
+        .find(|l| l.contains("ConsumerLagRecords") && l.contains(&name))
+        .unwrap_or_else(|| panic!("no lag metric for {name}: {:?}", out.metrics));
+    let emf: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        (emf["ConsumerLagRecords"].as_f64(), emf["ConsumerLagSeconds"].as_f64()),
+        (Some(0.0), Some(0.0))
+    );
+    assert!(findings(&out.report, &name).is_empty(), "{}", out.report);
+    api().delete(&name).await.unwrap();
+}
+
+fn stand_in(topic: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    [
+        ("connector.class", "connector.standin.lambda.LambdaSinkConnector"),
+        ("tasks.max", "1"),
+        ("topics", topic),
+        ("aws.lambda.function.name", "never-called"),
+        // Nothing answers there: with behavior.on.error=log each record is handed over and
+        // logged, so the consumer moves unless it is told to stall.
+        ("aws.lambda.endpoint.override", "http://127.0.0.1:9"),
+        ("behavior.on.error", "log"),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+#[tokio::test]
+async fn stand_in_a_running_task_that_stops_consuming_is_consumer_stalled_restarted_and_heals_to_zero_lag() {
+    use connector_tests::faults::Faults;
+    let faults_url = Faults::for_connector("-").url().to_string();
+    let m = Monitor::with_url(&faults_url).await.with_lag(2);
+    let (name, topic) = (unique("stall-sink"), unique("topic"));
+    let stall = std::env::temp_dir().join(unique("stall"));
+    let config = stand_in(&topic, &[("standin.stall.file", &stall.to_string_lossy())]);
+    m.desire(&name, &config).await;
+    produce(&topic, &[(Some("a"), Some("1"))]).await;
+    api().put_config(&name, &config).await.unwrap();
+    run_until_lag(&m, &name, 0, "consumed before the stall", now_millis).await;
+
+    std::fs::write(&stall, "").unwrap();
+    produce(&topic, &[(Some("b"), Some("2")), (Some("c"), Some("3"))]).await;
+    let minute = 60_000;
+    let t0 = now_millis();
+    let first = m.run_at(t0).await;
+    assert_eq!(lag_records(&first, &name), Some(2), "{}", entry(&first, &name));
+    assert_eq!(entry(&first, &name)["state"], "RUNNING");
+    produce(&topic, &[(Some("d"), Some("4"))]).await;
+    let second = m.run_at(t0 + minute).await;
+    assert_eq!(
+        lag_records(&second, &name),
+        Some(3),
+        "the lag grows: {}",
+        entry(&second, &name)
+    );
+    let f = findings(&second, &name)
+        .into_iter()
+        .find(|f| f["category"] == "consumer-stalled")
+        .unwrap_or_else(|| panic!("RUNNING, 3 records waiting, no progress for 2 runs: {second}"));
+    assert_eq!(f["severity"], "critical");
+    assert!(f["summary"].as_str().unwrap().contains("3 records wait"), "{f}");
+    assert!(
+        f["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("restart 1 of 3 of the stalled consumer: task 0 restarted"),
+        "{f}"
+    );
+    let faults = Faults::for_connector(&name);
+    let counts = faults.counts().await;
+    assert_eq!(
+        counts.get("POST /connectors/{name}/tasks/{id}/restart 2xx"),
+        Some(&1),
+        "{counts:?}"
+    );
+    let alerts = m.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].subject,
+        format!("[CRITICAL] consumer-stalled {}/{name}", m.cluster)
+    );
+    assert!(
+        alerts[0].body.contains("runbooks/consumer-stalled.md")
+            && alerts[0]
+                .body
+                .contains(&format!("{topic}-0: committed 1, end 4, 3 waiting")),
+        "the partition detail and the runbook: {}",
+        alerts[0].body
+    );
+
+    // Within the backoff it waits; the restarted task is still stalled by the file.
+    let third = m.run_at(t0 + minute + 30_000).await;
+    let f = findings(&third, &name)
+        .into_iter()
+        .find(|f| f["category"] == "consumer-stalled")
+        .unwrap_or_else(|| panic!("still stalled: {third}"));
+    assert!(f["action"].as_str().unwrap().contains("next restart not before"), "{f}");
+
+    std::fs::remove_file(&stall).unwrap();
+    let healed = run_until_lag(&m, &name, 0, "moving again once the stall is lifted", || {
+        now_millis() + 3 * minute
+    })
+    .await;
+    assert!(
+        findings(&healed, &name)
+            .iter()
+            .all(|f| f["category"] != "consumer-stalled"),
+        "{healed}"
+    );
+    let resolved: Vec<_> = m
+        .alerts()
+        .await
+        .into_iter()
+        .filter(|a| a.attributes["state"] == "resolved")
+        .collect();
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(resolved[0].subject.contains("consumer-stalled"), "{resolved:?}");
+    let history = m.store_history(&name).await;
+    assert!(
+        history
+            .iter()
+            .any(|e| e.kind.as_str() == "restart" && e.fingerprint.as_deref() == Some("consumer-stalled")),
+        "{history:?}"
+    );
+    api().delete(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn stand_in_a_slow_consumer_falls_behind_and_is_consumer_lagging_never_restarted() {
+    let m = Monitor::with_url(&connect_url()).await.with_lag(3);
+    let (name, topic) = (unique("slow-sink"), unique("topic"));
+    // One record per put(), each answered after 700 ms: it moves, slowly.
+    let config = stand_in(
+        &topic,
+        &[
+            ("standin.put.delay.ms", "700"),
+            ("aws.lambda.batch.size", "1"),
+            ("consumer.override.max.poll.records", "1"),
+        ],
+    );
+    m.desire(&name, &config).await;
+    let records: Vec<(Option<String>, Option<String>)> = (0..40)
+        .map(|i| (Some(format!("k{i}")), Some(format!("v{i}"))))
+        .collect();
+    produce(&topic, &records).await;
+    api().put_config(&name, &config).await.unwrap();
+    connector_tests::wait_status(
+        &api(),
+        &name,
+        "RUNNING",
+        Duration::from_secs(60),
+        task_is(State::Running),
+    )
+    .await;
+
+    // As of 20 minutes from now, the waiting records are 20 minutes old: over 900 s.
+    let later = || now_millis() + 20 * 60_000;
+    let first = m.run_at(later()).await;
+    let waiting = lag_records(&first, &name).expect("lag measured");
+    assert!(waiting > 0, "{}", entry(&first, &name));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let second = m.run_at(later()).await;
+    let left = lag_records(&second, &name).expect("lag measured");
+    assert!(left < waiting, "it moves: {waiting} then {left}");
+    let f = findings(&second, &name)
+        .into_iter()
+        .find(|f| f["category"] == "consumer-lagging")
+        .unwrap_or_else(|| panic!("over 900 s behind for 2 runs: {second}"));
+    assert_eq!(f["severity"], "warning");
+    assert!(f["action"].as_str().unwrap().starts_with("reported only"), "{f}");
+    assert!(
+        entry(&second, &name)["actions"].as_array().unwrap().is_empty(),
+        "lag alone is never restarted: {second}"
+    );
+    api().delete(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn emulator_a_worker_without_the_offsets_api_says_lag_unknown_once_and_the_run_goes_on() {
+    let emu = connector_tests::emulator::Emulator::start().await;
+    let m = Monitor::with_url(&emu.url).await.with_lag(2);
+    for name in ["old-a", "old-b"] {
+        let config = file_sink("t", std::path::Path::new("/tmp/emulated.out"));
+        m.desire(name, &config).await;
+        emu.add_running(name, &config, 1);
+    }
+    for _ in 0..3 {
+        let report = m.run().await;
+        let unknown: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["summary"].as_str().unwrap_or("").contains("consumer lag is unknown"))
+            .collect();
+        assert_eq!(
+            unknown.len(),
+            1,
+            "one finding for the run, not one per connector: {report}"
+        );
+        assert_eq!(unknown[0]["severity"], "info", "{report}");
+        assert!(
+            unknown[0]["summary"].as_str().unwrap().contains("before 3.5"),
+            "{report}"
+        );
+        for name in ["old-a", "old-b"] {
+            assert!(entry(&report, name)["lagUnknown"].is_string(), "{report}");
+            assert!(findings(&report, name).is_empty(), "{report}");
+        }
+        assert_eq!(report["healthy"], true, "the rest of the run works: {report}");
+    }
+    assert!(m.alerts().await.is_empty(), "nothing to page for");
+}
