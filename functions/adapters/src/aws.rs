@@ -15,6 +15,15 @@ pub async fn load_sdk_config(operation_timeout: Duration, max_attempts: u32) -> 
     loader(operation_timeout, max_attempts).load().await
 }
 
+/// As [`load_sdk_config`], with the credentials and region of the named profile of the shared
+/// config files (`connectorctl --profile`).
+pub async fn load_sdk_config_profile(profile: &str, operation_timeout: Duration, max_attempts: u32) -> SdkConfig {
+    loader(operation_timeout, max_attempts)
+        .profile_name(profile)
+        .load()
+        .await
+}
+
 /// As [`load_sdk_config`], every client sending to `endpoint` whatever the environment says
 /// (tests put a fault-injecting proxy there).
 pub async fn load_sdk_config_at(endpoint: &str, operation_timeout: Duration, max_attempts: u32) -> SdkConfig {

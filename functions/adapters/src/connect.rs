@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use connector_core::connect::ports::{PutConfigOutcome, Readiness, RestartOutcome};
 use connector_core::connect::{
-    ConnectApi, ConnectError, ConnectorStatus, ConnectorView, SinkOffset, TaskDiscovery, WorkerInfo, wire,
+    ConnectApi, ConnectError, ConnectorStatus, ConnectorView, PluginInfo, SinkOffset, TaskDiscovery, WorkerInfo, wire,
 };
 use connector_core::error_chain;
 use connector_core::monitor::ports::{Located, Workers};
@@ -319,6 +319,24 @@ impl ConnectApi for HttpConnectApi {
 
     async fn sink_offsets(&self, name: &str) -> Result<Vec<SinkOffset>, ConnectError> {
         self.get_with(self.url(&["connectors", name, "offsets"], &[]), wire::sink_offsets)
+            .await
+    }
+
+    async fn alter_sink_offsets(&self, name: &str, offsets: &[SinkOffset]) -> Result<String, ConnectError> {
+        let url = self.url(&["connectors", name, "offsets"], &[]);
+        let body = wire::alter_sink_offsets_body(offsets);
+        let (_, text) = self.send(Method::PATCH, url.clone(), Some(&body)).await?;
+        read_body(&url, &text, wire::message)
+    }
+
+    async fn reset_offsets(&self, name: &str) -> Result<String, ConnectError> {
+        let url = self.url(&["connectors", name, "offsets"], &[]);
+        let (_, text) = self.send(Method::DELETE, url.clone(), None).await?;
+        read_body(&url, &text, wire::message)
+    }
+
+    async fn plugins(&self) -> Result<Vec<PluginInfo>, ConnectError> {
+        self.get_with(self.url(&["connector-plugins"], &[]), wire::plugins)
             .await
     }
 }

@@ -33,13 +33,16 @@ use crate::output::{Progress, table};
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
-fn unreachable(e: impl std::error::Error + 'static) -> Failure {
+pub(crate) fn unreachable(e: impl std::error::Error + 'static) -> Failure {
     Failure::Unreachable(error_chain(&e))
 }
 
 /// The AWS configuration: the default chain, the context's region over it.
 pub(crate) async fn sdk(ctx: &Context) -> SdkConfig {
-    let sdk = load_sdk_config(CALL_TIMEOUT, 3).await;
+    let sdk = match &ctx.profile {
+        Some(profile) => connector_adapters::aws::load_sdk_config_profile(profile, CALL_TIMEOUT, 3).await,
+        None => load_sdk_config(CALL_TIMEOUT, 3).await,
+    };
     match &ctx.region {
         Some(region) => sdk.to_builder().region(aws_config::Region::new(region.clone())).build(),
         None => sdk,
@@ -47,7 +50,7 @@ pub(crate) async fn sdk(ctx: &Context) -> SdkConfig {
 }
 
 /// The worker to talk to: the context's URL, else the newest RUNNING task of the ECS cluster.
-async fn connect(ctx: &Context) -> Result<HttpConnectApi, Failure> {
+pub(crate) async fn connect(ctx: &Context) -> Result<HttpConnectApi, Failure> {
     let url = match &ctx.connect_url {
         Some(url) => url.clone(),
         None => {
@@ -67,13 +70,13 @@ async fn connect(ctx: &Context) -> Result<HttpConnectApi, Failure> {
 }
 
 /// The monitor's state, when the context names a table and a cluster.
-async fn store(ctx: &Context) -> Option<(DynamoDbMonitorStore, String)> {
+pub(crate) async fn store(ctx: &Context) -> Option<(DynamoDbMonitorStore, String)> {
     let (table, cluster) = (ctx.state_table.clone()?, ctx.cluster.clone()?);
     let client = aws_sdk_dynamodb::Client::new(&sdk(ctx).await);
     Some((DynamoDbMonitorStore::new(client, table), cluster))
 }
 
-fn cause_of(trace: Option<&String>) -> String {
+pub(crate) fn cause_of(trace: Option<&String>) -> String {
     trace.map(|t| root_cause(t).cause.id().to_string()).unwrap_or_default()
 }
 
@@ -352,7 +355,7 @@ fn print_report(report: &Value) {
 }
 
 /// Polls the connector's status until `done` holds or a minute passes, with dots on stderr.
-async fn wait_until(
+pub(crate) async fn wait_until(
     api: &HttpConnectApi,
     name: &str,
     what: &str,
@@ -376,7 +379,7 @@ async fn wait_until(
         }
         if tokio::time::Instant::now() >= deadline {
             progress.finish("gave up after a minute");
-            let states = last.map(|s| describe(&s)).unwrap_or_default();
+            let states = last.map(|s| states_of(&s)).unwrap_or_default();
             return Err(Failure::Unhealthy(format!("{name} is not {what}: {states}")));
         }
         progress.tick();
@@ -384,7 +387,7 @@ async fn wait_until(
     }
 }
 
-fn describe(s: &ConnectorStatus) -> String {
+pub(crate) fn states_of(s: &ConnectorStatus) -> String {
     let tasks: Vec<String> = s
         .tasks
         .iter()
@@ -397,7 +400,7 @@ fn all_running(s: &ConnectorStatus) -> bool {
     s.connector.state == State::Running && !s.tasks.is_empty() && s.tasks.iter().all(|t| t.state == State::Running)
 }
 
-fn print_done(json: bool, value: Value, text: String) {
+pub(crate) fn print_done(json: bool, value: Value, text: String) {
     if json {
         outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
@@ -445,7 +448,7 @@ pub async fn restart(
         None
     };
     let text = match &status {
-        Some(s) => format!("{what}; now {}", describe(s)),
+        Some(s) => format!("{what}; now {}", states_of(s)),
         None => what.clone(),
     };
     print_done(
@@ -599,7 +602,7 @@ pub async fn pause_resume(ctx: &Context, name: &str, pause: bool, json: bool) ->
     print_done(
         json,
         json!({"connector": name, "result": verb}),
-        format!("{name} {verb}: {}", describe(&status)),
+        format!("{name} {verb}: {}", states_of(&status)),
     );
     Ok(())
 }

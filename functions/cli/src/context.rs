@@ -40,6 +40,18 @@ pub struct Context {
     /// mutes, reminders, thresholds) from the function's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor_function: Option<String>,
+    /// The AWS profile (`~/.aws/config`) whose credentials and region every AWS call uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The brokers the sink connectors read (`host:port,…`), for the lag in `describe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_bootstrap: Option<String>,
+    /// A PEM file of CAs the brokers' certificates chain to, besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_ca_file: Option<String>,
+    /// The brokers speak plaintext, not TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_plaintext: Option<bool>,
 }
 
 impl Context {
@@ -55,6 +67,10 @@ impl Context {
             alert_topic_arn: other.alert_topic_arn.or(self.alert_topic_arn),
             runbook_base_url: other.runbook_base_url.or(self.runbook_base_url),
             monitor_function: other.monitor_function.or(self.monitor_function),
+            profile: other.profile.or(self.profile),
+            kafka_bootstrap: other.kafka_bootstrap.or(self.kafka_bootstrap),
+            kafka_ca_file: other.kafka_ca_file.or(self.kafka_ca_file),
+            kafka_plaintext: other.kafka_plaintext.or(self.kafka_plaintext),
         }
     }
 

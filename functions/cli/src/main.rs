@@ -11,6 +11,7 @@ mod output;
 mod cluster;
 mod context;
 mod dlq;
+mod inspect;
 mod sink;
 
 use std::process::ExitCode;
@@ -64,6 +65,18 @@ pub struct Global {
     /// reminders) instead of the defaults.
     #[arg(long, global = true)]
     pub monitor_function: Option<String>,
+    /// The AWS profile whose credentials and region the AWS calls use.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// The Kafka brokers (`host:port,…`), for the lag in `describe`.
+    #[arg(long, global = true)]
+    pub kafka_bootstrap: Option<String>,
+    /// A PEM file of CAs the brokers' TLS certificates chain to, besides the system's.
+    #[arg(long, global = true)]
+    pub kafka_ca_file: Option<String>,
+    /// The brokers speak plaintext, not TLS.
+    #[arg(long, global = true)]
+    pub kafka_plaintext: bool,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -81,6 +94,10 @@ impl Global {
             alert_topic_arn: self.alert_topic.clone(),
             runbook_base_url: self.runbook_base_url.clone(),
             monitor_function: self.monitor_function.clone(),
+            profile: self.profile.clone(),
+            kafka_bootstrap: self.kafka_bootstrap.clone(),
+            kafka_ca_file: self.kafka_ca_file.clone(),
+            kafka_plaintext: self.kafka_plaintext.then_some(true),
         }
     }
 }
@@ -90,6 +107,28 @@ enum Command {
     /// Every connector and task: state, worker, the cause of any failure, and (with a state
     /// table) open incidents, restart counts and mutes.
     Status,
+    /// One connector whole: state, worker, tasks with their cause and trace, config (secrets
+    /// redacted), topics, committed offsets or lag, the monitor's restarts and open incidents.
+    Describe { connector: String },
+    /// The worker's Kafka Connect version and Kafka cluster.
+    Info,
+    /// The connector classes the worker can run (the first check for plugin-missing).
+    Plugins,
+    /// A sink connector's committed offsets; `reset` or `set` them (a STOPPED connector, 3.6+)
+    /// to replay or to skip a poison record.
+    #[command(args_conflicts_with_subcommands = true)]
+    Offsets {
+        connector: Option<String>,
+        #[command(subcommand)]
+        change: Option<OffsetsCommand>,
+    },
+    /// Stop a connector (3.5+: its tasks shut down, config and offsets kept) and wait for STOPPED.
+    Stop { connector: String },
+    /// Print a shell completion script (e.g. `connectorctl completion bash > /etc/bash_completion.d/connectorctl`).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// One run of the testConnectors logic, printing its report.
     Check {
         /// Judge only: no restart, no recreation, no state written, no alert sent.
@@ -164,6 +203,37 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum OffsetsCommand {
+    /// Forget the committed offsets: the connector reads again from `auto.offset.reset`
+    /// (earliest for a sink: a replay of what the topics keep).
+    Reset {
+        connector: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Move partitions to offsets (`--to orders:0=42`): past a poison record, or back to replay.
+    Set {
+        connector: String,
+        /// `topic:partition=offset`, once per partition.
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+/// How a change of offsets is confirmed.
+#[derive(Args, Clone, Copy)]
+struct Confirm {
+    /// Show the change; make none.
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not ask for the connector's name.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Subcommand)]
 enum SinkCommand {
     /// Decode a batch and show the items it would write, without writing.
     DryRun {
@@ -230,6 +300,8 @@ enum ContextCommand {
     Use { name: String },
     /// The contexts, the current one marked.
     List,
+    /// Remove a context (the current one too: then none is current).
+    Remove { name: String },
 }
 
 /// Why a command did not succeed, and so the exit code.
@@ -270,6 +342,14 @@ fn main() -> ExitCode {
         Command::Sink(SinkCommand::DryRun { file, table }) => sink::dry_run(&file, &table, cli.global.json),
         Command::Context(cmd) => context_command(cmd, &cli.global),
         Command::Demo => demo(),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "connectorctl", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
+            Ok(())
+        }
         other => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(cluster_command(other, &cli.global)),
             Err(e) => Err(Failure::Unreachable(format!("cannot start the async runtime: {e}"))),
@@ -293,6 +373,39 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
     let json = global.json;
     match command {
         Command::Status => cluster::status(&ctx, json).await,
+        Command::Describe { connector } => inspect::describe(&ctx, &connector, json).await,
+        Command::Info => inspect::info(&ctx, json).await,
+        Command::Plugins => inspect::plugins(&ctx, json).await,
+        Command::Stop { connector } => inspect::stop(&ctx, &connector, json).await,
+        Command::Offsets { connector, change } => match (connector, change) {
+            (Some(connector), None) => inspect::offsets(&ctx, &connector, json).await,
+            (None, Some(OffsetsCommand::Reset { connector, confirm })) => {
+                inspect::change_offsets(
+                    &ctx,
+                    &connector,
+                    inspect::OffsetsChange::Reset,
+                    confirm.dry_run,
+                    confirm.yes,
+                    json,
+                )
+                .await
+            }
+            (None, Some(OffsetsCommand::Set { connector, to, confirm })) => {
+                inspect::change_offsets(
+                    &ctx,
+                    &connector,
+                    inspect::OffsetsChange::Set(to),
+                    confirm.dry_run,
+                    confirm.yes,
+                    json,
+                )
+                .await
+            }
+            _ => Err(Failure::Input(
+                "offsets CONNECTOR, offsets reset CONNECTOR or offsets set CONNECTOR --to topic:partition=offset"
+                    .into(),
+            )),
+        },
         Command::Check { dry_run } => cluster::check(&ctx, dry_run, json).await,
         Command::Restart {
             connector,
@@ -322,7 +435,11 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
             let ttl = (tombstone_ttl_days > 0).then(|| std::time::Duration::from_secs(tombstone_ttl_days * 86_400));
             dlq::replay(&ctx, &queue.url, &table_name, &table, ttl, json).await
         }
-        Command::Classify { .. } | Command::Sink(_) | Command::Context(_) | Command::Demo => {
+        Command::Classify { .. }
+        | Command::Sink(_)
+        | Command::Context(_)
+        | Command::Demo
+        | Command::Completion { .. } => {
             unreachable!("handled without the runtime")
         }
     }
@@ -350,6 +467,18 @@ fn context_command(cmd: ContextCommand, global: &Global) -> Result<(), Failure> 
             all.save()?;
             outln!("using context {name}");
         }
+        ContextCommand::Remove { name } => {
+            if all.contexts.remove(&name).is_none() {
+                return Err(Failure::config(format!(
+                    "no context {name:?} (connectorctl context list)"
+                )));
+            }
+            if all.current.as_deref() == Some(name.as_str()) {
+                all.current = None;
+            }
+            all.save()?;
+            outln!("context {name} removed");
+        }
         ContextCommand::List => {
             if global.json {
                 outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
@@ -366,12 +495,16 @@ fn context_command(cmd: ContextCommand, global: &Global) -> Result<(), Failure> 
                             c.cluster.clone().unwrap_or_default(),
                             c.region.clone().unwrap_or_default(),
                             c.state_table.clone().unwrap_or_default(),
+                            c.profile.clone().unwrap_or_default(),
                         ]
                     })
                     .collect();
                 out!(
                     "{}",
-                    output::table(&["", "NAME", "CONNECT URL", "CLUSTER", "REGION", "STATE TABLE"], rows)
+                    output::table(
+                        &["", "NAME", "CONNECT URL", "CLUSTER", "REGION", "STATE TABLE", "PROFILE"],
+                        rows
+                    )
                 );
             }
         }

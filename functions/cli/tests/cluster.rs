@@ -25,13 +25,24 @@ impl Run {
 
 /// Runs connectorctl with its contexts file at `config`.
 async fn ctl(config: &Path, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connectorctl"))
+    ctl_env(config, args, &[]).await
+}
+
+/// As [`ctl`], with variables set (`Some`) or removed (`None`).
+async fn ctl_env(config: &Path, args: &[&str], vars: &[(&str, Option<&str>)]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_connectorctl"));
+    command
         .args(args)
         .env("CONNECTORCTL_CONFIG", config)
         .env_remove("CONNECT_URL")
-        .output()
-        .await
-        .expect("run connectorctl");
+        .stdin(std::process::Stdio::null());
+    for (k, v) in vars {
+        match v {
+            Some(v) => command.env(k, v),
+            None => command.env_remove(k),
+        };
+    }
+    let out = command.output().await.expect("run connectorctl");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -535,4 +546,283 @@ async fn without_a_place_to_reach_the_cluster_it_says_so_and_exits_2() {
     let run = ctl(&config, &["--context", "prod", "status"]).await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no context \"prod\""), "{}", run.stderr);
+}
+
+/// A FileStreamSink that has consumed `records` records of a new topic, through `config`'s
+/// context pointed at the worker.
+async fn consumed_file_sink(config: &Path, records: usize, extra: &[(&str, &str)]) -> (String, String, PathBuf) {
+    let saved = ctl(config, &["context", "set", "local", "--connect-url", &connect_url()]).await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let (name, topic) = (unique("ctl-lag-sink"), unique("topic"));
+    let file = std::env::temp_dir().join(format!("{name}.out"));
+    let mut sink = file_sink(&topic, &file);
+    sink.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let batch: Vec<(Option<String>, Option<String>)> = (0..records)
+        .map(|i| (Some(format!("k{i}")), Some(format!("v{i}"))))
+        .collect();
+    connector_tests::produce(&topic, &batch).await;
+    api().put_config(&name, &sink).await.unwrap();
+    wait_task(&name, State::Running).await;
+    let committed = wait_for(Duration::from_secs(60), || async {
+        let run = ctl(config, &["offsets", &name, "--json"]).await;
+        (run.code == 0 && run.json()["offsets"][0]["offset"] == records).then_some(())
+    })
+    .await;
+    assert!(
+        committed.is_some(),
+        "{name} never committed {records}: {}",
+        ctl(config, &["offsets", &name]).await.stdout
+    );
+    (name, topic, file)
+}
+
+#[tokio::test]
+async fn info_plugins_describe_and_offsets_show_the_real_worker_as_json_and_tables() {
+    let config = contexts_file();
+    let (name, topic, _) = consumed_file_sink(&config, 2, &[("sink.api.key", "hunter2")]).await;
+
+    let info = ctl(&config, &["info", "--json"]).await;
+    assert_eq!(info.code, 0, "{}", info.stderr);
+    let worker = api().server_info().await.unwrap();
+    assert_eq!(info.json()["version"], worker.version.as_str());
+    let plugins = ctl(&config, &["plugins", "--json"]).await.json();
+    assert!(
+        plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["class"] == "org.apache.kafka.connect.file.FileStreamSinkConnector" && p["type"] == "sink"),
+        "{plugins}"
+    );
+    assert!(ctl(&config, &["plugins"]).await.stdout.starts_with("CLASS"));
+
+    let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP");
+    let ca = connector_tests::monitor::broker_ca();
+    let with_brokers = [
+        "describe",
+        &name,
+        "--kafka-bootstrap",
+        &bootstrap,
+        "--kafka-ca-file",
+        &ca,
+    ];
+    let run = ctl(&config, &[&with_brokers[..], &["--json"]].concat()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d = run.json();
+    assert_eq!(
+        (d["state"].as_str(), d["tasks"][0]["state"].as_str()),
+        (Some("RUNNING"), Some("RUNNING")),
+        "{d}"
+    );
+    assert_eq!(d["type"], "sink");
+    assert_eq!(d["config"]["sink.api.key"], "[redacted]", "secrets masked: {d}");
+    assert_eq!(d["config"]["topics"], topic.as_str());
+    assert_eq!(d["topics"], json!([topic]));
+    assert_eq!(
+        (d["lag"]["records"].as_i64(), d["lag"]["seconds"].as_i64()),
+        (Some(0), Some(0)),
+        "{d}"
+    );
+    assert_eq!(d["lag"]["partitions"][0]["committed"], 2, "{d}");
+    let text = ctl(&config, &with_brokers).await.stdout;
+    assert!(
+        text.contains("Lag: 0 records") && text.contains("sink.api.key = [redacted]"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let without = ctl(&config, &["describe", &name, "--json"]).await.json();
+    assert_eq!(without["offsets"][0]["offset"], 2, "{without}");
+    assert!(
+        without["lagUnknown"].as_str().unwrap().contains("--kafka-bootstrap"),
+        "{without}"
+    );
+
+    let offsets = ctl(&config, &["offsets", &name, "--json"]).await.json();
+    assert_eq!(
+        offsets["offsets"],
+        json!([{"topic": topic, "partition": 0, "offset": 2}])
+    );
+    let missing = ctl(&config, &["describe", "no-such-connector"]).await;
+    assert_eq!(missing.code, 1, "{}", missing.stdout);
+    assert!(
+        missing.stderr.contains("no connector no-such-connector"),
+        "{}",
+        missing.stderr
+    );
+    api().delete(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn offsets_are_changed_only_on_a_stopped_connector_after_a_dry_run_and_a_confirmation() {
+    let config = contexts_file();
+    let (name, topic, file) = consumed_file_sink(&config, 3, &[]).await;
+    let to = format!("{topic}:0=1");
+    let committed = |run: &Run| run.json()["offsets"][0]["offset"].clone();
+
+    let running = ctl(&config, &["offsets", "set", &name, "--to", &to, "--yes"]).await;
+    assert_eq!(running.code, 1, "{}", running.stdout);
+    assert!(
+        running.stderr.contains(&format!("connectorctl stop {name}")),
+        "{}",
+        running.stderr
+    );
+
+    let stopped = ctl(&config, &["stop", &name, "--json"]).await;
+    assert_eq!(
+        (stopped.code, stopped.json()["result"].as_str()),
+        (0, Some("stopped")),
+        "{}",
+        stopped.stderr
+    );
+    assert_eq!(api().status(&name).await.unwrap().connector.state, State::Stopped);
+
+    let dry = ctl(&config, &["offsets", "set", &name, "--to", &to, "--dry-run", "--json"]).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(
+        dry.json()["plan"],
+        json!([{"partition": format!("{topic}-0"), "from": 3, "to": 1}])
+    );
+    assert_eq!(
+        committed(&ctl(&config, &["offsets", &name, "--json"]).await),
+        3,
+        "a dry run changes nothing"
+    );
+
+    let unconfirmed = ctl(&config, &["offsets", "set", &name, "--to", &to]).await;
+    assert_eq!(unconfirmed.code, 2, "{}", unconfirmed.stdout);
+    assert!(unconfirmed.stderr.contains("--yes"), "{}", unconfirmed.stderr);
+    assert_eq!(committed(&ctl(&config, &["offsets", &name, "--json"]).await), 3);
+
+    let set = ctl(&config, &["offsets", "set", &name, "--to", &to, "--yes", "--json"]).await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert_eq!(committed(&set), 1, "{}", set.stdout);
+    let bad = ctl(&config, &["offsets", "set", &name, "--to", "nonsense", "--yes"]).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+
+    let reset = ctl(&config, &["offsets", "reset", &name, "--yes", "--json"]).await;
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    assert_eq!(reset.json()["offsets"], json!([]), "{}", reset.stdout);
+
+    // Resumed, it reads the topic again from the start: each record is in the file twice.
+    let resumed = ctl(&config, &["resume", &name]).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let replayed = wait_for(Duration::from_secs(60), || async {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        (text.lines().filter(|l| *l == "v0").count() == 2).then_some(())
+    })
+    .await;
+    assert!(replayed.is_some(), "not replayed: {:?}", std::fs::read_to_string(&file));
+    api().delete(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_context_remembers_an_aws_profile_and_is_removed() {
+    let config = contexts_file();
+    let dir = config.parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&dir).unwrap();
+    let (aws_config, credentials) = (dir.join("aws-config"), dir.join("aws-credentials"));
+    std::fs::write(&aws_config, "[profile ctl-test]\nregion = us-east-1\n").unwrap();
+    std::fs::write(
+        &credentials,
+        "[ctl-test]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    )
+    .unwrap();
+    let (aws_config, credentials) = (
+        aws_config.to_string_lossy().into_owned(),
+        credentials.to_string_lossy().into_owned(),
+    );
+    // Only the profile gives credentials and a region.
+    let vars = [
+        ("AWS_CONFIG_FILE", Some(aws_config.as_str())),
+        ("AWS_SHARED_CREDENTIALS_FILE", Some(credentials.as_str())),
+        ("AWS_ACCESS_KEY_ID", None),
+        ("AWS_SECRET_ACCESS_KEY", None),
+        ("AWS_REGION", None),
+        ("AWS_DEFAULT_REGION", None),
+        ("AWS_PROFILE", None),
+    ];
+    let sdk = sdk().await;
+    let table = unique("ctl-profile-state");
+    create_sink_table(&sdk, &table).await;
+    let cluster = unique("ctl-profile");
+    let set = ctl_env(
+        &config,
+        &[
+            "context",
+            "set",
+            "with-profile",
+            "--profile",
+            "ctl-test",
+            "--state-table",
+            &table,
+            "--cluster",
+            &cluster,
+        ],
+        &vars,
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let set = ctl_env(
+        &config,
+        &[
+            "context",
+            "set",
+            "no-profile",
+            "--state-table",
+            &table,
+            "--cluster",
+            &cluster,
+        ],
+        &vars,
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let listed = ctl_env(&config, &["context", "list", "--json"], &vars).await.json();
+    assert_eq!(listed["contexts"]["with-profile"]["profile"], "ctl-test", "{listed}");
+
+    let with = ctl_env(&config, &["--context", "with-profile", "incidents", "--json"], &vars).await;
+    assert_eq!(with.code, 0, "the profile's credentials reach moto: {}", with.stderr);
+    let without = ctl_env(&config, &["--context", "no-profile", "incidents", "--json"], &vars).await;
+    assert_eq!(
+        without.code, 3,
+        "no credentials without the profile: {}",
+        without.stdout
+    );
+
+    let removed = ctl_env(&config, &["context", "remove", "with-profile"], &vars).await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let listed = ctl_env(&config, &["context", "list", "--json"], &vars).await.json();
+    assert!(listed["contexts"].get("with-profile").is_none(), "{listed}");
+    assert!(
+        listed.get("current").is_none(),
+        "the current context was removed: {listed}"
+    );
+    assert_eq!(
+        ctl_env(&config, &["context", "remove", "with-profile"], &vars)
+            .await
+            .code,
+        2
+    );
+}
+
+#[tokio::test]
+async fn completion_scripts_name_every_command() {
+    let config = contexts_file();
+    let bash = ctl(&config, &["completion", "bash"]).await;
+    assert_eq!(bash.code, 0, "{}", bash.stderr);
+    for command in ["describe", "offsets", "plugins", "info", "stop", "history", "context"] {
+        assert!(bash.stdout.contains(command), "bash completion lacks {command}");
+    }
+    assert!(
+        ctl(&config, &["completion", "zsh"])
+            .await
+            .stdout
+            .starts_with("#compdef connectorctl")
+    );
+    assert_eq!(
+        ctl(&config, &["completion", "tcsh"]).await.code,
+        2,
+        "an unknown shell is a usage error"
+    );
 }

@@ -16,7 +16,7 @@ pub mod ports;
 pub mod wire;
 
 pub use model::{
-    ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, SinkOffset, State, TaskStatus,
-    WorkerInfo,
+    ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, PluginInfo, SinkOffset, State,
+    TaskStatus, WorkerInfo,
 };
 pub use ports::{ConnectApi, ConnectError, ConnectorConfigs, RunningTask, TaskDiscovery};

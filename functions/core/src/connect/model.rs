@@ -123,6 +123,18 @@ pub struct SinkOffset {
     pub offset: i64,
 }
 
+/// One plugin of `GET /connector-plugins`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginInfo {
+    /// The connector class.
+    pub class: String,
+    /// `sink` or `source`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its version, where it says.
+    pub version: Option<String>,
+}
+
 /// `GET /`: which Kafka Connect a worker runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerInfo {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::model::{ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, SinkOffset, WorkerInfo};
+use super::model::{
+    ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, PluginInfo, SinkOffset, WorkerInfo,
+};
 use crate::sink::ports::BoxError;
 
 /// Why a Kafka Connect REST call failed, as a caller needs to tell apart.
@@ -144,6 +146,18 @@ pub trait ConnectApi: Send + Sync {
     /// `GET /connectors/{name}/offsets` (3.5+) of a sink connector. A worker without the API
     /// answers 404, as for an unknown connector.
     fn sink_offsets(&self, name: &str) -> impl Future<Output = Result<Vec<SinkOffset>, ConnectError>> + Send;
+    /// `PATCH /connectors/{name}/offsets` (3.6+, the connector STOPPED): moves a sink
+    /// connector's partitions to `offsets`; Connect's message.
+    fn alter_sink_offsets(
+        &self,
+        name: &str,
+        offsets: &[SinkOffset],
+    ) -> impl Future<Output = Result<String, ConnectError>> + Send;
+    /// `DELETE /connectors/{name}/offsets` (3.6+, the connector STOPPED): forgets its offsets,
+    /// so it starts again from `auto.offset.reset`; Connect's message.
+    fn reset_offsets(&self, name: &str) -> impl Future<Output = Result<String, ConnectError>> + Send;
+    /// `GET /connector-plugins`: the connector classes the worker can run.
+    fn plugins(&self) -> impl Future<Output = Result<Vec<PluginInfo>, ConnectError>> + Send;
 }
 
 /// A running Kafka Connect task (an ECS task) and its private address.

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::model::{
-    ComponentStatus, ConnectorInfo, ConnectorStatus, ConnectorView, SinkOffset, State, TaskStatus, WorkerInfo,
+    ComponentStatus, ConnectorInfo, ConnectorStatus, ConnectorView, PluginInfo, SinkOffset, State, TaskStatus,
+    WorkerInfo,
 };
 
 /// Reads a body, naming the field that was missing or mistyped.
@@ -81,6 +82,46 @@ pub fn sink_offsets(text: &str) -> Result<Vec<SinkOffset>, String> {
             }
         })
         .collect()
+}
+
+/// `GET /connector-plugins`.
+pub fn plugins(text: &str) -> Result<Vec<PluginInfo>, String> {
+    let d: Vec<PluginDto> = parse(text)?;
+    Ok(d.into_iter()
+        .map(|p| PluginInfo {
+            class: p.class,
+            kind: p.kind,
+            version: p.version,
+        })
+        .collect())
+}
+
+/// The body of `PATCH /connectors/{name}/offsets` that moves a sink connector's partitions to
+/// the offsets given.
+pub fn alter_sink_offsets_body(offsets: &[SinkOffset]) -> serde_json::Value {
+    serde_json::json!({
+        "offsets": offsets.iter().map(|o| serde_json::json!({
+            "partition": {"kafka_topic": o.topic, "kafka_partition": o.partition},
+            "offset": {"kafka_offset": o.offset},
+        })).collect::<Vec<_>>()
+    })
+}
+
+/// The `{"message": ...}` of a 200 (offsets altered or reset).
+pub fn message(text: &str) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Message {
+        message: String,
+    }
+    parse::<Message>(text).map(|m| m.message)
+}
+
+#[derive(Deserialize)]
+struct PluginDto {
+    class: String,
+    #[serde(rename = "type")]
+    kind: String,
+    version: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -190,6 +190,56 @@ pub fn connector_lag(partitions: Vec<PartitionLag>, now: i64) -> ConnectorLag {
     }
 }
 
+/// Why a connector's lag could not be measured.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    /// The worker has no offsets API (Kafka Connect before 3.5): nothing to measure against.
+    #[error("{worker} has no GET /connectors/{{name}}/offsets (Kafka Connect before 3.5): consumer lag is unknown")]
+    NoOffsetsApi {
+        /// The worker's URL.
+        worker: String,
+    },
+    /// The worker did not give the offsets.
+    #[error("cannot read the committed offsets")]
+    Connect(#[source] crate::connect::ConnectError),
+    /// The brokers did not give the partitions' ends.
+    #[error("consumer lag is unknown")]
+    Brokers(#[source] BrokerError),
+}
+
+/// Measures one sink connector's lag as of `now`: its committed offsets from the worker, its
+/// topics' ends (from `config` and the commits) and the oldest waiting records' timestamps from
+/// the brokers. The monitor and `connectorctl describe` both call it.
+pub async fn measure<A: crate::connect::ConnectApi, B: Brokers>(
+    api: &A,
+    brokers: &B,
+    name: &str,
+    config: &BTreeMap<String, String>,
+    now: i64,
+) -> Result<(Vec<SinkOffset>, ConnectorLag), MeasureError> {
+    let committed = match api.sink_offsets(name).await {
+        Ok(committed) => committed,
+        Err(crate::connect::ConnectError::NotFound { .. }) => {
+            return Err(MeasureError::NoOffsetsApi {
+                worker: api.url().to_string(),
+            });
+        }
+        Err(e) => return Err(MeasureError::Connect(e)),
+    };
+    let topics = topics_of(config, &committed);
+    let ends = brokers.ends(&topics).await.map_err(MeasureError::Brokers)?;
+    let mut partitions = partition_lags(&committed, &ends);
+    for p in partitions.iter_mut().filter(|p| p.records > 0) {
+        // Without it the lag in records still stands; the lag in time is left unknown.
+        p.oldest_waiting_at = brokers
+            .timestamp_at(&p.topic, p.partition, p.position)
+            .await
+            .ok()
+            .flatten();
+    }
+    Ok((committed, connector_lag(partitions, now)))
+}
+
 /// What the monitor keeps of a connector's progress between runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {

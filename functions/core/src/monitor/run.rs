@@ -14,7 +14,7 @@ use super::evaluate::{
     Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Observation, Settings, evaluate, judge_readiness,
 };
 use super::finding::{Category, Finding};
-use super::lag::{Brokers, LagReading};
+use super::lag::{Brokers, LagReading, MeasureError};
 use super::ports::{AlertPublisher, Clock, Located, MonitorStore, ResolvedIncident, StateError, Workers};
 use crate::connect::control::{PayloadError, parse_request};
 use crate::connect::ports::{ConnectorConfigs, LoadedConfigs, Readiness, RestartOutcome};
@@ -669,42 +669,18 @@ async fn read_lags<A: ConnectApi, B: Brokers>(
             );
             continue;
         }
-        let committed = match api.sink_offsets(&name).await {
-            Ok(committed) => committed,
-            Err(ConnectError::NotFound { .. }) => {
-                let why = format!(
-                    "{} has no GET /connectors/{{name}}/offsets (Kafka Connect before 3.5): consumer lag is unknown",
-                    api.url()
-                );
-                cluster_problem = Some(why.clone());
-                lags.insert(name, LagReading::Unknown(why));
-                continue;
-            }
+        let lag = match super::lag::measure(api, brokers, &name, &info.config, now).await {
+            Ok((_, lag)) => lag,
             Err(e) => {
-                lags.insert(name, LagReading::Unknown(error_chain(&e)));
-                continue;
-            }
-        };
-        let topics = super::lag::topics_of(&info.config, &committed);
-        let ends = match brokers.ends(&topics).await {
-            Ok(ends) => ends,
-            Err(e) => {
-                let why = format!("consumer lag is unknown: {}", error_chain(&e));
-                cluster_problem = Some(why.clone());
+                let why = error_chain(&e);
+                // The worker's API or the brokers: the same for every connector this run.
+                if matches!(e, MeasureError::NoOffsetsApi { .. } | MeasureError::Brokers(_)) {
+                    cluster_problem = Some(why.clone());
+                }
                 lags.insert(name, LagReading::Unknown(why));
                 continue;
             }
         };
-        let mut partitions = super::lag::partition_lags(&committed, &ends);
-        for p in partitions.iter_mut().filter(|p| p.records > 0) {
-            // Without it the lag in records still stands; the lag in time is left unknown.
-            p.oldest_waiting_at = brokers
-                .timestamp_at(&p.topic, p.partition, p.position)
-                .await
-                .ok()
-                .flatten();
-        }
-        let lag = super::lag::connector_lag(partitions, now);
         let running = status.connector.state == crate::connect::State::Running
             && !status.tasks.is_empty()
             && status.tasks.iter().all(|t| t.state == crate::connect::State::Running);
