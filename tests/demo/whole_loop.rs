@@ -8,10 +8,6 @@
 //! passes their addresses in `SEATOOL_WATCH_URL`, `APPIAN_WATCH_URL` and `CONNECT_URL`, and the
 //! table and queue names in `SEATOOL_TABLE`, `APPIAN_TABLE`, `DEAD_LETTER_QUEUE_NAME`.
 
-// The monitor run's future, awaited in one async main with the rest, nests past the default
-// query depth since the lag check joined it.
-#![recursion_limit = "256"]
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 

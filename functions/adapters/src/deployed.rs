@@ -55,3 +55,25 @@ pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> R
         SystemClock,
     ))
 }
+
+/// The deployment's clusters as deployed, one monitor each on the same clients.
+pub type DeployedFleet = crate::fleet::Fleet<
+    SecretsManagerConfigs,
+    HttpWorkers<EcsTaskDiscovery>,
+    DynamoDbMonitorStore,
+    SnsAlertPublisher,
+    SystemClock,
+    KafkaBrokers,
+>;
+
+/// The deployed fleet for `configs` (`MonitorConfig::fleet_from_lookup`), on the clients of `sdk`.
+pub fn deployed_fleet(
+    configs: Vec<MonitorConfig>,
+    sdk: &aws_config::SdkConfig,
+) -> Result<DeployedFleet, TlsSetupError> {
+    let members = configs
+        .into_iter()
+        .map(|c| deployed_monitor(c, sdk))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::fleet::Fleet::new(members))
+}

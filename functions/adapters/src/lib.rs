@@ -15,6 +15,7 @@
 //! - [`sns`] — [`SnsAlertPublisher`](sns::SnsAlertPublisher): alerts.
 //! - [`monitor_state`] — [`DynamoDbMonitorStore`](monitor_state::DynamoDbMonitorStore): restart counters and incidents.
 //! - [`aws`] — the shared SDK configuration: timeouts and retries for every call.
+//! - [`fleet`] — [`Fleet`](fleet::Fleet): several Connect clusters, each its own monitor, run at once.
 //! - [`deployed`] — the monitor as deployed, built from these adapters (the Lambda and the CLI).
 //! - [`SystemClock`] — the wall clock, for the monitor's run budget.
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod connect;
 pub mod deployed;
 pub mod dynamodb;
 pub mod ecs;
+pub mod fleet;
 pub mod kafka;
 pub mod monitor_state;
 pub mod secrets;

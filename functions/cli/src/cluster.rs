@@ -217,7 +217,26 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
             BTreeMap::new()
         }
     };
+    // A function watching several clusters (`CLUSTERS`): this cluster's entry over the rest.
+    if let Some(list) = settings.remove("CLUSTERS") {
+        let entries: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&list).unwrap_or_default();
+        if let Some(entry) = entries
+            .into_iter()
+            .find(|e| e.get("CLUSTER").and_then(Value::as_str) == Some(&cluster))
+        {
+            for (k, v) in entry {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                settings.insert(k, text);
+            }
+        }
+    }
     let mine: BTreeMap<&str, String> = [
+        ("KAFKA_BOOTSTRAP_SERVERS", ctx.kafka_bootstrap.clone()),
+        ("KAFKA_TLS_CA_FILE", ctx.kafka_ca_file.clone()),
+        (
+            "KAFKA_SECURITY_PROTOCOL",
+            ctx.kafka_plaintext.filter(|p| *p).map(|_| "PLAINTEXT".to_string()),
+        ),
         ("CONFIG_SECRET_PREFIX", Some(prefix)),
         ("MONITOR_STATE_TABLE", Some(table.clone())),
         ("ALERT_TOPIC_ARN", Some(topic.clone())),

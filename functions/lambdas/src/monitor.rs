@@ -4,24 +4,65 @@
 
 use std::time::Duration;
 
-pub use connector_adapters::deployed::{DeployedMonitor, deployed_monitor};
+pub use connector_adapters::deployed::{DeployedFleet, DeployedMonitor, deployed_fleet, deployed_monitor};
+use connector_adapters::fleet::FleetRun;
 pub use connector_core::monitor::config::MonitorConfig;
-use connector_core::monitor::run::MonitorFailure;
+use connector_core::monitor::run::{MonitorFailure, RunReport};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
-/// One invocation: the run, cut a second short of the function's own deadline (`time_left`) so
-/// that a run that cannot finish still fails with a typed error, never before its own budget
-/// (a runtime that reports no deadline); its metric lines are printed.
-pub async fn handle(monitor: &DeployedMonitor, event: &Value, time_left: Duration) -> Result<Value, Diagnostic> {
-    let cut = time_left
-        .saturating_sub(Duration::from_secs(1))
-        .max(monitor.config().run_budget);
-    let out = match tokio::time::timeout(cut, monitor.run(event)).await {
-        Ok(out) => out,
-        Err(_) => Err(MonitorFailure::Budget(cut.as_secs())),
+/// One invocation: the run of each configured cluster (at once when there are several), each cut
+/// a second short of the function's own deadline (`time_left`) so that a run that cannot finish
+/// still fails with a typed error, never before its own budget (a runtime that reports no
+/// deadline); their metric lines and audit entries are printed. With several clusters, one that
+/// fails fails the invocation only after the others have run.
+pub async fn handle(fleet: &DeployedFleet, event: &Value, time_left: Duration) -> Result<Value, Diagnostic> {
+    let budget = fleet
+        .members()
+        .iter()
+        .map(|m| m.config().run_budget)
+        .max()
+        .unwrap_or_default();
+    let cut = time_left.saturating_sub(Duration::from_secs(1)).max(budget);
+    let run = fleet.run(event, cut).await;
+    let report = run.report();
+    match run {
+        FleetRun::One(out) => {
+            let out = out.map_err(diagnostic)?;
+            print_run(&out);
+            if !out.alert_failures.is_empty() {
+                return Err(diagnostic(MonitorFailure::Alerts(out.alert_failures.join("; "))));
+            }
+        }
+        FleetRun::Many(runs) => {
+            let mut failures = Vec::new();
+            for (cluster, out) in runs {
+                match out {
+                    Ok(out) => {
+                        print_run(&out);
+                        if !out.alert_failures.is_empty() {
+                            failures.push((cluster, MonitorFailure::Alerts(out.alert_failures.join("; "))));
+                        }
+                    }
+                    Err(e) => failures.push((cluster, e)),
+                }
+            }
+            if let Some((_, first)) = failures.first() {
+                let error_type = first.error_type().to_string();
+                let message: Vec<String> = failures.iter().map(|(c, e)| format!("cluster {c}: {e}")).collect();
+                tracing::error!(error = %message.join("; "), "testConnectors failed");
+                return Err(Diagnostic {
+                    error_type,
+                    error_message: message.join("; "),
+                });
+            }
+        }
     }
-    .map_err(diagnostic)?;
+    Ok(report.unwrap_or_default())
+}
+
+/// A run's metric lines, its audit trail and its config problems, to the log.
+fn print_run(out: &RunReport) {
     for line in &out.metrics {
         println!("{line}");
     }
@@ -46,10 +87,6 @@ pub async fn handle(monitor: &DeployedMonitor, event: &Value, time_left: Duratio
         tracing::error!(problem = %problem, "a connector config secret cannot be used");
     }
     tracing::info!(cluster = %out.report["cluster"], healthy = %out.report["healthy"], "testConnectors run");
-    if !out.alert_failures.is_empty() {
-        return Err(diagnostic(MonitorFailure::Alerts(out.alert_failures.join("; "))));
-    }
-    Ok(out.report)
 }
 
 fn diagnostic(failure: MonitorFailure) -> Diagnostic {
@@ -63,17 +100,17 @@ fn diagnostic(failure: MonitorFailure) -> Diagnostic {
 /// `testConnectors`' `main`.
 pub async fn main() -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
-    let config = MonitorConfig::from_lookup(|k| std::env::var(k).ok())
+    let configs = MonitorConfig::fleet_from_lookup(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sdk = connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 3).await;
-    let monitor = &deployed_monitor(config, &sdk).inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let fleet = &deployed_fleet(configs, &sdk).inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let time_left = event
             .context
             .deadline()
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
-        handle(monitor, &event.payload, time_left).await
+        handle(fleet, &event.payload, time_left).await
     }))
     .await
 }

@@ -8,6 +8,30 @@ use super::evaluate::Settings;
 use super::restart::RestartPolicy;
 use crate::config::{ConfigError, Env};
 
+/// The variables a `CLUSTERS` entry may set for its cluster; the rest (the state table, the alert
+/// topic, the runbooks, the run budget, the metrics namespace) are the deployment's.
+pub const PER_CLUSTER: [&str; 19] = [
+    "CLUSTER",
+    "CONNECT_URL",
+    "CONNECT_PORT",
+    "CONFIG_SECRET_PREFIX",
+    "REMINDER_MINUTES",
+    "RESTART_BUDGET",
+    "MAX_BACKOFF_MINUTES",
+    "UNASSIGNED_AFTER_RUNS",
+    "CORRECT_DRIFT",
+    "MUTE",
+    "WORKER_WARMUP_SECONDS",
+    "WORKER_STUCK_MINUTES",
+    "GROUP_ALERTS_AT",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_TLS_CA_FILE",
+    "STALL_AFTER_RUNS",
+    "LAG_ALERT_SECONDS",
+    "LAG_ALERT_RUNS",
+];
+
 /// `testConnectors`' configuration, read once per cold start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorConfig {
@@ -141,6 +165,75 @@ impl MonitorConfig {
         Ok(config)
     }
 
+    /// Every cluster the deployment watches. `CLUSTERS`, when set, is a JSON list with one object
+    /// per cluster holding that cluster's variables (the names above: `CLUSTER` and
+    /// `CONFIG_SECRET_PREFIX` required, and any of [`PER_CLUSTER`]); a variable an entry leaves
+    /// out is the function's own, except the cluster's identity (`CLUSTER`, `CONNECT_URL`,
+    /// `CONFIG_SECRET_PREFIX`, `KAFKA_BOOTSTRAP_SERVERS`), never inherited. Without it, the one
+    /// cluster of the variables. Problems name the entry.
+    pub fn fleet_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Vec<Self>, ConfigError> {
+        let Some(list) = lookup("CLUSTERS").filter(|l| !l.trim().is_empty()) else {
+            return Ok(vec![Self::from_lookup(lookup)?]);
+        };
+        let fail = |problem: String| ConfigError {
+            problems: vec![problem],
+        };
+        let entries: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&list)
+            .map_err(|e| fail(format!("CLUSTERS must be a JSON list of objects, one per cluster: {e}")))?;
+        if entries.is_empty() {
+            return Err(fail("CLUSTERS is an empty list: name at least one cluster".into()));
+        }
+        let mut configs = Vec::new();
+        let mut problems = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let mut values = std::collections::BTreeMap::new();
+            for (k, v) in entry {
+                if !PER_CLUSTER.contains(&k.as_str()) {
+                    problems.push(format!(
+                        "CLUSTERS[{i}].{k} is not a per-cluster setting ({})",
+                        PER_CLUSTER.join(", ")
+                    ));
+                    continue;
+                }
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    _ => {
+                        problems.push(format!("CLUSTERS[{i}].{k} must be a string, a number or a boolean"));
+                        continue;
+                    }
+                };
+                values.insert(k.clone(), text);
+            }
+            for needed in ["CLUSTER", "CONFIG_SECRET_PREFIX"] {
+                if !values.contains_key(needed) {
+                    problems.push(format!("CLUSTERS[{i}].{needed} is not set"));
+                }
+            }
+            let own = |k: &str| values.get(k).cloned();
+            let read = Self::from_lookup(|k| match k {
+                "CLUSTER" | "CONNECT_URL" | "CONFIG_SECRET_PREFIX" | "KAFKA_BOOTSTRAP_SERVERS" => own(k),
+                "CLUSTERS" => None,
+                _ => own(k).or_else(|| lookup(k)),
+            });
+            match read {
+                Ok(config) => configs.push(config),
+                Err(e) => problems.extend(e.problems.into_iter().map(|p| format!("CLUSTERS[{i}]: {p}"))),
+            }
+        }
+        let mut names: Vec<&Option<String>> = configs.iter().map(|c| &c.cluster).collect();
+        names.sort();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            problems.push("CLUSTERS names a cluster twice: each CLUSTER must be unique".into());
+        }
+        if problems.is_empty() {
+            Ok(configs)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
     /// The judgement's settings: restart policy, mutes, thresholds.
     pub fn settings(&self) -> Settings {
         let muted: BTreeSet<String> = self
@@ -197,5 +290,71 @@ mod tests {
         let err =
             MonitorConfig::from_lookup(|k| if k == "RESTART_BUDGET" { Some("0".into()) } else { None }).unwrap_err();
         assert_eq!(err.problems.len(), 5, "{err}");
+    }
+
+    #[test]
+    fn without_clusters_the_fleet_is_the_one_cluster_of_the_variables() {
+        let fleet = MonitorConfig::fleet_from_lookup(base).unwrap();
+        assert_eq!(fleet, vec![MonitorConfig::from_lookup(base).unwrap()]);
+    }
+
+    #[test]
+    fn each_cluster_has_its_own_identity_budget_and_mutes_and_inherits_the_rest() {
+        let clusters = r#"[
+            {"CLUSTER": "a", "CONNECT_URL": "http://a:8083", "CONFIG_SECRET_PREFIX": "a/", "RESTART_BUDGET": 1, "MUTE": "*"},
+            {"CLUSTER": "b", "CONFIG_SECRET_PREFIX": "b/", "KAFKA_BOOTSTRAP_SERVERS": "b1:9094", "STALL_AFTER_RUNS": "5"}
+        ]"#;
+        let lookup = |k: &str| match k {
+            "CLUSTERS" => Some(clusters.to_string()),
+            "CONNECT_URL" => Some("http://base:8083".into()),
+            "KAFKA_BOOTSTRAP_SERVERS" => Some("base:9094".into()),
+            "RESTART_BUDGET" => Some("4".into()),
+            other => base(other),
+        };
+        let fleet = MonitorConfig::fleet_from_lookup(lookup).unwrap();
+        let (a, b) = (&fleet[0], &fleet[1]);
+        assert_eq!(
+            (a.cluster.as_deref(), a.connect_url.as_deref()),
+            (Some("a"), Some("http://a:8083"))
+        );
+        assert_eq!((a.config_secret_prefix.as_str(), a.policy.budget), ("a/", 1));
+        assert!(a.settings().mute_all);
+        assert_eq!(
+            a.kafka_bootstrap, None,
+            "the brokers are a cluster's own, never inherited"
+        );
+        assert_eq!((b.cluster.as_deref(), b.connect_url.as_deref()), (Some("b"), None));
+        assert_eq!((b.policy.budget, b.lag.stall_after_runs), (4, 5));
+        assert_eq!(b.kafka_bootstrap.as_deref(), Some("b1:9094"));
+        assert_eq!((a.state_table.as_str(), b.state_table.as_str()), ("monitor", "monitor"));
+    }
+
+    #[test]
+    fn a_bad_clusters_list_names_the_entry_and_the_setting() {
+        let with = |clusters: &str| {
+            let clusters = clusters.to_string();
+            MonitorConfig::fleet_from_lookup(move |k| {
+                if k == "CLUSTERS" {
+                    Some(clusters.clone())
+                } else {
+                    base(k)
+                }
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(with("{}").contains("JSON list"), "{}", with("{}"));
+        assert!(with("[]").contains("empty list"));
+        let err = with(r#"[{"CLUSTER": "a", "CONFIG_SECRET_PREFIX": "a/", "RESTART_BUDGETT": 2}]"#);
+        assert!(
+            err.contains("CLUSTERS[0].RESTART_BUDGETT is not a per-cluster setting"),
+            "{err}"
+        );
+        let err = with(r#"[{"CLUSTER": "a", "CONFIG_SECRET_PREFIX": "a/"}, {"CLUSTER": "b", "RESTART_BUDGET": 0}]"#);
+        assert!(err.contains("CLUSTERS[1].CONFIG_SECRET_PREFIX is not set"), "{err}");
+        assert!(err.contains("CLUSTERS[1]: RESTART_BUDGET must be"), "{err}");
+        let err =
+            with(r#"[{"CLUSTER": "a", "CONFIG_SECRET_PREFIX": "a/"}, {"CLUSTER": "a", "CONFIG_SECRET_PREFIX": "b/"}]"#);
+        assert!(err.contains("twice"), "{err}");
     }
 }

@@ -59,6 +59,9 @@ pub enum MonitorFailure {
     /// The run was cut at the function's deadline.
     #[error("the run did not finish within {0} s")]
     Budget(u64),
+    /// A `{"cluster"}` payload names none of the configured clusters (`CLUSTERS`).
+    #[error("no configured cluster is named {0:?} (CLUSTERS)")]
+    UnknownCluster(String),
 }
 
 impl MonitorFailure {
@@ -71,6 +74,7 @@ impl MonitorFailure {
             Self::State(_) => "StateUnavailable",
             Self::Alerts(_) => "AlertsNotSent",
             Self::Budget(_) => "RunBudgetExceeded",
+            Self::UnknownCluster(_) => "UnknownCluster",
         }
     }
 }
@@ -167,14 +171,16 @@ where
         let budget_ms = self.config.run_budget.as_millis() as i64;
         let reserve_ms = 2 * self.config.connect_timeout.as_millis() as i64;
         let may_start = || self.clock.now_millis() - started + reserve_ms <= budget_ms;
-        let out = run_monitor(
+        // Boxed: the run is a deep future; unboxed, callers that await it beside other work (a
+        // fleet of clusters, a test) pass the compiler's query depth.
+        let out = Box::pin(run_monitor(
             &workers,
             self.brokers.as_ref(),
             &self.store,
             &self.alerts,
             &ctx,
             &may_start,
-        )
+        ))
         .await;
         let mut out = match out {
             Ok(out) => out,
