@@ -1,6 +1,8 @@
 //! CloudWatch "Alarm State Change" events of the project's alarms, read against the catalogue in
 //! `alarms/catalogue.json`. Pure: the event in, what it means out.
 
+use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -68,20 +70,33 @@ pub fn classify_alarm_event(
     cluster: &str,
     now: i64,
 ) -> Result<AlarmChange, String> {
+    // The envelope and the alarm's detail as aws_lambda_events types them: a missing or mistyped
+    // field is an error naming it. `configuration` and `reasonData` stay JSON (the detail's
+    // reasonData is JSON in a string; the metric is read from the configuration below).
+    type AlarmEvent = EventBridgeEvent<CloudWatchAlarmData<Value, Value>>;
     if event["source"] != "aws.cloudwatch" || event["detail-type"] != "CloudWatch Alarm State Change" {
         return Err(format!(
             "not a CloudWatch Alarm State Change event: source {}, detail-type {}",
             event["source"], event["detail-type"]
         ));
     }
-    let d = &event["detail"];
-    let name = d["alarmName"]
-        .as_str()
-        .ok_or("malformed alarm event: detail.alarmName is missing")?;
-    let state = d["state"]["value"]
-        .as_str()
-        .ok_or("malformed alarm event: detail.state.value is missing")?;
-    let reason = d["state"]["reason"].as_str().unwrap_or("(no reason given)");
+    let typed: AlarmEvent = AlarmEvent::deserialize(event).map_err(|e| format!("malformed alarm event: {e}"))?;
+    let d = &typed.detail;
+    let name = d.alarm_name.as_str();
+    let current = d
+        .state
+        .as_ref()
+        .ok_or("malformed alarm event: detail.state is missing")?;
+    let state = match current.value {
+        CloudWatchAlarmStateValue::Alarm => "ALARM",
+        CloudWatchAlarmStateValue::InsufficientData => "INSUFFICIENT_DATA",
+        _ => "OK",
+    };
+    let reason = if current.reason.is_empty() {
+        "(no reason given)"
+    } else {
+        current.reason.as_str()
+    };
     let entry = catalogue.iter().find(|e| name.ends_with(&e.alarm_name_suffix));
     let id = entry.map_or("unknown", |e| e.id.as_str());
     if entry.is_some_and(|e| e.direct) {
@@ -90,13 +105,15 @@ pub fn classify_alarm_event(
         });
     }
     let key = format!("{id}:{cluster}/{name}");
-    let metric = &d["configuration"]["metrics"][0]["metricStat"]["metric"];
+    let metric = &d.configuration["metrics"][0]["metricStat"]["metric"];
     let metric_text = match (metric["namespace"].as_str(), metric["name"].as_str()) {
         (Some(ns), Some(m)) => format!("{ns}/{m} {}", metric["dimensions"]),
         _ => "(metric not given)".to_string(),
     };
-    let threshold = d["state"]["reasonData"]
-        .as_str()
+    let threshold = current
+        .reason_data
+        .as_ref()
+        .and_then(Value::as_str)
         .and_then(|r| serde_json::from_str::<Value>(r).ok())
         .and_then(|r| r["threshold"].as_f64());
     let severity = match (state, entry) {
@@ -111,9 +128,8 @@ pub fn classify_alarm_event(
             });
         }
         ("INSUFFICIENT_DATA", Some(e)) => format!("Alarm {name} has no data: {} Missing data counts here.", e.summary),
-        ("ALARM", Some(e)) => format!("Alarm {name} fired: {}", e.summary),
+        (_, Some(e)) => format!("Alarm {name} fired: {}", e.summary),
         (_, None) => format!("Alarm {name}, which the catalogue does not know, is {state}: {reason}"),
-        (other, Some(_)) => return Err(format!("malformed alarm event: unknown state {other}")),
     };
     let mut finding = Finding::new(Category::Alarm, summary);
     finding.severity = severity;
@@ -215,5 +231,21 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(classify_alarm_event(&serde_json::json!({"source": "aws.ecs"}), &cat, c, 0).is_err());
+    }
+
+    #[test]
+    fn a_malformed_alarm_event_is_an_error_naming_the_field() {
+        let cat = alarm_catalogue();
+        let mut nameless = event("sink-failure-alarm.json");
+        nameless["detail"].as_object_mut().unwrap().remove("alarmName");
+        let err = classify_alarm_event(&nameless, &cat, "c", 0).unwrap_err();
+        assert!(
+            err.starts_with("malformed alarm event") && err.contains("alarmName"),
+            "{err}"
+        );
+        let mut odd = event("sink-failure-alarm.json");
+        odd["detail"]["state"]["value"] = serde_json::json!("MAYBE");
+        let err = classify_alarm_event(&odd, &cat, "c", 0).unwrap_err();
+        assert!(err.contains("MAYBE"), "{err}");
     }
 }
