@@ -839,6 +839,36 @@ async fn restart_each<A: ConnectApi>(api: &A, connector: &str, tasks: &[i32]) ->
     (done, failed, rebalancing)
 }
 
+/// Restarts `tasks` one by one as restart `attempt` of `budget`; `made` words the restarts
+/// made (given the ids restarted). None made: given back, as a rebalance or a failed call.
+async fn restart_by_id<A: ConnectApi>(
+    api: &A,
+    connector: &str,
+    tasks: &[i32],
+    attempt: u32,
+    budget: u32,
+    made: impl Fn(String) -> String,
+) -> (String, Undo) {
+    let (done, failed, rebalancing) = restart_each(api, connector, tasks).await;
+    if done.is_empty() && rebalancing {
+        return (
+            "restart refused during a rebalance (409); will try next run".into(),
+            Undo::Rebalance,
+        );
+    }
+    if done.is_empty() {
+        return (
+            format!("restart {attempt} of {budget} not made: {}", failed.join("; ")),
+            Undo::CallFailed,
+        );
+    }
+    let mut text = made(done.join(", "));
+    if !failed.is_empty() {
+        text.push_str(&format!("; failed: {}", failed.join("; ")));
+    }
+    (text, Undo::No)
+}
+
 /// Whether an action's claim is kept, or why it may be given back.
 enum Undo {
     /// Done (or failed in a way retrying soon will not help): keep the claim.
@@ -862,27 +892,12 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             only_tasks: true,
             ..
         } => {
-            let (done, failed, rebalancing) = restart_each(api, connector, failed_tasks).await;
-            if done.is_empty() && rebalancing {
-                return (
-                    "restart refused during a rebalance (409); will try next run".into(),
-                    Undo::Rebalance,
-                );
-            }
-            if done.is_empty() {
-                return (
-                    format!("restart {attempt} of {budget} not made: {}", failed.join("; ")),
-                    Undo::CallFailed,
-                );
-            }
-            let mut text = format!(
-                "restart {attempt} of {budget} requested for task {} only (a restart cannot fix the others)",
-                done.join(", ")
-            );
-            if !failed.is_empty() {
-                text.push_str(&format!("; failed: {}", failed.join("; ")));
-            }
-            (text, Undo::No)
+            restart_by_id(api, connector, failed_tasks, *attempt, *budget, |done| {
+                format!(
+                    "restart {attempt} of {budget} requested for task {done} only (a restart cannot fix the others)"
+                )
+            })
+            .await
         }
         Action::Restart {
             connector,
@@ -919,27 +934,10 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             budget,
             tasks,
         } => {
-            let (done, failed, rebalancing) = restart_each(api, connector, tasks).await;
-            if done.is_empty() && rebalancing {
-                return (
-                    "restart refused during a rebalance (409); will try next run".into(),
-                    Undo::Rebalance,
-                );
-            }
-            if done.is_empty() {
-                return (
-                    format!("restart {attempt} of {budget} not made: {}", failed.join("; ")),
-                    Undo::CallFailed,
-                );
-            }
-            let mut text = format!(
-                "restart {attempt} of {budget} of the stalled consumer: task {} restarted",
-                done.join(", ")
-            );
-            if !failed.is_empty() {
-                text.push_str(&format!("; failed: {}", failed.join("; ")));
-            }
-            (text, Undo::No)
+            restart_by_id(api, connector, tasks, *attempt, *budget, |done| {
+                format!("restart {attempt} of {budget} of the stalled consumer: task {done} restarted")
+            })
+            .await
         }
         Action::Recreate { connector } | Action::CorrectDrift { connector } => {
             // A worker can leave a connector out of its list (still reading its config topic):
