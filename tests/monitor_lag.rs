@@ -277,13 +277,24 @@ async fn stand_in_a_slow_consumer_falls_behind_and_is_consumer_lagging_never_res
 
     // As of 20 minutes from now, the waiting records are 20 minutes old: over 900 s.
     let later = || now_millis() + 20 * 60_000;
+    let position = |report: &Value| entry(report, &name)["lag"]["partitions"][0]["position"].as_i64();
     let first = m.run_at(later()).await;
     let waiting = lag_records(&first, &name).expect("lag measured");
     assert!(waiting > 0, "{}", entry(&first, &name));
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Records keep coming faster than it answers: it moves, and falls further behind.
+    let more: Vec<(Option<String>, Option<String>)> = (40..100)
+        .map(|i| (Some(format!("k{i}")), Some(format!("v{i}"))))
+        .collect();
+    produce(&topic, &more).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let second = m.run_at(later()).await;
-    let left = lag_records(&second, &name).expect("lag measured");
-    assert!(left < waiting, "it moves: {waiting} then {left}");
+    let behind = lag_records(&second, &name).expect("lag measured");
+    assert!(behind > waiting, "the lag grows: {waiting} then {behind}");
+    assert!(
+        position(&second) > position(&first),
+        "it moves: {}",
+        entry(&second, &name)
+    );
     let f = findings(&second, &name)
         .into_iter()
         .find(|f| f["category"] == "consumer-lagging")
