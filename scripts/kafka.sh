@@ -61,7 +61,7 @@ _kafka_build_entrypoint() {
   [ -d "$KAFKA_HOME/entrypoint" ] && [ "$sums" = "$(cat "$KAFKA_HOME/.entrypoint" 2>/dev/null)" ] && return 0
   say "compiling the Connect image's entrypoint into $KAFKA_HOME/entrypoint"
   rm -rf "$KAFKA_HOME/entrypoint"
-  javac -d "$KAFKA_HOME/entrypoint" -cp "$KAFKA_HOME/lib/*" $(find "$src" -name '*.java') \
+  javac -encoding UTF-8 -d "$KAFKA_HOME/entrypoint" -cp "$KAFKA_HOME/lib/*" $(find "$src" -name '*.java') \
     || die "javac could not compile infra/connect-image/src"
   printf '%s\n' "$sums" > "$KAFKA_HOME/.entrypoint"
 }

@@ -86,25 +86,19 @@ fn entrypoint(env: &BTreeMap<String, String>, log: &Path) -> tokio::process::Chi
         .expect("start java")
 }
 
-/// The container's health check (the template's HealthCheck command, with the harness's paths):
-/// its exit code.
+/// The container's health check (the image's and the template's `/opt/kafka/bin/healthcheck`,
+/// run here from the checkout): its exit code.
 async fn health_check(port: &str) -> Option<i32> {
-    let home = var("KAFKA_HOME");
-    let run = tokio::process::Command::new("java")
+    let run = tokio::process::Command::new("sh")
+        .arg(root().join("infra/connect-image/healthcheck.sh"))
         .env_clear()
         .env("PATH", var("PATH"))
         .env("CONNECT_REST_PORT", port)
-        .args([
-            "-cp",
-            &format!("{home}/lib/*:{home}/entrypoint"),
-            "connector.worker.Entrypoint",
-            "health",
-        ])
         .output();
     let out = tokio::time::timeout(Duration::from_secs(60), run)
         .await
         .expect("the health check ended within 60 s")
-        .expect("run java");
+        .expect("run the health check");
     out.status.code()
 }
 
@@ -247,4 +241,311 @@ async fn the_image_entrypoint_refuses_to_start_naming_every_missing_or_wrong_var
         assert!(said.contains(expected), "the message names {expected:?}: {said}");
     }
     assert_eq!(said.lines().count(), 1, "one line: {said}");
+}
+
+// The built image (scripts/image, which scripts/test runs first): target/image/kafka-connect.tar,
+// run from its own filesystem with buildah (chroot isolation, the host's network, so loopback
+// is shared as a task's containers share theirs).
+
+/// `scripts/image ARGS` (its buildah storage and settings), with `env`: (exit code, output).
+async fn image_script(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(root().join("scripts/image"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run scripts/image");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// The image's Docker config (as `docker inspect` shows it), read from the archive itself.
+async fn archive_config() -> Value {
+    let archive = var("CONNECT_IMAGE_ARCHIVE");
+    let member = |name: String| {
+        let archive = archive.clone();
+        async move {
+            let out = tokio::process::Command::new("tar")
+                .args(["-xOf", &archive, &name])
+                .output()
+                .await
+                .expect("run tar");
+            assert!(
+                out.status.success(),
+                "{name} in {archive}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+        }
+    };
+    let manifest = member("manifest.json".into()).await;
+    member(
+        manifest[0]["Config"]
+            .as_str()
+            .expect("manifest names the config")
+            .to_string(),
+    )
+    .await
+}
+
+/// A working container of the archived image, removed on drop.
+struct Container(String);
+
+impl Container {
+    async fn from_archive() -> Self {
+        let name = unique("image-test").to_lowercase();
+        let from = format!("docker-archive:{}", var("CONNECT_IMAGE_ARCHIVE"));
+        let (code, out) = image_script(&["buildah", "from", "--quiet", "--name", &name, &from], &[]).await;
+        assert_eq!(code, Some(0), "buildah from {from}: {out}");
+        Self(name)
+    }
+
+    /// `buildah run` of `argv` in the container as the image's user, with `env` and `volumes`.
+    fn command(&self, argv: &[String], env: &BTreeMap<String, String>, volumes: &[String]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(root().join("scripts/image"));
+        command.args(["buildah", "run", "--isolation", "chroot", "--user", "10001"]);
+        for v in volumes {
+            command.args(["--volume", v]);
+        }
+        for (k, v) in env {
+            command.args(["--env", &format!("{k}={v}")]);
+        }
+        command.arg(&self.0).arg("--").args(argv).stdin(Stdio::null());
+        command
+    }
+
+    /// The image's HEALTHCHECK command run inside the container: its exit code.
+    async fn health_check(&self, test: &[String], port: &str) -> Option<i32> {
+        let env = BTreeMap::from([("CONNECT_REST_PORT".to_string(), port.to_string())]);
+        let run = self.command(test, &env, &[]).output();
+        let out = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the image's health check ended within 60 s")
+            .expect("run buildah");
+        out.status.code()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(root().join("scripts/image"))
+            .args(["buildah", "rm", &self.0])
+            .output();
+    }
+}
+
+/// Kills a process group (what `buildah run` started, and the JVM under it).
+fn kill_group(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .status();
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("a list of strings: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_image_archive_is_amd64_runs_as_uid_10001_and_checks_health_as_the_task_definition_does() {
+    let config = archive_config().await;
+    assert_eq!(
+        (config["architecture"].as_str(), config["os"].as_str()),
+        (Some("amd64"), Some("linux"))
+    );
+    let c = &config["config"];
+    assert_eq!(c["User"], "10001", "not root");
+    let test = strings(&c["Healthcheck"]["Test"]);
+    assert_eq!(test, ["CMD", "/opt/kafka/bin/healthcheck"], "curl, not a second JVM");
+    let python = root().join(".venv-tools/bin/python");
+    let out = tokio::process::Command::new(&python)
+        .arg(root().join("tests/infra/container_env.py"))
+        .arg("--health-check")
+        .output()
+        .await
+        .unwrap();
+    let template: Value = serde_json::from_slice(&out.stdout).expect("the template's HealthCheck command");
+    assert_eq!(
+        strings(&template),
+        test,
+        "ECS runs the task definition's check, not the image's: they must agree"
+    );
+    let entrypoint = strings(&c["Entrypoint"]);
+    for flag in [
+        "-XX:+ExitOnOutOfMemoryError",
+        "-XX:+UseG1GC",
+        "-XX:MaxRAMPercentage=50.0",
+    ] {
+        assert!(entrypoint.iter().any(|a| a == flag), "{flag} in {entrypoint:?}");
+    }
+    // skopeo (what copies it to ECR) reads the archive as an image.
+    let out = tokio::process::Command::new("skopeo")
+        .args(["inspect", &format!("docker-archive:{}", var("CONNECT_IMAGE_ARCHIVE"))])
+        .output()
+        .await
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo inspect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inspected: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(inspected["Architecture"], "amd64");
+}
+
+#[tokio::test]
+async fn a_wrong_plugin_checksum_fails_the_image_build() {
+    let wrong = "0".repeat(64);
+    let tag = unique("wrong-checksum").to_lowercase();
+    let (code, out) = image_script(&["build", &wrong], &[("IMAGE_TAG", &tag)]).await;
+    assert_ne!(code, Some(0), "the build must fail: {out}");
+    assert!(
+        out.contains("FAILED") && out.contains("install-plugin.sh"),
+        "sha256sum's verdict in the build: {out}"
+    );
+    let image = format!("localhost/connector/kafka-connect:{tag}");
+    let (code, _) = image_script(&["buildah", "inspect", "--type", "image", &image], &[]).await;
+    assert_ne!(code, Some(0), "no image {image} was made");
+}
+
+/// The image's ENTRYPOINT, run as ECS runs the container: uid 10001, the task definition's
+/// environment, the metadata endpoint on loopback, the broker over TLS. The stand-in Lambda sink
+/// from the image's plugin path (installed from its archive by install-plugin.sh) carries a
+/// record to sinkSeatoolData under `cargo lambda watch` and into its table on moto.
+#[tokio::test]
+async fn the_built_image_started_as_ecs_starts_it_runs_the_plugin_into_the_sink_and_reports_health() {
+    let [watch, table, dlq] = ["WATCH_URL", "TABLE", "DLQ"].map(|v| var(&format!("E2E_IMAGE_{v}")));
+    let sdk = connector_tests::sdk().await;
+    connector_tests::create_sink_table(&sdk, &table).await;
+    connector_tests::create_queue(&sdk, &dlq).await;
+    let config = archive_config().await;
+    let entrypoint = strings(&config["config"]["Entrypoint"]);
+    let health = strings(&config["config"]["Healthcheck"]["Test"])[1..].to_vec();
+    let container = Container::from_archive().await;
+
+    let project = unique("imgrun").to_lowercase();
+    let mut env = container_env(&[("Project", &project), ("BrokerString", &var("KAFKA_TLS_BOOTSTRAP"))]).await;
+    let port = free_port().to_string();
+    // Where the harness differs from ECS: a free port (no network of its own), the run's CA in a
+    // truststore (MSK's is in the JRE's), credentials the task role would give, and the task's
+    // size for the JVM (chroot isolation sets no cgroup limits): 4 GB, 1 vCPU.
+    env.insert("CONNECT_REST_PORT".into(), port.clone());
+    env.insert("ECS_CONTAINER_METADATA_URI_V4".into(), metadata_endpoint().await);
+    let truststore = PathBuf::from(var("KAFKA_TLS_TRUSTSTORE"));
+    env.insert(
+        "KAFKA_SSL_TRUSTSTORE_LOCATION".into(),
+        "/run/broker-tls/truststore.p12".into(),
+    );
+    env.insert("KAFKA_SSL_TRUSTSTORE_PASSWORD".into(), var("KAFKA_TLS_PASSWORD"));
+    for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        env.insert(k.into(), var(k));
+    }
+    env.insert(
+        "JDK_JAVA_OPTIONS".into(),
+        "-XX:MaxRAM=4g -XX:ActiveProcessorCount=1 -XX:+PrintFlagsFinal".into(),
+    );
+    let volume = format!("{}:/run/broker-tls:ro", truststore.parent().unwrap().display());
+    let log = PathBuf::from(var("KAFKA_RUN")).join(format!("{project}-image.log"));
+    let out = std::fs::File::create(&log).unwrap();
+    let mut worker = container
+        .command(&entrypoint, &env, &[volume])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start buildah run");
+    let pid = worker.id().expect("the worker's pid");
+
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let healthy = wait_for(Duration::from_secs(240), || async {
+        let r = client.get(format!("{url}/health")).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    if healthy.is_none() {
+        kill_group(pid);
+        panic!(
+            "the image's worker did not report healthy on {url}/health within 240 s; its log:\n{}",
+            tail(&log)
+        );
+    }
+    assert_eq!(
+        container.health_check(&health, &port).await,
+        Some(0),
+        "the image's HEALTHCHECK passes"
+    );
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let flag = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or_else(|| panic!("the JVM printed {name} (PrintFlagsFinal)"))
+            .to_string()
+    };
+    assert_eq!(
+        [
+            flag("UseG1GC"),
+            flag("UseSerialGC"),
+            flag("ExitOnOutOfMemoryError"),
+            flag("MaxHeapSize"),
+            flag("InitialHeapSize")
+        ],
+        ["true", "false", "true", "2147483648", "2147483648"],
+        "G1 (not the 1-vCPU default), exit on OOM, a fixed 2 GiB heap in a 4 GB task"
+    );
+
+    let api = HttpConnectApi::new(&url, Duration::from_secs(30)).unwrap();
+    let (name, topic) = (unique("image-lambda"), unique("image-seatool"));
+    let sink = BTreeMap::from(
+        [
+            ("connector.class", "connector.standin.lambda.LambdaSinkConnector"),
+            ("tasks.max", "1"),
+            ("topics", topic.as_str()),
+            ("aws.lambda.function.name", "sinkSeatoolData"),
+            ("aws.lambda.invocation.type", "sync"),
+            ("aws.lambda.endpoint.override", watch.as_str()),
+            ("behavior.on.error", "fail"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    api.put_config(&name, &sink).await.unwrap();
+    wait_status(
+        &api,
+        &name,
+        "RUNNING",
+        Duration::from_secs(120),
+        task_is(State::Running),
+    )
+    .await;
+    let value = serde_json::json!({"STATE_PLAN": {"ID_NUMBER": "IMG-1", "TITLE_NAME": "from the image"}});
+    produce(&topic, &[(Some("\"IMG-1\""), Some(value.to_string()))]).await;
+    let stored = wait_for(Duration::from_secs(90), || async {
+        connector_tests::scan(&sdk, &table)
+            .await
+            .into_values()
+            .find(|item| item["PK"].as_str().is_some_and(|pk| pk.contains("IMG-1")))
+    })
+    .await;
+
+    kill_group(pid);
+    let _ = worker.wait().await;
+    let after = container.health_check(&health, &port).await;
+    let stored =
+        stored.unwrap_or_else(|| panic!("the record never reached {table}; the worker's log:\n{}", tail(&log)));
+    assert_eq!(stored["STATE_PLAN"]["TITLE_NAME"], "from the image", "{stored}");
+    assert_ne!(after, Some(0), "the image's HEALTHCHECK fails once the worker is gone");
 }

@@ -5,7 +5,7 @@ use connector_adapters::ecs::EcsTaskDiscovery;
 use connector_adapters::secrets::SecretsManagerConfigs;
 use connector_core::connect::ports::ConfigError;
 use connector_core::connect::{ConnectorConfigs, TaskDiscovery};
-use connector_lambdas::control::{ControlConfig, ControlFailure, handle_find_task_ip};
+use connector_lambdas::control::{ControlConfig, ControlFailure, handle_create_connector, handle_find_task_ip};
 use connector_tests::{sdk, unique};
 use serde_json::json;
 
@@ -241,4 +241,64 @@ async fn secrets_are_listed_every_run_and_a_value_is_read_once_per_version() {
     );
     assert_eq!(loaded.configs[0].config["topics"], "t2", "the new version's value");
     assert_eq!(reads(&kept).await, 2);
+}
+
+/// The config carries the licence: createConnector sends it only to the address of a RUNNING
+/// task of its cluster (moto's tasks, whose invented addresses are never dialled). An accepted
+/// address reaches the next step, reading the secret, which fails here because it is absent.
+#[tokio::test]
+async fn create_connector_refuses_an_ip_that_is_not_a_running_task_of_its_cluster() {
+    let sdk = sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let (cluster, family) = cluster_with_task_definition(&ecs).await;
+    run_task(&ecs, &cluster, &family).await;
+    let discovery = EcsTaskDiscovery::new(ecs);
+    let task_ip = discovery.running_tasks(&cluster).await.unwrap()[0].ip.clone();
+    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk));
+    let secret = unique("mako/connector/licensed");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret)
+        .secret_string(json!({"name": "x", "config": {"confluent.license": "secret licence"}}).to_string())
+        .send()
+        .await
+        .expect("create secret");
+    let config = ControlConfig::from_lookup(|k| (k == "CLUSTER").then(|| cluster.clone())).unwrap();
+    let create = |ip: &str, secret: &str| json!({"Payload": {"ip": ip}, "connectorConfigSecret": secret});
+
+    for (ip, says) in [
+        ("host.example:443/", "is not an IP address"),
+        (&format!("{task_ip}:443"), "is not an IP address"),
+        (
+            "203.0.113.9",
+            "is not the address of a RUNNING Kafka Connect task of ECS cluster",
+        ),
+    ] {
+        let answer = handle_create_connector(&config, &configs, &discovery, &create(ip, &secret)).await;
+        assert_eq!(
+            (&answer["success"], &answer["ip"]),
+            (&json!(false), &json!(ip)),
+            "{answer}"
+        );
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.starts_with("refused: ") && error.contains(says), "{ip}: {error}");
+        assert!(
+            error.contains(&cluster) || says.contains("IP address"),
+            "names the cluster: {error}"
+        );
+    }
+
+    // A payload's cluster does not widen what CLUSTER allows.
+    let other = json!({"Payload": {"ip": "203.0.113.9"}, "cluster": "another", "connectorConfigSecret": secret});
+    let answer = handle_create_connector(&config, &configs, &discovery, &other).await;
+    assert!(answer["error"].as_str().unwrap().contains(&cluster), "{answer}");
+
+    let absent = unique("absent");
+    let answer = handle_create_connector(&config, &configs, &discovery, &create(&task_ip, &absent)).await;
+    assert_eq!(answer["success"], false, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        !error.starts_with("refused") && error.contains("not found"),
+        "the task's address is accepted: {error}"
+    );
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::control::{
-    ControlRequest, LocateError, check_ready, create_connector, delete_connector, find_task, parse_request,
+    ControlRequest, LocateError, UntrustedWorker, check_ready, create_connector, delete_connector, find_task,
+    parse_request, vet_task_address,
 };
 use connector_core::connect::{ConnectError, ConnectorConfigs, TaskDiscovery};
 use connector_core::error_chain;
@@ -179,6 +180,12 @@ pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
     let Some(secret) = request.config_secret.clone() else {
         return json!({"ip": request.ip, "success": false, "error": "`connectorConfigSecret` is missing"});
     };
+    if let Some(ip) = &request.ip
+        && let Err(refusal) = vet_ip(config, discovery, &request, ip).await
+    {
+        tracing::warn!(secret, ip, refusal, "createConnector refused the worker address");
+        return json!({"ip": ip, "success": false, "error": refusal});
+    }
     let candidates = match workers(config, discovery, &request).await {
         Ok(c) => c,
         Err(e) => return json!({"ip": request.ip, "success": false, "error": error_chain(&e)}),
@@ -191,6 +198,39 @@ pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
     .await;
     tracing::info!(secret, answer = %answer, "createConnector");
     answer
+}
+
+/// Whether a connector config (which carries the licence) may go to `ip`: the host of
+/// `CONNECT_URL` when that names the worker, else the address of a RUNNING task of `CLUSTER` (or
+/// of the payload's cluster when `CLUSTER` is unset), read from ECS now.
+async fn vet_ip<D: TaskDiscovery>(
+    config: &ControlConfig,
+    discovery: &D,
+    request: &ControlRequest,
+    ip: &str,
+) -> Result<(), String> {
+    if let Some(url) = &config.connect_url {
+        let host = host_of(url);
+        return if ip.trim() == host {
+            Ok(())
+        } else {
+            Err(UntrustedWorker::NotTheConfiguredWorker { ip: ip.into(), host }.to_string())
+        };
+    }
+    let cluster = config
+        .cluster
+        .as_ref()
+        .or(request.cluster.as_ref())
+        .ok_or("refused: no CLUSTER (nor `cluster` in the payload) to check `ip` against")?;
+    let running = discovery.running_tasks(cluster).await.map_err(|e| {
+        format!(
+            "refused: cannot check `ip` against ECS cluster {cluster}: {}",
+            error_chain(&e)
+        )
+    })?;
+    vet_task_address(ip, cluster, &running)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// `deleteConnector`: `{"success", "connector", "message"}`; an absent connector is a success

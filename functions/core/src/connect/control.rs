@@ -80,6 +80,60 @@ pub async fn find_task<D: TaskDiscovery>(discovery: &D, cluster: &str) -> Result
     })
 }
 
+/// Why `createConnector` will not send a config to the `ip` it was given: the config carries the
+/// licence, so it goes only to a worker of this cluster.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UntrustedWorker {
+    /// Not an IP address (a host name, a port or a path would let the request go elsewhere).
+    #[error("refused: `ip` {ip:?} is not an IP address; give the address findTaskIp answers")]
+    NotAnAddress {
+        /// What was given.
+        ip: String,
+    },
+    /// An address, but of no RUNNING task of the cluster.
+    #[error(
+        "refused: {ip} is not the address of a RUNNING Kafka Connect task of ECS cluster {cluster} (running: {running})"
+    )]
+    NotATask {
+        /// What was given.
+        ip: String,
+        /// The cluster looked at.
+        cluster: String,
+        /// The addresses of its RUNNING tasks, comma-separated (`none` when there are none).
+        running: String,
+    },
+    /// `CONNECT_URL` names the worker, and `ip` is not its host.
+    #[error("refused: `ip` {ip:?} is not the host of CONNECT_URL ({host})")]
+    NotTheConfiguredWorker {
+        /// What was given.
+        ip: String,
+        /// The host of `CONNECT_URL`.
+        host: String,
+    },
+}
+
+/// Whether `ip` is the address of one of `running` (the cluster's RUNNING tasks): the exact IP
+/// literal, nothing else (`10.0.1.5`, not `10.0.1.5:443/` or a host name).
+pub fn vet_task_address(ip: &str, cluster: &str, running: &[RunningTask]) -> Result<std::net::IpAddr, UntrustedWorker> {
+    let address: std::net::IpAddr = ip
+        .trim()
+        .parse()
+        .map_err(|_| UntrustedWorker::NotAnAddress { ip: ip.into() })?;
+    if running.iter().any(|t| t.ip.parse::<std::net::IpAddr>() == Ok(address)) {
+        return Ok(address);
+    }
+    let addresses: Vec<&str> = running.iter().map(|t| t.ip.as_str()).collect();
+    Err(UntrustedWorker::NotATask {
+        ip: ip.into(),
+        cluster: cluster.into(),
+        running: if addresses.is_empty() {
+            "none".into()
+        } else {
+            addresses.join(", ")
+        },
+    })
+}
+
 /// `checkIfConnectIsReady`'s answer. Never an error: a worker that cannot be reached is not ready.
 pub async fn check_ready<A: ConnectApi>(api: &A, ip: &str) -> Value {
     match api.readiness().await {
@@ -118,6 +172,50 @@ pub async fn delete_connector<A: ConnectApi>(api: &A, name: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    fn task(ip: &str) -> RunningTask {
+        RunningTask {
+            arn: format!("arn:aws:ecs:us-east-1:123456789012:task/c/{ip}"),
+            ip: ip.into(),
+            started_at_millis: None,
+        }
+    }
+
+    #[test]
+    fn only_the_address_of_a_running_task_is_trusted_with_a_config() {
+        let running = [task("10.0.1.5"), task("10.0.2.7")];
+        assert_eq!(
+            vet_task_address("10.0.2.7", "c", &running),
+            Ok("10.0.2.7".parse().unwrap())
+        );
+        for bad in [
+            "host.example:443/",
+            "10.0.1.5:443",
+            "10.0.1.5/x",
+            "http://10.0.1.5",
+            "10.0.1.5@evil",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    vet_task_address(bad, "c", &running),
+                    Err(UntrustedWorker::NotAnAddress { .. })
+                ),
+                "{bad:?} is not an address"
+            );
+        }
+        let other = vet_task_address("10.0.3.9", "c", &running).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "refused: 10.0.3.9 is not the address of a RUNNING Kafka Connect task of ECS cluster c (running: 10.0.1.5, 10.0.2.7)"
+        );
+        assert!(
+            vet_task_address("10.0.1.5", "c", &[])
+                .unwrap_err()
+                .to_string()
+                .ends_with("(running: none)")
+        );
+    }
+
     use super::*;
 
     fn event(file: &str) -> Value {

@@ -36,9 +36,8 @@ import org.apache.kafka.connect.cli.ConnectDistributed;
  *       the same property wins).
  * </ul>
  *
- * {@code health} as the only argument checks the local worker instead (the container health
- * check): exit 0 when {@code /health} says healthy, or, on a worker without it, when the
- * connector list answers.
+ * The container health check is {@code healthcheck.sh} (curl), not this class: a second JVM
+ * every 30 s would cost a 1-vCPU task more than the check is worth.
  */
 public final class Entrypoint {
     private static final Map<String, String> REQUIRED = new TreeMap<>(Map.of(
@@ -63,9 +62,6 @@ public final class Entrypoint {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> env = System.getenv();
-        if (args.length == 1 && args[0].equals("health")) {
-            System.exit(healthy(port(env)) ? 0 : 1);
-        }
         Map<String, String> props;
         try {
             props = workerProperties(env, Entrypoint::fetch);
@@ -214,31 +210,6 @@ public final class Entrypoint {
             }
         }
         return null;
-    }
-
-    private static String port(Map<String, String> env) {
-        return env.getOrDefault("CONNECT_REST_PORT", "8083");
-    }
-
-    private static boolean healthy(String port) {
-        HttpClient client = HttpClient.newBuilder().connectTimeout(TIMEOUT).build();
-        try {
-            int health = status(client, "http://localhost:" + port + "/health");
-            if (health == 404) {
-                return status(client, "http://localhost:" + port + "/connectors") == 200;
-            }
-            return health == 200;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
-    }
-
-    private static int status(HttpClient client, String url) throws IOException, InterruptedException {
-        return client.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(15)).build(),
-                HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 
     private static String escape(String s) {
