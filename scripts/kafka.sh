@@ -162,8 +162,18 @@ PROPS
 # the broker at $CONNECT_BOOTSTRAP (default $KAFKA_BOOTSTRAP_SERVERS).
 kafka_start_worker() {
   local n="$1" port="${2:-}" home="${CONNECT_HOME:-$KAFKA_HOME}"; [ -n "$port" ] || port="$(free_port)"
-  local group="${CONNECT_GROUP:-connect-test}" topics="connect"
+  local group="${CONNECT_GROUP:-connect-test}" topics="connect" auth=() jaas=() extension=""
   [ "$group" = connect-test ] || topics="$group"
+  # CONNECT_BASIC_AUTH=user:password: the REST API with basic authentication, as the image's
+  # entrypoint sets it up (BasicAuthSecurityRestExtension, a JAAS file naming a password file).
+  if [ -n "${CONNECT_BASIC_AUTH:-}" ]; then
+    printf '%s: %s\n' "${CONNECT_BASIC_AUTH%%:*}" "${CONNECT_BASIC_AUTH#*:}" > "$KAFKA_RUN/worker-$n.users"
+    printf 'KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file="%s";\n};\n' \
+      "$KAFKA_RUN/worker-$n.users" > "$KAFKA_RUN/worker-$n.jaas"
+    jaas=("-Djava.security.auth.login.config=$KAFKA_RUN/worker-$n.jaas")
+    auth=(-u "$CONNECT_BASIC_AUTH")
+    extension="rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
+  fi
   cat > "$KAFKA_RUN/worker-$n.properties" <<PROPS
 bootstrap.servers=${CONNECT_BOOTSTRAP:-$KAFKA_BOOTSTRAP_SERVERS}
 group.id=$group
@@ -184,9 +194,10 @@ rest.advertised.port=$port
 plugin.path=$home/plugins
 # A departed worker's tasks are reassigned after this delay (default 5 minutes).
 scheduled.rebalance.max.delay.ms=10000
+$extension
 PROPS
   say "starting Kafka Connect worker $n ($(basename "$home")) on http://127.0.0.1:$port"
-  setsid java -Xmx384m "-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties" -cp "$home/lib/*" \
+  setsid java -Xmx384m "-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties" "${jaas[@]}" -cp "$home/lib/*" \
     org.apache.kafka.connect.cli.ConnectDistributed "$KAFKA_RUN/worker-$n.properties" \
     > "$KAFKA_RUN/worker-$n.log" 2>&1 < /dev/null &
   echo "$!" > "$KAFKA_RUN/worker-$n.pid"
@@ -195,7 +206,7 @@ PROPS
   printf '    waiting for worker %s ' "$n" >&2
   local i
   for i in $(seq 240); do
-    if curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/connectors"; then printf ' up\n' >&2; return 0; fi
+    if curl -sf -o /dev/null --max-time 2 "${auth[@]}" "http://127.0.0.1:$port/connectors"; then printf ' up\n' >&2; return 0; fi
     kill -0 "$(cat "$KAFKA_RUN/worker-$n.pid")" 2>/dev/null || break
     [ $((i % 2)) -eq 0 ] && printf '.' >&2
     sleep 0.5

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use connector_adapters::connect::HttpConnectApi;
+use connector_adapters::connect::{BasicAuth, HttpConnectApi};
 use connector_core::connect::{ConnectApi, State};
 use connector_tests::{event, file_sink, free_port, produce, task_is, unique, wait_for, wait_status};
 use serde_json::Value;
@@ -46,6 +46,86 @@ async fn container_env(params: &[(&str, &str)]) -> BTreeMap<String, String> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("container_env.py prints a JSON object")
+}
+
+/// The REST credentials ECS injects from the template's secret (its `Secrets`), with values of
+/// this run: a password with the characters that need quoting in a password file, a JAAS file
+/// and curl's config.
+async fn rest_credentials(project: &str) -> BTreeMap<String, String> {
+    let python = root().join(".venv-tools/bin/python");
+    let out = tokio::process::Command::new(&python)
+        .arg(root().join("tests/infra/container_env.py"))
+        .args(["--secrets", &format!("Project={project}")])
+        .output()
+        .await
+        .unwrap();
+    let secrets: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).expect("the template's Secrets");
+    let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{project}/connector-rest/main/credentials");
+    assert_eq!(
+        secrets,
+        BTreeMap::from([
+            ("REST_AUTH_USERNAME".to_string(), format!("{arn}:username::")),
+            ("REST_AUTH_PASSWORD".to_string(), format!("{arn}:password::")),
+        ]),
+        "the variables the entrypoint reads, from the keys of the stack's ConnectRestCredentials"
+    );
+    BTreeMap::from([
+        ("REST_AUTH_USERNAME".to_string(), "connector".to_string()),
+        ("REST_AUTH_PASSWORD".to_string(), format!("p\"a\\s:s=#{}", unique("pw"))),
+    ])
+}
+
+/// A client of the worker's REST API that sends `credentials` (as [`rest_credentials`] gives).
+struct Rest {
+    client: reqwest::Client,
+    url: String,
+    user: String,
+    password: String,
+}
+
+impl Rest {
+    fn new(url: &str, credentials: &BTreeMap<String, String>) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap(),
+            url: url.to_string(),
+            user: credentials["REST_AUTH_USERNAME"].clone(),
+            password: credentials["REST_AUTH_PASSWORD"].clone(),
+        }
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .basic_auth(&self.user, Some(&self.password))
+    }
+
+    /// The status of `GET path` without any credentials.
+    async fn anonymous_status(&self, path: &str) -> u16 {
+        let r = self.client.get(format!("{}{path}", self.url)).send().await.unwrap();
+        r.status().as_u16()
+    }
+
+    /// Waits up to `limit` for `/health` to answer 200 to the credentials; false if it did not.
+    async fn wait_healthy(&self, limit: Duration) -> bool {
+        wait_for(limit, || async {
+            let r = self.get("/health").send().await.ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await
+        .is_some()
+    }
+
+    fn api(&self) -> HttpConnectApi {
+        HttpConnectApi::new(&self.url, Duration::from_secs(30))
+            .unwrap()
+            .with_auth(Some(BasicAuth {
+                username: self.user.clone(),
+                password: self.password.clone(),
+            }))
+    }
 }
 
 /// Serves the container metadata document on loopback, its address changed to 127.0.0.1 (the
@@ -87,13 +167,14 @@ fn entrypoint(env: &BTreeMap<String, String>, log: &Path) -> tokio::process::Chi
 }
 
 /// The container's health check (the image's and the template's `/opt/kafka/bin/healthcheck`,
-/// run here from the checkout): its exit code.
-async fn health_check(port: &str) -> Option<i32> {
+/// run here from the checkout) with the container's `credentials`: its exit code.
+async fn health_check(port: &str, credentials: &BTreeMap<String, String>) -> Option<i32> {
     let run = tokio::process::Command::new("sh")
         .arg(root().join("infra/connect-image/healthcheck.sh"))
         .env_clear()
         .env("PATH", var("PATH"))
         .env("CONNECT_REST_PORT", port)
+        .envs(credentials)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(60), run)
         .await
@@ -130,6 +211,8 @@ async fn the_image_entrypoint_with_the_templates_environment_joins_over_tls_adve
         "the address comes from the task metadata"
     );
     let port = free_port().to_string();
+    let credentials = rest_credentials(&project).await;
+    env.extend(credentials.clone());
     env.insert("CONNECT_REST_PORT".into(), port.clone());
     env.insert("ECS_CONTAINER_METADATA_URI_V4".into(), metadata_endpoint().await);
     env.insert("CONNECT_PLUGIN_PATH".into(), format!("{}/plugins", var("KAFKA_HOME")));
@@ -139,35 +222,39 @@ async fn the_image_entrypoint_with_the_templates_environment_joins_over_tls_adve
     let mut worker = entrypoint(&env, &log);
 
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap();
-    let healthy = wait_for(Duration::from_secs(180), || async {
-        let r = client.get(format!("{url}/health")).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
-    if healthy.is_none() {
+    let rest = Rest::new(&url, &credentials);
+    if !rest.wait_healthy(Duration::from_secs(180)).await {
         let _ = worker.start_kill();
         panic!(
             "the entrypoint's worker did not report healthy on {url}/health within 180 s; its log:\n{}",
             tail(&log)
         );
     }
+    for path in ["/", "/health", "/connectors"] {
+        assert_eq!(
+            rest.anonymous_status(path).await,
+            401,
+            "GET {path} without the credentials"
+        );
+    }
     assert_eq!(
-        health_check(&port).await,
+        health_check(&port, &credentials).await,
         Some(0),
-        "the container health check passes on a healthy worker"
+        "the container health check passes on a healthy worker, with the container's credentials"
     );
-    let info: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        health_check(&port, &BTreeMap::new()).await,
+        Some(1),
+        "and it does send them: without, the worker refuses it"
+    );
+    let info: Value = rest.get("/").send().await.unwrap().json().await.unwrap();
     assert_eq!(
         info["version"],
         pinned_kafka_version().as_str(),
         "the image's Kafka is the harness's"
     );
-    let plugins: Value = client
-        .get(format!("{url}/connector-plugins"))
+    let plugins: Value = rest
+        .get("/connector-plugins")
         .send()
         .await
         .unwrap()
@@ -186,7 +273,7 @@ async fn the_image_entrypoint_with_the_templates_environment_joins_over_tls_adve
     );
 
     // A sink over TLS: records produced to the broker reach the file through the worker.
-    let api = HttpConnectApi::new(&url, Duration::from_secs(30)).unwrap();
+    let api = rest.api();
     let (name, topic) = (unique("image-sink"), unique("image-topic"));
     let file = std::env::temp_dir().join(format!("{name}.out"));
     api.put_config(&name, &file_sink(&topic, &file)).await.unwrap();
@@ -211,7 +298,11 @@ async fn the_image_entrypoint_with_the_templates_environment_joins_over_tls_adve
     })
     .await;
     worker.kill().await.unwrap();
-    assert_eq!(health_check(&port).await, Some(1), "and fails once the worker is gone");
+    assert_eq!(
+        health_check(&port, &credentials).await,
+        Some(1),
+        "and fails once the worker is gone"
+    );
     assert_eq!(
         written.unwrap_or_else(|| panic!("the records never reached {} within 60 s", file.display())),
         "first\nsecond\n"
@@ -237,6 +328,8 @@ async fn the_image_entrypoint_refuses_to_start_naming_every_missing_or_wrong_var
         "KAFKA_SECURITY_PROTOCOL must be PLAINTEXT or SSL, not 'TLS'",
         "CONNECT_REST_PORT must be a TCP port from 1 to 65535, not '80833'",
         "CONNECT_REST_ADVERTISED_HOST_NAME is not set and ECS_CONTAINER_METADATA_URI_V4 is not either",
+        // ECS injects these from Secrets Manager; the template's Environment alone has neither.
+        "REST_AUTH_USERNAME and REST_AUTH_PASSWORD must both be set",
     ] {
         assert!(said.contains(expected), "the message names {expected:?}: {said}");
     }
@@ -319,9 +412,11 @@ impl Container {
         command
     }
 
-    /// The image's HEALTHCHECK command run inside the container: its exit code.
-    async fn health_check(&self, test: &[String], port: &str) -> Option<i32> {
-        let env = BTreeMap::from([("CONNECT_REST_PORT".to_string(), port.to_string())]);
+    /// The image's HEALTHCHECK command run inside the container, with the container's
+    /// `credentials` (a health check runs in the container's environment): its exit code.
+    async fn health_check(&self, test: &[String], port: &str, credentials: &BTreeMap<String, String>) -> Option<i32> {
+        let mut env = credentials.clone();
+        env.insert("CONNECT_REST_PORT".to_string(), port.to_string());
         let run = self.command(test, &env, &[]).output();
         let out = tokio::time::timeout(Duration::from_secs(60), run)
             .await
@@ -434,6 +529,8 @@ async fn the_built_image_started_as_ecs_starts_it_runs_the_plugin_into_the_sink_
     let project = unique("imgrun").to_lowercase();
     let mut env = container_env(&[("Project", &project), ("BrokerString", &var("KAFKA_TLS_BOOTSTRAP"))]).await;
     let port = free_port().to_string();
+    let credentials = rest_credentials(&project).await;
+    env.extend(credentials.clone());
     // Where the harness differs from ECS: a free port (no network of its own), the run's CA in a
     // truststore (MSK's is in the JRE's), credentials the task role would give, and the task's
     // size for the JVM (chroot isolation sets no cgroup limits): 4 GB, 1 vCPU.
@@ -466,16 +563,8 @@ async fn the_built_image_started_as_ecs_starts_it_runs_the_plugin_into_the_sink_
     let pid = worker.id().expect("the worker's pid");
 
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap();
-    let healthy = wait_for(Duration::from_secs(240), || async {
-        let r = client.get(format!("{url}/health")).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
-    if healthy.is_none() {
+    let rest = Rest::new(&url, &credentials);
+    if !rest.wait_healthy(Duration::from_secs(240)).await {
         kill_group(pid);
         panic!(
             "the image's worker did not report healthy on {url}/health within 240 s; its log:\n{}",
@@ -483,9 +572,14 @@ async fn the_built_image_started_as_ecs_starts_it_runs_the_plugin_into_the_sink_
         );
     }
     assert_eq!(
-        container.health_check(&health, &port).await,
+        rest.anonymous_status("/connectors").await,
+        401,
+        "the image's REST API asks for the credentials"
+    );
+    assert_eq!(
+        container.health_check(&health, &port, &credentials).await,
         Some(0),
-        "the image's HEALTHCHECK passes"
+        "the image's HEALTHCHECK passes with the container's credentials"
     );
 
     let text = std::fs::read_to_string(&log).unwrap();
@@ -508,7 +602,7 @@ async fn the_built_image_started_as_ecs_starts_it_runs_the_plugin_into_the_sink_
         "G1 (not the 1-vCPU default), exit on OOM, a fixed 2 GiB heap in a 4 GB task"
     );
 
-    let api = HttpConnectApi::new(&url, Duration::from_secs(30)).unwrap();
+    let api = rest.api();
     let (name, topic) = (unique("image-lambda"), unique("image-seatool"));
     let sink = BTreeMap::from(
         [
@@ -543,7 +637,7 @@ async fn the_built_image_started_as_ecs_starts_it_runs_the_plugin_into_the_sink_
 
     kill_group(pid);
     let _ = worker.wait().await;
-    let after = container.health_check(&health, &port).await;
+    let after = container.health_check(&health, &port, &credentials).await;
     let stored =
         stored.unwrap_or_else(|| panic!("the record never reached {table}; the worker's log:\n{}", tail(&log)));
     assert_eq!(stored["STATE_PLAN"]["TITLE_NAME"], "from the image", "{stored}");

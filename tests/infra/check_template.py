@@ -237,8 +237,9 @@ def granted(function):
 
 
 # Adapter methods an entry point does not use, where the type-level reading above over-counts:
-# createConnector reads one named secret (ConnectorConfigs::get) and never lists them.
-NEVER_CALLED = {"createConnector": {"secretsmanager:ListSecrets"}}
+# createConnector reads one named secret (ConnectorConfigs::get), the REST credentials are one
+# named secret too, and none of these lists secrets.
+NEVER_CALLED = {b: {"secretsmanager:ListSecrets"} for b in ("createConnector", "checkIfConnectIsReady", "deleteConnector")}
 
 # The adapter types by module (`EcsTaskDiscovery` -> ecs), for entry points that share a module.
 ADAPTER_TYPES = {t: os.path.basename(f)[:-3] for f in glob.glob(os.path.join(ROOT, "functions/adapters/src/*.rs"))
@@ -255,6 +256,9 @@ def entry_actions(module, function):
     for typ in set(re.findall(r"([A-Z][A-Za-z]+)::new", body)):
         if typ in ADAPTER_TYPES:
             actions |= adapter_actions(ADAPTER_TYPES[typ])
+    # An SDK client an adapter module re-exports (`secrets::Client`, for the REST credentials).
+    for module in set(re.findall(r"connector_adapters::([a-z_]+)::Client::new", body)):
+        actions |= adapter_actions(module)
     return actions
 
 

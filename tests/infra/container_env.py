@@ -1,7 +1,8 @@
 """Prints the Kafka Connect container's environment as infra/template.yaml gives it to ECS, as one
 JSON object, with the template's parameters resolved from NAME=VALUE arguments (and their
 defaults). tests/connect_image.rs runs the image's entrypoint with exactly this environment.
-With --health-check first it prints the container's HealthCheck command instead."""
+With --health-check first it prints the container's HealthCheck command instead, and with
+--secrets the variables ECS fills from Secrets Manager ({name: valueFrom})."""
 import json
 import os
 import re
@@ -12,10 +13,11 @@ import yaml
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 template = yaml.safe_load(open(os.path.join(ROOT, "infra/template.yaml")))
 values = {k: str(p["Default"]) for k, p in template["Parameters"].items() if "Default" in p}
-values.update({"AWS::Region": os.environ.get("AWS_REGION", "us-east-1"), "AWS::AccountId": "123456789012"})
+values.update({"AWS::Region": os.environ.get("AWS_REGION", "us-east-1"), "AWS::AccountId": "123456789012",
+               "AWS::Partition": "aws"})
 args = sys.argv[1:]
-health_check = args[:1] == ["--health-check"]
-values.update(arg.split("=", 1) for arg in args[health_check:])
+mode = args[0] if args[:1] in (["--health-check"], ["--secrets"]) else None
+values.update(arg.split("=", 1) for arg in args[mode is not None:])
 
 
 def resolve(v):
@@ -30,8 +32,12 @@ def resolve(v):
 
 containers = template["Resources"]["ConnectTaskDefinition"]["Properties"]["ContainerDefinitions"]
 connect = next(c for c in containers if c["Name"] == "kafka-connect")
-if health_check:
+if mode == "--health-check":
     json.dump(connect["HealthCheck"]["Command"], sys.stdout)
+    print()
+    sys.exit(0)
+if mode == "--secrets":
+    json.dump({e["Name"]: resolve(e["ValueFrom"]) for e in connect.get("Secrets", [])}, sys.stdout, indent=1)
     print()
     sys.exit(0)
 json.dump({e["Name"]: resolve(e["Value"]) for e in connect["Environment"]}, sys.stdout, indent=1)

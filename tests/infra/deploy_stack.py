@@ -193,8 +193,13 @@ class Intrinsics:
 # properties the stack resolves, where CloudFormation would (and deletes them with the stack).
 def stand_in_create(r, props):
     if r["Type"] == "AWS::SecretsManager::Secret":
+        value = props.get("SecretString")
+        if value is None:
+            # GenerateSecretString: the template's object with a generated value at its key.
+            spec = props["GenerateSecretString"]
+            value = json.dumps({**json.loads(spec["SecretStringTemplate"]), spec["GenerateStringKey"]: uuid.uuid4().hex})
         client("secretsmanager").create_secret(Name=props["Name"], Description=props.get("Description", ""),
-                                               SecretString=props["SecretString"])
+                                               SecretString=value)
         return props["Name"]
     if r["Type"] == "AWS::CloudWatch::Alarm":
         keys = ["AlarmName", "AlarmDescription", "Namespace", "MetricName", "Statistic", "ComparisonOperator", "Threshold",

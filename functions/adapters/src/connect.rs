@@ -25,6 +25,54 @@ const CONFLICT_BACKOFF: [Duration; 4] = [
     Duration::from_secs(2),
 ];
 
+/// The username and password of a worker whose REST API requires basic authentication (the
+/// image's `REST_AUTH_USERNAME` / `REST_AUTH_PASSWORD`). `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    /// The REST user.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Where the workers' REST credentials come from.
+#[derive(Debug, Clone, Default)]
+pub enum RestCredentials {
+    /// None are sent (a worker with `REST_AUTH=none`).
+    #[default]
+    None,
+    /// These (connectorctl's `--connect-username` / `--connect-password`).
+    Fixed(BasicAuth),
+    /// The secret `{"username", "password"}` the workers' own come from, read at each use so that
+    /// a rotated secret counts at the next run.
+    Secret {
+        /// Secrets Manager.
+        client: crate::secrets::Client,
+        /// The secret's name or ARN.
+        secret: String,
+    },
+}
+
+impl RestCredentials {
+    /// The credentials to send now, if any.
+    pub async fn resolve(&self) -> Result<Option<BasicAuth>, crate::secrets::RestCredentialsError> {
+        match self {
+            Self::None => Ok(None),
+            Self::Fixed(auth) => Ok(Some(auth.clone())),
+            Self::Secret { client, secret } => crate::secrets::read_rest_credentials(client, secret).await.map(Some),
+        }
+    }
+}
+
 /// A [`ConnectApi`] for one worker URL.
 #[derive(Debug, Clone)]
 pub struct HttpConnectApi {
@@ -32,6 +80,7 @@ pub struct HttpConnectApi {
     base: Url,
     base_text: String,
     timeout: Duration,
+    auth: Option<BasicAuth>,
 }
 
 impl HttpConnectApi {
@@ -55,7 +104,14 @@ impl HttpConnectApi {
             base_text: base_url.trim_end_matches('/').to_string(),
             base,
             timeout,
+            auth: None,
         })
+    }
+
+    /// This client, sending `auth` with every request (none: no `Authorization` header).
+    pub fn with_auth(mut self, auth: Option<BasicAuth>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=...`: the connector and its
@@ -101,6 +157,9 @@ impl HttpConnectApi {
                 .header("Accept", "application/json");
             if let Some(body) = body {
                 request = request.json(body);
+            }
+            if let Some(auth) = &self.auth {
+                request = request.basic_auth(&auth.username, Some(&auth.password));
             }
             let response = request.send().await.map_err(|e| self.transport_error(&url, e))?;
             let status = response.status();
@@ -161,6 +220,7 @@ fn error_for(status: StatusCode, body: &str) -> ConnectError {
     match status.as_u16() {
         404 => ConnectError::NotFound { message },
         409 => ConnectError::Rebalancing { message },
+        s @ (401 | 403) => ConnectError::Unauthorized { status: s, message },
         s @ 400..=499 => ConnectError::Refused { status: s, message },
         s => ConnectError::Server { status: s, message },
     }
@@ -174,6 +234,7 @@ pub struct HttpWorkers<D> {
     fixed_url: Option<String>,
     port: u16,
     timeout: Duration,
+    credentials: RestCredentials,
 }
 
 impl<D: TaskDiscovery> HttpWorkers<D> {
@@ -185,7 +246,14 @@ impl<D: TaskDiscovery> HttpWorkers<D> {
             fixed_url,
             port,
             timeout,
+            credentials: RestCredentials::None,
         }
+    }
+
+    /// These workers, called with `credentials`.
+    pub fn with_credentials(mut self, credentials: RestCredentials) -> Self {
+        self.credentials = credentials;
+        self
     }
 }
 
@@ -197,10 +265,14 @@ impl<D: TaskDiscovery> Workers for HttpWorkers<D> {
             workers: Vec::new(),
             problem: Some(problem),
         };
+        let auth = match self.credentials.resolve().await {
+            Ok(auth) => auth,
+            Err(e) => return none(error_chain(&e)),
+        };
         if let Some(url) = &self.fixed_url {
             return match HttpConnectApi::new(url, self.timeout) {
                 Ok(api) => Located {
-                    workers: vec![(api, None)],
+                    workers: vec![(api.with_auth(auth), None)],
                     problem: None,
                 },
                 Err(e) => none(error_chain(&e)),
@@ -213,7 +285,8 @@ impl<D: TaskDiscovery> Workers for HttpWorkers<D> {
                     .iter()
                     .filter_map(|t| {
                         let url = format!("http://{}:{}", t.ip, self.port);
-                        Some((HttpConnectApi::new(&url, self.timeout).ok()?, t.started_at_millis))
+                        let api = HttpConnectApi::new(&url, self.timeout).ok()?;
+                        Some((api.with_auth(auth.clone()), t.started_at_millis))
                     })
                     .collect(),
                 problem: None,

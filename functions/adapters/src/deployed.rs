@@ -2,7 +2,7 @@
 //! DynamoDB state table and SNS, built here for the Lambda and `connectorctl check` alike.
 
 use crate::SystemClock;
-use crate::connect::HttpWorkers;
+use crate::connect::{HttpWorkers, RestCredentials};
 use crate::ecs::EcsTaskDiscovery;
 use crate::kafka::{KafkaBrokers, TlsSetupError, tls_config};
 use crate::monitor_state::DynamoDbMonitorStore;
@@ -22,9 +22,26 @@ pub type DeployedMonitor = Monitor<
     KafkaBrokers,
 >;
 
-/// The deployed monitor for `config`, on the clients of `sdk`. Fails only when the brokers'
-/// TLS settings cannot be used (a CA file that is not PEM).
+/// The deployed monitor for `config`, on the clients of `sdk`, sending the REST credentials of
+/// `CONNECT_CREDENTIALS_SECRET`. Fails only when the brokers' TLS settings cannot be used (a CA
+/// file that is not PEM).
 pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> Result<DeployedMonitor, TlsSetupError> {
+    let credentials = match &config.connect_credentials_secret {
+        Some(secret) => RestCredentials::Secret {
+            client: crate::secrets::Client::new(sdk),
+            secret: secret.clone(),
+        },
+        None => RestCredentials::None,
+    };
+    deployed_monitor_with(config, sdk, credentials)
+}
+
+/// [`deployed_monitor`] sending `credentials` to the workers (connectorctl's own).
+pub fn deployed_monitor_with(
+    config: MonitorConfig,
+    sdk: &aws_config::SdkConfig,
+    credentials: RestCredentials,
+) -> Result<DeployedMonitor, TlsSetupError> {
     let brokers = match &config.kafka_bootstrap {
         Some(bootstrap) => {
             let tls = if config.kafka_tls {
@@ -41,7 +58,8 @@ pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> R
         config.connect_url.clone(),
         config.connect_port,
         config.connect_timeout,
-    );
+    )
+    .with_credentials(credentials);
     let store = DynamoDbMonitorStore::new(crate::monitor_state::Client::new(sdk), &config.state_table);
     let alerts = SnsAlertPublisher::new(crate::sns::Client::new(sdk), &config.alert_topic_arn);
     let configs = SecretsManagerConfigs::new(crate::secrets::Client::new(sdk));

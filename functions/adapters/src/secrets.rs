@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use connector_core::connect::ConnectorConfig;
+
+use crate::connect::BasicAuth;
 use connector_core::connect::ports::{ConfigError, ConnectorConfigs, LoadedConfigs, parse_connector_config};
 
 pub use aws_sdk_secretsmanager::Client;
@@ -118,5 +120,98 @@ impl ConnectorConfigs for SecretsManagerConfigs {
         // Keep only what the listing still names.
         *self.values.lock().unwrap_or_else(|e| e.into_inner()) = seen;
         Ok(loaded)
+    }
+}
+
+/// Why the workers' REST credentials could not be read from their secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RestCredentialsError {
+    /// Secrets Manager did not answer, refused the read, or has no such secret.
+    #[error("cannot read the Kafka Connect REST credentials from secret {secret}")]
+    Unavailable {
+        /// The secret's name or ARN.
+        secret: String,
+        /// Secrets Manager's error.
+        #[source]
+        source: connector_core::sink::ports::BoxError,
+    },
+    /// The secret is not `{"username": "...", "password": "..."}`.
+    #[error("secret {secret} does not hold Kafka Connect REST credentials: {reason}")]
+    Invalid {
+        /// The secret's name or ARN.
+        secret: String,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+}
+
+/// The workers' REST credentials from `text`, a secret holding `{"username", "password"}` (the
+/// template's generated secret, which ECS also injects into the worker).
+pub fn parse_rest_credentials(secret: &str, text: &str) -> Result<BasicAuth, RestCredentialsError> {
+    let invalid = |reason: String| RestCredentialsError::Invalid {
+        secret: secret.to_string(),
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let field = |name: &str| match value.get(name) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(serde_json::Value::String(_)) => Err(invalid(format!("`{name}` is empty"))),
+        Some(other) => Err(invalid(format!("`{name}` is not a string but {other}"))),
+        None => Err(invalid(format!("no `{name}`"))),
+    };
+    let (username, password) = (field("username")?, field("password")?);
+    if username.contains(':') {
+        return Err(invalid(
+            "`username` contains ':', which basic authentication cannot carry".into(),
+        ));
+    }
+    Ok(BasicAuth { username, password })
+}
+
+/// Reads the workers' REST credentials from `secret` now (its current version: a rotated secret
+/// counts at the next read).
+pub async fn read_rest_credentials(client: &Client, secret: &str) -> Result<BasicAuth, RestCredentialsError> {
+    let out =
+        client
+            .get_secret_value()
+            .secret_id(secret)
+            .send()
+            .await
+            .map_err(|e| RestCredentialsError::Unavailable {
+                secret: secret.to_string(),
+                source: Box::new(e),
+            })?;
+    let text = out.secret_string().ok_or_else(|| RestCredentialsError::Invalid {
+        secret: secret.to_string(),
+        reason: "it holds binary, not text".into(),
+    })?;
+    parse_rest_credentials(secret, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_credentials_are_a_username_and_a_password_and_every_other_shape_is_named() {
+        let ok = parse_rest_credentials("s", r#"{"username": "ops", "password": "p\"a:ss"}"#).unwrap();
+        assert_eq!((ok.username.as_str(), ok.password.as_str()), ("ops", "p\"a:ss"));
+        assert!(
+            !format!("{ok:?}").contains("p\\\"a:ss"),
+            "Debug hides the password: {ok:?}"
+        );
+        for (text, reason) in [
+            ("ops:secret", "not JSON"),
+            (r#"{"password": "x"}"#, "no `username`"),
+            (r#"{"username": "ops", "password": ""}"#, "`password` is empty"),
+            (
+                r#"{"username": "ops", "password": 7}"#,
+                "`password` is not a string but 7",
+            ),
+            (r#"{"username": "o:ps", "password": "x"}"#, "contains ':'"),
+        ] {
+            let e = parse_rest_credentials("rest", text).unwrap_err().to_string();
+            assert!(e.contains(reason) && e.contains("secret rest"), "{text}: {e}");
+        }
     }
 }

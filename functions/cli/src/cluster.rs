@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use connector_adapters::aws::load_sdk_config;
-use connector_adapters::connect::HttpConnectApi;
-use connector_adapters::deployed::deployed_monitor;
+use connector_adapters::connect::{BasicAuth, HttpConnectApi, RestCredentials};
+use connector_adapters::deployed::deployed_monitor_with;
 use connector_adapters::ecs::EcsTaskDiscovery;
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
 use connector_adapters::now_millis;
@@ -66,7 +66,31 @@ pub(crate) async fn connect(ctx: &Context) -> Result<HttpConnectApi, Failure> {
             format!("http://{}:{}", newest.ip, ctx.connect_port.unwrap_or(8083))
         }
     };
-    HttpConnectApi::new(&url, CALL_TIMEOUT).map_err(|e| Failure::Input(error_chain(&e)))
+    let api = HttpConnectApi::new(&url, CALL_TIMEOUT).map_err(|e| Failure::Input(error_chain(&e)))?;
+    Ok(api.with_auth(rest_credentials(ctx).await?.resolve().await.map_err(unreachable)?))
+}
+
+/// The workers' REST credentials: the username and password given, else the secret named.
+pub(crate) async fn rest_credentials(ctx: &Context) -> Result<RestCredentials, Failure> {
+    match (
+        &ctx.connect_username,
+        &ctx.connect_password,
+        &ctx.connect_credentials_secret,
+    ) {
+        (Some(username), Some(password), _) => Ok(RestCredentials::Fixed(BasicAuth {
+            username: username.clone(),
+            password: password.clone(),
+        })),
+        (Some(_), None, None) => Err(Failure::config(
+            "--connect-username needs --connect-password (or CONNECT_PASSWORD)",
+        )),
+        (None, Some(_), None) => Err(Failure::config("--connect-password needs --connect-username")),
+        (_, _, Some(secret)) => Ok(RestCredentials::Secret {
+            client: connector_adapters::secrets::Client::new(&sdk(ctx).await),
+            secret: secret.clone(),
+        }),
+        (None, None, None) => Ok(RestCredentials::None),
+    }
 }
 
 /// The monitor's state, when the context names a table and a cluster.
@@ -250,7 +274,19 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
     .collect();
     settings.extend(mine.into_iter().map(|(k, v)| (k.to_string(), v)));
     let config = MonitorConfig::from_lookup(|k| settings.get(k).cloned()).map_err(|e| Failure::Input(e.to_string()))?;
-    let monitor = deployed_monitor(config, &sdk(ctx).await).map_err(|e| Failure::Input(e.to_string()))?;
+    let credentials = match rest_credentials(ctx).await? {
+        // The deployed function's own secret when connectorctl was given none.
+        RestCredentials::None => match &config.connect_credentials_secret {
+            Some(secret) => RestCredentials::Secret {
+                client: connector_adapters::secrets::Client::new(&sdk(ctx).await),
+                secret: secret.clone(),
+            },
+            None => RestCredentials::None,
+        },
+        given => given,
+    };
+    let monitor =
+        deployed_monitor_with(config, &sdk(ctx).await, credentials).map_err(|e| Failure::Input(e.to_string()))?;
     let request = json!({"cluster": cluster});
     let out = if dry_run {
         monitor.dry_run(&request).await

@@ -15,6 +15,16 @@ pub struct Context {
     /// A Kafka Connect REST URL (loopback, a tunnel); else the worker is found through ECS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_url: Option<String>,
+    /// The REST user of workers with basic authentication (the image's `REST_AUTH_USERNAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_username: Option<String>,
+    /// Its password: from `--connect-password` / `CONNECT_PASSWORD` only, never kept in the file.
+    #[serde(skip)]
+    pub connect_password: Option<String>,
+    /// The Secrets Manager secret of the workers' REST credentials (`{"username", "password"}`,
+    /// the stack's), read when no username and password are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_credentials_secret: Option<String>,
     /// The ECS cluster of the workers (also the name alerts and monitor state use).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -59,6 +69,9 @@ impl Context {
     pub fn overlay(self, other: Context) -> Context {
         Context {
             connect_url: other.connect_url.or(self.connect_url),
+            connect_username: other.connect_username.or(self.connect_username),
+            connect_password: other.connect_password.or(self.connect_password),
+            connect_credentials_secret: other.connect_credentials_secret.or(self.connect_credentials_secret),
             cluster: other.cluster.or(self.cluster),
             region: other.region.or(self.region),
             connect_port: other.connect_port.or(self.connect_port),

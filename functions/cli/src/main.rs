@@ -43,6 +43,16 @@ pub struct Global {
     /// Kafka Connect REST URL (else a RUNNING worker of the ECS cluster is used).
     #[arg(long, global = true, env = "CONNECT_URL")]
     pub connect_url: Option<String>,
+    /// The REST user of workers with basic authentication.
+    #[arg(long, global = true, env = "CONNECT_USERNAME")]
+    pub connect_username: Option<String>,
+    /// Its password (never saved in a context).
+    #[arg(long, global = true, env = "CONNECT_PASSWORD", hide_env_values = true)]
+    pub connect_password: Option<String>,
+    /// The Secrets Manager secret of the workers' REST credentials (the stack's
+    /// ConnectRestCredentials), used when no username and password are given.
+    #[arg(long, global = true, env = "CONNECT_CREDENTIALS_SECRET")]
+    pub connect_credentials_secret: Option<String>,
     /// ECS cluster of the workers; also the name of the monitor state and alerts.
     #[arg(long, global = true)]
     pub cluster: Option<String>,
@@ -86,6 +96,9 @@ impl Global {
     fn as_context(&self) -> Context {
         Context {
             connect_url: self.connect_url.clone(),
+            connect_username: self.connect_username.clone(),
+            connect_password: self.connect_password.clone(),
+            connect_credentials_secret: self.connect_credentials_secret.clone(),
             cluster: self.cluster.clone(),
             region: self.region.clone(),
             connect_port: None,

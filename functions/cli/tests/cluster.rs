@@ -826,3 +826,81 @@ async fn completion_scripts_name_every_command() {
         "an unknown shell is a usage error"
     );
 }
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run through scripts/test"))
+}
+
+#[tokio::test]
+async fn connectorctl_authenticates_to_a_worker_with_basic_auth_by_its_flags_or_by_the_secret() {
+    let config = contexts_file();
+    let (url, user, password) = (
+        var("CONNECT_AUTH_URL"),
+        var("CONNECT_AUTH_USERNAME"),
+        var("CONNECT_AUTH_PASSWORD"),
+    );
+    let refused = ctl(&config, &["--connect-url", &url, "plugins"]).await;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("refused the REST credentials (401)"),
+        "says why: {}",
+        refused.stderr
+    );
+    let by_flags = ctl_env(
+        &config,
+        &["--connect-url", &url, "--connect-username", &user, "plugins"],
+        &[("CONNECT_PASSWORD", Some(&password))],
+    )
+    .await;
+    assert_eq!(by_flags.code, 0, "{}", by_flags.stderr);
+    assert!(
+        by_flags.stdout.contains("FileStreamSinkConnector"),
+        "{}",
+        by_flags.stdout
+    );
+    let alone = ctl(
+        &config,
+        &["--connect-url", &url, "--connect-username", &user, "plugins"],
+    )
+    .await;
+    assert_eq!(
+        alone.code, 2,
+        "a username without a password is bad input: {}",
+        alone.stderr
+    );
+
+    let secret = unique("ctl-rest-credentials");
+    aws_sdk_secretsmanager::Client::new(&sdk().await)
+        .create_secret()
+        .name(&secret)
+        .secret_string(json!({"username": user, "password": password}).to_string())
+        .send()
+        .await
+        .unwrap();
+    // A context keeps the secret's name and the username, never a password given with it.
+    let saved = ctl_env(
+        &config,
+        &[
+            "context",
+            "set",
+            "authed",
+            "--use",
+            "--connect-url",
+            &url,
+            "--connect-credentials-secret",
+            &secret,
+        ],
+        &[("CONNECT_PASSWORD", Some(&password))],
+    )
+    .await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let file = std::fs::read_to_string(&config).unwrap();
+    assert!(file.contains(&secret) && !file.contains(&password), "{file}");
+    let by_secret = ctl(&config, &["plugins"]).await;
+    assert_eq!(by_secret.code, 0, "{}", by_secret.stderr);
+    assert!(
+        by_secret.stdout.contains("FileStreamSinkConnector"),
+        "{}",
+        by_secret.stdout
+    );
+}

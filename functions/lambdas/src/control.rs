@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use connector_adapters::connect::HttpConnectApi;
+use connector_adapters::connect::{BasicAuth, HttpConnectApi};
 use connector_core::connect::control::{
     ControlRequest, LocateError, UntrustedWorker, check_ready, create_connector, delete_connector, find_task,
     parse_request, vet_task_address,
@@ -30,6 +30,11 @@ pub struct ControlConfig {
     pub connect_port: u16,
     /// `CONNECT_TIMEOUT_SECONDS` (default 10, 1–60): the limit on each REST call.
     pub connect_timeout: Duration,
+    /// `CONNECT_CREDENTIALS_SECRET`: the secret of the workers' REST credentials, read at each
+    /// invocation into `auth` ([`main`]).
+    pub credentials_secret: Option<String>,
+    /// The REST credentials sent to the workers (none: no `Authorization` header).
+    pub auth: Option<BasicAuth>,
 }
 
 impl ControlConfig {
@@ -38,6 +43,7 @@ impl ControlConfig {
         let mut env = Env::new(lookup);
         let cluster = env.optional("CLUSTER");
         let connect_url = env.optional_url("CONNECT_URL", "a Kafka Connect REST URL");
+        let credentials_secret = env.optional("CONNECT_CREDENTIALS_SECRET");
         let connect_port = env.parsed("CONNECT_PORT", 8083u16, "a TCP port from 1 to 65535", |p| *p > 0);
         let seconds = env.parsed(
             "CONNECT_TIMEOUT_SECONDS",
@@ -51,13 +57,39 @@ impl ControlConfig {
             connect_url,
             connect_port,
             connect_timeout: Duration::from_secs(seconds),
+            credentials_secret,
+            auth: None,
         })
+    }
+
+    /// The REST client for a worker URL, with the credentials.
+    fn api(&self, url: &str) -> Result<HttpConnectApi, ConnectError> {
+        HttpConnectApi::new(url, self.connect_timeout).map(|api| api.with_auth(self.auth.clone()))
     }
 
     /// The REST client for a worker address (an IP or host from `findTaskIp`).
     fn api_for_ip(&self, ip: &str) -> Result<HttpConnectApi, ConnectError> {
-        HttpConnectApi::new(&format!("http://{ip}:{}", self.connect_port), self.connect_timeout)
+        match ip.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => self.api(&format!("http://[{v6}]:{}", self.connect_port)),
+            Err(_) => self.api(&format!("http://{ip}:{}", self.connect_port)),
+        }
     }
+}
+
+/// `config` with the REST credentials of `CONNECT_CREDENTIALS_SECRET` read now (each invocation:
+/// a rotated secret counts at once); unchanged when no secret is configured.
+pub async fn with_credentials(
+    config: &ControlConfig,
+    secrets: &connector_adapters::secrets::Client,
+) -> Result<ControlConfig, connector_adapters::secrets::RestCredentialsError> {
+    let Some(secret) = &config.credentials_secret else {
+        return Ok(config.clone());
+    };
+    let auth = connector_adapters::secrets::read_rest_credentials(secrets, secret).await?;
+    Ok(ControlConfig {
+        auth: Some(auth),
+        ..config.clone()
+    })
 }
 
 /// Why a control function failed outright (only `findTaskIp` fails; the others answer
@@ -97,7 +129,7 @@ async fn workers<D: TaskDiscovery>(
         return Ok(vec![(ip.clone(), config.api_for_ip(ip))]);
     }
     if let Some(url) = &config.connect_url {
-        return Ok(vec![(host_of(url), HttpConnectApi::new(url, config.connect_timeout))]);
+        return Ok(vec![(host_of(url), config.api(url))]);
     }
     let cluster = request
         .cluster
@@ -154,7 +186,7 @@ pub async fn handle_check_ready(config: &ControlConfig, event: &Value) -> Value 
     };
     let (ip, api) = match (&request.ip, &config.connect_url) {
         (Some(ip), _) => (ip.clone(), config.api_for_ip(ip)),
-        (None, Some(url)) => (host_of(url), HttpConnectApi::new(url, config.connect_timeout)),
+        (None, Some(url)) => (host_of(url), config.api(url)),
         (None, None) => {
             return json!({"ready": false, "success": false, "error": "no `ip` in the payload and CONNECT_URL is not set"});
         }
@@ -180,11 +212,16 @@ pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
     let Some(secret) = request.config_secret.clone() else {
         return json!({"ip": request.ip, "success": false, "error": "`connectorConfigSecret` is missing"});
     };
-    if let Some(ip) = &request.ip
-        && let Err(refusal) = vet_ip(config, discovery, &request, ip).await
-    {
-        tracing::warn!(secret, ip, refusal, "createConnector refused the worker address");
-        return json!({"ip": ip, "success": false, "error": refusal});
+    // The config goes to the address as vetted, never to the payload's text.
+    let mut request = request;
+    if let Some(ip) = request.ip.clone() {
+        match vet_ip(config, discovery, &request, &ip).await {
+            Ok(vetted) => request.ip = Some(vetted),
+            Err(refusal) => {
+                tracing::warn!(secret, ip, refusal, "createConnector refused the worker address");
+                return json!({"ip": ip, "success": false, "error": refusal});
+            }
+        }
     }
     let candidates = match workers(config, discovery, &request).await {
         Ok(c) => c,
@@ -202,17 +239,18 @@ pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
 
 /// Whether a connector config (which carries the licence) may go to `ip`: the host of
 /// `CONNECT_URL` when that names the worker, else the address of a RUNNING task of `CLUSTER` (or
-/// of the payload's cluster when `CLUSTER` is unset), read from ECS now.
+/// of the payload's cluster when `CLUSTER` is unset), read from ECS now. Answers the address to
+/// send it to.
 async fn vet_ip<D: TaskDiscovery>(
     config: &ControlConfig,
     discovery: &D,
     request: &ControlRequest,
     ip: &str,
-) -> Result<(), String> {
+) -> Result<String, String> {
     if let Some(url) = &config.connect_url {
         let host = host_of(url);
         return if ip.trim() == host {
-            Ok(())
+            Ok(host)
         } else {
             Err(UntrustedWorker::NotTheConfiguredWorker { ip: ip.into(), host }.to_string())
         };
@@ -229,7 +267,7 @@ async fn vet_ip<D: TaskDiscovery>(
         )
     })?;
     vet_task_address(ip, cluster, &running)
-        .map(|_| ())
+        .map(|address| address.to_string())
         .map_err(|e| e.to_string())
 }
 
@@ -290,6 +328,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_worker_address_becomes_its_rest_url_an_ipv6_one_in_brackets() {
+        use connector_core::connect::ConnectApi;
+        let config = ControlConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(config.api_for_ip("10.0.1.5").unwrap().url(), "http://10.0.1.5:8083");
+        assert_eq!(config.api_for_ip("fd00::5").unwrap().url(), "http://[fd00::5]:8083");
+    }
+
+    #[test]
     fn host_of_a_url() {
         assert_eq!(host_of("http://127.0.0.1:8083"), "127.0.0.1");
         assert_eq!(host_of("https://connect.internal/"), "connect.internal");
@@ -334,6 +380,21 @@ pub mod main {
         Ok((config, sdk))
     }
 
+    /// The config of one invocation (with the REST credentials), or the answer saying why not.
+    async fn invocation(
+        config: &ControlConfig,
+        secrets: &connector_adapters::secrets::Client,
+        failed: Value,
+    ) -> Result<ControlConfig, Value> {
+        with_credentials(config, secrets).await.map_err(|e| {
+            tracing::error!(error = %error_chain(&e), "cannot read the REST credentials");
+            let mut answer = failed;
+            answer["success"] = false.into();
+            answer["error"] = error_chain(&e).into();
+            answer
+        })
+    }
+
     /// `findTaskIp`.
     pub async fn find_task_ip() -> Result<(), lambda_runtime::Error> {
         let (config, sdk) = setup().await?;
@@ -349,10 +410,15 @@ pub mod main {
 
     /// `checkIfConnectIsReady`.
     pub async fn check_if_connect_is_ready() -> Result<(), lambda_runtime::Error> {
-        let (config, _) = setup().await?;
-        let config = &config;
+        let (config, sdk) = setup().await?;
+        let secrets = connector_adapters::secrets::Client::new(&sdk);
+        let (config, secrets) = (&config, &secrets);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-            Ok::<_, Diagnostic>(handle_check_ready(config, &event.payload).await)
+            let answer = match invocation(config, secrets, json!({"ready": false})).await {
+                Ok(config) => handle_check_ready(&config, &event.payload).await,
+                Err(answer) => answer,
+            };
+            Ok::<_, Diagnostic>(answer)
         }))
         .await
     }
@@ -361,10 +427,15 @@ pub mod main {
     pub async fn create_connector() -> Result<(), lambda_runtime::Error> {
         let (config, sdk) = setup().await?;
         let configs = SecretsManagerConfigs::new(connector_adapters::secrets::Client::new(&sdk));
+        let secrets = connector_adapters::secrets::Client::new(&sdk);
         let discovery = EcsTaskDiscovery::new(connector_adapters::ecs::Client::new(&sdk));
-        let (config, configs, discovery) = (&config, &configs, &discovery);
+        let (config, configs, secrets, discovery) = (&config, &configs, &secrets, &discovery);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-            Ok::<_, Diagnostic>(handle_create_connector(config, configs, discovery, &event.payload).await)
+            let answer = match invocation(config, secrets, json!({})).await {
+                Ok(config) => handle_create_connector(&config, configs, discovery, &event.payload).await,
+                Err(answer) => answer,
+            };
+            Ok::<_, Diagnostic>(answer)
         }))
         .await
     }
@@ -372,10 +443,15 @@ pub mod main {
     /// `deleteConnector`.
     pub async fn delete_connector() -> Result<(), lambda_runtime::Error> {
         let (config, sdk) = setup().await?;
+        let secrets = connector_adapters::secrets::Client::new(&sdk);
         let discovery = EcsTaskDiscovery::new(connector_adapters::ecs::Client::new(&sdk));
-        let (config, discovery) = (&config, &discovery);
+        let (config, secrets, discovery) = (&config, &secrets, &discovery);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-            Ok::<_, Diagnostic>(handle_delete_connector(config, discovery, &event.payload).await)
+            let answer = match invocation(config, secrets, json!({})).await {
+                Ok(config) => handle_delete_connector(&config, discovery, &event.payload).await,
+                Err(answer) => answer,
+            };
+            Ok::<_, Diagnostic>(answer)
         }))
         .await
     }

@@ -172,6 +172,8 @@ pub async fn delete_connector<A: ConnectApi>(api: &A, name: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     fn task(ip: &str) -> RunningTask {
         RunningTask {
             arn: format!("arn:aws:ecs:us-east-1:123456789012:task/c/{ip}"),
@@ -215,8 +217,6 @@ mod tests {
                 .ends_with("(running: none)")
         );
     }
-
-    use super::*;
 
     fn event(file: &str) -> Value {
         let path = format!("{}/../../events/control/{file}", env!("CARGO_MANIFEST_DIR"));

@@ -24,6 +24,18 @@ pub enum ConnectError {
         /// Connect's message.
         message: String,
     },
+    /// 401/403: the worker's REST API requires credentials (basic authentication) and refused
+    /// the ones sent, or none were sent.
+    #[error(
+        "the worker refused the REST credentials ({status}): {message}; give the username and password of its \
+         REST_AUTH secret"
+    )]
+    Unauthorized {
+        /// HTTP status.
+        status: u16,
+        /// The worker's message.
+        message: String,
+    },
     /// 400/422 and other 4xx: the request itself is refused (invalid config, missing plugin class).
     #[error("request refused ({status}): {message}")]
     Refused {

@@ -10,9 +10,10 @@ use crate::config::{ConfigError, Env};
 
 /// The variables a `CLUSTERS` entry may set for its cluster; the rest (the state table, the alert
 /// topic, the runbooks, the run budget, the metrics namespace) are the deployment's.
-pub const PER_CLUSTER: [&str; 19] = [
+pub const PER_CLUSTER: [&str; 20] = [
     "CLUSTER",
     "CONNECT_URL",
+    "CONNECT_CREDENTIALS_SECRET",
     "CONNECT_PORT",
     "CONFIG_SECRET_PREFIX",
     "REMINDER_MINUTES",
@@ -39,6 +40,9 @@ pub struct MonitorConfig {
     pub cluster: Option<String>,
     /// `CONNECT_URL`: a fixed worker URL that bypasses discovery.
     pub connect_url: Option<String>,
+    /// `CONNECT_CREDENTIALS_SECRET`: the Secrets Manager secret of the workers' REST credentials
+    /// (`{"username", "password"}`), read at each run; unset: none are sent.
+    pub connect_credentials_secret: Option<String>,
     /// `CONNECT_PORT` (8083).
     pub connect_port: u16,
     /// `CONNECT_TIMEOUT_SECONDS` (10): each REST call.
@@ -98,6 +102,7 @@ impl MonitorConfig {
         let config = Self {
             cluster: env.optional("CLUSTER"),
             connect_url: env.optional_url("CONNECT_URL", "a Kafka Connect REST URL"),
+            connect_credentials_secret: env.optional("CONNECT_CREDENTIALS_SECRET"),
             connect_port: env.parsed("CONNECT_PORT", 8083u16, "a TCP port from 1 to 65535", |p| *p > 0),
             connect_timeout: Duration::from_secs(env.parsed(
                 "CONNECT_TIMEOUT_SECONDS",
@@ -213,7 +218,12 @@ impl MonitorConfig {
             }
             let own = |k: &str| values.get(k).cloned();
             let read = Self::from_lookup(|k| match k {
-                "CLUSTER" | "CONNECT_URL" | "CONFIG_SECRET_PREFIX" | "KAFKA_BOOTSTRAP_SERVERS" => own(k),
+                // A cluster's identity and its workers' password are its own, never the deployment's.
+                "CLUSTER"
+                | "CONNECT_URL"
+                | "CONNECT_CREDENTIALS_SECRET"
+                | "CONFIG_SECRET_PREFIX"
+                | "KAFKA_BOOTSTRAP_SERVERS" => own(k),
                 "CLUSTERS" => None,
                 _ => own(k).or_else(|| lookup(k)),
             });

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Properties;
 import java.util.TreeMap;
 import java.util.function.Function;
 import org.apache.kafka.connect.cli.ConnectDistributed;
@@ -34,6 +35,11 @@ import org.apache.kafka.connect.cli.ConnectDistributed;
  *       {@code KAFKA_SSL_TRUSTSTORE_LOCATION}, {@code _PASSWORD}, {@code _TYPE} apply to the
  *       worker and to its producers, consumers and admin clients (a {@code CONNECT_*} setting of
  *       the same property wins).
+ *   <li>{@code REST_AUTH_USERNAME} and {@code REST_AUTH_PASSWORD} (ECS injects them from Secrets
+ *       Manager) turn on the REST API's basic authentication ({@code
+ *       BasicAuthSecurityRestExtension}); they are read here, never made worker properties, and
+ *       land only in a password file of this user's. Without them the worker does not start,
+ *       unless {@code REST_AUTH=none} says that an open REST API is meant.
  * </ul>
  *
  * The container health check is {@code healthcheck.sh} (curl), not this class: a second JVM
@@ -50,6 +56,10 @@ public final class Entrypoint {
             "value.converter", "the worker's value converter class"));
     private static final List<String> CLIENTS = List.of("", "producer.", "consumer.", "admin.");
     private static final Duration TIMEOUT = Duration.ofSeconds(5);
+    static final String BASIC_AUTH_EXTENSION =
+            "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension";
+    private static final String LOGIN_MODULE =
+            "org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule";
 
     private Entrypoint() {}
 
@@ -71,16 +81,44 @@ public final class Entrypoint {
             return;
         }
         // Holds the truststore password: readable by this user only (createTempFile's default).
-        Path file = Files.createTempFile("connect-worker", ".properties");
-        file.toFile().deleteOnExit();
+        Path file = privateFile("connect-worker", ".properties");
         try (Writer out = Files.newBufferedWriter(file)) {
             for (Map.Entry<String, String> e : props.entrySet()) {
                 out.write(escape(e.getKey()) + "=" + escape(e.getValue()) + "\n");
             }
         }
+        boolean basicAuth = props.getOrDefault("rest.extension.classes", "").contains(BASIC_AUTH_EXTENSION);
+        if (basicAuth) {
+            System.setProperty("java.security.auth.login.config", loginFiles(env).toString());
+        }
         System.err.println("kafka-connect entrypoint: worker properties in " + file + ", advertised as "
-                + props.get("rest.advertised.host.name") + ":" + props.get("rest.advertised.port"));
+                + props.get("rest.advertised.host.name") + ":" + props.get("rest.advertised.port")
+                + ", REST authentication " + (basicAuth ? "basic" : "off (REST_AUTH=none)"));
         ConnectDistributed.main(new String[] {file.toString()});
+    }
+
+    /** A new file that only this user can read, removed when the JVM exits. */
+    private static Path privateFile(String prefix, String suffix) throws IOException {
+        Path file = Files.createTempFile(prefix, suffix);
+        file.toFile().deleteOnExit();
+        return file;
+    }
+
+    /**
+     * The JAAS configuration the extension reads ({@code KafkaConnect}), and the password file it
+     * names, holding the one user of REST_AUTH_USERNAME / REST_AUTH_PASSWORD.
+     */
+    static Path loginFiles(Map<String, String> env) throws IOException {
+        Properties users = new Properties();
+        users.setProperty(env.get("REST_AUTH_USERNAME"), env.get("REST_AUTH_PASSWORD"));
+        Path passwords = privateFile("connect-rest-users", ".properties");
+        try (Writer out = Files.newBufferedWriter(passwords)) {
+            users.store(out, null);
+        }
+        Path jaas = privateFile("connect-rest", ".jaas");
+        String path = passwords.toString().replace("\\", "\\\\").replace("\"", "\\\"");
+        Files.writeString(jaas, "KafkaConnect {\n  " + LOGIN_MODULE + " required\n  file=\"" + path + "\";\n};\n");
+        return jaas;
     }
 
     /** The worker properties of this environment; {@code get} reads a URL (the metadata endpoint). */
@@ -106,6 +144,7 @@ public final class Entrypoint {
         props.putIfAbsent("listeners", "http://0.0.0.0:" + port);
         props.putIfAbsent("rest.advertised.port", port);
         security(env, props, problems);
+        restAuth(env, props, problems, port);
         if (props.getOrDefault("rest.advertised.host.name", "").isBlank()) {
             String metadata = env.get("ECS_CONTAINER_METADATA_URI_V4");
             if (metadata == null || metadata.isBlank()) {
@@ -162,6 +201,45 @@ public final class Entrypoint {
         }
         for (String client : CLIENTS) {
             tls.forEach((k, v) -> props.putIfAbsent(client + k, v));
+        }
+    }
+
+    /**
+     * Basic authentication on the REST API unless {@code REST_AUTH=none}: both credentials must be
+     * given (an empty password file would let every request through), and the extension is added
+     * to any {@code CONNECT_REST_EXTENSION_CLASSES}.
+     */
+    private static void restAuth(Map<String, String> env, Map<String, String> props, List<String> problems,
+            String port) {
+        String mode = env.getOrDefault("REST_AUTH", "basic").trim().toLowerCase(Locale.ROOT);
+        String user = env.getOrDefault("REST_AUTH_USERNAME", "");
+        String password = env.getOrDefault("REST_AUTH_PASSWORD", "");
+        if (mode.equals("none")) {
+            if (!user.isEmpty() || !password.isEmpty()) {
+                problems.add("REST_AUTH=none, yet REST_AUTH_USERNAME or REST_AUTH_PASSWORD is set: choose one");
+            }
+            return;
+        }
+        if (!mode.equals("basic")) {
+            problems.add("REST_AUTH must be basic or none, not '" + mode + "'");
+            return;
+        }
+        if (user.isBlank() || password.isEmpty()) {
+            problems.add("REST_AUTH_USERNAME and REST_AUTH_PASSWORD must both be set (the task definition takes"
+                    + " them from Secrets Manager): without them anyone who reaches port " + port
+                    + " could change connectors; REST_AUTH=none runs the REST API open on purpose");
+            return;
+        }
+        if (user.contains(":") || user.chars().anyMatch(Character::isISOControl)
+                || password.chars().anyMatch(Character::isISOControl)) {
+            problems.add("REST_AUTH_USERNAME must not contain ':', and neither credential a control character"
+                    + " (basic authentication cannot carry them)");
+            return;
+        }
+        String extensions = props.getOrDefault("rest.extension.classes", "").trim();
+        if (!List.of(extensions.split("\\s*,\\s*")).contains(BASIC_AUTH_EXTENSION)) {
+            props.put("rest.extension.classes",
+                    extensions.isEmpty() ? BASIC_AUTH_EXTENSION : extensions + "," + BASIC_AUTH_EXTENSION);
         }
     }
 
