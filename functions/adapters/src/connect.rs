@@ -63,6 +63,18 @@ pub enum RestCredentials {
 }
 
 impl RestCredentials {
+    /// The credentials of `secret` (a name or ARN) read through `sdk`'s Secrets Manager; none
+    /// without one.
+    pub fn from_secret(secret: Option<&str>, sdk: &aws_config::SdkConfig) -> Self {
+        match secret {
+            Some(secret) => Self::Secret {
+                client: crate::secrets::Client::new(sdk),
+                secret: secret.to_string(),
+            },
+            None => Self::None,
+        }
+    }
+
     /// The credentials to send now, if any.
     pub async fn resolve(&self) -> Result<Option<BasicAuth>, crate::secrets::RestCredentialsError> {
         match self {

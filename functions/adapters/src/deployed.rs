@@ -26,13 +26,7 @@ pub type DeployedMonitor = Monitor<
 /// `CONNECT_CREDENTIALS_SECRET`. Fails only when the brokers' TLS settings cannot be used (a CA
 /// file that is not PEM).
 pub fn deployed_monitor(config: MonitorConfig, sdk: &aws_config::SdkConfig) -> Result<DeployedMonitor, TlsSetupError> {
-    let credentials = match &config.connect_credentials_secret {
-        Some(secret) => RestCredentials::Secret {
-            client: crate::secrets::Client::new(sdk),
-            secret: secret.clone(),
-        },
-        None => RestCredentials::None,
-    };
+    let credentials = RestCredentials::from_secret(config.connect_credentials_secret.as_deref(), sdk);
     deployed_monitor_with(config, sdk, credentials)
 }
 

@@ -85,10 +85,7 @@ pub(crate) async fn rest_credentials(ctx: &Context) -> Result<RestCredentials, F
             "--connect-username needs --connect-password (or CONNECT_PASSWORD)",
         )),
         (None, Some(_), None) => Err(Failure::config("--connect-password needs --connect-username")),
-        (_, _, Some(secret)) => Ok(RestCredentials::Secret {
-            client: connector_adapters::secrets::Client::new(&sdk(ctx).await),
-            secret: secret.clone(),
-        }),
+        (_, _, Some(secret)) => Ok(RestCredentials::from_secret(Some(secret), &sdk(ctx).await)),
         (None, None, None) => Ok(RestCredentials::None),
     }
 }
@@ -274,19 +271,13 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
     .collect();
     settings.extend(mine.into_iter().map(|(k, v)| (k.to_string(), v)));
     let config = MonitorConfig::from_lookup(|k| settings.get(k).cloned()).map_err(|e| Failure::Input(e.to_string()))?;
+    let sdk = sdk(ctx).await;
     let credentials = match rest_credentials(ctx).await? {
         // The deployed function's own secret when connectorctl was given none.
-        RestCredentials::None => match &config.connect_credentials_secret {
-            Some(secret) => RestCredentials::Secret {
-                client: connector_adapters::secrets::Client::new(&sdk(ctx).await),
-                secret: secret.clone(),
-            },
-            None => RestCredentials::None,
-        },
+        RestCredentials::None => RestCredentials::from_secret(config.connect_credentials_secret.as_deref(), &sdk),
         given => given,
     };
-    let monitor =
-        deployed_monitor_with(config, &sdk(ctx).await, credentials).map_err(|e| Failure::Input(e.to_string()))?;
+    let monitor = deployed_monitor_with(config, &sdk, credentials).map_err(|e| Failure::Input(e.to_string()))?;
     let request = json!({"cluster": cluster});
     let out = if dry_run {
         monitor.dry_run(&request).await
