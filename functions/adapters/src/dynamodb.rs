@@ -22,15 +22,28 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use connector_core::sink::mapping::{ATTR_DELETED, ATTR_EXPIRES, ATTR_KAFKA};
 use connector_core::sink::ports::{Applied, RecordStore, StoreError};
+use connector_core::sink::verify::{ItemScanner, ReadError, TableItem};
 use connector_core::sink::{Coordinates, Write, WriteOp};
 use serde_json::Value;
 
 /// `#k` is `@kafka`, `#k.#t`/`#p`/`#o`/`#ts`/`#e` the stored coordinates; `:t`/`:p`/`:o`/`:ts`/`:e`
 /// the record's. A higher epoch wins; within one epoch, in the same topic-partition the offset
 /// decides, otherwise (timestamp, topic, partition).
-const STORED_IS_OLDER: &str = "(attribute_not_exists(#k) OR #k.#e < :e OR (#k.#e = :e AND \
+macro_rules! stored_is_older {
+    () => {
+        "(attribute_not_exists(#k) OR #k.#e < :e OR (#k.#e = :e AND \
      ((#k.#t = :t AND #k.#p = :p AND #k.#o < :o) OR ((#k.#t <> :t OR #k.#p <> :p) AND \
-     (#k.#ts < :ts OR (#k.#ts = :ts AND (#k.#t < :t OR (#k.#t = :t AND #k.#p < :p))))))))";
+     (#k.#ts < :ts OR (#k.#ts = :ts AND (#k.#t < :t OR (#k.#t = :t AND #k.#p < :p))))))))"
+    };
+}
+const STORED_IS_OLDER: &str = stored_is_older!();
+
+/// [`STORED_IS_OLDER`], or the stored item was written by this very record: a repair's condition.
+const STORED_IS_OLDER_OR_SAME: &str = concat!(
+    "((#k.#e = :e AND #k.#t = :t AND #k.#p = :p AND #k.#o = :o AND #k.#ts = :ts) OR ",
+    stored_is_older!(),
+    ")"
+);
 
 /// A [`RecordStore`] on one DynamoDB table keyed `PK`/`SK`.
 #[derive(Debug, Clone)]
@@ -75,6 +88,16 @@ impl DynamoDbRecordStore {
 
 impl RecordStore for DynamoDbRecordStore {
     async fn apply(&self, write: &Write) -> Result<Applied, StoreError> {
+        self.put(write, STORED_IS_OLDER).await
+    }
+
+    async fn rewrite(&self, write: &Write) -> Result<Applied, StoreError> {
+        self.put(write, STORED_IS_OLDER_OR_SAME).await
+    }
+}
+
+impl DynamoDbRecordStore {
+    async fn put(&self, write: &Write, condition: &str) -> Result<Applied, StoreError> {
         let new_item = match &write.op {
             WriteOp::Put(fields) => item(write, fields),
             WriteOp::Delete => self.tombstone(write),
@@ -84,7 +107,7 @@ impl RecordStore for DynamoDbRecordStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(new_item))
-            .condition_expression(STORED_IS_OLDER)
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(coordinate_names()))
             .set_expression_attribute_values(Some(coordinate_values(&write.coordinates)))
             // The old item tells a replaced foreign item apart, and a failed condition's the
@@ -116,6 +139,71 @@ impl RecordStore for DynamoDbRecordStore {
             }
             Err(e) => Err(store_error(&write.id, e)),
         }
+    }
+}
+
+/// The items of one sink table for [`verify`](connector_core::sink::verify): parallel scan
+/// segments, strongly consistent when asked.
+#[derive(Debug, Clone)]
+pub struct DynamoDbItemScanner {
+    client: Client,
+    table: String,
+    consistent: bool,
+}
+
+impl DynamoDbItemScanner {
+    /// A scanner of `table`; `consistent` reads see every write acknowledged before the scan.
+    pub fn new(client: Client, table: impl Into<String>, consistent: bool) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            consistent,
+        }
+    }
+}
+
+impl ItemScanner for DynamoDbItemScanner {
+    type Cursor = HashMap<String, AttributeValue>;
+
+    async fn scan_page(
+        &self,
+        segment: u32,
+        segments: u32,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<(Vec<TableItem>, Option<Self::Cursor>), ReadError> {
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(self.consistent)
+            .set_exclusive_start_key(cursor);
+        if segments > 1 {
+            // Both or neither: DynamoDB refuses a segment without the total.
+            scan = scan.segment(segment as i32).total_segments(segments as i32);
+        }
+        let page = scan.send().await.map_err(|e| match e {
+            SdkError::ServiceError(s) if s.err().is_resource_not_found_exception() => {
+                ReadError::NotFound(format!("no DynamoDB table {}", self.table))
+            }
+            e => ReadError::Unavailable {
+                what: format!(
+                    "cannot scan DynamoDB table {} (segment {segment} of {segments})",
+                    self.table
+                ),
+                source: Box::new(e),
+            },
+        })?;
+        let items = page
+            .items()
+            .iter()
+            .filter_map(|item| {
+                let json: serde_json::Map<String, Value> =
+                    item.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect();
+                TableItem::from_json(json)
+            })
+            .collect();
+        let next = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        Ok((items, next))
     }
 }
 

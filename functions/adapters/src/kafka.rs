@@ -1,12 +1,15 @@
 //! [`KafkaBrokers`]: the lag check's view of the Kafka brokers, over `rskafka` (TLS by rustls).
-//! It reads partition ends and one record's timestamp; it never joins a consumer group or
-//! commits anything.
+//! It reads partition ends and one record's timestamp, and, for `verify`, a topic's records; it
+//! never joins a consumer group or commits anything.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use connector_core::monitor::lag::{BrokerError, Brokers, PartitionEnds};
+use connector_core::sink::decode::bytes_field;
+use connector_core::sink::verify::{PartitionRange, ReadError, TopicReader};
+use connector_core::sink::{Coordinates, SourceRecord};
 use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 use rustls::pki_types::CertificateDer;
@@ -182,5 +185,86 @@ impl Brokers for KafkaBrokers {
             .filter(|r| r.offset >= offset)
             .min_by_key(|r| r.offset)
             .map(|r| r.record.timestamp.timestamp_millis()))
+    }
+}
+
+/// Bytes asked for per fetch: a batch is returned whole even when larger.
+const FETCH_BYTES: i32 = 4 * 1_048_576;
+
+fn unavailable(e: BrokerError) -> ReadError {
+    ReadError::Unavailable {
+        what: e.what,
+        source: e.source,
+    }
+}
+
+impl TopicReader for KafkaBrokers {
+    async fn ranges(&self, topic: &str, since: Option<i64>) -> Result<Vec<PartitionRange>, ReadError> {
+        let client = self.client().await.map_err(unavailable)?;
+        let listed = self
+            .bounded("cannot list the topics".into(), client.list_topics())
+            .await
+            .map_err(unavailable)?;
+        let Some(found) = listed.into_iter().find(|t| t.name == topic) else {
+            return Err(ReadError::NotFound(format!(
+                "no topic {topic} on the brokers {}",
+                self.bootstrap.join(",")
+            )));
+        };
+        let mut ranges = Vec::new();
+        for partition in found.partitions {
+            let what = format!("cannot read the offsets of {topic}-{partition}");
+            let (start, end) = self
+                .bounded(what, async {
+                    let pc = client
+                        .partition_client(topic.to_string(), partition, UnknownTopicHandling::Error)
+                        .await?;
+                    let end = pc.get_offset(OffsetAt::Latest).await?;
+                    let start = match since.and_then(chrono::DateTime::from_timestamp_millis) {
+                        // -1: no record at or after that time.
+                        Some(at) => match pc.get_offset(OffsetAt::Timestamp(at)).await? {
+                            -1 => end,
+                            offset => offset,
+                        },
+                        None => pc.get_offset(OffsetAt::Earliest).await?,
+                    };
+                    Ok((start, end))
+                })
+                .await
+                .map_err(unavailable)?;
+            ranges.push(PartitionRange { partition, start, end });
+        }
+        ranges.sort_by_key(|r| r.partition);
+        Ok(ranges)
+    }
+
+    async fn fetch(&self, topic: &str, partition: i32, offset: i64) -> Result<Vec<SourceRecord>, ReadError> {
+        let client = self.client().await.map_err(unavailable)?;
+        let what = format!("cannot read {topic}-{partition} from offset {offset}");
+        let (records, _) = self
+            .bounded(what, async {
+                let pc = client
+                    .partition_client(topic.to_string(), partition, UnknownTopicHandling::Error)
+                    .await?;
+                pc.fetch_records(offset, 1..FETCH_BYTES, 100).await
+            })
+            .await
+            .map_err(unavailable)?;
+        let mut records: Vec<SourceRecord> = records
+            .into_iter()
+            .map(|r| SourceRecord {
+                coordinates: Coordinates {
+                    topic: topic.to_string(),
+                    partition,
+                    offset: r.offset,
+                    timestamp: r.record.timestamp.timestamp_millis(),
+                    epoch: 0,
+                },
+                key: bytes_field(r.record.key.as_deref()),
+                value: bytes_field(r.record.value.as_deref()),
+            })
+            .collect();
+        records.sort_by_key(|r| r.coordinates.offset);
+        Ok(records)
     }
 }

@@ -62,6 +62,18 @@ pub struct Context {
     /// The brokers speak plaintext, not TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_plaintext: Option<bool>,
+    /// The seatool sink's DynamoDB table, for `verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seatool_table: Option<String>,
+    /// The topic the seatool connector reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seatool_topic: Option<String>,
+    /// The appian sink's DynamoDB table, for `verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appian_table: Option<String>,
+    /// The topic the appian connector reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appian_topic: Option<String>,
 }
 
 impl Context {
@@ -84,6 +96,10 @@ impl Context {
             kafka_bootstrap: other.kafka_bootstrap.or(self.kafka_bootstrap),
             kafka_ca_file: other.kafka_ca_file.or(self.kafka_ca_file),
             kafka_plaintext: other.kafka_plaintext.or(self.kafka_plaintext),
+            seatool_table: other.seatool_table.or(self.seatool_table),
+            seatool_topic: other.seatool_topic.or(self.seatool_topic),
+            appian_table: other.appian_table.or(self.appian_table),
+            appian_topic: other.appian_topic.or(self.appian_topic),
         }
     }
 

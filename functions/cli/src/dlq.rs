@@ -20,11 +20,11 @@ use crate::context::Context;
 use crate::output::table;
 
 /// How long a receive hides the letters from the sink and other readers while we work on them.
-const HOLD: Duration = Duration::from_secs(120);
+pub(crate) const HOLD: Duration = Duration::from_secs(120);
 /// Writes in flight during a replay (the functions' default is 16; a laptop needs fewer).
 const IN_FLIGHT: NonZeroUsize = NonZeroUsize::new(8).unwrap();
 
-fn queue(sdk: &aws_config::SdkConfig, url: &str) -> SqsDeadLetterQueue {
+pub(crate) fn queue(sdk: &aws_config::SdkConfig, url: &str) -> SqsDeadLetterQueue {
     // Claim checks name their own bucket: this one only reads them.
     SqsDeadLetterQueue::new(connector_adapters::sqs::Client::new(sdk), url)
         .with_claim_checks(connector_adapters::sqs::s3_client(sdk), "")
@@ -45,7 +45,7 @@ async fn receive(q: &SqsDeadLetterQueue, limit: usize) -> Result<Vec<(Received, 
     Ok(letters)
 }
 
-async fn release_all<'a>(q: &SqsDeadLetterQueue, messages: impl IntoIterator<Item = &'a Received>) {
+pub(crate) async fn release_all<'a>(q: &SqsDeadLetterQueue, messages: impl IntoIterator<Item = &'a Received>) {
     for m in messages {
         // Unreleased, a letter is visible again after HOLD anyway: nothing is lost.
         let _ = q.release(m).await;

@@ -82,7 +82,7 @@ fn failure(trace: Option<&String>) -> Value {
 }
 
 /// The brokers of the context, when it names them.
-fn brokers(ctx: &Context) -> Result<Option<KafkaBrokers>, Failure> {
+pub(crate) fn brokers(ctx: &Context) -> Result<Option<KafkaBrokers>, Failure> {
     let Some(bootstrap) = &ctx.kafka_bootstrap else {
         return Ok(None);
     };

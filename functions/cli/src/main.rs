@@ -13,6 +13,7 @@ mod context;
 mod dlq;
 mod inspect;
 mod sink;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -87,6 +88,18 @@ pub struct Global {
     /// The brokers speak plaintext, not TLS.
     #[arg(long, global = true)]
     pub kafka_plaintext: bool,
+    /// The seatool sink's DynamoDB table (for `verify`).
+    #[arg(long, global = true, env = "SEATOOL_TABLE")]
+    pub seatool_table: Option<String>,
+    /// The topic the seatool connector reads.
+    #[arg(long, global = true, env = "SEATOOL_TOPIC")]
+    pub seatool_topic: Option<String>,
+    /// The appian sink's DynamoDB table (for `verify`).
+    #[arg(long, global = true, env = "APPIAN_TABLE")]
+    pub appian_table: Option<String>,
+    /// The topic the appian connector reads.
+    #[arg(long, global = true, env = "APPIAN_TOPIC")]
+    pub appian_topic: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -111,6 +124,10 @@ impl Global {
             kafka_bootstrap: self.kafka_bootstrap.clone(),
             kafka_ca_file: self.kafka_ca_file.clone(),
             kafka_plaintext: self.kafka_plaintext.then_some(true),
+            seatool_table: self.seatool_table.clone(),
+            seatool_topic: self.seatool_topic.clone(),
+            appian_table: self.appian_table.clone(),
+            appian_topic: self.appian_topic.clone(),
         }
     }
 }
@@ -208,11 +225,66 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Check that a sink table holds exactly the newest record of every key of its topic (read
+    /// whole, in the sink's order, through the sink's mapping), name every difference by class,
+    /// and with --repair write the topic's newest record of each differing key through the sink's
+    /// conditional write. Exit 1 when something is missing, regressed, resurrected, mismatched
+    /// or lost.
+    Verify(VerifyArgs),
     /// Named places a cluster lives (like kcctl's contexts).
     #[command(subcommand)]
     Context(ContextCommand),
     /// Run the local demo of the whole loop (scripts/demo of this checkout).
     Demo,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Whose mapping: seatool or appian (else from --table: the context's, or its name).
+    #[arg(value_parser = ["seatool", "appian"])]
+    sink: Option<String>,
+    /// The DynamoDB table (else the context's --seatool-table / --appian-table).
+    #[arg(long)]
+    table: Option<String>,
+    /// The topic (else the context's, else the stack's default for the sink).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Read from this time (2026-12-07T10:00:00Z) or this long ago (90m, 2h, 7d) instead of the
+    /// earliest retained offset.
+    #[arg(long)]
+    since: Option<String>,
+    /// The sink functions' SINK_TOPIC_EPOCH.
+    #[arg(long, env = "SINK_TOPIC_EPOCH", default_value_t = 0)]
+    epoch: u32,
+    /// Parallel scan segments.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    segments: u32,
+    /// Strongly consistent reads (twice the read capacity).
+    #[arg(long)]
+    consistent: bool,
+    /// Keys shown per class.
+    #[arg(long, default_value_t = 10)]
+    samples: usize,
+    /// Count `extra` (a live item no retained record names) as a loss.
+    #[arg(long)]
+    strict: bool,
+    /// The sink dead-letter queue URL: each refused record is looked for there (not consumed);
+    /// one that is not there is `lost`.
+    #[arg(long, value_name = "QUEUE_URL")]
+    dlq: Option<String>,
+    /// Write the topic's newest record of each missing, regressed, resurrected or mismatched key
+    /// (never over a newer one), after showing the plan and asking.
+    #[arg(long)]
+    repair: bool,
+    /// With --repair: show the plan, write nothing.
+    #[arg(long, requires = "repair")]
+    dry_run: bool,
+    /// With --repair: do not ask.
+    #[arg(long, requires = "repair")]
+    yes: bool,
+    /// Days a tombstone the repair writes is kept, as the function's setting (0: forever).
+    #[arg(long, env = "SINK_TOMBSTONE_TTL_DAYS", default_value_t = 35)]
+    tombstone_ttl_days: u64,
 }
 
 #[derive(Subcommand)]
@@ -447,6 +519,26 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
         }) => {
             let ttl = (tombstone_ttl_days > 0).then(|| std::time::Duration::from_secs(tombstone_ttl_days * 86_400));
             dlq::replay(&ctx, &queue.url, &table_name, &table, ttl, json).await
+        }
+        Command::Verify(args) => {
+            let options = verify::Options {
+                sink: args.sink,
+                table: args.table,
+                topic: args.topic,
+                since: args.since,
+                epoch: args.epoch,
+                segments: args.segments,
+                consistent: args.consistent,
+                samples: args.samples,
+                strict: args.strict,
+                dlq: args.dlq,
+                repair: args.repair,
+                dry_run: args.dry_run,
+                yes: args.yes,
+                tombstone_ttl: (args.tombstone_ttl_days > 0)
+                    .then(|| std::time::Duration::from_secs(args.tombstone_ttl_days * 86_400)),
+            };
+            verify::run(&ctx, &options, inspect::brokers(&ctx)?, json).await
         }
         Command::Classify { .. }
         | Command::Sink(_)

@@ -112,6 +112,10 @@ impl RecordStore for Refusing<'_> {
         }
         self.store.apply(write).await
     }
+
+    async fn rewrite(&self, write: &Write) -> Result<Applied, StoreError> {
+        self.store.rewrite(write).await
+    }
 }
 
 /// Deliveries: each batch is a run of records starting anywhere (a rewind replays from an earlier

@@ -1,5 +1,6 @@
-//! The audit trail: one entry per automated action (restart, recreate, drift corrected) and per
-//! decision to stand back (a mute honoured, an operator's delete honoured, restarts given up),
+//! The audit trail: one entry per automated action (restart, recreate, drift corrected), per
+//! decision to stand back (a mute honoured, an operator's delete honoured, restarts given up) and
+//! per repair an operator made (`connectorctl verify --repair`),
 //! with who, what and why. The monitor logs each as one line and keeps it in its state table for
 //! [`AUDIT_KEPT_MS`]; `connectorctl history` reads it back.
 
@@ -32,6 +33,8 @@ pub enum AuditKind {
     DeleteHonoured,
     /// The same failure came back after the whole budget: no more restarts.
     GaveUp,
+    /// An operator's `connectorctl verify --repair` wrote a topic's record into a sink table.
+    Repair,
 }
 
 impl AuditKind {
@@ -44,6 +47,7 @@ impl AuditKind {
             Self::MuteHonoured => "mute-honoured",
             Self::DeleteHonoured => "delete-honoured",
             Self::GaveUp => "gave-up",
+            Self::Repair => "repair",
         }
     }
 }

@@ -238,6 +238,10 @@ mod tests {
             }
             self.0.apply(write).await
         }
+
+        async fn rewrite(&self, write: &crate::sink::Write) -> Result<Applied, StoreError> {
+            self.0.rewrite(write).await
+        }
     }
 
     #[test]

@@ -338,14 +338,29 @@ fn base64_field(value: Option<&Value>) -> Field {
             };
         }
     };
-    if bytes.is_empty() {
-        return Field::Null;
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => Field::Text(text),
-        Err(e) => Field::Undecodable {
-            reason: format!("not UTF-8 text: {e}"),
+    match bytes_field(Some(&bytes)) {
+        // The base64 as it arrived, for the dead letter.
+        Field::Undecodable { reason, .. } => Field::Undecodable {
+            reason,
             raw: raw.clone(),
+        },
+        field => field,
+    }
+}
+
+/// A key or value from the record's bytes, as the sink gets it: none or empty is nothing, UTF-8
+/// is text, anything else is undecodable (carried as base64).
+pub fn bytes_field(bytes: Option<&[u8]>) -> Field {
+    use base64::Engine;
+    match bytes {
+        None => Field::Null,
+        Some([]) => Field::Null,
+        Some(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Field::Text(text.to_string()),
+            Err(e) => Field::Undecodable {
+                reason: format!("not UTF-8 text: {e}"),
+                raw: base64::engine::general_purpose::STANDARD.encode(bytes),
+            },
         },
     }
 }

@@ -84,7 +84,7 @@ impl InMemoryRecordStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn apply_now(&self, write: &Write) -> Result<Applied, StoreError> {
+    fn apply_now(&self, write: &Write, same_record_too: bool) -> Result<Applied, StoreError> {
         let mut state = self.lock();
         if let Some(n) = state.fail_after.as_mut() {
             if *n == 0 {
@@ -99,7 +99,11 @@ impl InMemoryRecordStore {
         let stored = (state.items.get(&write.id).map(|i| &i.coordinates))
             .or_else(|| state.markers.get(&write.id))
             .cloned();
-        if stored.as_ref().is_some_and(|c| !write.coordinates.supersedes(c)) {
+        let same = |c: &Coordinates| same_record_too && *c == write.coordinates;
+        if stored
+            .as_ref()
+            .is_some_and(|c| !write.coordinates.supersedes(c) && !same(c))
+        {
             return Ok(Applied::Stale { stored });
         }
         match &write.op {
@@ -132,7 +136,11 @@ impl InMemoryRecordStore {
 
 impl RecordStore for InMemoryRecordStore {
     async fn apply(&self, write: &Write) -> Result<Applied, StoreError> {
-        self.apply_now(write)
+        self.apply_now(write, false)
+    }
+
+    async fn rewrite(&self, write: &Write) -> Result<Applied, StoreError> {
+        self.apply_now(write, true)
     }
 }
 

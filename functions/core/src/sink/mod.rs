@@ -13,6 +13,7 @@
 //! - [`ports`] — what the sink needs from the world: a record store and a dead-letter queue.
 //! - [`memory`] — in-memory twins of the ports, with the same semantics as the DynamoDB adapter.
 //! - [`apply`] — the use case: one batch, end to end, and its response.
+//! - [`verify`] — the oracle: the table against the topic, by class, and the repair.
 
 pub mod apply;
 pub mod decode;
@@ -24,6 +25,7 @@ pub mod ports;
 pub mod record;
 #[cfg(test)]
 mod test_events;
+pub mod verify;
 
 pub use apply::{Counts, Rewind, SinkError, SinkReport, sink_batch};
 pub use decode::{DecodeError, InputFormat, SourceBatch, decode_batch};

@@ -107,6 +107,23 @@ impl ReadLetter {
     }
 }
 
+/// Where the record of a dead letter sits, from any letter the sink writes (whole, truncated or
+/// a claim check): `None` for a message that is not one.
+pub fn letter_coordinates(body: &str) -> Option<Coordinates> {
+    let doc: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(Coordinates {
+        topic: doc.get("topic")?.as_str()?.to_string(),
+        partition: i32::try_from(doc.get("partition")?.as_i64()?).ok()?,
+        offset: doc.get("offset")?.as_i64()?,
+        timestamp: doc.get("timestamp").and_then(|v| v.as_i64()).unwrap_or(-1),
+        epoch: doc
+            .get("epoch")
+            .and_then(|v| v.as_u64())
+            .and_then(|e| u32::try_from(e).ok())
+            .unwrap_or(0),
+    })
+}
+
 /// Reads a message [`DeadLetter::to_message`] wrote. A truncated letter cannot be replayed (its
 /// record is still in Kafka for the topic's retention), nor can anything not shaped like one.
 pub fn read_letter(body: &str) -> Result<ReadLetter, String> {

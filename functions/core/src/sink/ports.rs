@@ -54,6 +54,11 @@ pub enum StoreError {
 pub trait RecordStore: Send + Sync {
     /// Applies one write if its record is newer than what is stored for its id.
     fn apply(&self, write: &Write) -> impl Future<Output = Result<Applied, StoreError>> + Send;
+
+    /// As [`apply`](Self::apply), and also over an item written by this very record (same
+    /// coordinates): a repair puts right an item whose content differs from its record, and still
+    /// never overwrites a newer one.
+    fn rewrite(&self, write: &Write) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 }
 
 /// The dead-letter queue failed to take a record.
