@@ -197,9 +197,11 @@ scheduled.rebalance.max.delay.ms=10000
 $extension
 PROPS
   say "starting Kafka Connect worker $n ($(basename "$home")) on http://127.0.0.1:$port"
+  # Appended: a worker started again (as ECS would after a kill) keeps its earlier log.
+  printf '=== %s: worker %s started\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$n" >> "$KAFKA_RUN/worker-$n.log"
   setsid java -Xmx384m "-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties" "${jaas[@]}" -cp "$home/lib/*" \
     org.apache.kafka.connect.cli.ConnectDistributed "$KAFKA_RUN/worker-$n.properties" \
-    > "$KAFKA_RUN/worker-$n.log" 2>&1 < /dev/null &
+    >> "$KAFKA_RUN/worker-$n.log" 2>&1 < /dev/null &
   echo "$!" > "$KAFKA_RUN/worker-$n.pid"
   echo "http://127.0.0.1:$port" > "$KAFKA_RUN/worker-$n.url"
   # GET / answers as soon as REST is up; GET /connectors only once the worker joined the group.

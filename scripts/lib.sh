@@ -85,10 +85,12 @@ stop_all() {
   STARTED_PIDS=()
 }
 
-# start_bg NAME CMD...: runs CMD in its own process group, output to .run/NAME.log.
+# start_bg NAME CMD...: runs CMD in its own process group, output appended to .run/NAME.log (a
+# service started again keeps the history of its earlier life, e.g. of the failure it restarts after).
 start_bg() {
   local name="$1"; shift
-  setsid "$@" > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
+  printf '=== %s: started %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> "$RUN_DIR/$name.log"
+  setsid "$@" >> "$RUN_DIR/$name.log" 2>&1 < /dev/null &
   STARTED_PIDS+=("$!")
   echo "$!" > "$RUN_DIR/$name.pid"
 }

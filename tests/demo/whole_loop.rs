@@ -317,15 +317,20 @@ async fn main() -> Result<(), String> {
     demo.show_new_items().await;
 
     demo.step("Summary");
+    // Live items and tombstone markers apart: a deleted record leaves a marker, not an item.
     let count = |table: &str| {
         let table = table.to_string();
         let sdk = demo.sdk.clone();
-        async move { scan(&sdk, &table).await.values().filter(|i| i["PK"] == i["SK"]).count() }
+        async move {
+            let items = scan(&sdk, &table).await;
+            let deleted = items.values().filter(|i| i["@deleted"] == true).count();
+            (items.len() - deleted, deleted)
+        }
     };
+    let ((seatool_live, seatool_deleted), (appian_live, appian_deleted)) =
+        (count(&seatool).await, count(&appian).await);
     println!(
-        "  items: seatool {}, appian {}",
-        count(&seatool).await,
-        count(&appian).await
+        "  items: seatool {seatool_live} live, {seatool_deleted} tombstones; appian {appian_live} live, {appian_deleted} tombstones"
     );
     println!("  dead letters: {}", demo.dead_letters);
     println!(
