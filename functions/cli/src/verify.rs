@@ -24,7 +24,10 @@ use connector_core::sink::verify::{
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::cluster::{sdk, store};
+use connector_core::connect::ConnectApi;
+use connector_core::monitor::lag::topics_of;
+
+use crate::cluster::{connect, sdk, store};
 use crate::context::Context;
 use crate::output::table;
 
@@ -160,6 +163,7 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
         .as_deref()
         .map(|s| parse_since(s, now_millis()))
         .transpose()?;
+    check_topic_is_read(ctx, &topic).await?;
     let sdk = sdk(ctx).await;
     let letters = match &options.dlq {
         Some(url) => Some(peek_letters(&sdk, url).await?),
@@ -257,6 +261,45 @@ fn verdict(report: &VerifyReport) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// Where the context reaches Kafka Connect: some connector must read `topic` (named in its
+/// `topics`, or possibly by its `topics.regex`), or the verify compares the wrong topic. A worker
+/// that cannot be reached only earns a warning: the comparison does not need it.
+async fn check_topic_is_read(ctx: &Context, topic: &str) -> Result<(), Failure> {
+    if ctx.connect_url.is_none() && ctx.cluster.is_none() {
+        return Ok(());
+    }
+    let listed = match connect(ctx).await {
+        Ok(api) => api
+            .list_expanded()
+            .await
+            .map_err(|e| (api.url().to_string(), e.to_string())),
+        Err(e) => Err(("the context's worker".to_string(), format!("{e:?}"))),
+    };
+    let views = match listed {
+        Ok(views) => views,
+        Err((url, why)) => {
+            eprintln!("connectorctl: warning: cannot check that a connector on {url} reads {topic}: {why}");
+            return Ok(());
+        }
+    };
+    let configs: Vec<_> = views.iter().filter_map(|v| v.info.as_ref()).collect();
+    let reads = configs
+        .iter()
+        .any(|i| i.config.contains_key("topics.regex") || topics_of(&i.config, &[]).iter().any(|t| t == topic));
+    if reads {
+        return Ok(());
+    }
+    let names: Vec<&str> = configs.iter().map(|i| i.name.as_str()).collect();
+    Err(Failure::Input(format!(
+        "no connector reads {topic} (connectors: {}): check --topic, or verify without the context's Connect URL",
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    )))
 }
 
 /// The dead letters' coordinates, read without consuming them (each is visible again at once).

@@ -11,7 +11,7 @@ use connector_adapters::kafka::{KafkaBrokers, tls_config};
 use connector_core::sink::verify::{Class, Repaired, TopicReader, VerifyRequest, repair, verify};
 use connector_core::sink::{SourceRecord, Table};
 use connector_tests::sink::Sink;
-use connector_tests::{create_sink_table, produce, unique};
+use connector_tests::{connect_url, create_sink_table, produce, unique};
 use serde_json::{Value, json};
 
 struct Run {
@@ -44,6 +44,8 @@ async fn ctl(args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connectorctl"))
         .args(args)
         .args(["--kafka-bootstrap", &bootstrap, "--kafka-ca-file", &ca])
+        // Not the harness's worker unless a test names it: no connector reads the tests' topics.
+        .env_remove("CONNECT_URL")
         .env(
             "CONNECTORCTL_CONFIG",
             std::env::temp_dir().join(unique("verify")).join("none.json"),
@@ -329,6 +331,23 @@ async fn verify_refuses_what_does_not_exist_with_a_clear_error() {
         no_table.stderr.contains("no DynamoDB table no-such-table"),
         "{}",
         no_table.stderr
+    );
+    let unread = ctl(&[
+        "verify",
+        "seatool",
+        "--table",
+        &table,
+        "--topic",
+        &topic,
+        "--connect-url",
+        &connect_url(),
+    ])
+    .await;
+    assert_eq!(unread.code, 2, "{}", unread.stderr);
+    assert!(
+        unread.stderr.contains(&format!("no connector reads {topic}")),
+        "{}",
+        unread.stderr
     );
     let which = ctl(&["verify", "--table", "items", "--topic", &topic]).await;
     assert_eq!(which.code, 2);
