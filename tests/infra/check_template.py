@@ -165,7 +165,7 @@ OP_ACTIONS = {
     "send_message": {"sqs:SendMessage"}, "publish": {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"},
     "list_tasks": {"ecs:ListTasks"}, "describe_tasks": {"ecs:DescribeTasks"},
     "get_secret_value": {"secretsmanager:GetSecretValue"}, "list_secrets": {"secretsmanager:ListSecrets"},
-    "put_object": {"s3:PutObject"},
+    "put_object": {"s3:PutObject"}, "batch_get_item": {"dynamodb:BatchGetItem"},
 }
 # Not here, on purpose: the dead-letter adapter's reading side (receive_message, delete_message,
 # change_message_visibility, get_object, delete_object) is connectorctl's, run with the

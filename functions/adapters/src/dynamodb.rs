@@ -22,7 +22,6 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use connector_core::sink::mapping::{ATTR_DELETED, ATTR_EXPIRES, ATTR_KAFKA};
 use connector_core::sink::ports::{Applied, RecordStore, StoreError};
-use connector_core::sink::verify::{ItemScanner, ReadError, TableItem};
 use connector_core::sink::{Coordinates, Write, WriteOp};
 use serde_json::Value;
 
@@ -139,71 +138,6 @@ impl DynamoDbRecordStore {
             }
             Err(e) => Err(store_error(&write.id, e)),
         }
-    }
-}
-
-/// The items of one sink table for [`verify`](connector_core::sink::verify): parallel scan
-/// segments, strongly consistent when asked.
-#[derive(Debug, Clone)]
-pub struct DynamoDbItemScanner {
-    client: Client,
-    table: String,
-    consistent: bool,
-}
-
-impl DynamoDbItemScanner {
-    /// A scanner of `table`; `consistent` reads see every write acknowledged before the scan.
-    pub fn new(client: Client, table: impl Into<String>, consistent: bool) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            consistent,
-        }
-    }
-}
-
-impl ItemScanner for DynamoDbItemScanner {
-    type Cursor = HashMap<String, AttributeValue>;
-
-    async fn scan_page(
-        &self,
-        segment: u32,
-        segments: u32,
-        cursor: Option<Self::Cursor>,
-    ) -> Result<(Vec<TableItem>, Option<Self::Cursor>), ReadError> {
-        let mut scan = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(self.consistent)
-            .set_exclusive_start_key(cursor);
-        if segments > 1 {
-            // Both or neither: DynamoDB refuses a segment without the total.
-            scan = scan.segment(segment as i32).total_segments(segments as i32);
-        }
-        let page = scan.send().await.map_err(|e| match e {
-            SdkError::ServiceError(s) if s.err().is_resource_not_found_exception() => {
-                ReadError::NotFound(format!("no DynamoDB table {}", self.table))
-            }
-            e => ReadError::Unavailable {
-                what: format!(
-                    "cannot scan DynamoDB table {} (segment {segment} of {segments})",
-                    self.table
-                ),
-                source: Box::new(e),
-            },
-        })?;
-        let items = page
-            .items()
-            .iter()
-            .filter_map(|item| {
-                let json: serde_json::Map<String, Value> =
-                    item.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect();
-                TableItem::from_json(json)
-            })
-            .collect();
-        let next = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
-        Ok((items, next))
     }
 }
 

@@ -7,6 +7,7 @@
 //!
 //! - [`dynamodb`] — [`DynamoDbRecordStore`](dynamodb::DynamoDbRecordStore): sink items with
 //!   conditional writes and tombstone markers.
+//! - [`sink_table`] — [`DynamoDbTableReader`](sink_table::DynamoDbTableReader): a sink table read back (scan, batched gets) for `verify`.
 //! - [`sqs`] — [`SqsDeadLetterQueue`](sqs::SqsDeadLetterQueue): records that can never be stored.
 //! - [`connect`] — [`HttpConnectApi`](connect::HttpConnectApi): the Kafka Connect REST API.
 //! - [`ecs`] — [`EcsTaskDiscovery`](ecs::EcsTaskDiscovery): the running Connect workers' addresses.
@@ -29,6 +30,7 @@ pub mod fleet;
 pub mod kafka;
 pub mod monitor_state;
 pub mod secrets;
+pub mod sink_table;
 pub mod sns;
 pub mod sqs;
 

@@ -253,6 +253,14 @@ struct VerifyArgs {
     /// earliest retained offset.
     #[arg(long)]
     since: Option<String>,
+    /// Do not judge records younger than this (90s, 5m): on a running sink, what it has not
+    /// written yet. Default: judge every record (a drained sink).
+    #[arg(long)]
+    settle: Option<String>,
+    /// Look up only the keys the records name (batched reads) instead of scanning the table:
+    /// for a window (--since) of a large table. No extra or foreign then.
+    #[arg(long)]
+    lookup: bool,
     /// The sink functions' SINK_TOPIC_EPOCH.
     #[arg(long, env = "SINK_TOPIC_EPOCH", default_value_t = 0)]
     epoch: u32,
@@ -526,6 +534,8 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
                 table: args.table,
                 topic: args.topic,
                 since: args.since,
+                settle: args.settle,
+                lookup: args.lookup,
                 epoch: args.epoch,
                 segments: args.segments,
                 consistent: args.consistent,

@@ -9,10 +9,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use connector_adapters::dynamodb::{DynamoDbItemScanner, DynamoDbRecordStore};
+use connector_adapters::dynamodb::DynamoDbRecordStore;
 use connector_adapters::kafka::KafkaBrokers;
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
 use connector_adapters::now_millis;
+use connector_adapters::sink_table::DynamoDbTableReader;
 use connector_core::monitor::audit::{AuditEntry, AuditKind};
 use connector_core::monitor::ports::MonitorStore;
 use connector_core::monitor::time::iso8601;
@@ -20,6 +21,7 @@ use connector_core::sink::Table;
 use connector_core::sink::plan::letter_coordinates;
 use connector_core::sink::verify::{
     Class, Difference, ReadError, Repaired, Side, VerifyReport, VerifyRequest, repair, repair_json, verify,
+    verify_window,
 };
 use serde_json::{Value, json};
 
@@ -49,6 +51,10 @@ pub struct Options {
     pub topic: Option<String>,
     /// `--since`: an RFC 3339 time or a duration ago (`90m`, `2h`, `7d`).
     pub since: Option<String>,
+    /// `--settle`: records younger than this are not judged yet (`0s`: every record).
+    pub settle: Option<String>,
+    /// Look up the keys the records name (batched reads) instead of scanning the table.
+    pub lookup: bool,
     /// The sink's `SINK_TOPIC_EPOCH`.
     pub epoch: u32,
     /// Parallel scan segments.
@@ -163,6 +169,12 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
         .as_deref()
         .map(|s| parse_since(s, now_millis()))
         .transpose()?;
+    let now = now_millis();
+    let until = options
+        .settle
+        .as_deref()
+        .map(|s| parse_since(s, now).map_err(|_| Failure::Input(format!("--settle {s:?}: give a duration (90s, 5m)"))))
+        .transpose()?;
     check_topic_is_read(ctx, &topic).await?;
     let sdk = sdk(ctx).await;
     let letters = match &options.dlq {
@@ -174,20 +186,24 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
         table_name: table_name.clone(),
         topic: topic.clone(),
         since,
+        until,
         epoch: options.epoch,
         segments: options.segments.max(1),
         samples: options.samples,
         strict: options.strict,
         keep_differences: options.repair,
     };
-    let scanner = DynamoDbItemScanner::new(
+    let reader = DynamoDbTableReader::new(
         connector_adapters::dynamodb::Client::new(&sdk),
         &table_name,
         options.consistent,
     );
-    let (mut report, differences) = verify(&brokers, &scanner, &request, letters.as_deref())
-        .await
-        .map_err(read_failure)?;
+    let verified = if options.lookup {
+        verify_window(&brokers, &reader, &request, letters.as_deref()).await
+    } else {
+        verify(&brokers, &reader, &request, letters.as_deref()).await
+    };
+    let (mut report, differences) = verified.map_err(read_failure)?;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     if !options.repair {
         print_report(&report, since, json, None);
@@ -460,10 +476,11 @@ fn print_report(report: &VerifyReport, since: Option<i64>, json: bool, repair: O
     }
     let from = since.map_or("the earliest retained offset".to_string(), iso8601);
     outln!(
-        "{} against {} (from {from}): {} records, {} keys; {} items scanned ({} tombstones); {:.1} s",
+        "{} against {} (from {from}): {} records ({} too recent to judge), {} keys; {} items read ({} tombstones); {:.1} s",
         report.table,
         report.topic,
         report.records,
+        report.pending,
         report.keys,
         report.items,
         report.tombstones,

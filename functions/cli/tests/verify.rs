@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_adapters::dynamodb::{DynamoDbItemScanner, DynamoDbRecordStore};
+use connector_adapters::dynamodb::DynamoDbRecordStore;
 use connector_adapters::kafka::{KafkaBrokers, tls_config};
+use connector_adapters::sink_table::DynamoDbTableReader;
 use connector_core::sink::verify::{Class, Repaired, TopicReader, VerifyRequest, repair, verify};
 use connector_core::sink::{SourceRecord, Table};
 use connector_tests::sink::Sink;
@@ -379,6 +380,7 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
         table_name: sink.config.table_name.clone(),
         topic: topic.clone(),
         since: None,
+        until: None,
         epoch: 0,
         segments: 2,
         samples: 10,
@@ -386,7 +388,7 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
         keep_differences: true,
     };
     let client = aws_sdk_dynamodb::Client::new(&sink.sdk);
-    let scanner = DynamoDbItemScanner::new(client.clone(), &sink.config.table_name, true);
+    let scanner = DynamoDbTableReader::new(client.clone(), &sink.config.table_name, true);
     let (report, differences) = verify(&brokers(), &scanner, &request, None).await.unwrap();
     assert_eq!((report.count(Class::Missing), report.tombstones), (2, 1), "{report:?}");
 
@@ -410,4 +412,82 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
     let (after, _) = verify(&brokers(), &scanner, &request, None).await.unwrap();
     assert!(!after.has_loss(), "{after:?}");
     assert_eq!(after.count(Class::Ahead), 1, "7 is ahead of the topic: {after:?}");
+}
+
+#[tokio::test]
+async fn a_window_reads_only_its_records_looks_up_only_their_keys_and_leaves_recent_ones_pending() {
+    let sink = Sink::new(Table::Seatool).await;
+    let table = sink.config.table_name.clone();
+    let topic = unique("verify-window");
+    produce(&topic, &[seatool_record("EARLY", Some("{}"))]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let since = connector_adapters::now_millis();
+    let since = chrono_free_iso(since);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    produce(
+        &topic,
+        &[
+            seatool_record("LATE", Some("{}")),
+            seatool_record("LOST-LATE", Some("{}")),
+        ],
+    )
+    .await;
+    let records = read_topic(&topic).await;
+    // The sink stored LATE only, and an item no record of the window names.
+    let mut other = records[0].clone();
+    other.key = connector_core::sink::Field::Text("\"OTHER\"".into());
+    sink.send_batch(&batch(&[&records[1], &other])).await.expect("stored");
+
+    let window = ctl(&[
+        "verify", "seatool", "--table", &table, "--topic", &topic, "--since", &since, "--lookup", "--json",
+    ])
+    .await;
+    assert_eq!(window.code, 1, "{}", window.stderr);
+    let report = window.json();
+    assert_eq!(
+        (
+            report["records"].as_u64(),
+            report["keys"].as_u64(),
+            report["items"].as_u64()
+        ),
+        (Some(2), Some(2), Some(1)),
+        "{report:#}"
+    );
+    assert_eq!(report["samples"]["missing"][0]["key"], "LOST-LATE", "{report:#}");
+    assert_eq!(
+        report["counts"]["extra"], 0,
+        "the table's other keys are not read: {report:#}"
+    );
+    assert!(
+        report["since"].as_str().unwrap().starts_with(&since[..19]),
+        "to the second: {report:#}"
+    );
+
+    let scanned = ctl(&["verify", "seatool", "--table", &table, "--topic", &topic, "--json"])
+        .await
+        .json();
+    assert_eq!(
+        (
+            scanned["counts"]["missing"].as_u64(),
+            scanned["counts"]["extra"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{scanned:#}"
+    );
+
+    let settling = ctl(&[
+        "verify", "seatool", "--table", &table, "--topic", &topic, "--settle", "1h", "--json",
+    ])
+    .await;
+    assert_eq!(settling.code, 0, "nothing is old enough to judge: {}", settling.stdout);
+    assert_eq!(
+        (settling.json()["pending"].as_u64(), settling.json()["keys"].as_u64()),
+        (Some(3), Some(0))
+    );
+}
+
+/// `2026-12-07T11:30:00.123Z` for ms since the epoch (the CLI takes RFC 3339).
+fn chrono_free_iso(ms: i64) -> String {
+    let secs = connector_core::monitor::time::iso8601(ms);
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms.rem_euclid(1000))
 }

@@ -13,12 +13,13 @@ pub fn init() {
     );
     let filter = tracing_subscriber::EnvFilter::try_new(&directive)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Lambda adds its own timestamps and request ids to each line; ANSI colours only add noise.
+    // Lambda stamps each line when it arrives; the line's own `timestamp` (RFC 3339, UTC) is
+    // when it happened, and the only time a line has under `cargo lambda watch`, where logs
+    // are lined up with injected faults. ANSI colours only add noise.
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_ansi(false)
-        .without_time()
         .with_current_span(false)
         .try_init();
 }

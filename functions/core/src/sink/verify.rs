@@ -229,6 +229,8 @@ pub struct VerifyReport {
     pub tombstones: u64,
     /// Records the mapping skips on purpose (not a class: nothing to store).
     pub skipped: u64,
+    /// Records too recent to judge (after the request's `until`).
+    pub pending: u64,
     /// Per class, how many keys (records for `refused` and `lost`).
     pub counts: BTreeMap<&'static str, u64>,
     /// Per class, up to the sample limit.
@@ -263,6 +265,7 @@ pub struct Verifier {
     items: u64,
     tombstones: u64,
     skipped: u64,
+    pending: u64,
     counts: BTreeMap<Class, u64>,
     samples: BTreeMap<Class, Vec<Difference>>,
     max_samples: usize,
@@ -284,6 +287,7 @@ impl Verifier {
             items: 0,
             tombstones: 0,
             skipped: 0,
+            pending: 0,
             counts: BTreeMap::new(),
             samples: BTreeMap::new(),
             max_samples,
@@ -356,6 +360,19 @@ impl Verifier {
                 }
             }
         }
+    }
+
+    /// A record too recent to judge: read, counted, not compared.
+    pub fn observe_pending(&mut self) {
+        self.records += 1;
+        self.pending += 1;
+    }
+
+    /// The keys the records read name, sorted: what a window's lookup reads from the table.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.expected.keys().cloned().collect();
+        keys.sort();
+        keys
     }
 
     /// The records refused by the mapping, in the order read (to look for in the dead-letter
@@ -505,6 +522,7 @@ impl Verifier {
             items: self.items,
             tombstones: self.tombstones,
             skipped: self.skipped,
+            pending: self.pending,
             counts: Class::ALL
                 .iter()
                 .map(|c| (c.as_str(), self.counts.get(c).copied().unwrap_or(0)))
@@ -596,6 +614,9 @@ pub struct VerifyRequest {
     pub topic: String,
     /// Read from the first record at or after this time (ms) instead of the earliest.
     pub since: Option<i64>,
+    /// Records after this time (ms) are not judged yet: still within the sink's expected delay
+    /// (they are counted as `pending`).
+    pub until: Option<i64>,
     /// The sink's topic epoch.
     pub epoch: u32,
     /// Parallel scan segments (at least 1).
@@ -608,7 +629,34 @@ pub struct VerifyRequest {
     pub keep_differences: bool,
 }
 
-/// Reads the topic whole (as `request` says), then the table, and compares. `letters`: the
+/// Reads the topic (as `request` says) into a verifier, with the dead letters when given.
+async fn read_topic<R: TopicReader>(
+    reader: &R,
+    request: &VerifyRequest,
+    letters: Option<&[Coordinates]>,
+) -> Result<Verifier, ReadError> {
+    let mut verifier = Verifier::new(request.table, request.epoch, request.samples);
+    if request.keep_differences {
+        verifier = verifier.keeping_differences();
+    }
+    let until = request.until.unwrap_or(i64::MAX);
+    for range in reader.ranges(&request.topic, request.since).await? {
+        read_partition(reader, &request.topic, range, |r| {
+            if r.coordinates.timestamp > until {
+                verifier.observe_pending();
+            } else {
+                verifier.observe_record(r);
+            }
+        })
+        .await?;
+    }
+    if let Some(letters) = letters {
+        verifier.check_letters(letters);
+    }
+    Ok(verifier)
+}
+
+/// Reads the topic whole (as `request` says), then scans the table, and compares. `letters`: the
 /// coordinates of the dead letters in the queue, when it was read (then refused records not
 /// among them are `lost`).
 pub async fn verify<R: TopicReader, S: ItemScanner>(
@@ -617,16 +665,7 @@ pub async fn verify<R: TopicReader, S: ItemScanner>(
     request: &VerifyRequest,
     letters: Option<&[Coordinates]>,
 ) -> Result<(VerifyReport, Vec<Difference>), ReadError> {
-    let mut verifier = Verifier::new(request.table, request.epoch, request.samples);
-    if request.keep_differences {
-        verifier = verifier.keeping_differences();
-    }
-    for range in reader.ranges(&request.topic, request.since).await? {
-        read_partition(reader, &request.topic, range, |r| verifier.observe_record(r)).await?;
-    }
-    if let Some(letters) = letters {
-        verifier.check_letters(letters);
-    }
+    let verifier = read_topic(reader, request, letters).await?;
     // The table after the topic: what the sink writes meanwhile is newer (`ahead`), never a
     // false `missing`.
     let segments = request.segments.max(1);
@@ -651,6 +690,40 @@ pub async fn verify<R: TopicReader, S: ItemScanner>(
     });
     futures_util::future::try_join_all(scans).await?;
     let verifier = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(verifier.finish(&request.table_name, &request.topic, request.strict))
+}
+
+/// Keys a lookup asks for at once (DynamoDB's `BatchGetItem` takes 100).
+pub const LOOKUP_BATCH: usize = 100;
+/// Lookups in flight.
+const LOOKUPS_IN_FLIGHT: usize = 4;
+
+/// The table, key by key (batched reads): for a window of the topic, where a scan of the whole
+/// table would be mostly keys the window does not name.
+pub trait ItemLookup: Send + Sync {
+    /// The items of `ids` (at most [`LOOKUP_BATCH`]) that exist, in any order.
+    fn get_items(&self, ids: &[String]) -> impl Future<Output = Result<Vec<TableItem>, ReadError>> + Send;
+}
+
+/// As [`verify`], for the keys the records read name only: each looked up in the table. No
+/// `extra` or `foreign` then (the table's other keys are not read).
+pub async fn verify_window<R: TopicReader, L: ItemLookup>(
+    reader: &R,
+    lookup: &L,
+    request: &VerifyRequest,
+    letters: Option<&[Coordinates]>,
+) -> Result<(VerifyReport, Vec<Difference>), ReadError> {
+    use futures_util::{StreamExt, TryStreamExt, stream};
+    let mut verifier = read_topic(reader, request, letters).await?;
+    let keys = verifier.keys();
+    let mut pages = stream::iter(keys.chunks(LOOKUP_BATCH))
+        .map(|ids| lookup.get_items(ids))
+        .buffer_unordered(LOOKUPS_IN_FLIGHT);
+    while let Some(items) = pages.try_next().await? {
+        for item in items {
+            verifier.observe_item(item);
+        }
+    }
     Ok(verifier.finish(&request.table_name, &request.topic, request.strict))
 }
 
