@@ -424,3 +424,39 @@ pub async fn read_alerts(sdk: &SdkConfig, queue: &str) -> Vec<Alert> {
         })
         .collect()
 }
+
+/// The harness's brokers over TLS, as the functions and `connectorctl` reach MSK.
+pub fn tls_brokers() -> connector_adapters::kafka::KafkaBrokers {
+    let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP: run through scripts/test");
+    let tls = connector_adapters::kafka::tls_config(Some(&monitor::broker_ca())).expect("the broker's CA");
+    connector_adapters::kafka::KafkaBrokers::new(&bootstrap, Some(tls), Duration::from_secs(10))
+}
+
+/// Every record of `topic`, read back as the sink's connector would deliver them.
+pub async fn topic_records(topic: &str) -> Vec<connector_core::sink::SourceRecord> {
+    use connector_core::sink::verify::TopicReader;
+    let brokers = tls_brokers();
+    let mut records = Vec::new();
+    for range in brokers.ranges(topic, None).await.expect("the topic's offsets") {
+        let mut offset = range.start;
+        while offset < range.end {
+            let page = brokers.fetch(topic, range.partition, offset).await.expect("fetch");
+            offset = page.last().map_or(range.end, |r| r.coordinates.offset + 1);
+            records.extend(page);
+        }
+    }
+    records
+}
+
+/// The Confluent batch the connector would send for `records`.
+pub fn confluent_batch(records: &[&connector_core::sink::SourceRecord]) -> Value {
+    let text = |f: &connector_core::sink::Field| f.raw_text().map_or(Value::Null, Value::String);
+    records
+        .iter()
+        .map(|r| {
+            let c = &r.coordinates;
+            serde_json::json!({"payload": {"topic": c.topic, "partition": c.partition, "offset": c.offset,
+                                           "timestamp": c.timestamp, "key": text(&r.key), "value": text(&r.value)}})
+        })
+        .collect()
+}

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use connector_adapters::dynamodb::DynamoDbRecordStore;
-use connector_adapters::kafka::{KafkaBrokers, tls_config};
+use connector_adapters::kafka::KafkaBrokers;
 use connector_adapters::sink_table::DynamoDbTableReader;
-use connector_core::sink::verify::{Class, Repaired, TopicReader, VerifyRequest, repair, verify};
+use connector_core::sink::verify::{Class, Repaired, VerifyRequest, repair, verify};
 use connector_core::sink::{SourceRecord, Table};
 use connector_tests::sink::Sink;
-use connector_tests::{connect_url, create_sink_table, produce, unique};
+use connector_tests::{confluent_batch, connect_url, create_sink_table, produce, tls_brokers, topic_records, unique};
 use serde_json::{Value, json};
 
 struct Run {
@@ -29,13 +29,7 @@ impl Run {
 }
 
 fn brokers() -> KafkaBrokers {
-    let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP: run through scripts/test");
-    let ca = connector_tests::monitor::broker_ca();
-    KafkaBrokers::new(
-        &bootstrap,
-        Some(tls_config(Some(&ca)).unwrap()),
-        Duration::from_secs(10),
-    )
+    tls_brokers()
 }
 
 /// connectorctl with the brokers over TLS and no context file of the user's.
@@ -60,34 +54,6 @@ async fn ctl(args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// Every record of `topic`, read back as the sink's connector would deliver them.
-async fn read_topic(topic: &str) -> Vec<SourceRecord> {
-    let brokers = brokers();
-    let mut records = Vec::new();
-    for range in brokers.ranges(topic, None).await.expect("the topic's offsets") {
-        let mut offset = range.start;
-        while offset < range.end {
-            let page = brokers.fetch(topic, range.partition, offset).await.expect("fetch");
-            offset = page.last().map_or(range.end, |r| r.coordinates.offset + 1);
-            records.extend(page);
-        }
-    }
-    records
-}
-
-/// The Confluent batch the connector would send for `records`.
-fn batch(records: &[&SourceRecord]) -> Value {
-    let text = |f: &connector_core::sink::Field| f.raw_text().map_or(Value::Null, Value::String);
-    records
-        .iter()
-        .map(|r| {
-            let c = &r.coordinates;
-            json!({"payload": {"topic": c.topic, "partition": c.partition, "offset": c.offset,
-                               "timestamp": c.timestamp, "key": text(&r.key), "value": text(&r.value)}})
-        })
-        .collect()
 }
 
 fn seatool_record(key: &str, value: Option<&str>) -> (Option<String>, Option<String>) {
@@ -120,13 +86,13 @@ async fn verify_finds_every_planted_class_and_repair_makes_the_table_clean() {
         ],
     )
     .await;
-    let records = read_topic(&topic).await;
+    let records = topic_records(&topic).await;
     assert_eq!(records.len(), 13, "{records:?}");
     let at = |i: usize| &records[i];
 
     // The sink stores what it is given: all of it but the records each class leaves out.
     let given: Vec<&SourceRecord> = [0, 2, 4, 6, 7, 8, 9, 11].into_iter().map(at).collect();
-    sink.send_batch(&batch(&given))
+    sink.send_batch(&confluent_batch(&given))
         .await
         .expect("the sink stores the batch");
     // AHEAD: a newer record (as if produced after the topic was read) already stored.
@@ -136,7 +102,9 @@ async fn verify_finds_every_planted_class_and_repair_makes_the_table_clean() {
     let mut extra = at(0).clone();
     extra.key = connector_core::sink::Field::Text("\"EXTRA\"".into());
     extra.coordinates.offset = 500;
-    sink.send_batch(&batch(&[&newer, &extra])).await.expect("stored");
+    sink.send_batch(&confluent_batch(&[&newer, &extra]))
+        .await
+        .expect("stored");
     let client = aws_sdk_dynamodb::Client::new(&sink.sdk);
     // MISMATCHED: the item edited by hand after the sink wrote it.
     client
@@ -370,9 +338,9 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
         ],
     )
     .await;
-    let records = read_topic(&topic).await;
+    let records = topic_records(&topic).await;
     // The sink missed 7 and 9, and saw 8's put and tombstone.
-    sink.send_batch(&batch(&[&records[1], &records[2]]))
+    sink.send_batch(&confluent_batch(&[&records[1], &records[2]]))
         .await
         .expect("stored");
     let request = VerifyRequest {
@@ -396,7 +364,7 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
     let mut newer = records[0].clone();
     newer.coordinates.offset = 100;
     newer.value = connector_core::sink::Field::Text(r#"{"payload":{"PCKG_ID":7,"STATUS":"approved"}}"#.into());
-    sink.send_batch(&batch(&[&newer])).await.expect("stored");
+    sink.send_batch(&confluent_batch(&[&newer])).await.expect("stored");
 
     let store = DynamoDbRecordStore::new(client, &sink.config.table_name);
     let done = repair(&brokers(), &store, Table::Appian, 0, &differences).await;
@@ -432,11 +400,13 @@ async fn a_window_reads_only_its_records_looks_up_only_their_keys_and_leaves_rec
         ],
     )
     .await;
-    let records = read_topic(&topic).await;
+    let records = topic_records(&topic).await;
     // The sink stored LATE only, and an item no record of the window names.
     let mut other = records[0].clone();
     other.key = connector_core::sink::Field::Text("\"OTHER\"".into());
-    sink.send_batch(&batch(&[&records[1], &other])).await.expect("stored");
+    sink.send_batch(&confluent_batch(&[&records[1], &other]))
+        .await
+        .expect("stored");
 
     let window = ctl(&[
         "verify", "seatool", "--table", &table, "--topic", &topic, "--since", &since, "--lookup", "--json",

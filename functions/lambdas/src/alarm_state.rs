@@ -7,8 +7,8 @@ use connector_core::error_chain;
 use connector_core::monitor::alarm::{
     AlarmChange, AlarmEntry, alarm_catalogue, alarm_connector, classify_alarm_event, covering,
 };
-use connector_core::monitor::alert::{Notice, NoticeKind, escalation, render};
-use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
+use connector_core::monitor::lifecycle::{Cleared, Raised, clear, raise};
+use connector_core::monitor::ports::{AlertPublisher, MonitorStore};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
@@ -52,75 +52,24 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                     );
                 }
             }
-            let mut send = None;
-            if store
-                .open_incident(cluster, &notice.incident)
+            let raised = raise(store, alerts, cluster, &config.runbook_base_url, &notice, now)
                 .await
-                .map_err(|e| fail(&e))?
-            {
-                send = Some((*notice.clone(), None));
-            } else if let Some(finding) = &notice.finding {
-                // Open already: alerted again only if this makes it more severe.
-                let stored = store.load(cluster).await.map_err(|e| fail(&e))?;
-                if let Some(open) = stored.incidents.get(&key)
-                    && let Some(escalated) = escalation(&open.value, finding, now)
-                    && store
-                        .update_incident(cluster, &escalated.incident, open.version)
-                        .await
-                        .map_err(|e| fail(&e))?
-                {
-                    send = Some((escalated, Some(open.clone())));
-                }
-            }
-            let alerted = send.is_some();
-            if let Some((notice, before)) = send {
-                let message = render(&notice, cluster, &config.runbook_base_url, now);
-                if let Err(e) = alerts.publish(&message).await {
-                    // Undo the claim, so the next state change alerts again.
-                    let _ = match before {
-                        None => store.close_incident(cluster, &key, 1).await,
-                        Some(before) => store.update_incident(cluster, &before.value, before.version + 1).await,
-                    };
-                    return Err(fail(&e));
-                }
-            }
+                .map_err(|e| fail(&e))?;
+            let alerted = raised != Raised::AlreadyOpen;
             Ok(json!({"incident": key, "alarm": notice.incident.category, "alerted": alerted}))
         }
         Ok(AlarmChange::Clear { key }) => {
-            let stored = store.load(cluster).await.map_err(|e| fail(&e))?;
-            let Some(open) = stored.incidents.get(&key) else {
-                return Ok(json!({"incident": key, "resolved": false, "reason": "no open incident"}));
-            };
-            if !store
-                .close_incident(cluster, &key, open.version)
+            let cleared = clear(store, alerts, cluster, &config.runbook_base_url, &key, now)
                 .await
-                .map_err(|e| fail(&e))?
-            {
-                return Ok(json!({"incident": key, "resolved": false, "reason": "resolved by another invocation"}));
-            }
-            let record = ResolvedIncident {
-                incident: open.value.clone(),
-                resolved_at: now,
-            };
-            if open.value.covered_by.is_some() {
-                // Never alerted: nothing to resolve for anyone.
-                let _ = store.record_resolved(cluster, &record).await;
-                return Ok(json!({"incident": key, "resolved": true, "alerted": false}));
-            }
-            let notice = Notice {
-                kind: NoticeKind::Resolved,
-                incident: open.value.clone(),
-                finding: None,
-            };
-            if let Err(e) = alerts
-                .publish(&render(&notice, cluster, &config.runbook_base_url, now))
-                .await
-            {
-                let _ = store.open_incident(cluster, &open.value).await;
-                return Err(fail(&e));
-            }
-            let _ = store.record_resolved(cluster, &record).await;
-            Ok(json!({"incident": key, "resolved": true}))
+                .map_err(|e| fail(&e))?;
+            Ok(match cleared {
+                Cleared::NotOpen => json!({"incident": key, "resolved": false, "reason": "no open incident"}),
+                Cleared::ResolvedElsewhere => {
+                    json!({"incident": key, "resolved": false, "reason": "resolved by another invocation"})
+                }
+                Cleared::ResolvedSilently => json!({"incident": key, "resolved": true, "alerted": false}),
+                Cleared::Resolved => json!({"incident": key, "resolved": true}),
+            })
         }
     }
 }

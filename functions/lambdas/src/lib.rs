@@ -11,7 +11,11 @@
 //! - [`alarm_state`] — `alarmState`: CloudWatch alarms as alerts.
 //! - [`ecs_task_state`] — `ecsTaskState`: ECS task stops as alerts.
 //! - [`monitor`] — `testConnectors`: configuration, handler and `main`.
+//! - [`verify_sinks`] — `verifySinks`: each sink's last window against its table, on a schedule.
 //! - [`logging`] — JSON `tracing` output for CloudWatch Logs.
+
+// verifySinks' future nests the Kafka client's, the SDK's and the alert lifecycle's deeply.
+#![recursion_limit = "256"]
 
 pub mod alarm_state;
 pub mod config;
@@ -20,5 +24,6 @@ pub mod ecs_task_state;
 pub mod logging;
 pub mod monitor;
 pub mod sink;
+pub mod verify_sinks;
 
 pub use connector_adapters::now_millis;

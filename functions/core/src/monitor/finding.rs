@@ -82,6 +82,8 @@ pub enum Category {
     Alarm,
     /// The monitor cannot read or write its state table: it acts on nothing until it can.
     MonitorStateUnavailable,
+    /// A verified window of a sink's topic differs from its table (`verifySinks`).
+    SinkDiverged,
 }
 
 impl Category {
@@ -110,6 +112,7 @@ impl Category {
             Category::UnknownStop => "unknown-stop",
             Category::Alarm => "alarm",
             Category::MonitorStateUnavailable => "monitor-state-unavailable",
+            Category::SinkDiverged => "sink-diverged",
         }
     }
 
@@ -145,6 +148,9 @@ impl Category {
     /// that would dedup them is what failed.
     pub const MONITOR: [Category; 1] = [Category::MonitorStateUnavailable];
 
+    /// The sinks' own checks: `verifySinks` owns their incidents.
+    pub const SINK: [Category; 1] = [Category::SinkDiverged];
+
     /// Whether `testConnectors` owns incidents of this category id (ECS and alarm incidents are
     /// opened and resolved by their own handlers).
     pub fn is_connect_health(id: &str) -> bool {
@@ -177,7 +183,8 @@ impl Category {
             | Category::ConsumerLagging
             | Category::PlatformInterruption
             | Category::UnknownStop
-            | Category::Alarm => Severity::Warning,
+            | Category::Alarm
+            | Category::SinkDiverged => Severity::Warning,
             Category::WorkerRebalancing | Category::DeploymentReplaced | Category::UserStopped => Severity::Info,
         }
     }

@@ -12,6 +12,7 @@
 //! - [`alarm`] — CloudWatch alarm state changes, read against `alarms/catalogue.json`.
 //! - [`group`] — many connectors failing on one cause alerted as one cluster incident.
 //! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
+//! - [`lifecycle`] — raise and clear an incident of an event-like check (alarms, verified windows).
 //! - [`audit`] — the trail of every automated action and every decision to stand back.
 //! - [`ports`] — the monitor-state store, the alert publisher, the workers and the clock.
 //! - [`memory`] — their in-memory twins.
@@ -28,6 +29,7 @@ pub mod evaluate;
 pub mod finding;
 pub mod group;
 pub mod lag;
+pub mod lifecycle;
 pub mod memory;
 pub mod ports;
 pub mod restart;

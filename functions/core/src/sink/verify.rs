@@ -33,6 +33,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::monitor::finding::{Category, Finding, Severity};
+
 use super::mapping::{ATTR_DELETED, ATTR_KAFKA, Mapped, RESERVED_ATTRIBUTES, Table, Write, WriteOp, map_record};
 use super::number;
 use super::ports::{Applied, BoxError, RecordStore};
@@ -538,6 +540,54 @@ impl Verifier {
         };
         (report, self.keep.unwrap_or_default())
     }
+}
+
+/// The finding for a verified window that is not clean: `sink-diverged`, critical when a reader
+/// sees wrong data (`missing`, `resurrected`) or a refused record is not in the dead-letter
+/// queue (`lost`), one incident per table. `None` when nothing was lost.
+pub fn divergence(report: &VerifyReport, window: &str) -> Option<Finding> {
+    if !report.has_loss() {
+        return None;
+    }
+    let losses: Vec<String> = Class::ALL
+        .iter()
+        .filter(|c| c.is_loss(report.strict) && report.count(**c) > 0)
+        .map(|c| format!("{} {}", report.count(*c), c.as_str()))
+        .collect();
+    let mut finding = Finding::new(
+        Category::SinkDiverged,
+        format!(
+            "Table {} does not hold the newest record of every key of topic {} {window}: {} (of {} keys).",
+            report.table,
+            report.topic,
+            losses.join(", "),
+            report.keys
+        ),
+    );
+    if [Class::Missing, Class::Resurrected, Class::Lost]
+        .iter()
+        .any(|c| report.count(*c) > 0)
+    {
+        finding.severity = Severity::Critical;
+    }
+    finding.resource = Some(format!("table/{}", report.table));
+    let samples: BTreeMap<&str, &Vec<Difference>> = report
+        .samples
+        .iter()
+        .filter(|(class, _)| {
+            Class::ALL
+                .iter()
+                .any(|c| c.as_str() == **class && c.is_loss(report.strict))
+        })
+        .map(|(class, s)| (*class, s))
+        .collect();
+    finding.detail = Some(format!(
+        "Counts: {}\nSamples (partition@offset in the topic and the table):\n{}",
+        serde_json::to_string(&report.counts).unwrap_or_default(),
+        serde_json::to_string_pretty(&samples).unwrap_or_default()
+    ));
+    finding.action = Some("nothing repaired: confirm with connectorctl verify, then --repair (runbook)".into());
+    Some(finding)
 }
 
 /// Why a part of a verify could not be read.
@@ -1049,6 +1099,35 @@ mod tests {
         let item = TableItem::from_json(item).unwrap();
         assert_eq!(item, stored(&r));
         assert_eq!(TableItem::from_json(Map::new()), None, "no PK: not a sink item");
+    }
+
+    #[test]
+    fn a_window_with_a_loss_is_one_finding_per_table_critical_when_readers_see_wrong_data() {
+        let records = [record("A", Some("{}"), 0, 0), record("B", Some("{}"), 0, 1)];
+        let (clean, _) = {
+            let mut v = Verifier::new(Table::Seatool, 0, 5);
+            records.iter().for_each(|r| v.observe_record(r));
+            records.iter().for_each(|r| v.observe_item(stored(r)));
+            v.finish("seatool-t", TOPIC, false)
+        };
+        assert_eq!(divergence(&clean, "in the last hour"), None);
+        let mut older = stored(&record("B", Some("{}"), 0, 0));
+        older.id = "B".into();
+        let regressed = verdict(&records, vec![stored(&records[0]), older]);
+        let finding = divergence(&regressed, "in the last hour").unwrap();
+        assert_eq!(
+            (finding.category, finding.severity, finding.resource.as_deref()),
+            (Category::SinkDiverged, Severity::Warning, Some("table/t"))
+        );
+        assert_eq!(
+            finding.summary,
+            format!(
+                "Table t does not hold the newest record of every key of topic {TOPIC} in the last hour: 1 regressed (of 2 keys)."
+            )
+        );
+        assert!(finding.detail.unwrap().contains("\"regressed\""));
+        let missing = verdict(&records, vec![stored(&records[0])]);
+        assert_eq!(divergence(&missing, "").unwrap().severity, Severity::Critical);
     }
 
     /// A partition of records at the given offsets (gaps: compaction, transaction markers),
