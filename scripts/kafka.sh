@@ -139,21 +139,46 @@ PROPS
   _kafka_java "$log4j" -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_RUN/server.properties" \
     > "$KAFKA_RUN/format.log" 2>&1 || { cat "$KAFKA_RUN/format.log" >&2; die "formatting the KRaft log failed"; }
   say "starting the Kafka broker on 127.0.0.1:$bport"
-  KAFKA_PIDS=()
-  setsid java -Xmx512m "$log4j" -cp "$cp" kafka.Kafka "$KAFKA_RUN/server.properties" \
-    > "$KAFKA_RUN/broker.log" 2>&1 < /dev/null &
-  echo "$!" > "$KAFKA_RUN/broker.pid"
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$bport"
   export KAFKA_DELAYED_LISTENER="127.0.0.1:$dport" KAFKA_DELAY_PROXY_PORT="$pport" KAFKA_TLS_BOOTSTRAP="127.0.0.1:$sport"
+  _kafka_launch_broker
+}
+
+# Starts the broker of $KAFKA_RUN/server.properties on its data and waits until it serves. Its log
+# is appended to, so a broker started again keeps the history of the one before.
+_kafka_launch_broker() {
+  local cp="$KAFKA_HOME/lib/*" log4j="-Dlog4j2.configurationFile=$KAFKA_RUN/log4j2.properties" from
+  from=$(( $(cat "$KAFKA_RUN/broker.log" 2>/dev/null | wc -l) + 1 ))
+  printf '=== %s: broker started\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$KAFKA_RUN/broker.log"
+  KAFKA_PIDS=()
+  setsid java -Xmx512m "$log4j" -cp "$cp" kafka.Kafka "$KAFKA_RUN/server.properties" \
+    >> "$KAFKA_RUN/broker.log" 2>&1 < /dev/null &
+  echo "$!" > "$KAFKA_RUN/broker.pid"
   printf '    waiting for the broker ' >&2
   local i
   for i in $(seq 120); do
-    if grep -q "Kafka Server started" "$KAFKA_RUN/broker.log" 2>/dev/null; then printf ' up\n' >&2; return 0; fi
+    if tail -n "+$from" "$KAFKA_RUN/broker.log" | grep -q "Kafka Server started"; then printf ' up\n' >&2; return 0; fi
     kill -0 "$(cat "$KAFKA_RUN/broker.pid")" 2>/dev/null || break
     printf '.' >&2; sleep 0.5
   done
   printf ' failed; last lines of %s:\n' "$KAFKA_RUN/broker.log" >&2; tail -30 "$KAFKA_RUN/broker.log" >&2
   return 1
+}
+
+# Stops the broker (SIGTERM: a clean shutdown) and keeps its data, certificates and ports, for
+# kafka_restart_broker: a broker outage, as the soak makes one.
+kafka_stop_broker() {
+  [ -f "$KAFKA_RUN/broker.pid" ] || return 0
+  _kafka_kill "$(cat "$KAFKA_RUN/broker.pid")"
+  rm -f "$KAFKA_RUN/broker.pid"
+}
+
+# Starts the broker kafka_stop_broker stopped, on the same data and ports.
+kafka_restart_broker() {
+  [ -f "$KAFKA_RUN/server.properties" ] || die "no broker to start again in $KAFKA_RUN (scripts/kafka start first)"
+  [ -f "$KAFKA_RUN/broker.pid" ] && kill -0 "$(cat "$KAFKA_RUN/broker.pid")" 2>/dev/null && return 0
+  say "starting the Kafka broker again on its data"
+  _kafka_launch_broker
 }
 
 # kafka_start_worker N [PORT]: Kafka Connect worker N in distributed mode, in the group

@@ -8,14 +8,15 @@
 //! passes their addresses in `SEATOOL_WATCH_URL`, `APPIAN_WATCH_URL` and `CONNECT_URL`, and the
 //! table and queue names in `SEATOOL_TABLE`, `APPIAN_TABLE`, `DEAD_LETTER_QUEUE_NAME`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use connector_adapters::connect::HttpConnectApi;
 use connector_core::connect::{ConnectApi, State};
 use connector_tests::monitor::{Monitor, findings};
 use connector_tests::{
-    create_queue, create_sink_table, drain_queue, event, produce, scan, sdk, status_reaches, task_is,
+    create_queue, create_sink_table, drain_queue, event, lambda_sink_connector, produce, scan, sdk, status_reaches,
+    task_is,
 };
 use serde_json::Value;
 
@@ -176,22 +177,6 @@ fn sample(file: &str) -> Vec<(Option<String>, Option<String>)> {
         .collect()
 }
 
-fn sink_connector(topic: &str, function: &str, watch: &str) -> BTreeMap<String, String> {
-    [
-        ("connector.class", "connector.standin.lambda.LambdaSinkConnector"),
-        ("tasks.max", "1"),
-        ("topics", topic),
-        ("aws.lambda.function.name", function),
-        ("aws.lambda.invocation.type", "sync"),
-        ("aws.lambda.batch.size", "20"),
-        ("aws.lambda.endpoint.override", watch),
-        ("behavior.on.error", "fail"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let sdk = sdk().await;
@@ -225,7 +210,9 @@ async fn main() -> Result<(), String> {
         ("appian-sink", APPIAN_TOPIC, "sinkAppianData", var("APPIAN_WATCH_URL")?),
     ];
     for (name, topic, function, watch) in &connectors {
-        demo.monitor.desire(name, &sink_connector(topic, function, watch)).await;
+        demo.monitor
+            .desire(name, &lambda_sink_connector(topic, function, watch))
+            .await;
     }
     demo.say(&format!(
         "tables {seatool} and {appian}, the dead-letter queue, the monitor-state table, the alerts topic with a \
@@ -236,7 +223,7 @@ async fn main() -> Result<(), String> {
     demo.step("Creating the connectors from their secrets (the stand-in Lambda sink connector)");
     for (name, topic, function, watch) in &connectors {
         demo.api
-            .put_config(name, &sink_connector(topic, function, watch))
+            .put_config(name, &lambda_sink_connector(topic, function, watch))
             .await
             .map_err(|e| format!("create {name}: {e}"))?;
         demo.say(&format!("{name}: {topic} → {function}"));

@@ -460,3 +460,21 @@ pub fn confluent_batch(records: &[&connector_core::sink::SourceRecord]) -> Value
         })
         .collect()
 }
+
+/// The config of a stand-in Lambda sink connector (`tests/lambda-sink`) reading `topic` into
+/// `function`, served by the `cargo lambda watch` server at `watch`.
+pub fn lambda_sink_connector(topic: &str, function: &str, watch: &str) -> std::collections::BTreeMap<String, String> {
+    [
+        ("connector.class", "connector.standin.lambda.LambdaSinkConnector"),
+        ("tasks.max", "1"),
+        ("topics", topic),
+        ("aws.lambda.function.name", function),
+        ("aws.lambda.invocation.type", "sync"),
+        ("aws.lambda.batch.size", "20"),
+        ("aws.lambda.endpoint.override", watch),
+        ("behavior.on.error", "fail"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}

@@ -1,0 +1,728 @@
+//! The driver of `scripts/soak`: the whole loop under a seeded mix of faults, then the oracle.
+//!
+//! A producer writes both topics at a steady rate over a key space, with updates and tombstones
+//! (and, as faults, poison records); the stand-in Lambda sink connector in a real worker carries
+//! them to `sinkSeatoolData`/`sinkAppianData` under `cargo lambda watch`, which write moto through
+//! the fault proxy; the monitor runs every few seconds. A scheduler drawn from the seed injects
+//! faults at random times, overlapping: the worker killed with SIGKILL and started again (as ECS
+//! would), the broker stopped and started again on its data, DynamoDB throttling, 5xx and slow
+//! answers on the sinks' writes (the fault proxy), a connector deleted by hand, poison records. Then production stops, the faults end, the sinks drain, and it
+//! judges: `connectorctl verify` on both tables (nothing missing, regressed, resurrected,
+//! mismatched, extra or lost; the poison records refused and in the dead-letter queue), every
+//! incident the monitor opened resolved, no restart given up, no panic in any log; and the
+//! latency from a record's timestamp to the first scan that saw it stored, in quiet phases and
+//! during faults. It prints a table, writes `target/soak/summary.json` and exits 0 only when all
+//! hold; a failure prints the seed and the schedule, which `--seed` replays.
+//!
+//! `scripts/soak` starts the services and passes, besides the harness's variables,
+//! `SOAK_MINUTES`, `SOAK_SEED`, `SOAK_RATE`, `SEATOOL_WATCH_URL`, `APPIAN_WATCH_URL`,
+//! `SEATOOL_TABLE`, `APPIAN_TABLE`, `DEAD_LETTER_QUEUE_NAME`, `CONNECTORCTL` and `SOAK_DIR`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connector_adapters::connect::HttpConnectApi;
+use connector_core::connect::ConnectApi;
+use connector_tests::faults::Faults;
+use connector_tests::monitor::Monitor;
+use connector_tests::{create_queue, create_sink_table, kafka_script, lambda_sink_connector, scan, sdk};
+use rskafka::client::partition::{Compression, UnknownTopicHandling};
+use rskafka::client::{Client, ClientBuilder};
+use rskafka::record::Record;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+const SEATOOL_TOPIC: &str = "aws.ksqldb.seatool.agg.State_Plan";
+const APPIAN_TOPIC: &str = "aws.appian.cmcs.MCP_SPA_PCKG";
+const PARTITIONS: i32 = 3;
+const TICK: Duration = Duration::from_secs(3);
+/// How long the sinks get to drain once production stops and the faults end.
+const DRAIN: Duration = Duration::from_secs(240);
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set; run scripts/soak"))
+}
+
+/// xorshift64*: the same seed, the same schedule and the same records, on any machine.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The kinds of fault, each drawn at least once in a run long enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    WorkerKilled,
+    BrokerRestarted,
+    DynamoDbThrottled,
+    DynamoDb5xx,
+    DynamoDbSlow,
+    ConnectorDeleted,
+    PoisonRecord,
+}
+
+impl Kind {
+    const ALL: [Kind; 7] = [
+        Kind::WorkerKilled,
+        Kind::BrokerRestarted,
+        Kind::DynamoDbThrottled,
+        Kind::DynamoDb5xx,
+        Kind::DynamoDbSlow,
+        Kind::ConnectorDeleted,
+        Kind::PoisonRecord,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::WorkerKilled => "worker-killed",
+            Kind::BrokerRestarted => "broker-restarted",
+            Kind::DynamoDbThrottled => "dynamodb-throttled",
+            Kind::DynamoDb5xx => "dynamodb-5xx",
+            Kind::DynamoDbSlow => "dynamodb-slow",
+            Kind::ConnectorDeleted => "connector-deleted",
+            Kind::PoisonRecord => "poison-record",
+        }
+    }
+}
+
+/// One fault of the schedule: what, on which sink, from when (s after the start) for how long.
+#[derive(Debug, Clone)]
+struct Fault {
+    kind: Kind,
+    sink: usize,
+    at: u64,
+    seconds: u64,
+}
+
+/// The schedule: every kind once, in random order and at random times, then more drawn at
+/// random, about one a minute; their spans overlap.
+fn schedule(seed: u64, minutes: u64) -> Vec<Fault> {
+    let mut rng = Rng(seed.max(1));
+    let span = (minutes * 60).saturating_sub(20).max(30);
+    let count = (minutes as usize).max(Kind::ALL.len());
+    let mut faults: Vec<Fault> = (0..count)
+        .map(|i| {
+            let kind = if i < Kind::ALL.len() {
+                Kind::ALL[i]
+            } else {
+                Kind::ALL[rng.below(Kind::ALL.len() as u64) as usize]
+            };
+            Fault {
+                kind,
+                sink: rng.below(2) as usize,
+                at: 10 + rng.below(span),
+                seconds: 5 + rng.below(40),
+            }
+        })
+        .collect();
+    faults.sort_by_key(|f| f.at);
+    faults
+}
+
+/// The two sinks: connector, topic, function, table.
+struct SinkSpec {
+    connector: &'static str,
+    topic: &'static str,
+    function: &'static str,
+    table: String,
+    watch: String,
+    mapping: &'static str,
+}
+
+/// Produced records: key → (partition, offset, timestamp) of the last one, and every record's
+/// timestamp and whether a fault was active, for the latency.
+#[derive(Default)]
+struct Produced {
+    records: u64,
+    tombstones: u64,
+    /// (topic, partition, offset) → (timestamp, produced during a fault).
+    at: HashMap<(String, i32, i64), (i64, bool)>,
+}
+
+struct Producer {
+    client: Arc<Client>,
+}
+
+impl Producer {
+    async fn new(bootstrap: &str) -> Result<Self, String> {
+        let client = ClientBuilder::new(vec![bootstrap.to_string()])
+            .client_id("soak-producer")
+            .build()
+            .await
+            .map_err(|e| format!("the producer cannot reach {bootstrap}: {e}"))?;
+        let controller = client.controller_client().map_err(|e| e.to_string())?;
+        for topic in [SEATOOL_TOPIC, APPIAN_TOPIC] {
+            // Made here with three partitions; a topic left by an earlier run stays as it is.
+            let _ = controller.create_topic(topic, PARTITIONS, 1, 10_000).await;
+        }
+        Ok(Self {
+            client: Arc::new(client),
+        })
+    }
+
+    /// Produces one record; its offset, or why not (the broker is being restarted: retried by the
+    /// caller on the next tick, as a producer with retries would).
+    async fn send(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: Option<String>,
+        value: Option<String>,
+    ) -> Result<(i64, i64), String> {
+        let now = chrono::Utc::now();
+        let pc = self
+            .client
+            .partition_client(topic, partition, UnknownTopicHandling::Retry)
+            .await
+            .map_err(|e| e.to_string())?;
+        let record = Record {
+            key: key.map(String::into_bytes),
+            value: value.map(String::into_bytes),
+            headers: BTreeMap::new(),
+            timestamp: now,
+        };
+        let offsets = tokio::time::timeout(
+            Duration::from_secs(10),
+            pc.produce(vec![record], Compression::NoCompression),
+        )
+        .await
+        .map_err(|_| "no answer in 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+        Ok((offsets.first().copied().unwrap_or(-1), now.timestamp_millis()))
+    }
+}
+
+/// A record of the workload: seatool keyed by id (its partition by key, as Kafka's partitioner
+/// would), appian with the id in the value on any partition (the sink orders those by time).
+fn workload(rng: &mut Rng, sink: usize, keys: u64) -> (i32, Option<String>, Option<String>, bool) {
+    let id = rng.below(keys);
+    let tombstone = rng.below(20) == 0;
+    let version = rng.next() % 1_000_000;
+    if sink == 0 {
+        let key = format!("\"SOAK-{id:04}\"");
+        let value = (!tombstone).then(|| {
+            format!(r#"{{"STATE_PLAN":{{"ID_NUMBER":"SOAK-{id:04}","VERSION":{version},"AMOUNT":{version}.25}}}}"#)
+        });
+        ((id % PARTITIONS as u64) as i32, Some(key), value, tombstone)
+    } else {
+        let partition = rng.below(PARTITIONS as u64) as i32;
+        if tombstone {
+            (partition, Some(format!(r#"{{"PCKG_ID":{}}}"#, 90_000 + id)), None, true)
+        } else {
+            let value = format!(
+                r#"{{"payload":{{"PCKG_ID":{},"VERSION":{version},"STATUS":"v{version}"}}}}"#,
+                90_000 + id
+            );
+            (partition, None, Some(value), false)
+        }
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    Some(sorted[i.min(sorted.len() - 1)])
+}
+
+/// Runs `connectorctl verify` on one sink table, as an operator would.
+async fn verify(spec: &SinkSpec, dlq: &str) -> Result<Value, String> {
+    let bin = var("CONNECTORCTL")?;
+    let out = tokio::process::Command::new(&bin)
+        .args([
+            "verify",
+            spec.mapping,
+            "--table",
+            &spec.table,
+            "--topic",
+            spec.topic,
+            "--dlq",
+            dlq,
+            "--json",
+        ])
+        .args([
+            "--kafka-bootstrap",
+            &var("KAFKA_BOOTSTRAP_SERVERS")?,
+            "--kafka-plaintext",
+            "--consistent",
+        ])
+        .env_remove("CONNECT_URL")
+        .env("CONNECTORCTL_CONFIG", format!("{}/contexts.json", var("SOAK_DIR")?))
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {bin}: {e}"))?;
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "verify of {} printed no report ({e}): {}",
+            spec.table,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+const LOSS: [&str; 6] = ["missing", "regressed", "resurrected", "mismatched", "extra", "lost"];
+
+fn losses(report: &Value) -> u64 {
+    LOSS.iter().map(|c| report["counts"][c].as_u64().unwrap_or(0)).sum()
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(why) => {
+            eprintln!("soak: {why}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<bool, String> {
+    let minutes: u64 = var("SOAK_MINUTES")?
+        .parse()
+        .map_err(|_| "SOAK_MINUTES is not a number")?;
+    let seed: u64 = var("SOAK_SEED")?.parse().map_err(|_| "SOAK_SEED is not a number")?;
+    let rate: u64 = var("SOAK_RATE")?.parse().map_err(|_| "SOAK_RATE is not a number")?;
+    let soak_dir = var("SOAK_DIR")?;
+    let started = Instant::now();
+    let say = |text: String| println!("[{:>6.1}s] {text}", started.elapsed().as_secs_f64());
+    let faults_plan = schedule(seed, minutes);
+    say(format!(
+        "seed {seed}, {minutes} min at {rate} records/s; faults: {}",
+        faults_plan
+            .iter()
+            .map(|f| format!("{}@{}s+{}s", f.kind.name(), f.at, f.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    let sdk = sdk().await;
+    let connect = var("CONNECT_URL")?;
+    let api = HttpConnectApi::new(&connect, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let monitor = Monitor::with_url(&connect).await;
+    let sinks = [
+        SinkSpec {
+            connector: "seatool-sink",
+            topic: SEATOOL_TOPIC,
+            function: "sinkSeatoolData",
+            table: var("SEATOOL_TABLE")?,
+            watch: var("SEATOOL_WATCH_URL")?,
+            mapping: "seatool",
+        },
+        SinkSpec {
+            connector: "appian-sink",
+            topic: APPIAN_TOPIC,
+            function: "sinkAppianData",
+            table: var("APPIAN_TABLE")?,
+            watch: var("APPIAN_WATCH_URL")?,
+            mapping: "appian",
+        },
+    ];
+    for s in &sinks {
+        create_sink_table(&sdk, &s.table).await;
+    }
+    let dlq = create_queue(&sdk, &var("DEAD_LETTER_QUEUE_NAME")?).await;
+    let producer = Producer::new(&var("KAFKA_BOOTSTRAP_SERVERS")?).await?;
+    for s in &sinks {
+        let config = lambda_sink_connector(s.topic, s.function, &s.watch);
+        monitor.desire(s.connector, &config).await;
+        api.put_config(s.connector, &config)
+            .await
+            .map_err(|e| format!("create {}: {e}", s.connector))?;
+    }
+    say("tables, queue, topics (3 partitions each), both connectors created; producing".into());
+
+    // Production and faults run together until the end of the soak.
+    let produced = Arc::new(Mutex::new(Produced::default()));
+    let active = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let end = started + Duration::from_secs(minutes * 60);
+    let producing = {
+        let (produced, active) = (Arc::clone(&produced), Arc::clone(&active));
+        let mut rng = Rng(seed.wrapping_mul(31).max(1));
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1000 / rate.max(1)));
+            let mut failed = 0u64;
+            while Instant::now() < end {
+                tick.tick().await;
+                let sink = rng.below(2) as usize;
+                let (partition, key, value, tombstone) = workload(&mut rng, sink, 150);
+                let topic = [SEATOOL_TOPIC, APPIAN_TOPIC][sink];
+                match producer.send(topic, partition, key, value).await {
+                    Ok((offset, ts)) => {
+                        let mut p = produced.lock().await;
+                        p.records += 1;
+                        p.tombstones += u64::from(tombstone);
+                        let during = active.load(std::sync::atomic::Ordering::Relaxed) > 0;
+                        p.at.insert((topic.to_string(), partition, offset), (ts, during));
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (producer, failed)
+        }
+    };
+    let injecting = async {
+        let mut log = Vec::new();
+        let mut pending: Vec<(Instant, Fault)> = Vec::new();
+        let mut plan = faults_plan.clone().into_iter().peekable();
+        let mut poison = 0u64;
+        loop {
+            let now = Instant::now();
+            // End what is due, then start what is due.
+            let (due, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(until, _)| *until <= now);
+            pending = rest;
+            for (_, f) in due {
+                end_fault(&f, &sinks).await?;
+                active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                say(format!("fault over: {} on {}", f.kind.name(), sinks[f.sink].connector));
+            }
+            while let Some(f) = plan.next_if(|f| started + Duration::from_secs(f.at) <= now) {
+                say(format!(
+                    "fault: {} on {} for {} s",
+                    f.kind.name(),
+                    sinks[f.sink].connector,
+                    f.seconds
+                ));
+                if f.kind == Kind::PoisonRecord {
+                    poison += 1;
+                }
+                start_fault(&f, &sinks, &api).await?;
+                log.push(
+                    json!({"kind": f.kind.name(), "sink": sinks[f.sink].connector, "at_s": f.at, "seconds": f.seconds}),
+                );
+                active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                pending.push((now + Duration::from_secs(f.seconds), f));
+            }
+            if now >= end && plan.peek().is_none() {
+                for (_, f) in pending.drain(..) {
+                    end_fault(&f, &sinks).await?;
+                    active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if !broker_running() {
+                    kafka_script(&["start-broker"]).await;
+                }
+                if !worker_running() {
+                    start_worker().await?;
+                }
+                return Ok::<_, String>((log, poison));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let (producer_out, faults_out, ticks) = {
+        let watching = async {
+            let mut seen: HashMap<(String, i32, i64), i64> = HashMap::new();
+            let mut restarts = 0u32;
+            let mut last_scan = Instant::now();
+            while Instant::now() < end + Duration::from_secs(2) {
+                let report = monitor.run().await;
+                restarts += count_restarts(&report);
+                if last_scan.elapsed() >= Duration::from_secs(2) {
+                    observe(&sdk, &sinks, &mut seen).await;
+                    last_scan = Instant::now();
+                }
+                tokio::time::sleep(TICK).await;
+            }
+            (seen, restarts)
+        };
+        tokio::join!(producing, injecting, watching)
+    };
+    let (producer, producer_failures) = producer_out;
+    let (fault_log, poison_faults) = faults_out?;
+    let (mut seen, mut restarts) = ticks;
+    // The poison records the faults asked for (not JSON, each on its fault's sink), produced now
+    // that the production has stopped.
+    for (i, f) in faults_plan.iter().filter(|f| f.kind == Kind::PoisonRecord).enumerate() {
+        let (topic, key) = match f.sink {
+            0 => (SEATOOL_TOPIC, Some(format!("\"SOAK-POISON-{i}\""))),
+            _ => (APPIAN_TOPIC, None),
+        };
+        producer
+            .send(topic, 0, key, Some("{\"payload\": not JSON".to_string()))
+            .await?;
+    }
+    let (records, tombstones) = {
+        let p = produced.lock().await;
+        (p.records, p.tombstones)
+    };
+    say(format!(
+        "production over ({records} records, {tombstones} tombstones, {poison_faults} poison; {producer_failures} sends \
+         failed and were dropped before reaching Kafka); draining"
+    ));
+
+    // Drain: the monitor keeps healing; verify until both tables are clean (bounded).
+    let drain_end = Instant::now() + DRAIN;
+    let mut reports: Vec<Value>;
+    loop {
+        let report = monitor.run().await;
+        restarts += count_restarts(&report);
+        observe(&sdk, &sinks, &mut seen).await;
+        reports = Vec::new();
+        for s in &sinks {
+            reports.push(verify(s, &dlq).await?);
+        }
+        let refused: u64 = reports
+            .iter()
+            .map(|r| r["counts"]["refused"].as_u64().unwrap_or(0))
+            .sum();
+        if reports.iter().all(|r| losses(r) == 0) && refused >= poison_faults {
+            break;
+        }
+        if Instant::now() >= drain_end {
+            say(format!("gave up draining after {} s", DRAIN.as_secs()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    // A few more runs, so incidents of faults just healed are resolved.
+    let mut open: Vec<String> = Vec::new();
+    for _ in 0..20 {
+        let report = monitor.run().await;
+        restarts += count_restarts(&report);
+        let stored = connector_core::monitor::ports::MonitorStore::load(&monitor.store, &monitor.cluster)
+            .await
+            .map_err(|e| e.to_string())?;
+        open = stored.incidents.into_keys().collect();
+        if open.is_empty() {
+            break;
+        }
+        tokio::time::sleep(TICK).await;
+    }
+    let alerts = monitor.alerts().await;
+    let opened: Vec<String> = alerts
+        .iter()
+        .filter(|a| a.attributes.get("state").map(String::as_str) == Some("open"))
+        .map(|a| a.subject.clone())
+        .collect();
+    let resolved = alerts
+        .iter()
+        .filter(|a| a.attributes.get("state").map(String::as_str) == Some("resolved"))
+        .count();
+    let exhausted = alerts
+        .iter()
+        .filter(|a| a.subject.contains("restart-exhausted"))
+        .count();
+    let panics = panics_in_logs();
+
+    // Latency: produce → first scan that saw the record stored, quiet and during faults.
+    let produced = produced.lock().await;
+    let (mut quiet, mut faulty) = (Vec::new(), Vec::new());
+    for (coords, seen_at) in &seen {
+        if let Some((ts, during)) = produced.at.get(coords) {
+            let latency = seen_at - ts;
+            if *during { &mut faulty } else { &mut quiet }.push(latency.max(0));
+        }
+    }
+    quiet.sort_unstable();
+    faulty.sort_unstable();
+    let latency = |v: &[i64]| json!({"samples": v.len(), "p50_ms": percentile(v, 0.5), "p99_ms": percentile(v, 0.99), "max_ms": v.last()});
+
+    let clean = reports.iter().all(|r| losses(r) == 0);
+    let refused: u64 = reports
+        .iter()
+        .map(|r| r["counts"]["refused"].as_u64().unwrap_or(0))
+        .sum();
+    let checks = [
+        (
+            "both tables equal their topics (verify: 0 missing, regressed, resurrected, mismatched, extra, lost)",
+            clean,
+        ),
+        (
+            "every poison record refused and in the dead-letter queue",
+            refused == poison_faults,
+        ),
+        ("every incident resolved", open.is_empty()),
+        ("no restart given up (restart-exhausted)", exhausted == 0),
+        ("no panic in any log", panics.is_empty()),
+    ];
+    let ok = checks.iter().all(|(_, held)| *held);
+    let summary = json!({
+        "seed": seed, "minutes": minutes, "rate": rate, "ok": ok,
+        "faults": fault_log,
+        "produced": {"records": produced.records, "tombstones": produced.tombstones, "poison": poison_faults,
+                     "sendsFailed": producer_failures},
+        "verify": {"seatool": reports[0]["counts"], "appian": reports[1]["counts"]},
+        "incidents": {"opened": opened, "resolvedNotices": resolved, "stillOpen": open},
+        "restarts": restarts,
+        "latency": {"quiet": latency(&quiet), "duringFaults": latency(&faulty)},
+        "panics": panics,
+        "checks": checks.iter().map(|(what, held)| json!({"check": what, "held": held})).collect::<Vec<_>>(),
+        "elapsed_s": started.elapsed().as_secs(),
+    });
+    std::fs::create_dir_all(&soak_dir).map_err(|e| e.to_string())?;
+    let path = format!("{soak_dir}/summary.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| e.to_string())?;
+
+    println!("\n── soak summary (seed {seed}, {minutes} min, {rate}/s; {path})");
+    println!(
+        "  produced: {} records ({} tombstones), {poison_faults} poison",
+        produced.records, produced.tombstones
+    );
+    println!("  faults: {}", fault_log.len());
+    for s in 0..2 {
+        println!("  verify {}: {}", sinks[s].mapping, reports[s]["counts"]);
+    }
+    println!(
+        "  incidents opened: {} ({resolved} resolved notices); restarts: {restarts}",
+        opened.len()
+    );
+    println!("  latency quiet: {}", latency(&quiet));
+    println!("  latency during faults: {}", latency(&faulty));
+    for (what, held) in &checks {
+        println!("  [{}] {what}", if *held { "ok" } else { "FAILED" });
+    }
+    if !ok {
+        println!(
+            "  replay this mix: scripts/soak --seed {seed} --minutes {minutes} --rate {rate}\n  schedule: {}",
+            serde_json::to_string(&fault_log).unwrap_or_default()
+        );
+    }
+    Ok(ok)
+}
+
+fn count_restarts(report: &Value) -> u32 {
+    report["connectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .filter(|f| {
+            f["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("restart ") && a.contains("requested"))
+        })
+        .count() as u32
+}
+
+/// Notes when each stored record was first seen: (topic, partition, offset) → ms.
+async fn observe(sdk: &aws_config::SdkConfig, sinks: &[SinkSpec], seen: &mut HashMap<(String, i32, i64), i64>) {
+    let now = connector_adapters::now_millis();
+    for s in sinks {
+        for item in scan(sdk, &s.table).await.into_values() {
+            let k = &item["@kafka"];
+            if let (Some(t), Some(p), Some(o)) = (k["topic"].as_str(), k["partition"].as_i64(), k["offset"].as_i64()) {
+                seen.entry((t.to_string(), p as i32, o)).or_insert(now);
+            }
+        }
+    }
+}
+
+async fn start_fault(f: &Fault, sinks: &[SinkSpec], api: &HttpConnectApi) -> Result<(), String> {
+    let table = Faults::for_target(&sinks[f.sink].table);
+    match f.kind {
+        // Overlapping kills: the worker is killed once and started again once.
+        Kind::WorkerKilled if worker_running() => {
+            kafka_script(&["kill-worker", "1"]).await;
+        }
+        Kind::WorkerKilled => {}
+        Kind::BrokerRestarted if broker_running() => {
+            kafka_script(&["stop-broker"]).await;
+        }
+        Kind::BrokerRestarted => {}
+        Kind::DynamoDbThrottled => {
+            table
+                .add(json!({"operation": "PutItem", "error": "ProvisionedThroughputExceededException"}))
+                .await
+        }
+        Kind::DynamoDb5xx => {
+            table
+                .add(json!({"operation": "PutItem", "error": "InternalServerError"}))
+                .await
+        }
+        Kind::DynamoDbSlow => table.add(json!({"operation": "PutItem", "delay_ms": 3000})).await,
+        Kind::ConnectorDeleted => {
+            // A worker being restarted answers nothing: the delete is then moot.
+            let _ = api.delete(sinks[f.sink].connector).await;
+        }
+        Kind::PoisonRecord => {}
+    }
+    Ok(())
+}
+
+async fn end_fault(f: &Fault, sinks: &[SinkSpec]) -> Result<(), String> {
+    match f.kind {
+        // A worker cannot join its group while the broker is down: the broker's return starts it.
+        Kind::WorkerKilled if worker_running() || !broker_running() => {}
+        Kind::WorkerKilled => start_worker().await?,
+        Kind::BrokerRestarted => {
+            if !broker_running() {
+                kafka_script(&["start-broker"]).await;
+            }
+            if !worker_running() {
+                start_worker().await?;
+            }
+        }
+        Kind::DynamoDbThrottled | Kind::DynamoDb5xx | Kind::DynamoDbSlow => {
+            Faults::for_target(&sinks[f.sink].table).clear().await
+        }
+        Kind::ConnectorDeleted | Kind::PoisonRecord => {}
+    }
+    Ok(())
+}
+
+/// Whether worker 1 runs (`scripts/kafka kill-worker` removes its pid file).
+fn worker_running() -> bool {
+    std::path::Path::new(&var("KAFKA_RUN").unwrap_or_default())
+        .join("worker-1.pid")
+        .exists()
+}
+
+/// Whether the broker runs (`scripts/kafka stop-broker` removes its pid file).
+fn broker_running() -> bool {
+    std::path::Path::new(&var("KAFKA_RUN").unwrap_or_default())
+        .join("broker.pid")
+        .exists()
+}
+
+/// Worker 1 started again on its port, as ECS starts a new task (the monitor finds it there).
+async fn start_worker() -> Result<(), String> {
+    let port = var("CONNECT_URL")?.rsplit(':').next().unwrap_or_default().to_string();
+    kafka_script(&["add-worker", "1", &port]).await;
+    Ok(())
+}
+
+/// Lines with `panicked` in the logs of the soak's services: its watch servers (`soak-*.log`),
+/// the workers' and the broker's (not those of the tests that ran before it in `scripts/test`).
+fn panics_in_logs() -> Vec<String> {
+    let mut found = Vec::new();
+    for (dir, prefix) in [
+        (var("RUN_DIR").unwrap_or_default(), "soak-"),
+        (var("KAFKA_RUN").unwrap_or_default(), ""),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with(prefix)
+                && name.ends_with(".log")
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                found.extend(
+                    text.lines()
+                        .filter(|l| l.contains("panicked"))
+                        .map(|l| format!("{}: {}", path.display(), l.chars().take(200).collect::<String>())),
+                );
+            }
+        }
+    }
+    found
+}
