@@ -450,21 +450,30 @@ pub async fn change_offsets(
 
 /// Asks for the connector's name on the terminal; refuses without one.
 fn confirm(name: &str, verb: &str) -> Result<(), Failure> {
+    confirm_by_typing(
+        name,
+        &format!("Type the connector's name to {verb} its offsets: "),
+        format!("offsets {verb} changes where {name} reads from: confirm with --yes (or run it on a terminal)"),
+        "not confirmed: nothing changed",
+    )
+}
+
+/// Asks on the terminal for `expected` to be typed (`prompt` on stderr); without a terminal,
+/// `refused` (exit 2); anything else typed, `declined`.
+pub(crate) fn confirm_by_typing(expected: &str, prompt: &str, refused: String, declined: &str) -> Result<(), Failure> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(Failure::Input(format!(
-            "offsets {verb} changes where {name} reads from: confirm with --yes (or run it on a terminal)"
-        )));
+        return Err(Failure::Input(refused));
     }
-    eprint!("Type the connector's name to {verb} its offsets: ");
+    eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     stdin
         .lock()
         .read_line(&mut line)
         .map_err(|e| Failure::Input(format!("no confirmation read: {e}")))?;
-    if line.trim() != name {
-        return Err(Failure::Input("not confirmed: nothing changed".into()));
+    if line.trim() != expected {
+        return Err(Failure::Input(declined.into()));
     }
     Ok(())
 }

@@ -627,19 +627,25 @@ fn context_command(cmd: ContextCommand, global: &Global) -> Result<(), Failure> 
     Ok(())
 }
 
-/// `90s`, `30m`, `2h`, `1d` → milliseconds.
-fn parse_duration(text: &str) -> Result<i64, Failure> {
-    let bad = || Failure::Input(format!("{text:?} is not a duration like 90s, 30m, 2h or 1d"));
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+/// `90s`, `30m`, `2h`, `1d` → (the number, the unit in milliseconds); `None` for anything else.
+pub(crate) fn duration_parts(text: &str) -> Option<(i64, i64)> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| bad())?;
+    let n: i64 = number.parse().ok()?;
     let unit_ms = match unit {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(bad()),
+        _ => return None,
     };
+    Some((n, unit_ms))
+}
+
+/// A mute's length: `90s`, `30m`, `2h`, `1d` → milliseconds, from 1 s to 30 days.
+fn parse_duration(text: &str) -> Result<i64, Failure> {
+    let (n, unit_ms) = duration_parts(text)
+        .ok_or_else(|| Failure::Input(format!("{text:?} is not a duration like 90s, 30m, 2h or 1d")))?;
     if n == 0 || n > 30 * 86_400_000 / unit_ms {
         return Err(Failure::Input(format!("{text:?}: a mute lasts from 1s to 30d")));
     }

@@ -6,7 +6,6 @@
 //! `--strict`), or everything repaired; 1 something is; 2 bad input, or a table or topic that
 //! does not exist; 3 Kafka or AWS could not be reached.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use connector_adapters::dynamodb::DynamoDbRecordStore;
@@ -137,21 +136,11 @@ fn parse_since(text: &str, now: i64) -> Result<i64, Failure> {
     if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(at.timestamp_millis());
     }
-    let bad = || {
+    let (n, unit_ms) = crate::duration_parts(text).ok_or_else(|| {
         Failure::Input(format!(
             "--since {text:?}: give a time (2026-12-07T10:00:00Z) or a duration ago (90m, 2h, 7d)"
         ))
-    };
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad()),
-    };
+    })?;
     Ok(now - n.saturating_mul(unit_ms))
 }
 
@@ -376,23 +365,14 @@ async fn record(store: &DynamoDbMonitorStore, cluster: &str, entry: &AuditEntry)
 
 /// Asks for the table's name on the terminal; refuses without one.
 fn confirm(table_name: &str, keys: usize) -> Result<(), Failure> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(Failure::Input(format!(
+    crate::inspect::confirm_by_typing(
+        table_name,
+        &format!("Type the table's name to write {keys} key(s) into it: "),
+        format!(
             "verify --repair writes {keys} key(s) into {table_name}: confirm with --yes (or run it on a terminal), or look first with --dry-run"
-        )));
-    }
-    eprint!("Type the table's name to write {keys} key(s) into it: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Failure::Input(format!("no confirmation read: {e}")))?;
-    if line.trim() != table_name {
-        return Err(Failure::Input("not confirmed: nothing written".into()));
-    }
-    Ok(())
+        ),
+        "not confirmed: nothing written",
+    )
 }
 
 fn side(side: &Option<Side>) -> String {
