@@ -13,6 +13,11 @@ use serde_json::Value;
 
 use crate::dynamodb::from_attribute;
 
+/// Items a scan page asks for: DynamoDB stops a page at 1 MB anyway, but a page that size took
+/// moto over the 10 s call timeout on a 20,000-item table (`tests/demo/verify_perf.rs`), and a
+/// smaller page is as cheap per item on DynamoDB.
+const SCAN_PAGE_ITEMS: i32 = 1_000;
+
 /// Rounds of `BatchGetItem` for the keys DynamoDB left unprocessed (throttling) before the read
 /// counts as failed; the waits between them double from 50 ms (50 ms to 6.4 s in all).
 const UNPROCESSED_ROUNDS: u32 = 8;
@@ -79,6 +84,7 @@ impl ItemScanner for DynamoDbTableReader {
             .scan()
             .table_name(&self.table)
             .consistent_read(self.consistent)
+            .limit(SCAN_PAGE_ITEMS)
             .set_exclusive_start_key(cursor);
         if segments > 1 {
             // Both or neither: DynamoDB refuses a segment without the total.

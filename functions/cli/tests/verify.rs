@@ -461,3 +461,54 @@ fn chrono_free_iso(ms: i64) -> String {
     let secs = connector_core::monitor::time::iso8601(ms);
     format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms.rem_euclid(1000))
 }
+
+#[tokio::test]
+async fn a_table_larger_than_a_scan_page_is_read_whole() {
+    let sink = Sink::new(Table::Seatool).await;
+    let topic = unique("verify-pages");
+    produce(&topic, &[seatool_record("ONE", Some("{}"))]).await;
+    let records = topic_records(&topic).await;
+    // 1,500 items the sink wrote under keys the topic does not name: more than one page of 1,000.
+    let store = DynamoDbRecordStore::new(aws_sdk_dynamodb::Client::new(&sink.sdk), &sink.config.table_name);
+    let writes: Vec<_> = (0..1_500)
+        .map(|i| {
+            let mut r = records[0].clone();
+            r.key = connector_core::sink::Field::Text(format!("\"PAGE-{i:04}\""));
+            match connector_core::sink::mapping::map_record(Table::Seatool, &r) {
+                connector_core::sink::mapping::Mapped::Write(w) => w,
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    let mut writers = tokio::task::JoinSet::new();
+    for chunk in writes.chunks(100) {
+        let (store, chunk) = (store.clone(), chunk.to_vec());
+        writers.spawn(async move {
+            for w in &chunk {
+                connector_core::sink::ports::RecordStore::apply(&store, w)
+                    .await
+                    .expect("stored");
+            }
+        });
+    }
+    writers.join_all().await;
+    let request = VerifyRequest {
+        table: Table::Seatool,
+        table_name: sink.config.table_name.clone(),
+        topic,
+        since: None,
+        until: None,
+        epoch: 0,
+        segments: 1,
+        samples: 1,
+        strict: false,
+        keep_differences: false,
+    };
+    let reader = DynamoDbTableReader::new(aws_sdk_dynamodb::Client::new(&sink.sdk), &sink.config.table_name, true);
+    let (report, _) = verify(&brokers(), &reader, &request, None).await.unwrap();
+    assert_eq!(
+        (report.items, report.count(Class::Extra), report.count(Class::Missing)),
+        (1_500, 1_500, 1),
+        "{report:?}"
+    );
+}
