@@ -7,6 +7,7 @@ use connector_adapters::monitor_state::DynamoDbMonitorStore;
 use connector_adapters::sink_table::DynamoDbTableReader;
 use connector_adapters::sns::SnsAlertPublisher;
 use connector_core::sink::Table;
+use connector_lambdas::ecs_task_state::EcsConfig;
 use connector_lambdas::verify_sinks::{SinkTarget, VerifyConfig, handle};
 use connector_tests::sink::Sink;
 use connector_tests::{
@@ -34,11 +35,13 @@ async fn a_diverged_window_alerts_once_and_a_clean_one_resolves_it() {
     create_sink_table(&sdk, &state_table).await;
     let (alert_topic, inbox) = alert_inbox(&sdk, "verify-sinks").await;
     let config = VerifyConfig {
-        cluster: unique("verify-sinks-cluster"),
-        state_table: state_table.clone(),
-        alert_topic_arn: alert_topic.clone(),
-        runbook_base_url: "https://example.org/runbooks".into(),
-        metrics_namespace: "connector-test".into(),
+        alerting: EcsConfig {
+            cluster: unique("verify-sinks-cluster"),
+            state_table: state_table.clone(),
+            alert_topic_arn: alert_topic.clone(),
+            runbook_base_url: "https://example.org/runbooks".into(),
+            metrics_namespace: "connector-test".into(),
+        },
         sinks: vec![SinkTarget {
             table: Table::Seatool,
             table_name: sink.config.table_name.clone(),

@@ -5,30 +5,19 @@
 //! the broker and moto and runs it; it prints the reads' wall time and the verdict.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use connector_adapters::dynamodb::DynamoDbRecordStore;
-use connector_adapters::kafka::{KafkaBrokers, tls_config};
 use connector_adapters::sink_table::DynamoDbTableReader;
+use connector_core::sink::Table;
 use connector_core::sink::mapping::{Mapped, map_record};
 use connector_core::sink::ports::RecordStore;
-use connector_core::sink::verify::{TopicReader, VerifyRequest, verify};
-use connector_core::sink::{SourceRecord, Table};
-use connector_tests::{create_sink_table, produce, sdk, unique};
+use connector_core::sink::verify::{VerifyRequest, verify};
+use connector_tests::{create_sink_table, produce, sdk, tls_brokers, topic_records, unique};
 
 const KEYS: usize = 20_000;
 const PER_KEY: usize = 5;
 const WRITERS: usize = 16;
-
-fn brokers() -> KafkaBrokers {
-    let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP: run through scripts/bench");
-    let ca = connector_tests::monitor::broker_ca();
-    KafkaBrokers::new(
-        &bootstrap,
-        Some(tls_config(Some(&ca)).expect("CA")),
-        Duration::from_secs(10),
-    )
-}
 
 #[tokio::main]
 async fn main() {
@@ -54,16 +43,7 @@ async fn main() {
     );
 
     // What the sink leaves: each key's newest record, written through its own conditional write.
-    let brokers = Arc::new(brokers());
-    let mut read: Vec<SourceRecord> = Vec::new();
-    for range in brokers.ranges(&topic, None).await.expect("offsets") {
-        let mut offset = range.start;
-        while offset < range.end {
-            let page = brokers.fetch(&topic, range.partition, offset).await.expect("fetch");
-            offset = page.last().map_or(range.end, |r| r.coordinates.offset + 1);
-            read.extend(page);
-        }
-    }
+    let read = topic_records(&topic).await;
     let newest: Vec<_> = read[read.len() - KEYS..]
         .iter()
         .map(|r| match map_record(Table::Seatool, r) {
@@ -87,6 +67,7 @@ async fn main() {
     writers.join_all().await;
     eprintln!("stored {KEYS} items in {:.1} s", started.elapsed().as_secs_f64());
 
+    let brokers = tls_brokers();
     let request = VerifyRequest {
         table: Table::Seatool,
         table_name: table.clone(),
@@ -102,7 +83,7 @@ async fn main() {
     let scanner = DynamoDbTableReader::new(aws_sdk_dynamodb::Client::new(&sdk), &table, false);
     for run in 1..=3 {
         let started = Instant::now();
-        let (report, _) = verify(&*brokers, &scanner, &request, None).await.expect("verify");
+        let (report, _) = verify(&brokers, &scanner, &request, None).await.expect("verify");
         eprintln!(
             "verify run {run}: {} records, {} keys, {} items ({} tombstones) in {:.2} s; loss: {}; counts {:?}",
             report.records,

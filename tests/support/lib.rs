@@ -428,8 +428,9 @@ pub async fn read_alerts(sdk: &SdkConfig, queue: &str) -> Vec<Alert> {
 /// The harness's brokers over TLS, as the functions and `connectorctl` reach MSK.
 pub fn tls_brokers() -> connector_adapters::kafka::KafkaBrokers {
     let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP: run through scripts/test");
-    let tls = connector_adapters::kafka::tls_config(Some(&monitor::broker_ca())).expect("the broker's CA");
-    connector_adapters::kafka::KafkaBrokers::new(&bootstrap, Some(tls), Duration::from_secs(10))
+    let ca = monitor::broker_ca();
+    connector_adapters::kafka::KafkaBrokers::with_security(&bootstrap, true, Some(&ca), Duration::from_secs(10))
+        .expect("the broker's CA")
 }
 
 /// Every record of `topic`, read back as the sink's connector would deliver them.

@@ -4,7 +4,7 @@
 use crate::SystemClock;
 use crate::connect::{HttpWorkers, RestCredentials};
 use crate::ecs::EcsTaskDiscovery;
-use crate::kafka::{KafkaBrokers, TlsSetupError, tls_config};
+use crate::kafka::{KafkaBrokers, TlsSetupError};
 use crate::monitor_state::DynamoDbMonitorStore;
 use crate::secrets::SecretsManagerConfigs;
 use crate::sns::SnsAlertPublisher;
@@ -37,14 +37,12 @@ pub fn deployed_monitor_with(
     credentials: RestCredentials,
 ) -> Result<DeployedMonitor, TlsSetupError> {
     let brokers = match &config.kafka_bootstrap {
-        Some(bootstrap) => {
-            let tls = if config.kafka_tls {
-                Some(tls_config(config.kafka_tls_ca_file.as_deref())?)
-            } else {
-                None
-            };
-            Some(KafkaBrokers::new(bootstrap, tls, config.connect_timeout))
-        }
+        Some(bootstrap) => Some(KafkaBrokers::with_security(
+            bootstrap,
+            config.kafka_tls,
+            config.kafka_tls_ca_file.as_deref(),
+            config.connect_timeout,
+        )?),
         None => None,
     };
     let workers = HttpWorkers::new(

@@ -141,7 +141,8 @@ impl DynamoDbRecordStore {
     }
 }
 
-fn key(id: &str) -> HashMap<String, AttributeValue> {
+/// The key of the item of record id `id`: `PK` = `SK` = id.
+pub(crate) fn key(id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("PK".into(), AttributeValue::S(id.into())),
         ("SK".into(), AttributeValue::S(id.into())),

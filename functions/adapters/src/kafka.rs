@@ -94,6 +94,19 @@ impl KafkaBrokers {
         }
     }
 
+    /// Brokers at `bootstrap` over TLS when `tls` (trusting `ca_file`'s CAs besides the
+    /// system's), else in plaintext: what `KAFKA_SECURITY_PROTOCOL` and `KAFKA_TLS_CA_FILE` (or
+    /// a context's brokers) say. Fails only when the CA file cannot be used.
+    pub fn with_security(
+        bootstrap: &str,
+        tls: bool,
+        ca_file: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, TlsSetupError> {
+        let tls = if tls { Some(tls_config(ca_file)?) } else { None };
+        Ok(Self::new(bootstrap, tls, timeout))
+    }
+
     fn error(&self, what: String, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BrokerError {
         BrokerError {
             what: format!("{what} (bootstrap {})", self.bootstrap.join(",")),
@@ -167,24 +180,38 @@ impl Brokers for KafkaBrokers {
     }
 
     async fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>, BrokerError> {
-        let client = self.client().await?;
         let what = format!("cannot read the record at {topic}-{partition}@{offset}");
-        let records = self
-            .bounded(what, async {
-                let pc = client
-                    .partition_client(topic.to_string(), partition, UnknownTopicHandling::Error)
-                    .await?;
-                // A record batch is returned whole: 1 MiB covers one, and waiting is pointless
-                // when the record is known to exist.
-                pc.fetch_records(offset, 1..1_048_576, 100).await
-            })
-            .await?
-            .0;
+        // A record batch is returned whole: 1 MiB covers one.
+        let records = self.fetch_from(what, topic, partition, offset, 1_048_576).await?;
         Ok(records
             .iter()
             .filter(|r| r.offset >= offset)
             .min_by_key(|r| r.offset)
             .map(|r| r.record.timestamp.timestamp_millis()))
+    }
+}
+
+impl KafkaBrokers {
+    /// The records of `topic`-`partition` from `offset`, up to `max_bytes` (a batch is returned
+    /// whole even when larger). No waiting for more: the callers read what exists.
+    async fn fetch_from(
+        &self,
+        what: String,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+    ) -> Result<Vec<rskafka::record::RecordAndOffset>, BrokerError> {
+        let client = self.client().await?;
+        let fetched = self
+            .bounded(what, async {
+                let pc = client
+                    .partition_client(topic.to_string(), partition, UnknownTopicHandling::Error)
+                    .await?;
+                pc.fetch_records(offset, 1..max_bytes, 100).await
+            })
+            .await?;
+        Ok(fetched.0)
     }
 }
 
@@ -239,15 +266,9 @@ impl TopicReader for KafkaBrokers {
     }
 
     async fn fetch(&self, topic: &str, partition: i32, offset: i64) -> Result<Vec<SourceRecord>, ReadError> {
-        let client = self.client().await.map_err(unavailable)?;
         let what = format!("cannot read {topic}-{partition} from offset {offset}");
-        let (records, _) = self
-            .bounded(what, async {
-                let pc = client
-                    .partition_client(topic.to_string(), partition, UnknownTopicHandling::Error)
-                    .await?;
-                pc.fetch_records(offset, 1..FETCH_BYTES, 100).await
-            })
+        let records = self
+            .fetch_from(what, topic, partition, offset, FETCH_BYTES)
             .await
             .map_err(unavailable)?;
         let mut records: Vec<SourceRecord> = records

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use connector_core::sink::verify::{ItemLookup, ItemScanner, ReadError, TableItem};
 use serde_json::Value;
 
-use crate::dynamodb::from_attribute;
+use crate::dynamodb::{from_attribute, key};
 
 /// Items a scan page asks for: DynamoDB stops a page at 1 MB anyway, but a page that size took
 /// moto over the 10 s call timeout on a 20,000-item table (`tests/demo/verify_perf.rs`), and a
@@ -61,13 +61,6 @@ impl DynamoDbTableReader {
 fn table_item(item: &HashMap<String, AttributeValue>) -> Option<TableItem> {
     let json: serde_json::Map<String, Value> = item.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect();
     TableItem::from_json(json)
-}
-
-fn key(id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("PK".into(), AttributeValue::S(id.into())),
-        ("SK".into(), AttributeValue::S(id.into())),
-    ])
 }
 
 impl ItemScanner for DynamoDbTableReader {

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use connector_adapters::kafka::{KafkaBrokers, tls_config};
+use connector_adapters::kafka::KafkaBrokers;
 use connector_adapters::now_millis;
 use connector_core::connect::{ConnectApi, ConnectError, ConnectorConfig, SinkOffset, State};
 use connector_core::error_chain;
@@ -86,16 +86,14 @@ pub(crate) fn brokers(ctx: &Context) -> Result<Option<KafkaBrokers>, Failure> {
     let Some(bootstrap) = &ctx.kafka_bootstrap else {
         return Ok(None);
     };
-    let tls = if ctx.kafka_plaintext == Some(true) {
-        None
-    } else {
-        Some(tls_config(ctx.kafka_ca_file.as_deref()).map_err(|e| Failure::Input(e.to_string()))?)
-    };
-    Ok(Some(KafkaBrokers::new(
+    KafkaBrokers::with_security(
         bootstrap,
-        tls,
+        ctx.kafka_plaintext != Some(true),
+        ctx.kafka_ca_file.as_deref(),
         std::time::Duration::from_secs(10),
-    )))
+    )
+    .map(Some)
+    .map_err(|e| Failure::Input(e.to_string()))
 }
 
 /// `connectorctl describe CONNECTOR`.

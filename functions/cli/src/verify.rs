@@ -153,12 +153,8 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
             "verify reads the topic: give --kafka-bootstrap (and --kafka-ca-file or --kafka-plaintext)".into(),
         ));
     };
-    let since = options
-        .since
-        .as_deref()
-        .map(|s| parse_since(s, now_millis()))
-        .transpose()?;
     let now = now_millis();
+    let since = options.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
     let until = options
         .settle
         .as_deref()
@@ -225,7 +221,7 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
     let done = repair(&brokers, &store, kind, options.epoch, &plan).await;
     let audited = audit(ctx, &table_name, &done).await;
     let summary = repair_json(&done);
-    let failed = summary["failed"].as_u64().unwrap_or(0);
+    let failed = done.iter().filter(|(_, r)| matches!(r, Repaired::Failed(_))).count();
     let note = format!(
         "repair: {} written, {} skipped (something newer was stored meanwhile), {failed} failed{}",
         summary["written"],
@@ -242,7 +238,12 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
         print_repairs(&done);
         outln!("{note}");
     }
-    let lost = report.count(Class::Lost) + if report.strict { report.count(Class::Extra) } else { 0 };
+    // What a repair cannot write: losses that are not a key's newest record (lost; extra when strict).
+    let lost: u64 = Class::ALL
+        .iter()
+        .filter(|c| c.is_loss(report.strict) && !c.is_repairable())
+        .map(|c| report.count(*c))
+        .sum();
     if failed > 0 || lost > 0 {
         return Err(Failure::Unhealthy(format!(
             "{failed} key(s) not repaired, {lost} loss(es) a repair cannot write (lost, or extra when strict)"
@@ -253,16 +254,11 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
 
 fn verdict(report: &VerifyReport) -> Result<(), Failure> {
     if report.has_loss() {
-        let lossy: Vec<String> = Class::ALL
-            .iter()
-            .filter(|c| c.is_loss(report.strict) && report.count(**c) > 0)
-            .map(|c| format!("{} {}", report.count(*c), c.as_str()))
-            .collect();
         return Err(Failure::Unhealthy(format!(
             "{} differs from {}: {}",
             report.table,
             report.topic,
-            lossy.join(", ")
+            report.losses()
         )));
     }
     Ok(())
@@ -331,7 +327,7 @@ async fn audit(ctx: &Context, table_name: &str, done: &[(Difference, Repaired)])
         _ => "connectorctl".into(),
     };
     let mut written = 0;
-    for (difference, outcome) in done.iter().filter(|(_, r)| *r == Repaired::Written) {
+    for (difference, _) in done.iter().filter(|(_, r)| *r == Repaired::Written) {
         let at = difference.topic.as_ref().and_then(|s| s.coordinates.as_ref());
         let entry = AuditEntry {
             at: now_millis(),
@@ -345,9 +341,9 @@ async fn audit(ctx: &Context, table_name: &str, done: &[(Difference, Repaired)])
             attempt: None,
             budget: None,
             next_not_before: None,
-            outcome: match (at, outcome) {
-                (Some(c), _) => format!("wrote {} from {}-{}@{}", difference.key, c.topic, c.partition, c.offset),
-                (None, _) => format!("wrote {}", difference.key),
+            outcome: match at {
+                Some(c) => format!("wrote {} from {}", difference.key, c.place()),
+                None => format!("wrote {}", difference.key),
             },
         };
         record(&store, &cluster, &entry).await?;

@@ -11,43 +11,12 @@ use connector_tests::{
 };
 use serde_json::{Value, json};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-}
+mod common;
+use common::{Run, ctl_env};
 
 /// Runs connectorctl with its contexts file at `config`.
 async fn ctl(config: &Path, args: &[&str]) -> Run {
     ctl_env(config, args, &[]).await
-}
-
-/// As [`ctl`], with variables set (`Some`) or removed (`None`).
-async fn ctl_env(config: &Path, args: &[&str], vars: &[(&str, Option<&str>)]) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_connectorctl"));
-    command
-        .args(args)
-        .env("CONNECTORCTL_CONFIG", config)
-        .env_remove("CONNECT_URL")
-        .stdin(std::process::Stdio::null());
-    for (k, v) in vars {
-        match v {
-            Some(v) => command.env(k, v),
-            None => command.env_remove(k),
-        };
-    }
-    let out = command.output().await.expect("run connectorctl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn contexts_file() -> PathBuf {

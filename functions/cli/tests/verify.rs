@@ -7,53 +7,23 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use connector_adapters::dynamodb::DynamoDbRecordStore;
-use connector_adapters::kafka::KafkaBrokers;
 use connector_adapters::sink_table::DynamoDbTableReader;
 use connector_core::sink::verify::{Class, Repaired, VerifyRequest, repair, verify};
 use connector_core::sink::{SourceRecord, Table};
 use connector_tests::sink::Sink;
 use connector_tests::{confluent_batch, connect_url, create_sink_table, produce, tls_brokers, topic_records, unique};
-use serde_json::{Value, json};
+use serde_json::json;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn brokers() -> KafkaBrokers {
-    tls_brokers()
-}
+mod common;
+use common::{Run, ctl_env};
 
 /// connectorctl with the brokers over TLS and no context file of the user's.
 async fn ctl(args: &[&str]) -> Run {
     let bootstrap = std::env::var("KAFKA_TLS_BOOTSTRAP").expect("KAFKA_TLS_BOOTSTRAP");
     let ca = connector_tests::monitor::broker_ca();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connectorctl"))
-        .args(args)
-        .args(["--kafka-bootstrap", &bootstrap, "--kafka-ca-file", &ca])
-        // Not the harness's worker unless a test names it: no connector reads the tests' topics.
-        .env_remove("CONNECT_URL")
-        .env(
-            "CONNECTORCTL_CONFIG",
-            std::env::temp_dir().join(unique("verify")).join("none.json"),
-        )
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run connectorctl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let config = std::env::temp_dir().join(unique("verify")).join("none.json");
+    let brokers = ["--kafka-bootstrap", bootstrap.as_str(), "--kafka-ca-file", ca.as_str()];
+    ctl_env(&config, &[args, &brokers[..]].concat(), &[]).await
 }
 
 fn seatool_record(key: &str, value: Option<&str>) -> (Option<String>, Option<String>) {
@@ -357,7 +327,7 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
     };
     let client = aws_sdk_dynamodb::Client::new(&sink.sdk);
     let scanner = DynamoDbTableReader::new(client.clone(), &sink.config.table_name, true);
-    let (report, differences) = verify(&brokers(), &scanner, &request, None).await.unwrap();
+    let (report, differences) = verify(&tls_brokers(), &scanner, &request, None).await.unwrap();
     assert_eq!((report.count(Class::Missing), report.tombstones), (2, 1), "{report:?}");
 
     // Between the verify and the repair, the running sink stores a newer record of package 7.
@@ -367,7 +337,7 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
     sink.send_batch(&confluent_batch(&[&newer])).await.expect("stored");
 
     let store = DynamoDbRecordStore::new(client, &sink.config.table_name);
-    let done = repair(&brokers(), &store, Table::Appian, 0, &differences).await;
+    let done = repair(&tls_brokers(), &store, Table::Appian, 0, &differences).await;
     let outcome = |key: &str| done.iter().find(|(d, _)| d.key == key).map(|(_, r)| r.clone());
     assert_eq!(outcome("7"), Some(Repaired::SkippedNewer));
     assert_eq!(outcome("9"), Some(Repaired::Written));
@@ -377,7 +347,7 @@ async fn repair_never_overwrites_a_record_the_sink_stored_meanwhile() {
         "the newer record stays"
     );
     assert_eq!(sink.get("9").await.unwrap()["payload"]["STATUS"], "draft");
-    let (after, _) = verify(&brokers(), &scanner, &request, None).await.unwrap();
+    let (after, _) = verify(&tls_brokers(), &scanner, &request, None).await.unwrap();
     assert!(!after.has_loss(), "{after:?}");
     assert_eq!(after.count(Class::Ahead), 1, "7 is ahead of the topic: {after:?}");
 }
@@ -505,7 +475,7 @@ async fn a_table_larger_than_a_scan_page_is_read_whole() {
         keep_differences: false,
     };
     let reader = DynamoDbTableReader::new(aws_sdk_dynamodb::Client::new(&sink.sdk), &sink.config.table_name, true);
-    let (report, _) = verify(&brokers(), &reader, &request, None).await.unwrap();
+    let (report, _) = verify(&tls_brokers(), &reader, &request, None).await.unwrap();
     assert_eq!(
         (report.items, report.count(Class::Extra), report.count(Class::Missing)),
         (1_500, 1_500, 1),

@@ -72,7 +72,7 @@ pub fn classify(doc: &Value) -> Result<Value, String> {
             if let Mapped::DeadLetter { reason } = map_record(table, r) {
                 let c = &r.coordinates;
                 findings.push(json!({"category": "sink-failure", "severity": "warning",
-                    "summary": format!("{}-{}@{} cannot be stored in {}: {reason}", c.topic, c.partition, c.offset, table.name()),
+                    "summary": format!("{} cannot be stored in {}: {reason}", c.place(), table.name()),
                     "runbook": "runbooks/sink-failure.md"}));
             }
         }

@@ -33,15 +33,21 @@ impl EcsConfig {
     /// Reads the configuration through `lookup`, naming every missing variable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut env = Env::new(lookup);
-        let config = Self {
+        let config = Self::read(&mut env);
+        env.finish()?;
+        Ok(config)
+    }
+
+    /// The settings of a function that keeps incidents and alerts (these, `alarmState`,
+    /// `verifySinks`), read from `env`; its `finish` reports what is missing or bad.
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        Self {
             cluster: env.required("CLUSTER", "the ECS cluster of the Kafka Connect workers"),
             state_table: env.required("MONITOR_STATE_TABLE", "the DynamoDB table of the monitor's state"),
             alert_topic_arn: env.required("ALERT_TOPIC_ARN", "the SNS topic for alerts"),
             runbook_base_url: env.url("RUNBOOK_BASE_URL", "where the runbook pages are served"),
             metrics_namespace: env.parsed("METRICS_NAMESPACE", "connector".to_string(), "a namespace", |_| true),
-        };
-        env.finish()?;
-        Ok(config)
+        }
     }
 }
 
@@ -216,19 +222,28 @@ pub async fn setup() -> Result<
     ),
     lambda_runtime::Error,
 > {
-    use connector_adapters::monitor_state::DynamoDbMonitorStore;
-    use connector_adapters::sns::SnsAlertPublisher;
-
     crate::logging::init();
     let config = EcsConfig::from_lookup(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sdk = connector_adapters::aws::load_sdk_config(std::time::Duration::from_secs(10), 3).await;
-    let store = DynamoDbMonitorStore::new(
-        connector_adapters::monitor_state::Client::new(&sdk),
-        &config.state_table,
-    );
-    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(&sdk), &config.alert_topic_arn);
+    let (store, alerts) = alerting_ports(&config, &sdk);
     Ok((config, store, alerts))
+}
+
+/// The incident store and the alerts topic `config` names.
+pub fn alerting_ports(
+    config: &EcsConfig,
+    sdk: &aws_config::SdkConfig,
+) -> (
+    connector_adapters::monitor_state::DynamoDbMonitorStore,
+    connector_adapters::sns::SnsAlertPublisher,
+) {
+    use connector_adapters::monitor_state::DynamoDbMonitorStore;
+    use connector_adapters::sns::SnsAlertPublisher;
+
+    let store = DynamoDbMonitorStore::new(connector_adapters::monitor_state::Client::new(sdk), &config.state_table);
+    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(sdk), &config.alert_topic_arn);
+    (store, alerts)
 }
 
 /// `ecsTaskState`'s `main`.

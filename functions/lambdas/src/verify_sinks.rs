@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use connector_adapters::kafka::{KafkaBrokers, tls_config};
+use connector_adapters::kafka::KafkaBrokers;
 use connector_adapters::sink_table::DynamoDbTableReader;
 use connector_core::error_chain;
 use connector_core::metrics::{Unit, emf_line};
@@ -25,6 +25,7 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
 use crate::config::{ConfigError, Env};
+use crate::ecs_task_state::{EcsConfig, alerting_ports};
 
 /// One sink to verify: whose mapping, its table, its topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,16 +43,9 @@ pub struct SinkTarget {
 /// `verifySinks`' configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyConfig {
-    /// `CLUSTER`: the name the monitor's state and alerts are kept under.
-    pub cluster: String,
-    /// `MONITOR_STATE_TABLE`.
-    pub state_table: String,
-    /// `ALERT_TOPIC_ARN`.
-    pub alert_topic_arn: String,
-    /// `RUNBOOK_BASE_URL`.
-    pub runbook_base_url: String,
-    /// `METRICS_NAMESPACE` (connector).
-    pub metrics_namespace: String,
+    /// `CLUSTER` (the name the monitor's state and alerts are kept under), `MONITOR_STATE_TABLE`,
+    /// `ALERT_TOPIC_ARN`, `RUNBOOK_BASE_URL`, `METRICS_NAMESPACE`: as `alarmState`'s.
+    pub alerting: EcsConfig,
     /// `SEATOOL_TABLE` + `SEATOOL_TOPIC`, `APPIAN_TABLE` + `APPIAN_TOPIC`: at least one sink.
     pub sinks: Vec<SinkTarget>,
     /// `VERIFY_WINDOW_MINUTES` (60): the records of how long are judged each run (its schedule).
@@ -91,11 +85,7 @@ impl VerifyConfig {
             }
         }
         let config = Self {
-            cluster: env.required("CLUSTER", "the ECS cluster of the Kafka Connect workers"),
-            state_table: env.required("MONITOR_STATE_TABLE", "the DynamoDB table of the monitor's state"),
-            alert_topic_arn: env.required("ALERT_TOPIC_ARN", "the SNS topic for alerts"),
-            runbook_base_url: env.url("RUNBOOK_BASE_URL", "where the runbook pages are served"),
-            metrics_namespace: env.parsed("METRICS_NAMESPACE", "connector".to_string(), "a namespace", |_| true),
+            alerting: EcsConfig::read(&mut env),
             window: minutes(&mut env, "VERIFY_WINDOW_MINUTES", 60),
             settle: minutes(&mut env, "VERIFY_SETTLE_MINUTES", 10),
             kafka_bootstrap: env.required("KAFKA_BOOTSTRAP_SERVERS", "the brokers the sink connectors read"),
@@ -182,7 +172,7 @@ pub async fn handle<R: TopicReader, L: ItemLookup, S: MonitorStore, P: AlertPubl
                 continue;
             }
         };
-        for line in metric_lines(&config.metrics_namespace, &report, now) {
+        for line in metric_lines(&config.alerting.metrics_namespace, &report, now) {
             println!("{line}");
         }
         let finding = divergence(&report, &window);
@@ -217,7 +207,7 @@ async fn keep_incident<S: MonitorStore, P: AlertPublisher>(
     finding: Option<&Finding>,
     now: i64,
 ) -> Result<&'static str, String> {
-    let (cluster, runbooks) = (&config.cluster, &config.runbook_base_url);
+    let (cluster, runbooks) = (&config.alerting.cluster, &config.alerting.runbook_base_url);
     match finding {
         Some(finding) => {
             let notice = opening(cluster, finding, now);
@@ -242,24 +232,19 @@ async fn keep_incident<S: MonitorStore, P: AlertPublisher>(
 
 /// `verifySinks`' `main`.
 pub async fn main() -> Result<(), lambda_runtime::Error> {
-    use connector_adapters::monitor_state::DynamoDbMonitorStore;
-    use connector_adapters::sns::SnsAlertPublisher;
     use lambda_runtime::{LambdaEvent, service_fn};
 
     crate::logging::init();
     let config = VerifyConfig::from_lookup(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sdk = connector_adapters::aws::load_sdk_config(Duration::from_secs(10), 3).await;
-    let tls = match config.kafka_tls {
-        true => Some(tls_config(config.kafka_tls_ca_file.as_deref())?),
-        false => None,
-    };
-    let brokers = KafkaBrokers::new(&config.kafka_bootstrap, tls, Duration::from_secs(10));
-    let store = DynamoDbMonitorStore::new(
-        connector_adapters::monitor_state::Client::new(&sdk),
-        &config.state_table,
-    );
-    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(&sdk), &config.alert_topic_arn);
+    let brokers = KafkaBrokers::with_security(
+        &config.kafka_bootstrap,
+        config.kafka_tls,
+        config.kafka_tls_ca_file.as_deref(),
+        Duration::from_secs(10),
+    )?;
+    let (store, alerts) = alerting_ports(&config.alerting, &sdk);
     let dynamodb = connector_adapters::dynamodb::Client::new(&sdk);
     let lookup = |sink: &SinkTarget| DynamoDbTableReader::new(dynamodb.clone(), &sink.table_name, false);
     let (config, brokers, store, alerts, lookup) = (&config, &brokers, &store, &alerts, &lookup);

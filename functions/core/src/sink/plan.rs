@@ -102,8 +102,7 @@ pub struct ReadLetter {
 impl ReadLetter {
     /// The letter's name in listings: `topic-partition@offset`.
     pub fn name(&self) -> String {
-        let c = &self.record.coordinates;
-        format!("{}-{}@{}", c.topic, c.partition, c.offset)
+        self.record.coordinates.place()
     }
 }
 
@@ -144,7 +143,7 @@ pub fn read_letter(body: &str) -> Result<ReadLetter, String> {
         timestamp: number("timestamp").unwrap_or(-1),
         epoch: number("epoch").and_then(|e| u32::try_from(e).ok()).unwrap_or(0),
     };
-    let at = format!("{}-{}@{}", coordinates.topic, coordinates.partition, coordinates.offset);
+    let at = coordinates.place();
     if let Some(claim) = doc.get("claimCheck") {
         return Err(format!(
             "{at} is a claim check: its body is s3://{}/{} (read that instead)",

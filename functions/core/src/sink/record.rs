@@ -26,6 +26,11 @@ pub struct Coordinates {
 pub const REWIND_MARGIN_MS: i64 = 5 * 60 * 1000;
 
 impl Coordinates {
+    /// `topic-partition@offset`: how dead letters, reports and alerts name a record.
+    pub fn place(&self) -> String {
+        format!("{}-{}@{}", self.topic, self.partition, self.offset)
+    }
+
     /// Whether a record at `self` is newer than one at `other`, and so may replace it.
     ///
     /// Within one topic-partition the offset decides: Kafka's own order. Across partitions (an

@@ -253,6 +253,16 @@ impl VerifyReport {
     pub fn has_loss(&self) -> bool {
         Class::ALL.iter().any(|c| c.is_loss(self.strict) && self.count(*c) > 0)
     }
+
+    /// The losses in words, in report order: `2 missing, 1 regressed` (empty without any).
+    pub fn losses(&self) -> String {
+        let losses: Vec<String> = Class::ALL
+            .iter()
+            .filter(|c| c.is_loss(self.strict) && self.count(**c) > 0)
+            .map(|c| format!("{} {}", self.count(*c), c.as_str()))
+            .collect();
+        losses.join(", ")
+    }
 }
 
 /// The comparison: feed it every record of the topic, then every item of the table.
@@ -396,7 +406,7 @@ impl Verifier {
             .filter(|c| !found.contains(&(c.topic.as_str(), c.partition, c.offset)))
             .collect();
         for c in lost {
-            let key = format!("{}-{}@{}", c.topic, c.partition, c.offset);
+            let key = c.place();
             let side = Side {
                 coordinates: Some(c),
                 deleted: false,
@@ -505,7 +515,7 @@ impl Verifier {
                 .into_iter()
                 .take(self.max_samples)
                 .map(|c| Difference {
-                    key: format!("{}-{}@{}", c.topic, c.partition, c.offset),
+                    key: c.place(),
                     class: Class::Refused,
                     topic: Some(Side {
                         coordinates: Some(c),
@@ -549,18 +559,13 @@ pub fn divergence(report: &VerifyReport, window: &str) -> Option<Finding> {
     if !report.has_loss() {
         return None;
     }
-    let losses: Vec<String> = Class::ALL
-        .iter()
-        .filter(|c| c.is_loss(report.strict) && report.count(**c) > 0)
-        .map(|c| format!("{} {}", report.count(*c), c.as_str()))
-        .collect();
     let mut finding = Finding::new(
         Category::SinkDiverged,
         format!(
             "Table {} does not hold the newest record of every key of topic {} {window}: {} (of {} keys).",
             report.table,
             report.topic,
-            losses.join(", "),
+            report.losses(),
             report.keys
         ),
     );
@@ -856,10 +861,7 @@ async fn repair_one<R: TopicReader, W: RecordStore>(
         .await
         .map_err(|e| crate::error_chain(&e))?;
     let Some(record) = records.iter().find(|r| r.coordinates.offset == at.offset) else {
-        return Err(format!(
-            "{}-{}@{} is no longer in the topic",
-            at.topic, at.partition, at.offset
-        ));
+        return Err(format!("{} is no longer in the topic", at.place()));
     };
     let mut write: Write = match map_record(table, record) {
         Mapped::Write(w) if w.id == difference.key => w,
