@@ -279,6 +279,11 @@ kafka_start() {
   kafka_fetch
   kafka_start_broker || die "the Kafka broker did not start"
   kafka_start_worker 1 || die "Kafka Connect did not start"
+  kafka_export
+}
+
+# Exports where the broker and worker 1 are, and writes them to $KAFKA_RUN/env.
+kafka_export() {
   export CONNECT_URL; CONNECT_URL="$(cat "$KAFKA_RUN/worker-1.url")"
   export KAFKA_HOME KAFKA_RUN
   cat > "$KAFKA_RUN/env" <<ENV

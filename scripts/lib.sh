@@ -140,6 +140,48 @@ start_faults() {
   export FAULTS_URL="http://127.0.0.1:$port"
 }
 
+# Toxiproxy, for faults at the TCP level (a connection that stays open and answers nothing,
+# latency, resets): built from its Go module into .tools/ once (about 20 s), then started on a
+# free loopback port; its API's URL goes to TOXIPROXY_URL. `toxiproxy_proxy` adds a proxy to it.
+TOXIPROXY_VERSION=v2.5.0
+start_toxiproxy() {
+  local bin="$ROOT/.tools/toxiproxy-$TOXIPROXY_VERSION"
+  if [ ! -x "$bin" ]; then
+    command -v go > /dev/null || die "Toxiproxy is built with Go, and go is not on PATH"
+    say "building Toxiproxy $TOXIPROXY_VERSION into .tools/ (go install)"
+    mkdir -p "$ROOT/.tools/gobin"
+    GOBIN="$ROOT/.tools/gobin" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" \
+      || die "go install of Toxiproxy $TOXIPROXY_VERSION failed"
+    mv "$ROOT/.tools/gobin/server" "$bin"
+  fi
+  local port; port="$(free_port)"
+  say "starting Toxiproxy on 127.0.0.1:$port"
+  start_bg toxiproxy "$bin" -host 127.0.0.1 -port "$port"
+  wait_http toxiproxy "http://127.0.0.1:$port/version" 30 || die "Toxiproxy did not start"
+  export TOXIPROXY_URL="http://127.0.0.1:$port"
+}
+
+# toxiproxy_proxy NAME LISTEN UPSTREAM: a proxy in Toxiproxy from LISTEN to UPSTREAM (host:port).
+toxiproxy_proxy() {
+  curl -sf --max-time 5 -X POST "$TOXIPROXY_URL/proxies" -o /dev/null \
+    -d "{\"name\": \"$1\", \"listen\": \"$2\", \"upstream\": \"$3\", \"enabled\": true}" \
+    || die "Toxiproxy refused the proxy $1 ($2 -> $3)"
+}
+
+# stop_named NAME...: stops the services whose pid start_bg wrote to .run/NAME.pid (one started
+# again by another process than this script, which STARTED_PIDS does not know).
+stop_named() {
+  local name pid
+  for name in "$@"; do
+    [ -f "$RUN_DIR/$name.pid" ] || continue
+    pid="$(cat "$RUN_DIR/$name.pid")"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$RUN_DIR/$name.pid"
+  done
+}
+
 # The same proxy in front of the Kafka Connect worker at $CONNECT_URL (slow or failing REST
 # calls on a real worker): exports CONNECT_FAULTS_URL.
 # start_connect_faults [NAME UPSTREAM]: a fault proxy in front of a Kafka Connect worker

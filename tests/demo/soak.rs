@@ -3,20 +3,34 @@
 //! A producer writes both topics at a steady rate over a key space, with updates and tombstones
 //! (and, as faults, poison records); the stand-in Lambda sink connector in a real worker carries
 //! them to `sinkSeatoolData`/`sinkAppianData` under `cargo lambda watch`, which write moto through
-//! the fault proxy; the monitor runs every few seconds. A scheduler drawn from the seed injects
-//! faults at random times, overlapping: the worker killed with SIGKILL and started again (as ECS
-//! would), the broker stopped and started again on its data, DynamoDB throttling, 5xx and slow
-//! answers on the sinks' writes (the fault proxy), a connector deleted by hand, poison records. Then production stops, the faults end, the sinks drain, and it
-//! judges: `connectorctl verify` on both tables (nothing missing, regressed, resurrected,
+//! the fault proxy; the monitor runs every few seconds, its state table behind the same proxy. A
+//! scheduler drawn from the seed injects faults at random times, overlapping:
+//! - the worker killed with SIGKILL and started again (as ECS would);
+//! - the broker stopped and started again on its data;
+//! - the broker hung: Toxiproxy, the worker's only way to it, keeps connections open and passes
+//!   no answer on (a `timeout` toxic of 0);
+//! - DynamoDB throttling, 5xx and slow answers on the sinks' writes (the fault proxy);
+//! - a sink function crashed mid-batch: killed with SIGKILL while its writes are held at the
+//!   proxy, then served again by a new watch server, as Lambda starts a new environment;
+//! - a task failed: a record the stand-in connector fails its task on the first time it meets it
+//!   (`standin.poison.prefix`; met again after a restart, it is skipped, so a newer record of its
+//!   key follows it and the table must hold that one);
+//! - the monitor's state table throttled (every call refused);
+//! - a connector deleted by hand; poison records (not JSON: the dead-letter queue).
+//!
+//! Then production stops, the faults end, the sinks drain, and it judges: `connectorctl verify` on both tables (nothing missing, regressed, resurrected,
 //! mismatched, extra or lost; the poison records refused and in the dead-letter queue), every
-//! incident the monitor opened resolved, no restart given up, no panic in any log; and the
-//! latency from a record's timestamp to the first scan that saw it stored, in quiet phases and
-//! during faults. It prints a table, writes `target/soak/summary.json` and exits 0 only when all
+//! incident the monitor opened resolved, no restart given up, no panic in any log; the latency
+//! from a record's timestamp to the first scan that saw it stored, in quiet phases and during
+//! faults; and how long a connector stayed broken as the monitor saw it (from the first run that
+//! found it failed, missing or unassigned to the first that found it well), which is what the
+//! monitor's schedule adds to a fault the sink cannot heal by itself. It prints a table, writes `target/soak/summary.json` and exits 0 only when all
 //! hold; a failure prints the seed and the schedule, which `--seed` replays.
 //!
 //! `scripts/soak` starts the services and passes, besides the harness's variables,
 //! `SOAK_MINUTES`, `SOAK_SEED`, `SOAK_RATE`, `SEATOOL_WATCH_URL`, `APPIAN_WATCH_URL`,
-//! `SEATOOL_TABLE`, `APPIAN_TABLE`, `DEAD_LETTER_QUEUE_NAME`, `CONNECTORCTL` and `SOAK_DIR`.
+//! `SEATOOL_TABLE`, `APPIAN_TABLE`, `DEAD_LETTER_QUEUE_NAME`, `CONNECTORCTL`, `SOAK_DIR`,
+//! `TOXIPROXY_URL` and `CONNECT_BOOTSTRAP` (the worker's way to the broker, through Toxiproxy).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -73,10 +87,14 @@ enum Kind {
     DynamoDbSlow,
     ConnectorDeleted,
     PoisonRecord,
+    BrokerHung,
+    SinkCrashed,
+    TaskFailed,
+    MonitorStateThrottled,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 11] = [
         Kind::WorkerKilled,
         Kind::BrokerRestarted,
         Kind::DynamoDbThrottled,
@@ -84,6 +102,10 @@ impl Kind {
         Kind::DynamoDbSlow,
         Kind::ConnectorDeleted,
         Kind::PoisonRecord,
+        Kind::BrokerHung,
+        Kind::SinkCrashed,
+        Kind::TaskFailed,
+        Kind::MonitorStateThrottled,
     ];
 
     fn name(self) -> &'static str {
@@ -95,6 +117,10 @@ impl Kind {
             Kind::DynamoDbSlow => "dynamodb-slow",
             Kind::ConnectorDeleted => "connector-deleted",
             Kind::PoisonRecord => "poison-record",
+            Kind::BrokerHung => "broker-hung",
+            Kind::SinkCrashed => "sink-crashed",
+            Kind::TaskFailed => "task-failed",
+            Kind::MonitorStateThrottled => "monitor-state-throttled",
         }
     }
 }
@@ -140,7 +166,34 @@ struct SinkSpec {
     function: &'static str,
     table: String,
     watch: String,
+    /// The watch server's name in `.run/` (its log and pid) and in `target/soak/NAME.start`.
+    server: &'static str,
     mapping: &'static str,
+    /// How a record that fails the task starts (`standin.poison.prefix`), before the mapping's
+    /// fields: `{"SOAK_TASK_FAIL":true,` and the rest of an ordinary record of the key.
+    task_fail: &'static str,
+}
+
+impl SinkSpec {
+    /// The task-failing record `n` and the ordinary, newer record of its key that follows it:
+    /// (partition, key, value) each. The first never reaches the table (skipped after the
+    /// restart); the second must.
+    fn task_fail_records(&self, n: u64) -> [(i32, Option<String>, String); 2] {
+        if self.mapping == "seatool" {
+            let key = Some(format!("\"SOAK-TF-{n}\""));
+            let body = format!(r#""STATE_PLAN":{{"ID_NUMBER":"SOAK-TF-{n}","VERSION":1}}}}"#);
+            [
+                (0, key.clone(), format!("{}{body}", self.task_fail)),
+                (0, key, format!("{{{body}")),
+            ]
+        } else {
+            let body = format!(r#""PCKG_ID":{},"VERSION":1}}}}"#, 80_000 + n);
+            [
+                (0, None, format!("{}{body}", self.task_fail)),
+                (0, None, format!(r#"{{"payload":{{{body}"#)),
+            ]
+        }
+    }
 }
 
 /// Produced records: key → (partition, offset, timestamp) of the last one, and every record's
@@ -153,6 +206,7 @@ struct Produced {
     at: HashMap<(String, i32, i64), (i64, bool)>,
 }
 
+#[derive(Clone)]
 struct Producer {
     client: Arc<Client>,
 }
@@ -184,25 +238,44 @@ impl Producer {
         value: Option<String>,
     ) -> Result<(i64, i64), String> {
         let now = chrono::Utc::now();
-        let pc = self
-            .client
-            .partition_client(topic, partition, UnknownTopicHandling::Retry)
-            .await
-            .map_err(|e| e.to_string())?;
         let record = Record {
             key: key.map(String::into_bytes),
             value: value.map(String::into_bytes),
             headers: BTreeMap::new(),
             timestamp: now,
         };
-        let offsets = tokio::time::timeout(
-            Duration::from_secs(10),
-            pc.produce(vec![record], Compression::NoCompression),
-        )
+        // The partition's leader is looked up again while the broker is away: bounded too.
+        let offsets = tokio::time::timeout(Duration::from_secs(10), async {
+            let pc = self
+                .client
+                .partition_client(topic, partition, UnknownTopicHandling::Retry)
+                .await
+                .map_err(|e| e.to_string())?;
+            pc.produce(vec![record], Compression::NoCompression)
+                .await
+                .map_err(|e| e.to_string())
+        })
         .await
-        .map_err(|_| "no answer in 10 s".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| "no answer in 10 s".to_string())??;
         Ok((offsets.first().copied().unwrap_or(-1), now.timestamp_millis()))
+    }
+
+    /// Produces the records in order, each retried until Kafka takes it (the broker may be away
+    /// for a fault's span), for at most five minutes.
+    async fn send_all(self, topic: &'static str, records: Vec<(i32, Option<String>, String)>) -> Result<(), String> {
+        let until = Instant::now() + Duration::from_secs(300);
+        for (partition, key, value) in records {
+            loop {
+                match self.send(topic, partition, key.clone(), Some(value.clone())).await {
+                    Ok(_) => break,
+                    Err(why) if Instant::now() >= until => {
+                        return Err(format!("{topic}: a record not produced in 5 minutes: {why}"));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -315,7 +388,10 @@ async fn run() -> Result<bool, String> {
     let sdk = sdk().await;
     let connect = var("CONNECT_URL")?;
     let api = HttpConnectApi::new(&connect, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    let monitor = Monitor::with_url(&connect).await;
+    // The monitor's state table behind the fault proxy, to be throttled.
+    let through_faults =
+        connector_adapters::aws::load_sdk_config_at(&var("FAULTS_URL")?, Duration::from_secs(10), 3).await;
+    let monitor = Monitor::with_url_and_sdk(&connect, through_faults).await;
     let sinks = [
         SinkSpec {
             connector: "seatool-sink",
@@ -323,7 +399,9 @@ async fn run() -> Result<bool, String> {
             function: "sinkSeatoolData",
             table: var("SEATOOL_TABLE")?,
             watch: var("SEATOOL_WATCH_URL")?,
+            server: "soak-seatool",
             mapping: "seatool",
+            task_fail: r#"{"SOAK_TASK_FAIL":true,"#,
         },
         SinkSpec {
             connector: "appian-sink",
@@ -331,7 +409,9 @@ async fn run() -> Result<bool, String> {
             function: "sinkAppianData",
             table: var("APPIAN_TABLE")?,
             watch: var("APPIAN_WATCH_URL")?,
+            server: "soak-appian",
             mapping: "appian",
+            task_fail: r#"{"payload":{"SOAK_TASK_FAIL":true,"#,
         },
     ];
     for s in &sinks {
@@ -339,8 +419,13 @@ async fn run() -> Result<bool, String> {
     }
     let dlq = create_queue(&sdk, &var("DEAD_LETTER_QUEUE_NAME")?).await;
     let producer = Producer::new(&var("KAFKA_BOOTSTRAP_SERVERS")?).await?;
+    let seen_dir = format!("{soak_dir}/task-fail-seen");
+    let _ = std::fs::remove_dir_all(&seen_dir);
+    std::fs::create_dir_all(&seen_dir).map_err(|e| format!("{seen_dir}: {e}"))?;
     for s in &sinks {
-        let config = lambda_sink_connector(s.topic, s.function, &s.watch);
+        let mut config = lambda_sink_connector(s.topic, s.function, &s.watch);
+        config.insert("standin.poison.prefix".into(), s.task_fail.into());
+        config.insert("standin.poison.seen.dir".into(), seen_dir.clone());
         monitor.desire(s.connector, &config).await;
         api.put_config(s.connector, &config)
             .await
@@ -352,6 +437,19 @@ async fn run() -> Result<bool, String> {
     let produced = Arc::new(Mutex::new(Produced::default()));
     let active = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let end = started + Duration::from_secs(minutes * 60);
+    let mut chaos = Chaos {
+        sinks: &sinks,
+        api: &api,
+        producer: producer.clone(),
+        state_table: monitor.config.state_table.clone(),
+        toxiproxy: var("TOXIPROXY_URL")?,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?,
+        task_failures: 0,
+        sending: Vec::new(),
+    };
     let producing = {
         let (produced, active) = (Arc::clone(&produced), Arc::clone(&active));
         let mut rng = Rng(seed.wrapping_mul(31).max(1));
@@ -388,7 +486,7 @@ async fn run() -> Result<bool, String> {
             let (due, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(until, _)| *until <= now);
             pending = rest;
             for (_, f) in due {
-                end_fault(&f, &sinks).await?;
+                chaos.end(&f).await?;
                 active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 say(format!("fault over: {} on {}", f.kind.name(), sinks[f.sink].connector));
             }
@@ -402,7 +500,7 @@ async fn run() -> Result<bool, String> {
                 if f.kind == Kind::PoisonRecord {
                     poison += 1;
                 }
-                start_fault(&f, &sinks, &api).await?;
+                chaos.start(&f).await?;
                 log.push(
                     json!({"kind": f.kind.name(), "sink": sinks[f.sink].connector, "at_s": f.at, "seconds": f.seconds}),
                 );
@@ -411,7 +509,7 @@ async fn run() -> Result<bool, String> {
             }
             if now >= end && plan.peek().is_none() {
                 for (_, f) in pending.drain(..) {
-                    end_fault(&f, &sinks).await?;
+                    chaos.end(&f).await?;
                     active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 if !broker_running() {
@@ -420,7 +518,10 @@ async fn run() -> Result<bool, String> {
                 if !worker_running() {
                     start_worker().await?;
                 }
-                return Ok::<_, String>((log, poison));
+                for sending in chaos.sending.drain(..) {
+                    sending.await.map_err(|e| e.to_string())??;
+                }
+                return Ok::<_, String>((log, poison, chaos.task_failures));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -428,24 +529,23 @@ async fn run() -> Result<bool, String> {
     let (producer_out, faults_out, ticks) = {
         let watching = async {
             let mut seen: HashMap<(String, i32, i64), i64> = HashMap::new();
-            let mut restarts = 0u32;
+            let mut runs = Runs::default();
             let mut last_scan = Instant::now();
             while Instant::now() < end + Duration::from_secs(2) {
-                let report = monitor.run().await;
-                restarts += count_restarts(&report);
+                runs.run(&monitor).await;
                 if last_scan.elapsed() >= Duration::from_secs(2) {
                     observe(&sdk, &sinks, &mut seen).await;
                     last_scan = Instant::now();
                 }
                 tokio::time::sleep(TICK).await;
             }
-            (seen, restarts)
+            (seen, runs)
         };
         tokio::join!(producing, injecting, watching)
     };
     let (producer, producer_failures) = producer_out;
-    let (fault_log, poison_faults) = faults_out?;
-    let (mut seen, mut restarts) = ticks;
+    let (fault_log, poison_faults, task_failures) = faults_out?;
+    let (mut seen, mut runs) = ticks;
     // The poison records the faults asked for (not JSON, each on its fault's sink), produced now
     // that the production has stopped.
     for (i, f) in faults_plan.iter().filter(|f| f.kind == Kind::PoisonRecord).enumerate() {
@@ -470,8 +570,7 @@ async fn run() -> Result<bool, String> {
     let drain_end = Instant::now() + DRAIN;
     let mut reports: Vec<Value>;
     loop {
-        let report = monitor.run().await;
-        restarts += count_restarts(&report);
+        runs.run(&monitor).await;
         observe(&sdk, &sinks, &mut seen).await;
         reports = Vec::new();
         for s in &sinks {
@@ -493,8 +592,7 @@ async fn run() -> Result<bool, String> {
     // A few more runs, so incidents of faults just healed are resolved.
     let mut open: Vec<String> = Vec::new();
     for _ in 0..20 {
-        let report = monitor.run().await;
-        restarts += count_restarts(&report);
+        runs.run(&monitor).await;
         let stored = connector_core::monitor::ports::MonitorStore::load(&monitor.store, &monitor.cluster)
             .await
             .map_err(|e| e.to_string())?;
@@ -532,6 +630,14 @@ async fn run() -> Result<bool, String> {
     quiet.sort_unstable();
     faulty.sort_unstable();
     let latency = |v: &[i64]| json!({"samples": v.len(), "p50_ms": percentile(v, 0.5), "p99_ms": percentile(v, 0.99), "max_ms": v.last()});
+    // How long something stayed broken as the monitor, run every TICK, saw it; deployed, it runs
+    // every minute, which adds up to a minute to each of these.
+    let mut broken_for = runs.broken_for.clone();
+    broken_for.sort_unstable();
+    let monitor_summary = json!({
+        "interval_s": TICK.as_secs(), "runs_failed": runs.failed, "restarts": runs.restarts,
+        "broken": latency(&broken_for), "stillBroken": runs.broken_since.keys().collect::<Vec<_>>(),
+    });
 
     let clean = reports.iter().all(|r| losses(r) == 0);
     let refused: u64 = reports
@@ -559,7 +665,9 @@ async fn run() -> Result<bool, String> {
                      "sendsFailed": producer_failures},
         "verify": {"seatool": reports[0]["counts"], "appian": reports[1]["counts"]},
         "incidents": {"opened": opened, "resolvedNotices": resolved, "stillOpen": open},
-        "restarts": restarts,
+        "restarts": runs.restarts,
+        "taskFailures": task_failures,
+        "monitor": monitor_summary,
         "latency": {"quiet": latency(&quiet), "duringFaults": latency(&faulty)},
         "panics": panics,
         "checks": checks.iter().map(|(what, held)| json!({"check": what, "held": held})).collect::<Vec<_>>(),
@@ -579,8 +687,15 @@ async fn run() -> Result<bool, String> {
         println!("  verify {}: {}", sinks[s].mapping, reports[s]["counts"]);
     }
     println!(
-        "  incidents opened: {} ({resolved} resolved notices); restarts: {restarts}",
-        opened.len()
+        "  incidents opened: {} ({resolved} resolved notices); restarts: {}; runs failed: {} (state table throttled)",
+        opened.len(),
+        runs.restarts,
+        runs.failed
+    );
+    println!(
+        "  broken, as the monitor saw it every {} s: {}",
+        TICK.as_secs(),
+        latency(&broken_for)
     );
     println!("  latency quiet: {}", latency(&quiet));
     println!("  latency during faults: {}", latency(&faulty));
@@ -594,6 +709,73 @@ async fn run() -> Result<bool, String> {
         );
     }
     Ok(ok)
+}
+
+/// The monitor's runs as the soak saw them: restarts requested, runs that failed (its state
+/// table throttled), and how long each connector stayed broken.
+#[derive(Default)]
+struct Runs {
+    restarts: u32,
+    failed: u32,
+    /// What a run found broken (a connector, or `cluster` for the worker), since when (ms).
+    broken_since: HashMap<String, i64>,
+    /// How long each time something was broken lasted, from the first run that found it so to
+    /// the first that found it well (ms).
+    broken_for: Vec<i64>,
+}
+
+impl Runs {
+    async fn run(&mut self, monitor: &Monitor) {
+        let now = connector_adapters::now_millis();
+        let report = match monitor.try_run().await {
+            Ok(out) => out.report,
+            Err(_) => {
+                self.failed += 1;
+                return;
+            }
+        };
+        self.restarts += count_restarts(&report);
+        let broken = broken(&report);
+        for what in &broken {
+            self.broken_since.entry(what.clone()).or_insert(now);
+        }
+        let healed: Vec<String> = self
+            .broken_since
+            .keys()
+            .filter(|k| !broken.contains(*k))
+            .cloned()
+            .collect();
+        for what in healed {
+            if let Some(since) = self.broken_since.remove(&what) {
+                self.broken_for.push(now - since);
+            }
+        }
+    }
+}
+
+/// What a report finds broken: connectors not healthy, desired ones missing, and `cluster` when
+/// a finding about no connector (the worker unreachable, say) stands.
+fn broken(report: &Value) -> std::collections::HashSet<String> {
+    let connectors = report["connectors"].as_array().cloned().unwrap_or_default();
+    let mut broken: std::collections::HashSet<String> = connectors
+        .iter()
+        .filter(|c| c["healthy"] == json!(false))
+        .filter_map(|c| c["name"].as_str().map(String::from))
+        .collect();
+    for desired in report["desired"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !connectors.iter().any(|c| c["name"] == json!(desired)) {
+            broken.insert(desired.to_string());
+        }
+    }
+    if report["findings"].as_array().is_some_and(|f| !f.is_empty()) {
+        broken.insert("cluster".to_string());
+    }
+    broken
 }
 
 fn count_restarts(report: &Value) -> u32 {
@@ -623,55 +805,162 @@ async fn observe(sdk: &aws_config::SdkConfig, sinks: &[SinkSpec], seen: &mut Has
     }
 }
 
-async fn start_fault(f: &Fault, sinks: &[SinkSpec], api: &HttpConnectApi) -> Result<(), String> {
-    let table = Faults::for_target(&sinks[f.sink].table);
-    match f.kind {
-        // Overlapping kills: the worker is killed once and started again once.
-        Kind::WorkerKilled if worker_running() => {
-            kafka_script(&["kill-worker", "1"]).await;
-        }
-        Kind::WorkerKilled => {}
-        Kind::BrokerRestarted if broker_running() => {
-            kafka_script(&["stop-broker"]).await;
-        }
-        Kind::BrokerRestarted => {}
-        Kind::DynamoDbThrottled => {
-            table
-                .add(json!({"operation": "PutItem", "error": "ProvisionedThroughputExceededException"}))
-                .await
-        }
-        Kind::DynamoDb5xx => {
-            table
-                .add(json!({"operation": "PutItem", "error": "InternalServerError"}))
-                .await
-        }
-        Kind::DynamoDbSlow => table.add(json!({"operation": "PutItem", "delay_ms": 3000})).await,
-        Kind::ConnectorDeleted => {
-            // A worker being restarted answers nothing: the delete is then moot.
-            let _ = api.delete(sinks[f.sink].connector).await;
-        }
-        Kind::PoisonRecord => {}
-    }
-    Ok(())
+/// What the faults act on.
+struct Chaos<'a> {
+    sinks: &'a [SinkSpec],
+    api: &'a HttpConnectApi,
+    producer: Producer,
+    /// The monitor's state table (its faults at the proxy are the table's).
+    state_table: String,
+    toxiproxy: String,
+    http: reqwest::Client,
+    /// Task-failing records produced so far (each gets its own key).
+    task_failures: u64,
+    /// Their production, under way.
+    sending: Vec<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
-async fn end_fault(f: &Fault, sinks: &[SinkSpec]) -> Result<(), String> {
-    match f.kind {
-        // A worker cannot join its group while the broker is down: the broker's return starts it.
-        Kind::WorkerKilled if worker_running() || !broker_running() => {}
-        Kind::WorkerKilled => start_worker().await?,
-        Kind::BrokerRestarted => {
-            if !broker_running() {
-                kafka_script(&["start-broker"]).await;
+/// The Toxiproxy toxic that hangs the broker: every answer dropped, no connection closed.
+const HANG: &str = "broker-hung";
+
+impl Chaos<'_> {
+    async fn start(&mut self, f: &Fault) -> Result<(), String> {
+        let sink = &self.sinks[f.sink];
+        let table = Faults::for_target(&sink.table);
+        match f.kind {
+            // Overlapping kills: the worker is killed once and started again once.
+            Kind::WorkerKilled if worker_running() => {
+                kafka_script(&["kill-worker", "1"]).await;
             }
-            if !worker_running() {
-                start_worker().await?;
+            Kind::WorkerKilled => {}
+            Kind::BrokerRestarted if broker_running() => {
+                kafka_script(&["stop-broker"]).await;
             }
+            Kind::BrokerRestarted => {}
+            Kind::BrokerHung => {
+                let toxic =
+                    json!({"name": HANG, "type": "timeout", "stream": "downstream", "attributes": {"timeout": 0}});
+                let answer = self
+                    .http
+                    .post(format!("{}/proxies/kafka/toxics", self.toxiproxy))
+                    .json(&toxic)
+                    .send()
+                    .await
+                    .map_err(|e| format!("Toxiproxy: {e}"))?;
+                // 409: hung already by an overlapping fault.
+                if !answer.status().is_success() && answer.status() != reqwest::StatusCode::CONFLICT {
+                    return Err(format!("Toxiproxy refused the {HANG} toxic: {}", answer.status()));
+                }
+            }
+            Kind::DynamoDbThrottled => {
+                table
+                    .add(json!({"operation": "PutItem", "error": "ProvisionedThroughputExceededException"}))
+                    .await
+            }
+            Kind::DynamoDb5xx => {
+                table
+                    .add(json!({"operation": "PutItem", "error": "InternalServerError"}))
+                    .await
+            }
+            Kind::DynamoDbSlow => table.add(json!({"operation": "PutItem", "delay_ms": 3000})).await,
+            Kind::SinkCrashed => {
+                // Writes held at the proxy, so that the kill lands while a batch is being stored.
+                table
+                    .add(json!({"operation": "PutItem", "delay_ms": 2000, "times": 10}))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                crash_and_restart(sink).await?;
+            }
+            Kind::TaskFailed => {
+                // Apart, so a broker away does not hold up the faults (its return among them).
+                let records = sink.task_fail_records(self.task_failures).to_vec();
+                self.sending
+                    .push(tokio::spawn(self.producer.clone().send_all(sink.topic, records)));
+                self.task_failures += 1;
+            }
+            Kind::MonitorStateThrottled => {
+                Faults::for_target(&self.state_table)
+                    .add(json!({"error": "ProvisionedThroughputExceededException"}))
+                    .await
+            }
+            Kind::ConnectorDeleted => {
+                // A worker being restarted answers nothing: the delete is then moot.
+                let _ = self.api.delete(sink.connector).await;
+            }
+            Kind::PoisonRecord => {}
         }
-        Kind::DynamoDbThrottled | Kind::DynamoDb5xx | Kind::DynamoDbSlow => {
-            Faults::for_target(&sinks[f.sink].table).clear().await
+        Ok(())
+    }
+
+    async fn end(&self, f: &Fault) -> Result<(), String> {
+        match f.kind {
+            // A worker cannot join its group while the broker is down: the broker's return starts it.
+            Kind::WorkerKilled if worker_running() || !broker_running() => {}
+            Kind::WorkerKilled => start_worker().await?,
+            Kind::BrokerRestarted => {
+                if !broker_running() {
+                    kafka_script(&["start-broker"]).await;
+                }
+                if !worker_running() {
+                    start_worker().await?;
+                }
+            }
+            Kind::BrokerHung => {
+                // 404: an overlapping fault's end removed it already.
+                self.http
+                    .delete(format!("{}/proxies/kafka/toxics/{HANG}", self.toxiproxy))
+                    .send()
+                    .await
+                    .map_err(|e| format!("Toxiproxy: {e}"))?;
+            }
+            Kind::DynamoDbThrottled | Kind::DynamoDb5xx | Kind::DynamoDbSlow => {
+                Faults::for_target(&self.sinks[f.sink].table).clear().await
+            }
+            Kind::MonitorStateThrottled => Faults::for_target(&self.state_table).clear().await,
+            Kind::SinkCrashed | Kind::TaskFailed | Kind::ConnectorDeleted | Kind::PoisonRecord => {}
         }
-        Kind::ConnectorDeleted | Kind::PoisonRecord => {}
+        Ok(())
+    }
+}
+
+/// Kills a sink's function process with SIGKILL, and its watch server with it (cargo lambda watch
+/// does not start a killed function again: every later invoke would hang), then serves the
+/// function again from a new watch server on the same port, as Lambda replaces a crashed
+/// environment. The connector's invocation in flight fails and is retried.
+async fn crash_and_restart(sink: &SinkSpec) -> Result<(), String> {
+    let pid_file = format!("{}/{}.pid", var("RUN_DIR")?, sink.server);
+    let server = std::fs::read_to_string(&pid_file)
+        .map_err(|e| format!("{pid_file}: {e}"))?
+        .trim()
+        .to_string();
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {program}: {e}"))
+    };
+    // The function runs in a session of its own, a child of the watch server.
+    let found = run("pgrep", &["-P", &server, "-f", sink.function])?;
+    let function = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    if function.is_empty() {
+        return Err(format!("no {} process under {}", sink.function, sink.server));
+    }
+    for pid in function.lines() {
+        run("kill", &["-KILL", pid])?;
+    }
+    run("kill", &["-KILL", "--", &format!("-{server}")])?;
+    let start = format!("{}/{}.start", var("SOAK_DIR")?, sink.server);
+    let out = tokio::process::Command::new("bash")
+        .arg(&start)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {start}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} did not start again: {}",
+            sink.server,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(())
 }

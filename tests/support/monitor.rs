@@ -28,7 +28,11 @@ pub struct Monitor {
 impl Monitor {
     /// A monitor of the worker at `url`.
     pub async fn with_url(url: &str) -> Self {
-        let sdk = sdk().await;
+        Self::with_url_and_sdk(url, sdk().await).await
+    }
+
+    /// A monitor of the worker at `url` that reaches AWS with `sdk` (the fault proxy's, say).
+    pub async fn with_url_and_sdk(url: &str, sdk: SdkConfig) -> Self {
         let table = unique("monitor-state");
         create_sink_table(&sdk, &table).await;
         let (topic, queue) = alert_inbox(&sdk, "alerts").await;
