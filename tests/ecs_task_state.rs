@@ -55,7 +55,12 @@ impl Ecs {
     }
 
     /// `alarmState` on the sample `events/alarm/<file>` with this catalogue.
-    async fn alarm(&self, catalogue: &[connector_core::monitor::alarm::AlarmEntry], file: &str, now: i64) -> Value {
+    async fn alarm(
+        &self,
+        catalogue: &[connector_core::monitor::events::alarm::AlarmEntry],
+        file: &str,
+        now: i64,
+    ) -> Value {
         let e = event(&format!("alarm/{file}"));
         connector_lambdas::alarm_state::handle(&self.config, catalogue, &self.store, &self.alerts, &e, now)
             .await
@@ -253,7 +258,7 @@ async fn expected_stops_other_clusters_and_malformed_events_do_not_alert() {
 
 #[tokio::test]
 async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
-    use connector_core::monitor::alarm::alarm_catalogue;
+    use connector_core::monitor::events::alarm::alarm_catalogue;
     let ecs = Ecs::new().await;
     let cat = alarm_catalogue();
     let send = |file: &'static str, now: i64| ecs.alarm(&cat, file, now);
@@ -294,7 +299,7 @@ async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
 /// subscribers page on), saying it escalated; a repeated ALARM stays quiet.
 #[tokio::test]
 async fn an_alarm_escalating_from_insufficient_data_to_alarm_alerts_again_as_critical() {
-    use connector_core::monitor::alarm::alarm_catalogue;
+    use connector_core::monitor::events::alarm::alarm_catalogue;
     use connector_lambdas::alarm_state::handle as alarm;
     let ecs = Ecs::new().await;
     // The sink-failure alarm as if its missing data mattered (an entry of that shape).
@@ -347,9 +352,9 @@ async fn an_alarm_escalating_from_insufficient_data_to_alarm_alerts_again_as_cri
 /// cause) is covered the same way or paged as before.
 #[tokio::test]
 async fn a_connector_unhealthy_alarm_does_not_page_again_for_what_the_monitor_paged() {
-    use connector_core::monitor::alarm::alarm_catalogue;
-    use connector_core::monitor::alert::opening;
-    use connector_core::monitor::finding::{Category, Finding};
+    use connector_core::monitor::alerting::alert::opening;
+    use connector_core::monitor::events::alarm::alarm_catalogue;
+    use connector_core::monitor::judge::finding::{Category, Finding};
     use connector_core::monitor::ports::MonitorStore;
     let ecs = Ecs::new().await;
     let cat = alarm_catalogue();
@@ -405,7 +410,7 @@ async fn a_connector_unhealthy_alarm_does_not_page_again_for_what_the_monitor_pa
 #[tokio::test]
 async fn an_undecodable_connector_state_is_replaced_instead_of_blocking_its_connector() {
     use aws_sdk_dynamodb::types::AttributeValue as A;
-    use connector_core::monitor::evaluate::ConnectorState;
+    use connector_core::monitor::judge::state::ConnectorState;
     use connector_core::monitor::ports::MonitorStore;
     let sdk = sdk().await;
     let table = unique("monitor-state");

@@ -808,7 +808,8 @@ async fn stand_in_poison_records_failing_in_turn_are_restarted_at_the_connectors
 // The emulator: what a real worker cannot be made to do on demand, and its fidelity.
 
 use connector_core::connect::ConnectorConfig;
-use connector_core::monitor::evaluate::{Observation, Settings, evaluate};
+use connector_core::monitor::judge::evaluate::{Observation, evaluate};
+use connector_core::monitor::judge::state::Settings;
 use connector_core::monitor::ports::MonitorStore;
 use connector_tests::emulator::{Emulator, Faults};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use connector_adapters::connect::HttpConnectApi;
 use connector_adapters::kafka::{KafkaBrokers, tls_config};
 use connector_core::connect::{ConnectApi, State};
-use connector_core::monitor::lag::Brokers;
+use connector_core::monitor::judge::lag::Brokers;
 use connector_tests::monitor::{Monitor, findings};
 use connector_tests::{connect_url, file_sink, now_millis, produce, task_is, unique};
 use serde_json::Value;

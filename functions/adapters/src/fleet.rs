@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use connector_core::connect::ConnectorConfigs;
 use connector_core::connect::control::parse_request;
-use connector_core::monitor::lag::Brokers;
+use connector_core::monitor::judge::lag::Brokers;
 use connector_core::monitor::ports::{AlertPublisher, Clock, MonitorStore, Workers};
 use connector_core::monitor::run::{Monitor, MonitorFailure, RunReport};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_core::monitor::lag::{BrokerError, Brokers, PartitionEnds};
+use connector_core::monitor::judge::lag::{BrokerError, Brokers, PartitionEnds};
 use connector_core::sink::decode::bytes_field;
 use connector_core::sink::verify::{PartitionRange, ReadError, TopicReader};
 use connector_core::sink::{Coordinates, SourceRecord};

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use connector_core::monitor::alert::Incident;
+use connector_core::monitor::alerting::alert::Incident;
 use connector_core::monitor::audit::{AUDIT_KEPT_MS, AuditEntry};
-use connector_core::monitor::evaluate::{ClusterState, ConnectorState};
+use connector_core::monitor::judge::state::{ClusterState, ConnectorState};
 use connector_core::monitor::ports::{
     MonitorStore, RESOLVED_KEPT_MS, ResolvedIncident, StateError, StoredState, Versioned,
 };

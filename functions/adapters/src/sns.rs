@@ -1,7 +1,7 @@
 //! Alerts on Amazon SNS, with the message attributes subscribers filter on.
 
 use aws_sdk_sns::types::MessageAttributeValue;
-use connector_core::monitor::alert::AlertMessage;
+use connector_core::monitor::alerting::alert::AlertMessage;
 use connector_core::monitor::ports::{AlertError, AlertPublisher};
 
 pub use aws_sdk_sns::Client;

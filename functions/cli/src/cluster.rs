@@ -18,10 +18,10 @@ use connector_core::connect::{
     ConnectApi, ConnectError, ConnectorConfig, ConnectorConfigs, ConnectorStatus, ConnectorView, State, TaskDiscovery,
 };
 use connector_core::error_chain;
-use connector_core::monitor::alert::Incident;
-use connector_core::monitor::cause::root_cause;
+use connector_core::monitor::alerting::alert::Incident;
 use connector_core::monitor::config::MonitorConfig;
-use connector_core::monitor::evaluate::ConnectorState;
+use connector_core::monitor::judge::cause::root_cause;
+use connector_core::monitor::judge::state::ConnectorState;
 use connector_core::monitor::ports::{MonitorStore, StoredState};
 use connector_core::monitor::time::{human_duration, iso8601};
 use serde_json::{Value, json};

@@ -8,8 +8,8 @@ use connector_adapters::kafka::KafkaBrokers;
 use connector_adapters::now_millis;
 use connector_core::connect::{ConnectApi, ConnectError, ConnectorConfig, SinkOffset, State};
 use connector_core::error_chain;
-use connector_core::monitor::cause::root_cause;
-use connector_core::monitor::lag::{measure, topics_of};
+use connector_core::monitor::judge::cause::root_cause;
+use connector_core::monitor::judge::lag::{measure, topics_of};
 use connector_core::monitor::time::{human_duration, iso8601};
 use serde_json::{Value, json};
 

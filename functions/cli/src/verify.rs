@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use connector_core::connect::ConnectApi;
-use connector_core::monitor::lag::topics_of;
+use connector_core::monitor::judge::lag::topics_of;
 
 use crate::cluster::{connect, sdk, store};
 use crate::context::Context;

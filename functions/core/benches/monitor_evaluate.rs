@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use connector_core::connect::{
     ComponentStatus, ConnectorConfig, ConnectorInfo, ConnectorStatus, ConnectorView, State, TaskStatus,
 };
-use connector_core::monitor::evaluate::{Observation, Settings, evaluate};
+use connector_core::monitor::judge::evaluate::{Observation, evaluate};
+use connector_core::monitor::judge::state::Settings;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn trace(name: &str) -> String {

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::connect::{ConnectorConfig, wire};
-use crate::monitor::alarm::{AlarmChange, alarm_catalogue, classify_alarm_event};
-use crate::monitor::ecs::{EcsEvent, classify_ecs_event};
-use crate::monitor::evaluate::{Observation, Settings, evaluate};
-use crate::monitor::finding::Finding;
+use crate::monitor::events::alarm::{AlarmChange, alarm_catalogue, classify_alarm_event};
+use crate::monitor::events::ecs::{EcsEvent, classify_ecs_event};
+use crate::monitor::judge::evaluate::{Observation, evaluate};
+use crate::monitor::judge::finding::Finding;
+use crate::monitor::judge::state::Settings;
 use crate::sink::decode_batch;
 use crate::sink::mapping::{Mapped, Table, map_record};
 

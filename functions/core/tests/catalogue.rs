@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use connector_core::monitor::cause::Cause;
-use connector_core::monitor::finding::Category;
+use connector_core::monitor::judge::cause::Cause;
+use connector_core::monitor::judge::finding::Category;
 use serde_json::Value;
 
 fn root(path: &str) -> String {

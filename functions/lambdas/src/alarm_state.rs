@@ -4,7 +4,7 @@
 //! incident that an ALARM makes more severe than it was alerted as is alerted again.
 
 use connector_core::error_chain;
-use connector_core::monitor::alarm::{
+use connector_core::monitor::events::alarm::{
     AlarmChange, AlarmEntry, alarm_catalogue, alarm_connector, classify_alarm_event, covering,
 };
 use connector_core::monitor::lifecycle::{Cleared, Raised, clear, raise};

@@ -5,9 +5,9 @@
 
 use connector_core::error_chain;
 use connector_core::metrics::{Unit, emf_line};
-use connector_core::monitor::alert::{Incident, Notice, NoticeKind, opening, render};
-use connector_core::monitor::ecs::{EcsEvent, classify_ecs_event, stopped_again};
-use connector_core::monitor::finding::Category;
+use connector_core::monitor::alerting::alert::{Incident, Notice, NoticeKind, opening, render};
+use connector_core::monitor::events::ecs::{EcsEvent, classify_ecs_event, stopped_again};
+use connector_core::monitor::judge::finding::Category;
 use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};

@@ -6,10 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{Action, ConnectorState, Evaluation};
-use super::finding::{Category, Finding};
-use super::restart::RestartPolicy;
-use super::time::iso8601;
+use crate::monitor::judge::finding::{Category, Finding};
+use crate::monitor::judge::restart::RestartPolicy;
+use crate::monitor::judge::state::{Action, ConnectorState, Evaluation};
+use crate::monitor::time::iso8601;
 
 /// How long an audit entry is kept.
 pub const AUDIT_KEPT_MS: i64 = 30 * 24 * 3_600_000;
@@ -146,7 +146,7 @@ pub fn of_action(
         }
         Action::RestartStalled { attempt, budget, .. } => {
             entry.kind = AuditKind::Restart;
-            entry.fingerprint = Some(super::lag::STALLED_FINGERPRINT.to_string());
+            entry.fingerprint = Some(crate::monitor::judge::lag::STALLED_FINGERPRINT.to_string());
             entry.attempt = Some(*attempt);
             entry.budget = Some(*budget);
             entry.next_not_before = policy.next_not_before(&state.progress.restart);
@@ -248,8 +248,9 @@ pub fn earlier_restarts(history: &[AuditEntry], connector: &str, fingerprint: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::evaluate::{Observation, Settings, evaluate};
-    use crate::monitor::finding::Severity;
+    use crate::monitor::judge::evaluate::{Observation, evaluate};
+    use crate::monitor::judge::finding::Severity;
+    use crate::monitor::judge::state::Settings;
     use std::collections::BTreeMap;
 
     const NOW: i64 = 1_795_504_647_000;

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::evaluate::Settings;
-use super::restart::RestartPolicy;
 use crate::config::{ConfigError, Env};
+use crate::monitor::judge::restart::RestartPolicy;
+use crate::monitor::judge::state::Settings;
 
 /// The variables a `CLUSTERS` entry may set for its cluster; the rest (the state table, the alert
 /// topic, the runbooks, the run budget, the metrics namespace) are the deployment's.
@@ -86,7 +86,7 @@ pub struct MonitorConfig {
     /// `KAFKA_TLS_CA_FILE`: a PEM file of CA certificates trusted besides the system's.
     pub kafka_tls_ca_file: Option<String>,
     /// `STALL_AFTER_RUNS` (3), `LAG_ALERT_SECONDS` (900), `LAG_ALERT_RUNS` (2).
-    pub lag: super::lag::LagSettings,
+    pub lag: crate::monitor::judge::state::LagSettings,
 }
 
 impl MonitorConfig {
@@ -154,7 +154,7 @@ impl MonitorConfig {
                 p == "SSL" || p == "PLAINTEXT"
             }) == "SSL",
             kafka_tls_ca_file: env.optional("KAFKA_TLS_CA_FILE"),
-            lag: super::lag::LagSettings {
+            lag: crate::monitor::judge::state::LagSettings {
                 stall_after_runs: env.parsed("STALL_AFTER_RUNS", 3u32, "a whole number from 2 to 60", |n| {
                     (2..=60).contains(n)
                 }),

@@ -6,8 +6,8 @@
 //! The store's claim comes first, the message after: a message that fails undoes the claim, so
 //! the next state change alerts again, and two invocations at once alert once.
 
-use super::alert::{Notice, NoticeKind, escalation, render};
-use super::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError};
+use crate::monitor::alerting::alert::{Notice, NoticeKind, escalation, render};
+use crate::monitor::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError};
 
 /// The store or the topic failed; the claim was undone where a message was not sent.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum Raised {
     AlreadyOpen,
 }
 
-/// Opens the incident of `notice` (an [`opening`](super::alert::opening) notice) and alerts it;
+/// Opens the incident of `notice` (an [`opening`](crate::monitor::alerting::alert::opening) notice) and alerts it;
 /// an incident open already is alerted again only when `notice` makes it more severe.
 pub async fn raise<S: MonitorStore, P: AlertPublisher>(
     store: &S,

@@ -2,10 +2,12 @@
 
 use std::sync::Mutex;
 
-use super::alert::{AlertMessage, Incident};
-use super::audit::AuditEntry;
-use super::evaluate::{ClusterState, ConnectorState};
-use super::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError, StoredState, Versioned};
+use crate::monitor::alerting::alert::{AlertMessage, Incident};
+use crate::monitor::audit::AuditEntry;
+use crate::monitor::judge::state::{ClusterState, ConnectorState};
+use crate::monitor::ports::{
+    AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError, StoredState, Versioned,
+};
 
 /// A monitor store in memory, with the same conditional semantics as the DynamoDB adapter.
 #[derive(Debug, Default)]

@@ -1,37 +1,30 @@
 //! The health monitor behind `testConnectors`: from a trace to a cause, from a finding to an
 //! action and an alert, once per incident.
 //!
-//! Core layer: pure functions with `now` passed in, and a use case over ports.
+//! Core layer: pure functions with `now` passed in, and use cases over ports. Each sub-module
+//! imports only from those listed above it, never from one that imports it:
 //!
-//! - [`config`] — `testConnectors`' settings, read from its environment variables.
-//! - [`cause`] — the root cause of a FAILED trace, its cause id and fingerprint.
-//! - [`restart`] — the restart policy: backoff schedule, budget, reset after stability.
-//! - [`finding`] — categories, severities, findings.
-//! - [`ecs`] — ECS task state changes: why a task stopped, and when one runs again.
-//! - [`evaluate`] — one run's judgement: findings, actions, state to keep.
-//! - [`alarm`] — CloudWatch alarm state changes, read against `alarms/catalogue.json`.
-//! - [`group`] — many connectors failing on one cause alerted as one cluster incident.
-//! - [`alert`] — the incident lifecycle (open, reminder, resolved) and the message format.
-//! - [`lifecycle`] — raise and clear an incident of an event-like check (alarms, verified windows).
-//! - [`audit`] — the trail of every automated action and every decision to stand back.
-//! - [`ports`] — the monitor-state store, the alert publisher, the workers and the clock.
-//! - [`memory`] — their in-memory twins.
-//! - [`run`] — the use case: [`run::Monitor`].
 //! - [`time`] — instants and durations as text.
+//! - [`judge`] — what is wrong with a connector, why, and what to do about it: causes, findings,
+//!   the restart policy, one run's evaluation, consumer lag.
+//! - [`alerting`] — incidents and their messages: open, reminder, escalation, resolved, and many
+//!   connectors failing on one cause as one cluster incident.
+//! - [`events`] — ECS task state changes and CloudWatch alarm state changes, as findings and
+//!   incidents.
+//! - [`audit`] — the trail of every automated action and every decision to stand back.
+//! - [`config`] — `testConnectors`' settings, read from its environment variables.
+//! - [`ports`] — the monitor-state store, the alert publisher, the workers and the clock;
+//!   [`memory`] — their in-memory twins.
+//! - The use cases: [`run`] (`testConnectors`' run, [`run::Monitor`]) and [`lifecycle`] (raise
+//!   and clear an incident of an event-like check: alarms, verified windows).
 
-pub mod alarm;
-pub mod alert;
+pub mod alerting;
 pub mod audit;
-pub mod cause;
 pub mod config;
-pub mod ecs;
-pub mod evaluate;
-pub mod finding;
-pub mod group;
-pub mod lag;
+pub mod events;
+pub mod judge;
 pub mod lifecycle;
 pub mod memory;
 pub mod ports;
-pub mod restart;
 pub mod run;
 pub mod time;

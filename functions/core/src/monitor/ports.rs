@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::alert::{AlertMessage, Incident};
-use super::audit::AuditEntry;
-use super::evaluate::{ClusterState, ConnectorState};
 use crate::connect::ConnectApi;
+use crate::monitor::alerting::alert::{AlertMessage, Incident};
+use crate::monitor::audit::AuditEntry;
+use crate::monitor::judge::state::{ClusterState, ConnectorState};
 use crate::sink::ports::BoxError;
 
 /// The monitor-state store failed.
@@ -97,7 +97,7 @@ pub trait MonitorStore: Send + Sync {
         cluster: &str,
         resolved: &ResolvedIncident,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
-    /// Keeps an audit entry for [`AUDIT_KEPT_MS`](super::audit::AUDIT_KEPT_MS).
+    /// Keeps an audit entry for [`AUDIT_KEPT_MS`](crate::monitor::audit::AUDIT_KEPT_MS).
     fn record_audit(&self, cluster: &str, entry: &AuditEntry) -> impl Future<Output = Result<(), StateError>> + Send;
     /// The audit trail of one connector, or of the whole cluster, newest first, at most `limit`.
     fn history(

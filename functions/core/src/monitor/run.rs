@@ -8,23 +8,22 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::alert::{ResolveScope, plan_notices, render};
-use super::config::MonitorConfig;
-use super::evaluate::{
-    Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Observation, Settings, evaluate, judge_readiness,
-};
-use super::finding::{Category, Finding};
-use super::lag::{Brokers, LagReading, MeasureError};
-use super::ports::{AlertPublisher, Clock, Located, MonitorStore, ResolvedIncident, StateError, Workers};
 use crate::connect::control::{PayloadError, parse_request};
 use crate::connect::ports::{ConnectorConfigs, LoadedConfigs, Readiness, RestartOutcome};
 use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
 use crate::error_chain;
 use crate::metrics::{Unit, emf_line};
+use crate::monitor::alerting::alert::{ResolveScope, plan_notices, render};
+use crate::monitor::config::MonitorConfig;
+use crate::monitor::judge::evaluate::{Observation, evaluate, judge_readiness};
+use crate::monitor::judge::finding::{Category, Finding};
+use crate::monitor::judge::lag::{Brokers, LagReading, MeasureError};
+use crate::monitor::judge::state::{Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Settings};
+use crate::monitor::ports::{AlertPublisher, Clock, Located, MonitorStore, ResolvedIncident, StateError, Workers};
 
 /// The `testConnectors` use case: its ports and settings, with one method per job. The Lambda
 /// handler and `connectorctl check` both build one and call it.
-pub struct Monitor<C, W, S, P, K, B = super::lag::NoBrokers> {
+pub struct Monitor<C, W, S, P, K, B = crate::monitor::judge::lag::NoBrokers> {
     config: MonitorConfig,
     configs: C,
     workers: W,
@@ -35,7 +34,7 @@ pub struct Monitor<C, W, S, P, K, B = super::lag::NoBrokers> {
     clock: K,
     /// The `monitor-state-unavailable` incident this instance alerted, kept here because the
     /// state that would dedup it is what failed: one alert per cold start, resolved from here.
-    state_incident: std::sync::Mutex<Option<super::alert::Incident>>,
+    state_incident: std::sync::Mutex<Option<crate::monitor::alerting::alert::Incident>>,
 }
 
 /// Why a run failed outright.
@@ -202,7 +201,7 @@ where
 }
 
 impl<C, W, S: MonitorStore, P: AlertPublisher, K, B> Monitor<C, W, S, P, K, B> {
-    fn state_slot(&self) -> std::sync::MutexGuard<'_, Option<super::alert::Incident>> {
+    fn state_slot(&self) -> std::sync::MutexGuard<'_, Option<crate::monitor::alerting::alert::Incident>> {
         self.state_incident.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -221,7 +220,7 @@ impl<C, W, S: MonitorStore, P: AlertPublisher, K, B> Monitor<C, W, S, P, K, B> {
         );
         finding.detail = Some(format!("{why}\n"));
         finding.action = Some("none: no restart budget can be claimed; the invocation fails".into());
-        let notice = super::alert::opening(&ctx.cluster, &finding, ctx.now);
+        let notice = crate::monitor::alerting::alert::opening(&ctx.cluster, &finding, ctx.now);
         let message = render(&notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
         if self.alerts.publish(&message).await.is_ok() {
             *self.state_slot() = Some(notice.incident);
@@ -233,8 +232,8 @@ impl<C, W, S: MonitorStore, P: AlertPublisher, K, B> Monitor<C, W, S, P, K, B> {
         let Some(incident) = self.state_slot().take() else {
             return;
         };
-        let notice = super::alert::Notice {
-            kind: super::alert::NoticeKind::Resolved,
+        let notice = crate::monitor::alerting::alert::Notice {
+            kind: crate::monitor::alerting::alert::NoticeKind::Resolved,
             incident,
             finding: None,
         };
@@ -292,7 +291,7 @@ pub struct RunReport {
     /// Alerts that could not be sent (the run returns an error after printing the rest).
     pub alert_failures: Vec<String>,
     /// The audit entries of this run, for the log.
-    pub audit: Vec<super::audit::AuditEntry>,
+    pub audit: Vec<crate::monitor::audit::AuditEntry>,
 }
 
 /// Why a run could not be completed.
@@ -411,7 +410,7 @@ where
     }
 
     // Decisions to stand back go in the audit trail when they begin; actions as they are made.
-    let mut audit = super::audit::holds(&mut eval, &ctx.cluster, &previous, ctx.now);
+    let mut audit = crate::monitor::audit::holds(&mut eval, &ctx.cluster, &previous, ctx.now);
 
     // Act: claim, then call; once the budget is spent, claim nothing more.
     let mut acted = std::collections::BTreeSet::new();
@@ -436,7 +435,7 @@ where
                     // Not missing after all: nothing to page for.
                     for f in eval.findings.iter_mut() {
                         if f.connector.as_deref() == Some(&name) && f.category == Category::ConnectorMissing {
-                            f.severity = super::finding::Severity::Info;
+                            f.severity = crate::monitor::judge::finding::Severity::Info;
                         }
                     }
                     false
@@ -481,7 +480,7 @@ where
                 d.push(("Category", category.id().to_string()));
                 metrics.push(line(ctx, &d, &[("RestartsAttempted", Unit::Count, 1.0)]));
             }
-            audit.push(super::audit::of_action(
+            audit.push(crate::monitor::audit::of_action(
                 &ctx.cluster,
                 &action,
                 &eval.findings,
@@ -528,11 +527,11 @@ where
 
     // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
     let open = connect_incidents(&stored);
-    super::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
+    crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
     let mut notices = notices_owed(ctx, &observation, &open, &eval);
     // A consumer whose lag was not read this run is not known to have healed.
     notices.retain(|n| {
-        !(n.kind == super::alert::NoticeKind::Resolved
+        !(n.kind == crate::monitor::alerting::alert::NoticeKind::Resolved
             && [Category::ConsumerStalled.id(), Category::ConsumerLagging.id()].contains(&n.incident.category.as_str())
             && n.incident
                 .connector
@@ -541,7 +540,7 @@ where
     });
     // ecsTaskState opens the service's stop incidents; no event says it has run stable since,
     // so each run resolves those whose replacement has.
-    notices.extend(super::ecs::recovered(
+    notices.extend(crate::monitor::events::ecs::recovered(
         stored.incidents.values().map(|v| &v.value),
         ctx.now,
     ));
@@ -550,11 +549,14 @@ where
     for notice in &notices {
         let version = stored.incidents.get(&notice.incident.key).map_or(0, |v| v.version);
         let claimed = match notice.kind {
-            super::alert::NoticeKind::Open => store.open_incident(&ctx.cluster, &notice.incident).await?,
-            super::alert::NoticeKind::Reminder | super::alert::NoticeKind::Escalated { .. } => {
+            crate::monitor::alerting::alert::NoticeKind::Open => {
+                store.open_incident(&ctx.cluster, &notice.incident).await?
+            }
+            crate::monitor::alerting::alert::NoticeKind::Reminder
+            | crate::monitor::alerting::alert::NoticeKind::Escalated { .. } => {
                 store.update_incident(&ctx.cluster, &notice.incident, version).await?
             }
-            super::alert::NoticeKind::Resolved => {
+            crate::monitor::alerting::alert::NoticeKind::Resolved => {
                 store
                     .close_incident(&ctx.cluster, &notice.incident.key, version)
                     .await?
@@ -566,7 +568,7 @@ where
         let message = render(notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
         match alerts.publish(&message).await {
             Ok(()) => {
-                if notice.kind == super::alert::NoticeKind::Resolved {
+                if notice.kind == crate::monitor::alerting::alert::NoticeKind::Resolved {
                     let resolved = ResolvedIncident {
                         incident: notice.incident.clone(),
                         resolved_at: ctx.now,
@@ -578,15 +580,20 @@ where
             Err(e) => {
                 alert_failures.push(error_chain(&e));
                 let _ = match notice.kind {
-                    super::alert::NoticeKind::Open => store.close_incident(&ctx.cluster, &notice.incident.key, 1).await,
-                    super::alert::NoticeKind::Reminder | super::alert::NoticeKind::Escalated { .. } => {
+                    crate::monitor::alerting::alert::NoticeKind::Open => {
+                        store.close_incident(&ctx.cluster, &notice.incident.key, 1).await
+                    }
+                    crate::monitor::alerting::alert::NoticeKind::Reminder
+                    | crate::monitor::alerting::alert::NoticeKind::Escalated { .. } => {
                         let back = open
                             .get(&notice.incident.key)
                             .cloned()
                             .unwrap_or_else(|| notice.incident.clone());
                         store.update_incident(&ctx.cluster, &back, version + 1).await
                     }
-                    super::alert::NoticeKind::Resolved => store.open_incident(&ctx.cluster, &notice.incident).await,
+                    crate::monitor::alerting::alert::NoticeKind::Resolved => {
+                        store.open_incident(&ctx.cluster, &notice.incident).await
+                    }
                 };
             }
         }
@@ -645,7 +652,7 @@ async fn read_lags<A: ConnectApi, B: Brokers>(
     brokers: &B,
     observation: &Observation,
     eval: &mut Evaluation,
-    settings: &super::evaluate::Settings,
+    settings: &crate::monitor::judge::state::Settings,
     now: i64,
     may_start: &(dyn Fn() -> bool + Sync),
 ) -> BTreeMap<String, LagReading> {
@@ -675,7 +682,7 @@ async fn read_lags<A: ConnectApi, B: Brokers>(
             );
             continue;
         }
-        let lag = match super::lag::measure(api, brokers, &name, &info.config, now).await {
+        let lag = match crate::monitor::judge::lag::measure(api, brokers, &name, &info.config, now).await {
             Ok((_, lag)) => lag,
             Err(e) => {
                 let why = error_chain(&e);
@@ -690,17 +697,17 @@ async fn read_lags<A: ConnectApi, B: Brokers>(
         let running = status.connector.state == crate::connect::State::Running
             && !status.tasks.is_empty()
             && status.tasks.iter().all(|t| t.state == crate::connect::State::Running);
-        let consumer = super::lag::Consumer {
+        let consumer = crate::monitor::judge::lag::Consumer {
             name: &name,
             tasks: status.tasks.iter().map(|t| t.id).collect(),
             running,
         };
-        super::lag::judge(&consumer, &lag, settings, now, eval);
+        crate::monitor::judge::lag::judge(&consumer, &lag, settings, now, eval);
         lags.insert(name, LagReading::Measured(lag));
     }
     if let Some(problem) = cluster_problem {
         let mut f = Finding::new(Category::ConsumerLagging, problem);
-        f.severity = super::finding::Severity::Info;
+        f.severity = crate::monitor::judge::finding::Severity::Info;
         f.action = Some("the rest of the run goes on; restarts and alerts on status only".into());
         eval.findings.push(f);
     }
@@ -735,7 +742,7 @@ async fn earlier_restarts<S: MonitorStore>(
     let Ok(history) = store.history(&ctx.cluster, Some(name), 10 * attempt as usize).await else {
         return;
     };
-    let lines = super::audit::earlier_restarts(&history, name, fingerprint, attempt);
+    let lines = crate::monitor::audit::earlier_restarts(&history, name, fingerprint, attempt);
     for f in eval.findings.iter_mut() {
         if f.connector.as_deref() == Some(name)
             && matches!(f.category, Category::ConnectorFailed | Category::TaskFailed)
@@ -750,9 +757,9 @@ async fn earlier_restarts<S: MonitorStore>(
 fn notices_owed(
     ctx: &RunContext,
     observation: &Observation,
-    open: &BTreeMap<String, super::alert::Incident>,
+    open: &BTreeMap<String, crate::monitor::alerting::alert::Incident>,
     eval: &Evaluation,
-) -> Vec<super::alert::Notice> {
+) -> Vec<crate::monitor::alerting::alert::Notice> {
     let scope = match observation {
         _ if eval.warming_until.is_some() => ResolveScope::WorkerOnly,
         Observation::Connectors(_) | Observation::Unproven { .. } => ResolveScope::All,
@@ -770,7 +777,9 @@ fn notices_owed(
 }
 
 /// Only the Connect health incidents are a monitor run's to remind about or resolve.
-fn connect_incidents(stored: &super::ports::StoredState) -> BTreeMap<String, super::alert::Incident> {
+fn connect_incidents(
+    stored: &crate::monitor::ports::StoredState,
+) -> BTreeMap<String, crate::monitor::alerting::alert::Incident> {
     stored
         .incidents
         .iter()
@@ -784,7 +793,7 @@ fn dry_run_report(
     ctx: &RunContext,
     observation: &Observation,
     worker: Option<&str>,
-    stored: &super::ports::StoredState,
+    stored: &crate::monitor::ports::StoredState,
     mut eval: Evaluation,
 ) -> RunReport {
     for action in eval.actions.clone() {
@@ -799,7 +808,7 @@ fn dry_run_report(
         annotate(&mut eval, &action, &format!("dry run: {what}"));
     }
     let open = connect_incidents(stored);
-    super::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
+    crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
     let would_send: Vec<Value> = notices_owed(ctx, observation, &open, &eval)
         .iter()
         .map(|n| {
@@ -1015,13 +1024,13 @@ fn report(
         && eval
             .findings
             .iter()
-            .all(|f| f.severity < super::finding::Severity::Warning);
+            .all(|f| f.severity < crate::monitor::judge::finding::Severity::Warning);
     json!({
         "cluster": ctx.cluster,
         "worker": worker,
         "healthy": healthy,
-        "checkedAt": super::time::iso8601(ctx.now),
-        "warmingUpUntil": eval.warming_until.map(super::time::iso8601),
+        "checkedAt": crate::monitor::time::iso8601(ctx.now),
+        "warmingUpUntil": eval.warming_until.map(crate::monitor::time::iso8601),
         // The connectors the config secrets ask for: the report names them even when no worker
         // answered.
         "desired": ctx.desired.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),

@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::monitor::finding::{Category, Finding, Severity};
+use crate::monitor::judge::finding::{Category, Finding, Severity};
 
 use super::mapping::{ATTR_DELETED, ATTR_KAFKA, Mapped, RESERVED_ATTRIBUTES, Table, Write, WriteOp, map_record};
 use super::number;

@@ -3,62 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
 use super::cause::{RootCause, root_cause};
 use super::finding::{Category, Finding};
-use super::restart::{Decision, RestartHistory, RestartPolicy};
-use super::time::iso8601;
+use super::restart::Decision;
+use super::state::{Action, ClusterState, ConnectorState, ConnectorSummary, Evaluation, Settings};
 use crate::connect::{ConnectorConfig, ConnectorView, State};
-
-/// What the monitor keeps per connector between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectorState {
-    /// Restarts made for the current failure.
-    #[serde(default)]
-    pub restart: RestartHistory,
-    /// Consecutive runs that saw the connector or a task UNASSIGNED.
-    #[serde(default)]
-    pub unassigned_runs: u32,
-    /// Muted until then (ms since the epoch): recorded, no action, no alert.
-    #[serde(default)]
-    pub muted_until: Option<i64>,
-    /// The first run that found it not listed, while it stays so (ms since the epoch): how long
-    /// a worker without `/health` has been seen without it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub missing_since: Option<i64>,
-    /// When an operator deleted it on purpose (`connectorctl delete`): it is not recreated
-    /// until it exists again or `connectorctl ensure` brings it back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<i64>,
-    /// Restart calls in a row that failed (a 500, a timeout, a 404) and so were not counted as
-    /// restarts; the [`MAX_FAILED_RESTART_CALLS`]th is counted, so the backoff bounds them too.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub failed_restart_calls: u32,
-    /// The decision to stand back (a mute, a delete, restarts given up) last put in the audit
-    /// trail, so that it is one entry when it begins, not one per run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audited: Option<String>,
-    /// Its consumer's progress (sink connectors, where the lag is measured).
-    #[serde(default, skip_serializing_if = "super::lag::Progress::is_empty")]
-    pub progress: super::lag::Progress,
-}
-
-/// What the monitor keeps per cluster between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterState {
-    /// The first run of the current stretch that could not judge the worker (starting,
-    /// rebalancing, reading its configs), ms since the epoch; `None` once a run judges it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_judged_since: Option<i64>,
-}
-
-/// Failed restart calls in a row that are given back before one counts as a restart.
-pub const MAX_FAILED_RESTART_CALLS: u32 = 3;
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
+use crate::monitor::time::iso8601;
 
 /// What the worker said this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,139 +42,6 @@ pub enum Observation {
         /// What was tried and what went wrong.
         detail: String,
     },
-}
-
-/// The monitor's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// The restart policy.
-    pub policy: RestartPolicy,
-    /// Runs a connector or task must stay UNASSIGNED before it is reported (default 3).
-    pub unassigned_after_runs: u32,
-    /// Correct config drift with a PUT instead of only reporting it.
-    pub correct_drift: bool,
-    /// Mute the whole cluster.
-    pub mute_all: bool,
-    /// Muted connectors.
-    pub muted: BTreeSet<String>,
-    /// How long a worker without `/health` that lists none, or not all, of its connectors is taken to
-    /// be starting, from its task's start or else from the first run that saw it so (ms).
-    pub worker_warmup_ms: i64,
-    /// How long a worker may stay not ready (starting, rebalancing, reading its configs) before
-    /// that is `worker-unreachable` (ms).
-    pub worker_stuck_ms: i64,
-    /// The consumer lag thresholds.
-    pub lag: super::lag::LagSettings,
-}
-
-impl Settings {
-    /// Whether `name` is muted now: all connectors, this one by name, or until `muted_until`.
-    pub fn mutes(&self, name: &str, muted_until: Option<i64>, now: i64) -> bool {
-        self.mute_all || self.muted.contains(name) || muted_until.is_some_and(|until| until > now)
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            policy: RestartPolicy::default(),
-            unassigned_after_runs: 3,
-            correct_drift: false,
-            mute_all: false,
-            muted: BTreeSet::new(),
-            worker_warmup_ms: 5 * 60_000,
-            worker_stuck_ms: 10 * 60_000,
-            lag: super::lag::LagSettings::default(),
-        }
-    }
-}
-
-/// Something to do against the worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum Action {
-    /// `POST .../restart?includeTasks=true&onlyFailed=true` (tasks one by one on a 204).
-    Restart {
-        /// The connector.
-        connector: String,
-        /// Restart number, 1-based.
-        attempt: u32,
-        /// Of how many.
-        budget: u32,
-        /// The FAILED tasks to restart: all of them (for the per-task fallback), or with
-        /// `only_tasks` just those a restart can fix.
-        failed_tasks: Vec<i32>,
-        /// Causes differ across the tasks: restart `failed_tasks` one by one, never the others.
-        only_tasks: bool,
-        /// The fingerprint the restart is for.
-        fingerprint: String,
-    },
-    /// `POST .../tasks/{id}/restart` of every task of a consumer that stalled while RUNNING.
-    RestartStalled {
-        /// The connector.
-        connector: String,
-        /// Restart number, 1-based.
-        attempt: u32,
-        /// Of how many.
-        budget: u32,
-        /// Its tasks.
-        tasks: Vec<i32>,
-    },
-    /// `PUT .../config` of a missing connector from its secret.
-    Recreate {
-        /// The connector.
-        connector: String,
-    },
-    /// `PUT .../config` to undo drift (only with `correct_drift`).
-    CorrectDrift {
-        /// The connector.
-        connector: String,
-    },
-}
-
-impl Action {
-    /// The connector it acts on.
-    pub fn connector(&self) -> &str {
-        match self {
-            Action::Restart { connector, .. }
-            | Action::RestartStalled { connector, .. }
-            | Action::Recreate { connector }
-            | Action::CorrectDrift { connector } => connector,
-        }
-    }
-}
-
-/// One connector as the report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConnectorSummary {
-    /// Name.
-    pub name: String,
-    /// Connector state, `MISSING`, or `UNKNOWN` (no status yet).
-    pub state: String,
-    /// Worker of the connector instance.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub worker: Option<String>,
-    /// `id: STATE` per task.
-    pub tasks: Vec<String>,
-    /// Whether it is healthy: RUNNING with every task RUNNING.
-    pub healthy: bool,
-    /// FAILED tasks.
-    pub failed_tasks: usize,
-}
-
-/// The outcome of [`evaluate`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Evaluation {
-    /// Everything found, in connector order.
-    pub findings: Vec<Finding>,
-    /// What to do.
-    pub actions: Vec<Action>,
-    /// The state to keep per connector (only for connectors the worker reported on).
-    pub states: BTreeMap<String, ConnectorState>,
-    /// Per desired connector, for the report and the metrics.
-    pub connectors: Vec<ConnectorSummary>,
-    /// Not judged because a worker without `/health` may still be starting: until when.
-    pub warming_until: Option<i64>,
 }
 
 /// Whether a worker without `/health` can be judged ([`warmth`]).
@@ -732,7 +549,7 @@ pub fn judge_readiness(
             Category::WorkerUnreachable,
             format!(
                 "Kafka Connect has been not ready for {} (since {}), so nothing has been judged or healed: {}",
-                super::time::human_duration(now - since),
+                crate::monitor::time::human_duration(now - since),
                 iso8601(since),
                 f.summary
             ),
@@ -750,8 +567,9 @@ pub fn judge_readiness(
 mod tests {
     use super::*;
     use crate::connect::wire;
-    use crate::monitor::cause::Cause;
-    use crate::monitor::finding::Severity;
+    use crate::monitor::judge::cause::Cause;
+    use crate::monitor::judge::finding::Severity;
+    use crate::monitor::judge::restart::RestartHistory;
 
     const NOW: i64 = 1_795_500_000_000;
 

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::alert::{Incident, Notice, NoticeKind};
-use super::finding::{Category, Finding};
-use super::time::iso8601;
+use crate::monitor::alerting::alert::{Incident, Notice, NoticeKind};
+use crate::monitor::judge::finding::{Category, Finding};
+use crate::monitor::time::iso8601;
 
 /// How long a replacement task must run without another stop before a stop incident resolves:
 /// a crash loop (stop, replacement RUNNING, stop again) stays one incident.
@@ -236,7 +236,7 @@ fn category_sentence(category: Category) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::finding::Severity;
+    use crate::monitor::judge::finding::Severity;
 
     fn event(file: &str) -> Value {
         let path = format!("{}/../../events/ecs/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -252,7 +252,7 @@ mod tests {
         else {
             panic!("a stop")
         };
-        let mut open = crate::monitor::alert::opening(CLUSTER, &finding, 1_000).incident;
+        let mut open = crate::monitor::alerting::alert::opening(CLUSTER, &finding, 1_000).incident;
         open.stops = 1;
         open.recovering_since = Some(2_000);
         assert_eq!(

@@ -8,42 +8,18 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::cause::Cause;
-use super::evaluate::{Action, ConnectorState, Evaluation, Settings};
 use super::finding::{Category, Finding};
-use super::restart::{Decision, RestartHistory};
-use super::time::iso8601;
+use super::restart::Decision;
+use super::state::{Action, ConnectorState, Evaluation, Progress, Settings};
 use crate::connect::SinkOffset;
+use crate::monitor::time::iso8601;
 use crate::sink::ports::BoxError;
 
 /// The fingerprint the restarts of a stalled consumer are counted under.
 pub const STALLED_FINGERPRINT: &str = "consumer-stalled";
-
-/// The thresholds of the progress checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LagSettings {
-    /// Runs in a row without progress while records wait, with every task RUNNING, before a
-    /// connector is `consumer-stalled` (default 3: Connect commits sink offsets every
-    /// `offset.flush.interval.ms`, 60 s by default, so one still run proves nothing).
-    pub stall_after_runs: u32,
-    /// Age of the oldest waiting record (s) over which a connector is `consumer-lagging`
-    /// (default 900).
-    pub lagging_seconds: i64,
-    /// Runs in a row over `lagging_seconds` before that is reported (default 2).
-    pub lagging_after_runs: u32,
-}
-
-impl Default for LagSettings {
-    fn default() -> Self {
-        Self {
-            stall_after_runs: 3,
-            lagging_seconds: 900,
-            lagging_after_runs: 2,
-        }
-    }
-}
 
 /// A partition's first kept and next offsets, from the brokers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,30 +214,6 @@ pub async fn measure<A: crate::connect::ConnectApi, B: Brokers>(
             .flatten();
     }
     Ok((committed, connector_lag(partitions, now)))
-}
-
-/// What the monitor keeps of a connector's progress between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
-    /// The position per `topic/partition` at the last measured run.
-    #[serde(default)]
-    pub positions: BTreeMap<String, i64>,
-    /// Runs in a row that found records waiting and no partition advanced, all tasks RUNNING.
-    #[serde(default)]
-    pub still_runs: u32,
-    /// Runs in a row with the oldest waiting record over the lag threshold.
-    #[serde(default)]
-    pub lagging_runs: u32,
-    /// Restarts made for a stalled consumer: the same bounded policy as for failures.
-    #[serde(default)]
-    pub restart: RestartHistory,
-}
-
-impl Progress {
-    /// Whether there is nothing to keep.
-    pub fn is_empty(&self) -> bool {
-        *self == Progress::default()
-    }
 }
 
 /// What the lag check needs to know of a connector besides its lag.

@@ -6,11 +6,11 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::alert::{Incident, Notice, opening};
-use super::finding::{Category, Finding, Severity};
+use crate::monitor::alerting::alert::{Incident, Notice, opening};
+use crate::monitor::judge::finding::{Category, Finding, Severity};
 
 /// The catalogue, compiled in so that code and infrastructure read the same file.
-const CATALOGUE: &str = include_str!("../../../../alarms/catalogue.json");
+const CATALOGUE: &str = include_str!("../../../../../alarms/catalogue.json");
 
 /// One alarm of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -163,7 +163,7 @@ pub fn covering<'a>(connector: &str, open: impl IntoIterator<Item = &'a Incident
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::alert::render;
+    use crate::monitor::alerting::alert::render;
 
     fn event(file: &str) -> Value {
         let path = format!("{}/../../events/alarm/{file}", env!("CARGO_MANIFEST_DIR"));

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::finding::{Category, Finding, Severity};
-use super::time::{human_duration, iso8601};
+use crate::monitor::judge::finding::{Category, Finding, Severity};
+use crate::monitor::time::{human_duration, iso8601};
 
 /// An open incident, kept between runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covered_by: Option<String>,
     /// An ECS stop incident whose service has a task RUNNING again since then (ms since the
-    /// epoch): resolved once it stays so for [`ECS_STABLE_MS`](super::ecs::ECS_STABLE_MS).
+    /// epoch): resolved once it stays so long enough (the `events::ecs` module decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovering_since: Option<i64>,
     /// How many tasks an ECS stop incident has seen stop (0: not one).
@@ -157,7 +157,7 @@ pub fn plan_notices(
     let mut present = BTreeSet::new();
     for f in findings
         .iter()
-        .filter(|f| f.severity >= super::finding::Severity::Warning)
+        .filter(|f| f.severity >= crate::monitor::judge::finding::Severity::Warning)
     {
         let key = f.incident_key(cluster);
         // Muted or alerted as part of a group: its incident, if open, is neither reminded nor
@@ -171,7 +171,7 @@ pub fn plan_notices(
             // Paused or stopped on purpose: told once, never reminded.
             Some(incident)
                 if now - incident.last_notified_at >= reminder_every_ms
-                    && f.category != super::finding::Category::ConnectorPaused =>
+                    && f.category != crate::monitor::judge::finding::Category::ConnectorPaused =>
             {
                 notices.push(Notice {
                     kind: NoticeKind::Reminder,
@@ -349,7 +349,7 @@ fn clip_bytes(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::cause::root_cause;
+    use crate::monitor::judge::cause::root_cause;
 
     const MIN: i64 = 60_000;
     const T0: i64 = 1_795_500_000_000;

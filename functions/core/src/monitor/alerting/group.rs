@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::alert::Incident;
-use super::cause::Cause;
-use super::finding::{Category, Finding};
+use crate::monitor::judge::cause::Cause;
+use crate::monitor::judge::finding::{Category, Finding};
 
 /// The failure categories that group.
 const GROUPED: [Category; 3] = [
@@ -108,8 +108,8 @@ pub fn group_by_cause(findings: &mut Vec<Finding>, open: &BTreeMap<String, Incid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::alert::{ResolveScope, plan_notices};
-    use crate::monitor::cause::root_cause;
+    use crate::monitor::alerting::alert::{ResolveScope, plan_notices};
+    use crate::monitor::judge::cause::root_cause;
 
     const T0: i64 = 1_795_500_000_000;
 
