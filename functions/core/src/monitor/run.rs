@@ -393,7 +393,6 @@ where
     let cluster_before = stored.cluster.as_ref().map(|v| v.value.clone()).unwrap_or_default();
     let cluster_state = judge_readiness(&mut eval, &observation, &cluster_before, &ctx.settings, ctx.now);
     let mut metrics = Vec::new();
-    let dims = |connector: &str| vec![("Cluster", ctx.cluster.clone()), ("Connector", connector.to_string())];
 
     // Progress, not just status: each judged sink connector's lag.
     let lags = match (api, brokers) {
@@ -411,8 +410,65 @@ where
 
     // Decisions to stand back go in the audit trail when they begin; actions as they are made.
     let mut audit = crate::monitor::audit::holds(&mut eval, &ctx.cluster, &previous, ctx.now);
+    let done = act(
+        api,
+        store,
+        ctx,
+        &stored,
+        &previous,
+        &mut eval,
+        &mut audit,
+        &mut metrics,
+        may_start,
+    )
+    .await?;
+    let audit_failures = keep_state(
+        store,
+        ctx,
+        &stored,
+        &previous,
+        &eval,
+        &audit,
+        &done,
+        &cluster_state,
+        &cluster_before,
+    )
+    .await?;
+    let (sent, alert_failures) = send_notices(store, alerts, ctx, &stored, &observation, &lags, &mut eval).await?;
+    metrics.extend(health_metrics(ctx, &eval, &lags));
 
-    // Act: claim, then call; once the budget is spent, claim nothing more.
+    let mut report = report(ctx, &observation, api.map(|a| a.url()), &eval, sent, &alert_failures);
+    put_lags(&mut report, &lags);
+    report["audit"] = json!(audit);
+    report["auditFailures"] = json!(audit_failures);
+    Ok(RunReport {
+        report,
+        metrics,
+        alert_failures,
+        audit,
+    })
+}
+
+/// What acting did: the connectors acted on, and those postponed for the next run.
+struct Done {
+    acted: std::collections::BTreeSet<String>,
+    postponed: std::collections::BTreeSet<String>,
+}
+
+/// Acts: claim, then call; once the budget is spent, claim nothing more. Each action made is
+/// audited and its outcome annotated on its findings.
+#[allow(clippy::too_many_arguments)]
+async fn act<A: ConnectApi, S: MonitorStore>(
+    api: Option<&A>,
+    store: &S,
+    ctx: &RunContext,
+    stored: &crate::monitor::ports::StoredState,
+    previous: &BTreeMap<String, ConnectorState>,
+    eval: &mut Evaluation,
+    audit: &mut Vec<crate::monitor::audit::AuditEntry>,
+    metrics: &mut Vec<String>,
+    may_start: &(dyn Fn() -> bool + Sync),
+) -> Result<Done, RunError> {
     let mut acted = std::collections::BTreeSet::new();
     let mut postponed = std::collections::BTreeSet::new();
     for action in eval.actions.clone() {
@@ -476,7 +532,7 @@ where
                     .iter()
                     .find(|f| f.connector.as_deref() == Some(&name) && f.category == Category::ConnectorFailed)
                     .map_or(Category::TaskFailed, |f| f.category);
-                let mut d = dims(&name);
+                let mut d = connector_dims(ctx, &name);
                 d.push(("Category", category.id().to_string()));
                 metrics.push(line(ctx, &d, &[("RestartsAttempted", Unit::Count, 1.0)]));
             }
@@ -494,24 +550,40 @@ where
             } = &action
                 && *attempt > 1
             {
-                earlier_restarts(store, ctx, &mut eval, &name, fingerprint, *attempt).await;
+                earlier_restarts(store, ctx, eval, &name, fingerprint, *attempt).await;
             }
             text
         } else {
             "no worker to act through".to_string()
         };
-        annotate(&mut eval, &action, &outcome);
+        annotate(eval, &action, &outcome);
     }
-    // A record only: a write that fails is reported and does not fail the run.
+    Ok(Done { acted, postponed })
+}
+
+/// Keeps the audit entries (a record only: a write that fails is reported, not fatal) and the
+/// rest of the state: healthy periods, UNASSIGNED counts, the cluster's readiness stretch.
+#[allow(clippy::too_many_arguments)]
+async fn keep_state<S: MonitorStore>(
+    store: &S,
+    ctx: &RunContext,
+    stored: &crate::monitor::ports::StoredState,
+    previous: &BTreeMap<String, ConnectorState>,
+    eval: &Evaluation,
+    audit: &[crate::monitor::audit::AuditEntry],
+    done: &Done,
+    cluster_state: &crate::monitor::judge::state::ClusterState,
+    cluster_before: &crate::monitor::judge::state::ClusterState,
+) -> Result<Vec<String>, RunError> {
     let mut audit_failures = Vec::new();
-    for entry in &audit {
+    for entry in audit {
         if let Err(e) = store.record_audit(&ctx.cluster, entry).await {
             audit_failures.push(error_chain(&e));
         }
     }
     // Keep the rest of the state (healthy periods, UNASSIGNED counts); losing a race here is fine.
     for (name, state) in &eval.states {
-        if acted.contains(name) || postponed.contains(name) || previous.get(name) == Some(state) {
+        if done.acted.contains(name) || done.postponed.contains(name) || previous.get(name) == Some(state) {
             continue;
         }
         let expected = stored.connectors.get(name).map(|v| v.version);
@@ -521,14 +593,27 @@ where
     if cluster_state != cluster_before {
         // Losing a race here is fine: the other run kept the same stretch.
         store
-            .save_cluster(&ctx.cluster, &cluster_state, stored.cluster.as_ref().map(|v| v.version))
+            .save_cluster(&ctx.cluster, cluster_state, stored.cluster.as_ref().map(|v| v.version))
             .await?;
     }
 
-    // Alert: claim each notice in the store, then publish; undo the claim if publishing fails.
-    let open = connect_incidents(&stored);
+    Ok(audit_failures)
+}
+
+/// Alerts: the notices owed, each claimed in the store, then published; a claim whose publish
+/// fails is given back. Returns what was sent and what could not be.
+async fn send_notices<S: MonitorStore, P: AlertPublisher>(
+    store: &S,
+    alerts: &P,
+    ctx: &RunContext,
+    stored: &crate::monitor::ports::StoredState,
+    observation: &Observation,
+    lags: &BTreeMap<String, LagReading>,
+    eval: &mut Evaluation,
+) -> Result<(Vec<Value>, Vec<String>), RunError> {
+    let open = connect_incidents(stored);
     crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
-    let mut notices = notices_owed(ctx, &observation, &open, &eval);
+    let mut notices = notices_owed(ctx, observation, &open, eval);
     // A consumer whose lag was not read this run is not known to have healed.
     notices.retain(|n| {
         !(n.kind == crate::monitor::alerting::alert::NoticeKind::Resolved
@@ -599,6 +684,12 @@ where
         }
     }
 
+    Ok((sent, alert_failures))
+}
+
+/// The health datapoints of each connector, its lag where measured, and the heartbeat.
+fn health_metrics(ctx: &RunContext, eval: &Evaluation, lags: &BTreeMap<String, LagReading>) -> Vec<String> {
+    let mut metrics = Vec::new();
     for c in &eval.connectors {
         let healthy_connector = matches!(c.state.as_str(), "RUNNING");
         let tasks_healthy = c.healthy && !c.tasks.is_empty();
@@ -617,13 +708,13 @@ where
                 failed,
             ]
         };
-        metrics.push(line(ctx, &dims(&c.name), health));
+        metrics.push(line(ctx, &connector_dims(ctx, &c.name), health));
         if let Some(LagReading::Measured(lag)) = lags.get(&c.name) {
             let mut values = vec![("ConsumerLagRecords", Unit::Count, lag.records as f64)];
             if let Some(seconds) = lag.seconds {
                 values.push(("ConsumerLagSeconds", Unit::Seconds, seconds as f64));
             }
-            metrics.push(line(ctx, &dims(&c.name), &values));
+            metrics.push(line(ctx, &connector_dims(ctx, &c.name), &values));
         }
     }
     metrics.push(line(
@@ -632,16 +723,7 @@ where
         &[("MonitorHeartbeat", Unit::Count, 1.0)],
     ));
 
-    let mut report = report(ctx, &observation, api.map(|a| a.url()), &eval, sent, &alert_failures);
-    put_lags(&mut report, &lags);
-    report["audit"] = json!(audit);
-    report["auditFailures"] = json!(audit_failures);
-    Ok(RunReport {
-        report,
-        metrics,
-        alert_failures,
-        audit,
-    })
+    metrics
 }
 
 /// Reads the lag of every listed sink connector the run wants, while the budget allows, and
@@ -825,6 +907,11 @@ fn dry_run_report(
         alert_failures: Vec::new(),
         audit: Vec::new(),
     }
+}
+
+/// A connector's metric dimensions.
+fn connector_dims(ctx: &RunContext, connector: &str) -> Vec<(&'static str, String)> {
+    vec![("Cluster", ctx.cluster.clone()), ("Connector", connector.to_string())]
 }
 
 fn line(ctx: &RunContext, dims: &[(&str, String)], metrics: &[(&str, Unit, f64)]) -> String {

@@ -7,7 +7,7 @@ use super::cause::{RootCause, root_cause};
 use super::finding::{Category, Finding};
 use super::restart::Decision;
 use super::state::{Action, ClusterState, ConnectorState, ConnectorSummary, Evaluation, Settings};
-use crate::connect::{ConnectorConfig, ConnectorView, State};
+use crate::connect::{ConnectorConfig, ConnectorStatus, ConnectorView, State};
 use crate::monitor::time::iso8601;
 
 /// What the worker said this run.
@@ -97,21 +97,42 @@ pub fn evaluate(
     settings: &Settings,
     now: i64,
 ) -> Evaluation {
-    let mut out = Evaluation {
-        findings: Vec::new(),
-        actions: Vec::new(),
-        states: BTreeMap::new(),
-        connectors: Vec::new(),
-        warming_until: None,
+    let mut out = Evaluation::default();
+    let Some(views) = judgeable(desired, observation, previous, settings, now, &mut out) else {
+        return out;
     };
-    let views = match observation {
-        Observation::Connectors(views) => views,
+    let by_name: BTreeMap<&str, &ConnectorView> = views.iter().map(|v| (v.name.as_str(), v)).collect();
+    for wanted in desired {
+        judge_desired(
+            wanted,
+            by_name.get(wanted.name.as_str()).copied(),
+            previous,
+            settings,
+            now,
+            &mut out,
+        );
+    }
+    out
+}
+
+/// The connectors the worker lists, when they can be judged this run; otherwise `None`, with
+/// the finding that says why not (and, for a worker warming up, the state to keep) in `out`.
+fn judgeable<'a>(
+    desired: &[ConnectorConfig],
+    observation: &'a Observation,
+    previous: &BTreeMap<String, ConnectorState>,
+    settings: &Settings,
+    now: i64,
+    out: &mut Evaluation,
+) -> Option<&'a [ConnectorView]> {
+    match observation {
+        Observation::Connectors(views) => Some(views),
         Observation::Unproven {
             worker,
             views,
             started_at,
         } => match warmth(desired, views, previous, *started_at, settings.worker_warmup_ms, now) {
-            Warmth::Warm => views,
+            Warmth::Warm => Some(views),
             Warmth::Cold { until } => {
                 let unlisted: Vec<&ConnectorConfig> = desired
                     .iter()
@@ -137,7 +158,7 @@ pub fn evaluate(
                     out.states.insert(wanted.name.clone(), state);
                 }
                 out.warming_until = Some(until);
-                return out;
+                None
             }
         },
         Observation::Unreachable { detail } => {
@@ -147,7 +168,7 @@ pub fn evaluate(
             );
             f.muted = settings.mute_all;
             out.findings.push(f);
-            return out;
+            None
         }
         Observation::NotReady { worker } => {
             let summary =
@@ -155,7 +176,7 @@ pub fn evaluate(
             let mut f = Finding::new(Category::WorkerRebalancing, summary);
             f.worker = Some(worker.clone());
             out.findings.push(f);
-            return out;
+            None
         }
         Observation::Rebalancing { worker, message } => {
             let mut f = Finding::new(
@@ -164,68 +185,76 @@ pub fn evaluate(
             );
             f.worker = Some(worker.clone());
             out.findings.push(f);
-            return out;
-        }
-    };
-    let by_name: BTreeMap<&str, &ConnectorView> = views.iter().map(|v| (v.name.as_str(), v)).collect();
-    for wanted in desired {
-        let before = previous.get(&wanted.name).cloned().unwrap_or_default();
-        let muted = settings.mutes(&wanted.name, before.muted_until, now);
-        let start = out.findings.len();
-        let restart_before = before.restart.clone();
-        match by_name.get(wanted.name.as_str()) {
-            None if before.deleted_at.is_some() => {
-                let at = before.deleted_at.map(iso8601).unwrap_or_default();
-                let mut f = Finding::new(
-                    Category::ConnectorPaused,
-                    format!(
-                        "Connector {} was deleted by an operator at {at}; it is left deleted (connectorctl ensure {} brings it back)",
-                        wanted.name, wanted.name
-                    ),
-                );
-                f.connector = Some(wanted.name.clone());
-                f.action = Some("left deleted: the operator's intent".into());
-                out.findings.push(f);
-                out.connectors.push(summary(&wanted.name, "DELETED", None));
-                out.states.insert(wanted.name.clone(), before);
-            }
-            None => {
-                let mut f = Finding::new(
-                    Category::ConnectorMissing,
-                    format!("Connector {} is not on the worker", wanted.name),
-                );
-                f.connector = Some(wanted.name.clone());
-                f.action = Some("recreate it from its secret".into());
-                out.findings.push(f);
-                out.actions.push(Action::Recreate {
-                    connector: wanted.name.clone(),
-                });
-                out.connectors.push(summary(&wanted.name, "MISSING", None));
-                let mut state = before;
-                state.missing_since.get_or_insert(now);
-                out.states.insert(wanted.name.clone(), state);
-            }
-            Some(view) => {
-                let mut state = judge_connector(wanted, view, &before, settings, now, &mut out);
-                state.missing_since = None;
-                // It exists again: an intent to keep it deleted is over.
-                state.deleted_at = None;
-                out.states.insert(wanted.name.clone(), state);
-            }
-        }
-        if muted {
-            for f in &mut out.findings[start..] {
-                f.muted = true;
-                f.action = Some("muted: recorded only".into());
-            }
-            out.actions.retain(|a| a.connector() != wanted.name);
-            // No restart was made: the budget and the backoff stay where the mute found them.
-            if let Some(state) = out.states.get_mut(&wanted.name) {
-                state.restart = restart_before;
-            }
+            None
         }
     }
-    out
+}
+
+/// Judges one desired connector: listed, missing, or deleted by an operator; a mute keeps what
+/// was found and drops what would be done.
+fn judge_desired(
+    wanted: &ConnectorConfig,
+    view: Option<&ConnectorView>,
+    previous: &BTreeMap<String, ConnectorState>,
+    settings: &Settings,
+    now: i64,
+    out: &mut Evaluation,
+) {
+    let before = previous.get(&wanted.name).cloned().unwrap_or_default();
+    let muted = settings.mutes(&wanted.name, before.muted_until, now);
+    let start = out.findings.len();
+    let restart_before = before.restart.clone();
+    match view {
+        None if before.deleted_at.is_some() => {
+            let at = before.deleted_at.map(iso8601).unwrap_or_default();
+            let mut f = about(
+                &wanted.name,
+                Category::ConnectorPaused,
+                format!(
+                    "Connector {} was deleted by an operator at {at}; it is left deleted (connectorctl ensure {} brings it back)",
+                    wanted.name, wanted.name
+                ),
+            );
+            f.action = Some("left deleted: the operator's intent".into());
+            out.findings.push(f);
+            out.connectors.push(summary(&wanted.name, "DELETED", None));
+            out.states.insert(wanted.name.clone(), before);
+        }
+        None => {
+            let mut f = about(
+                &wanted.name,
+                Category::ConnectorMissing,
+                format!("Connector {} is not on the worker", wanted.name),
+            );
+            f.action = Some("recreate it from its secret".into());
+            out.findings.push(f);
+            out.actions.push(Action::Recreate {
+                connector: wanted.name.clone(),
+            });
+            out.connectors.push(summary(&wanted.name, "MISSING", None));
+            let mut state = before;
+            state.missing_since.get_or_insert(now);
+            out.states.insert(wanted.name.clone(), state);
+        }
+        Some(view) => {
+            let mut state = judge_connector(wanted, view, &before, settings, now, out);
+            state.missing_since = None;
+            // It exists again: an intent to keep it deleted is over.
+            state.deleted_at = None;
+            out.states.insert(wanted.name.clone(), state);
+        }
+    }
+    if muted {
+        for f in &mut out.findings[start..] {
+            f.muted = true;
+            f.action = Some("muted: recorded only".into());
+        }
+        out.actions.retain(|a| a.connector() != wanted.name);
+        // No restart was made: the budget and the backoff stay where the mute found them.
+        if let Some(state) = out.states.get_mut(&wanted.name) {
+            state.restart = restart_before;
+        }
+    }
 }
 
 fn summary(name: &str, state: &str, view: Option<&ConnectorView>) -> ConnectorSummary {
@@ -258,6 +287,23 @@ struct Failure {
     trace: Option<String>,
 }
 
+/// What the status says of a connector's health, beyond its summary.
+struct Health {
+    failures: Vec<Failure>,
+    /// The connector or a task is UNASSIGNED.
+    unassigned: bool,
+    /// The connector or a task is RESTARTING.
+    transient: bool,
+}
+
+/// A finding about connector `name`.
+fn about(name: &str, category: Category, summary: String) -> Finding {
+    let mut f = Finding::new(category, summary);
+    f.connector = Some(name.to_string());
+    f
+}
+
+/// Judges one listed connector: its config, its state and its tasks', and what a restart may do.
 fn judge_connector(
     wanted: &ConnectorConfig,
     view: &ConnectorView,
@@ -274,52 +320,84 @@ fn judge_connector(
     };
     out.connectors
         .push(summary(name, status.connector.state.as_str(), Some(view)));
-    let mut state = before.clone();
-    let finding = |category: Category, summary: String| {
-        let mut f = Finding::new(category, summary);
-        f.connector = Some(name.clone());
-        f
-    };
-
     if let Some(info) = &view.info {
-        let differing = drift(&wanted.config, &info.config);
-        if !differing.is_empty() {
-            let mut f = finding(
-                Category::ConfigDrift,
-                format!(
-                    "Connector {name} runs a config that differs from its secret in: {}",
-                    differing.join(", ")
-                ),
-            );
-            f.action = Some(
-                if settings.correct_drift {
-                    "config put back from the secret"
-                } else {
-                    "reported only"
-                }
-                .into(),
-            );
-            out.findings.push(f);
-            if settings.correct_drift {
-                out.actions.push(Action::CorrectDrift {
-                    connector: name.clone(),
-                });
-            }
-        }
+        judge_drift(name, &wanted.config, &info.config, settings, out);
     }
+    let health = health(name, status, out);
+    let mut state = before.clone();
+    state.unassigned_runs = if health.unassigned {
+        before.unassigned_runs + 1
+    } else {
+        0
+    };
+    judge_assignment(name, &health, state.unassigned_runs, settings, out);
+    if health.failures.is_empty() {
+        let healthy = status.connector.state == State::Running && !health.unassigned && !health.transient;
+        state.restart = if healthy {
+            settings.policy.record_healthy(&before.restart, now)
+        } else {
+            before.restart.clone()
+        };
+        return state;
+    }
+    judge_failures(name, &health.failures, before, &mut state, settings, now, out);
+    state
+}
 
-    let mut failures = Vec::new();
-    let mut unassigned = status.connector.state == State::Unassigned;
-    let mut transient = status.connector.state == State::Restarting;
+/// Config drift: the running config against the secret's, reported or put back.
+fn judge_drift(
+    name: &str,
+    desired: &BTreeMap<String, String>,
+    running: &BTreeMap<String, String>,
+    settings: &Settings,
+    out: &mut Evaluation,
+) {
+    let differing = drift(desired, running);
+    if differing.is_empty() {
+        return;
+    }
+    let mut f = about(
+        name,
+        Category::ConfigDrift,
+        format!(
+            "Connector {name} runs a config that differs from its secret in: {}",
+            differing.join(", ")
+        ),
+    );
+    f.action = Some(
+        if settings.correct_drift {
+            "config put back from the secret"
+        } else {
+            "reported only"
+        }
+        .into(),
+    );
+    out.findings.push(f);
+    if settings.correct_drift {
+        out.actions.push(Action::CorrectDrift {
+            connector: name.to_string(),
+        });
+    }
+}
+
+/// The failures, UNASSIGNED and RESTARTING work in a status; a connector paused or stopped on
+/// purpose is reported as such.
+fn health(name: &str, status: &ConnectorStatus, out: &mut Evaluation) -> Health {
+    let mut health = Health {
+        failures: Vec::new(),
+        unassigned: status.connector.state == State::Unassigned,
+        transient: status.connector.state == State::Restarting,
+    };
     match &status.connector.state {
-        State::Failed => failures.push(Failure {
+        State::Failed => health.failures.push(Failure {
             task: None,
             worker: status.connector.worker_id.clone(),
             root: root_cause(status.connector.trace.as_deref().unwrap_or("")),
             trace: status.connector.trace.clone(),
         }),
         State::Paused | State::Stopped => {
-            let mut f = finding(
+            let mut f = about(
+                name,
                 Category::ConnectorPaused,
                 format!(
                     "Connector {name} is {} on purpose; it is left as it is",
@@ -334,48 +412,53 @@ fn judge_connector(
     }
     for task in &status.tasks {
         match task.state {
-            State::Failed => failures.push(Failure {
+            State::Failed => health.failures.push(Failure {
                 task: Some(task.id),
                 worker: task.worker_id.clone(),
                 root: root_cause(task.trace.as_deref().unwrap_or("")),
                 trace: task.trace.clone(),
             }),
-            State::Unassigned => unassigned = true,
-            State::Restarting => transient = true,
+            State::Unassigned => health.unassigned = true,
+            State::Restarting => health.transient = true,
             _ => {}
         }
     }
+    health
+}
 
-    state.unassigned_runs = if unassigned { before.unassigned_runs + 1 } else { 0 };
-    if unassigned && state.unassigned_runs >= settings.unassigned_after_runs {
-        let mut f = finding(
+/// UNASSIGNED work reported after `unassigned_after_runs` runs; RESTARTING work waited for.
+fn judge_assignment(name: &str, health: &Health, unassigned_runs: u32, settings: &Settings, out: &mut Evaluation) {
+    if health.unassigned && unassigned_runs >= settings.unassigned_after_runs {
+        let mut f = about(
+            name,
             Category::TaskUnassigned,
-            format!(
-                "Connector {name} has had UNASSIGNED work for {} consecutive runs",
-                state.unassigned_runs
-            ),
+            format!("Connector {name} has had UNASSIGNED work for {unassigned_runs} consecutive runs"),
         );
         f.action = Some("reported; Kafka Connect reassigns work after a rebalance delay".into());
         out.findings.push(f);
     }
-    if transient && failures.is_empty() {
-        let mut f = finding(Category::WorkerRebalancing, format!("Connector {name} is restarting"));
+    if health.transient && health.failures.is_empty() {
+        let mut f = about(
+            name,
+            Category::WorkerRebalancing,
+            format!("Connector {name} is restarting"),
+        );
         f.action = Some("wait for the next run".into());
         out.findings.push(f);
     }
+}
 
-    if failures.is_empty() {
-        let healthy = status.connector.state == State::Running && !unassigned && !transient;
-        state.restart = if healthy {
-            settings.policy.record_healthy(&before.restart, now)
-        } else {
-            before.restart.clone()
-        };
-        return state;
-    }
-
-    // One restart call covers the connector and all its failed tasks; it is decided on the first
-    // failure a restart can fix (a restart cannot help the others).
+/// Failures: one finding each, and one restart decision for all of them (one restart call covers
+/// the connector and its failed tasks), taken on the first failure a restart can fix.
+fn judge_failures(
+    name: &str,
+    failures: &[Failure],
+    before: &ConnectorState,
+    state: &mut ConnectorState,
+    settings: &Settings,
+    now: i64,
+    out: &mut Evaluation,
+) {
     let deciding = failures
         .iter()
         .find(|f| f.root.cause.is_restartable())
@@ -384,33 +467,14 @@ fn judge_connector(
         .policy
         .decide(&before.restart, deciding.root.cause, &deciding.root.fingerprint, now);
     let budget = settings.policy.budget;
-    let action_text = match &decision {
-        Decision::Restart { attempt } => format!("restart {attempt} of {budget}"),
-        Decision::Wait { until } => format!(
-            "restart {} of {budget} already made; next restart not before {}",
-            before.restart.count,
-            iso8601(*until)
-        ),
-        Decision::GiveUp => format!("not restarted: the same failure came back after {budget} restarts"),
-        Decision::Tail { attempt, until } if *until <= now => {
-            format!(
-                "restart {attempt} (past the budget of {budget}: {} is transient, restarted hourly)",
-                deciding.root.cause.id()
-            )
-        }
-        Decision::Tail { until, .. } => format!(
-            "past the budget of {budget}: {} is transient, next restart not before {}",
-            deciding.root.cause.id(),
-            iso8601(*until)
-        ),
-        Decision::DoNotRestart => format!("not restarted: a restart cannot fix {}", deciding.root.cause.id()),
-    };
-    for failure in &failures {
+    let action_text = decision_text(&decision, before.restart.count, budget, deciding, now);
+    for failure in failures {
         let (category, subject) = match failure.task {
             None => (Category::ConnectorFailed, format!("Connector {name}")),
             Some(id) => (Category::TaskFailed, format!("Task {id} of connector {name}")),
         };
-        let mut f = finding(
+        let mut f = about(
+            name,
             category,
             format!("{subject} FAILED on {}: {}", failure.worker, failure.root.cause.id()),
         );
@@ -451,24 +515,8 @@ fn judge_connector(
     };
     match decision {
         Decision::Restart { attempt } => {
-            // `onlyFailed=true` would also restart the tasks a restart cannot fix: when causes
-            // differ, restart the fixable tasks by id (if the connector instance is among them,
-            // the one call is the only way to restart it).
-            let restartable: Vec<&Failure> = failures.iter().filter(|f| f.root.cause.is_restartable()).collect();
-            let only_tasks = restartable.len() < failures.len() && restartable.iter().all(|f| f.task.is_some());
-            let chosen: Vec<&Failure> = if only_tasks {
-                restartable
-            } else {
-                failures.iter().collect()
-            };
-            out.actions.push(Action::Restart {
-                connector: name.clone(),
-                attempt,
-                budget,
-                failed_tasks: chosen.iter().filter_map(|f| f.task).collect(),
-                only_tasks,
-                fingerprint: deciding.root.fingerprint.clone(),
-            });
+            out.actions
+                .push(restart_action(name, failures, deciding, attempt, budget));
             state.restart = settings
                 .policy
                 .record_restart(&before.restart, &deciding.root.fingerprint, now);
@@ -490,7 +538,51 @@ fn judge_connector(
             state.restart = settings.policy.record_failing(&before.restart);
         }
     }
-    state
+}
+
+/// What a failure's finding says was done, for the decision taken on `deciding`.
+fn decision_text(decision: &Decision, made: u32, budget: u32, deciding: &Failure, now: i64) -> String {
+    match decision {
+        Decision::Restart { attempt } => format!("restart {attempt} of {budget}"),
+        Decision::Wait { until } => format!(
+            "restart {made} of {budget} already made; next restart not before {}",
+            iso8601(*until)
+        ),
+        Decision::GiveUp => format!("not restarted: the same failure came back after {budget} restarts"),
+        Decision::Tail { attempt, until } if *until <= now => {
+            format!(
+                "restart {attempt} (past the budget of {budget}: {} is transient, restarted hourly)",
+                deciding.root.cause.id()
+            )
+        }
+        Decision::Tail { until, .. } => format!(
+            "past the budget of {budget}: {} is transient, next restart not before {}",
+            deciding.root.cause.id(),
+            iso8601(*until)
+        ),
+        Decision::DoNotRestart => format!("not restarted: a restart cannot fix {}", deciding.root.cause.id()),
+    }
+}
+
+/// The restart of `failures`. `onlyFailed=true` would also restart the tasks a restart cannot
+/// fix: when causes differ, the fixable tasks are restarted by id (if the connector instance is
+/// among them, the one call is the only way to restart it).
+fn restart_action(name: &str, failures: &[Failure], deciding: &Failure, attempt: u32, budget: u32) -> Action {
+    let restartable: Vec<&Failure> = failures.iter().filter(|f| f.root.cause.is_restartable()).collect();
+    let only_tasks = restartable.len() < failures.len() && restartable.iter().all(|f| f.task.is_some());
+    let chosen: Vec<&Failure> = if only_tasks {
+        restartable
+    } else {
+        failures.iter().collect()
+    };
+    Action::Restart {
+        connector: name.to_string(),
+        attempt,
+        budget,
+        failed_tasks: chosen.iter().filter_map(|f| f.task).collect(),
+        only_tasks,
+        fingerprint: deciding.root.fingerprint.clone(),
+    }
 }
 
 /// The `restart-exhausted` finding for the failure that decided, with its summary and action.
