@@ -450,3 +450,43 @@ async fn an_undecodable_connector_state_is_replaced_instead_of_blocking_its_conn
         1
     );
 }
+
+/// An alarm whose action invokes alarmState directly (no EventBridge rule) sends the alarm data
+/// at the top level (`alarmData`, no `detail`): it pages and resolves as the EventBridge event
+/// does, and is covered by the monitor's incident the same way.
+#[tokio::test]
+async fn an_alarm_action_that_invokes_alarm_state_directly_pages_and_resolves() {
+    use connector_core::monitor::alerting::alert::opening;
+    use connector_core::monitor::events::alarm::alarm_catalogue;
+    use connector_core::monitor::judge::finding::{Category, Finding};
+    use connector_core::monitor::ports::MonitorStore;
+    let ecs = Ecs::new().await;
+    let cat = alarm_catalogue();
+    let send = |file: &'static str, now: i64| ecs.alarm(&cat, file, now);
+    let fired = send("connector-unhealthy-direct-alarm.json", T0).await;
+    assert_eq!(fired["alerted"], true, "{fired}");
+    let healed = send("connector-unhealthy-direct-ok.json", T0 + 60_000).await;
+    assert_eq!(healed["resolved"], true, "{healed}");
+    let got: Vec<(String, String)> = ecs.alerts().await.into_iter().map(|(s, st, _)| (s, st)).collect();
+    // SNS subjects stop at 100 characters: the alarm's name is cut, the label and cluster are not.
+    let subject = |label: &str| format!("[{label}] connector-unhealthy {CLUSTER}/mako-connector-main-seatool-sink");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].0.starts_with(&subject("CRITICAL")) && got[0].1 == "open",
+        "{got:?}"
+    );
+    assert!(
+        got[1].0.starts_with(&subject("RESOLVED")) && got[1].1 == "resolved",
+        "{got:?}"
+    );
+
+    // The monitor paged for the connector: the direct alarm names it, so it is covered.
+    let mut failed = Finding::new(Category::TaskFailed, "Task 0 of connector seatool-sink FAILED");
+    failed.connector = Some("seatool-sink".into());
+    failed.task = Some(0);
+    let monitors = opening(CLUSTER, &failed, T0).incident;
+    assert!(ecs.store.open_incident(CLUSTER, &monitors).await.unwrap());
+    let covered = send("connector-unhealthy-direct-alarm.json", T0 + 600_000).await;
+    assert_eq!(covered["coveredBy"].as_str(), Some(monitors.key.as_str()), "{covered}");
+    assert!(ecs.alerts().await.is_empty());
+}

@@ -72,6 +72,16 @@ fn every_event_file_classifies_to_its_kind_and_categories() {
         ),
         ("alarm/ecs-cpu-insufficient-data.json", "alarm-state", &["alarm"]),
         ("alarm/unknown-alarm.json", "alarm-state", &["unknown"]),
+        (
+            "alarm/connector-unhealthy-direct-alarm.json",
+            "alarm-state",
+            &["connector-unhealthy"],
+        ),
+        (
+            "alarm/connector-unhealthy-direct-ok.json",
+            "alarm-state",
+            &["connector-unhealthy"],
+        ),
         ("schedule/scheduled-event.json", "schedule", &[]),
         ("connect/expand-healthy.json", "connect-status", &[]),
         (

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::connect::{ConnectorConfig, wire};
-use crate::monitor::events::alarm::{AlarmChange, alarm_catalogue, classify_alarm_event};
+use crate::monitor::events::alarm::{AlarmChange, alarm_catalogue, alarm_name, classify_alarm_event};
 use crate::monitor::events::ecs::{EcsEvent, classify_ecs_event};
 use crate::monitor::judge::evaluate::{Observation, evaluate};
 use crate::monitor::judge::finding::Finding;
@@ -32,10 +32,7 @@ pub fn classify(doc: &Value) -> Result<Value, String> {
             },
             AlarmChange::Clear { key } => {
                 let id = key.split(':').next().unwrap_or("unknown").to_string();
-                vec![info(
-                    &id,
-                    format!("Alarm {} is OK", doc["detail"]["alarmName"].as_str().unwrap_or("?")),
-                )]
+                vec![info(&id, format!("Alarm {} is OK", alarm_name(doc).unwrap_or("?")))]
             }
             AlarmChange::Nothing { reason } => vec![info("alarm", reason)],
         };

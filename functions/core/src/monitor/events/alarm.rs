@@ -1,7 +1,8 @@
-//! CloudWatch "Alarm State Change" events of the project's alarms, read against the catalogue in
+//! CloudWatch alarm state changes of the project's alarms (EventBridge events, or the payload of an
+//! alarm action that invokes the function), read against the catalogue in
 //! `alarms/catalogue.json`. Pure: the event in, what it means out.
 
-use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
+use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
@@ -70,18 +71,7 @@ pub fn classify_alarm_event(
     cluster: &str,
     now: i64,
 ) -> Result<AlarmChange, String> {
-    // The envelope and the alarm's detail as aws_lambda_events types them: a missing or mistyped
-    // field is an error naming it. `configuration` and `reasonData` stay JSON (the detail's
-    // reasonData is JSON in a string; the metric is read from the configuration below).
-    type AlarmEvent = EventBridgeEvent<CloudWatchAlarmData<Value, Value>>;
-    if event["source"] != "aws.cloudwatch" || event["detail-type"] != "CloudWatch Alarm State Change" {
-        return Err(format!(
-            "not a CloudWatch Alarm State Change event: source {}, detail-type {}",
-            event["source"], event["detail-type"]
-        ));
-    }
-    let typed: AlarmEvent = AlarmEvent::deserialize(event).map_err(|e| format!("malformed alarm event: {e}"))?;
-    let d = &typed.detail;
+    let d = &alarm_data(event)?;
     let name = d.alarm_name.as_str();
     let current = d
         .state
@@ -145,9 +135,45 @@ pub fn classify_alarm_event(
     Ok(AlarmChange::Raise(Box::new(notice)))
 }
 
+/// The alarm's data from either shape a state change reaches the function in, as
+/// aws_lambda_events types it (a missing or mistyped field is an error naming it;
+/// `configuration` and `reasonData` stay JSON: the reasonData is JSON in a string, and the
+/// metric is read from the configuration):
+/// - an EventBridge "CloudWatch Alarm State Change" event: the data in `detail`;
+/// - the payload of an alarm action that invokes the function: `alarmData` at the top level,
+///   beside `alarmArn`, with no envelope.
+fn alarm_data(event: &Value) -> Result<CloudWatchAlarmData<Value, Value>, String> {
+    let malformed = |e: serde_json::Error| format!("malformed alarm event: {e}");
+    if event["source"] == "aws.cloudwatch" && event.get("alarmData").is_some() {
+        return CloudWatchAlarm::<Value, Value>::deserialize(event)
+            .map(|a| a.alarm_data)
+            .map_err(malformed);
+    }
+    if event["source"] != "aws.cloudwatch" || event["detail-type"] != "CloudWatch Alarm State Change" {
+        return Err(format!(
+            "not a CloudWatch alarm state change (an EventBridge event with detail-type \"CloudWatch Alarm \
+             State Change\" and a detail, or an alarm action's payload with alarmData): source {}, detail-type {}",
+            event["source"], event["detail-type"]
+        ));
+    }
+    EventBridgeEvent::<CloudWatchAlarmData<Value, Value>>::deserialize(event)
+        .map(|e| e.detail)
+        .map_err(malformed)
+}
+
+/// The alarm's data as JSON, in either shape (see [`alarm_data`]).
+fn raw_data(event: &Value) -> &Value {
+    event.get("alarmData").unwrap_or(&event["detail"])
+}
+
 /// The connector an alarm watches: its metric's `Connector` dimension.
 pub fn alarm_connector(event: &Value) -> Option<&str> {
-    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["Connector"].as_str()
+    raw_data(event)["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["Connector"].as_str()
+}
+
+/// The alarm's name, in either shape.
+pub fn alarm_name(event: &Value) -> Option<&str> {
+    raw_data(event)["alarmName"].as_str()
 }
 
 /// The monitor's open incident that already paged for `connector` (about it, or a cluster
@@ -231,6 +257,41 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(classify_alarm_event(&serde_json::json!({"source": "aws.ecs"}), &cat, c, 0).is_err());
+    }
+
+    #[test]
+    fn an_alarm_whose_action_invokes_the_function_directly_means_what_its_eventbridge_twin_means() {
+        let cat = alarm_catalogue();
+        let c = "mako-connector-main-connect";
+        for (direct, bridged) in [
+            (
+                "connector-unhealthy-direct-alarm.json",
+                "connector-unhealthy-alarm.json",
+            ),
+            ("connector-unhealthy-direct-ok.json", "connector-unhealthy-ok.json"),
+        ] {
+            let (direct, bridged) = (event(direct), event(bridged));
+            assert_eq!(
+                classify_alarm_event(&direct, &cat, c, 0),
+                classify_alarm_event(&bridged, &cat, c, 0),
+                "{direct}"
+            );
+            assert_eq!(alarm_connector(&direct), Some("seatool-sink"));
+            assert_eq!(alarm_connector(&direct), alarm_connector(&bridged));
+            assert_eq!(
+                alarm_name(&direct),
+                Some("mako-connector-main-seatool-sink-connector-unhealthy")
+            );
+        }
+        let mut nameless = event("connector-unhealthy-direct-alarm.json");
+        nameless["alarmData"].as_object_mut().unwrap().remove("alarmName");
+        let err = classify_alarm_event(&nameless, &cat, c, 0).unwrap_err();
+        assert!(err.contains("alarmName"), "{err}");
+        let err = classify_alarm_event(&serde_json::json!({"source": "aws.cloudwatch"}), &cat, c, 0).unwrap_err();
+        assert!(
+            err.contains("alarmData") && err.contains("detail"),
+            "names both shapes: {err}"
+        );
     }
 
     #[test]
