@@ -606,16 +606,21 @@ fn diff(current: Option<&ConnectorConfig>, want: &ConnectorConfig) -> Vec<String
 /// `connectorctl delete CONNECTOR`.
 pub async fn delete(ctx: &Context, name: &str, json: bool) -> Result<(), Failure> {
     let api = connect(ctx).await?;
-    api.delete(name).await.map_err(unreachable)?;
-    // Recorded where the monitor reads it, so it stands back instead of recreating it.
-    let recorded = match store(ctx).await {
-        Some((store, cluster)) => {
-            let now = now_millis();
-            update_state(&store, &cluster, name, |state| state.deleted_at = Some(now)).await?;
-            true
+    // The intent first, where the monitor reads it, so that no run between the two recreates
+    // it (the monitor keeps an intent whose delete is under way); a delete that then fails takes
+    // the intent back, and one that cannot be recorded deletes nothing.
+    let store = store(ctx).await;
+    if let Some((store, cluster)) = &store {
+        let now = now_millis();
+        update_state(store, cluster, name, |state| state.deleted_at = Some(now)).await?;
+    }
+    if let Err(e) = api.delete(name).await {
+        if let Some((store, cluster)) = &store {
+            let _ = update_state(store, cluster, name, |state| state.deleted_at = None).await;
         }
-        None => false,
-    };
+        return Err(unreachable(e));
+    }
+    let recorded = store.is_some();
     let note = if recorded {
         format!(" (recorded: the monitor will not recreate it; connectorctl ensure {name} brings it back)")
     } else if ctx.secret_prefix.is_some() {

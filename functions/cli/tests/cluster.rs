@@ -873,3 +873,61 @@ async fn connectorctl_authenticates_to_a_worker_with_basic_auth_by_its_flags_or_
         by_secret.stdout
     );
 }
+
+/// `delete` records the operator's intent before it deletes: were it the other way round, a
+/// monitor run between the two would recreate the connector, and a record that fails would
+/// leave it deleted with nothing to stop the monitor. Here the state table refuses every write
+/// (the fault proxy in front of moto): the delete fails and the connector is still there.
+#[tokio::test]
+async fn a_delete_whose_intent_cannot_be_recorded_deletes_nothing() {
+    use connector_tests::faults::Faults;
+    let config = contexts_file();
+    let sdk = sdk().await;
+    let (state_table, cluster) = (unique("ctl-state"), unique("ctl-cluster"));
+    create_sink_table(&sdk, &state_table).await;
+    let saved = ctl(
+        &config,
+        &[
+            "context",
+            "set",
+            "mon",
+            "--use",
+            "--connect-url",
+            &connect_url(),
+            "--cluster",
+            &cluster,
+            "--state-table",
+            &state_table,
+        ],
+    )
+    .await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let name = unique("ctl-kept");
+    let out = std::env::temp_dir().join(format!("{name}.txt"));
+    api()
+        .put_config(&name, &file_sink(&unique("topic"), &out))
+        .await
+        .unwrap();
+    wait_task(&name, State::Running).await;
+
+    let state = Faults::for_target(&state_table);
+    state
+        .add(json!({"operation": "PutItem", "error": "ProvisionedThroughputExceededException"}))
+        .await;
+    let faults_url = state.url().to_string();
+    let refused = ctl_env(&config, &["delete", &name], &[("AWS_ENDPOINT_URL", Some(&faults_url))]).await;
+    state.clear().await;
+    assert_eq!(refused.code, 3, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        api().status(&name).await.is_ok(),
+        "the intent was not recorded, so nothing was deleted: {}",
+        refused.stderr
+    );
+
+    // With the table answering, the same delete records, then deletes.
+    let deleted = ctl(&config, &["delete", &name]).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    let gone = wait_for(Duration::from_secs(30), || async { api().status(&name).await.err() }).await;
+    assert!(gone.is_some(), "{name} still listed 30 s after its delete");
+    let _ = std::fs::remove_file(&out);
+}

@@ -44,6 +44,10 @@ pub enum Observation {
     },
 }
 
+/// How long an operator's intent to delete waits for the delete it precedes: `connectorctl
+/// delete` records the intent first, so a run may still see the connector listed meanwhile.
+pub const DELETE_UNDER_WAY_MS: i64 = 5 * 60_000;
+
 /// Whether a worker without `/health` can be judged ([`warmth`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Warmth {
@@ -218,7 +222,10 @@ fn judge_desired(
             f.action = Some("left deleted: the operator's intent".into());
             out.findings.push(f);
             out.connectors.push(summary(&wanted.name, "DELETED", None));
-            out.states.insert(wanted.name.clone(), before);
+            // Seen gone: were it listed again, someone brought it back.
+            let mut state = before;
+            state.missing_since.get_or_insert(now);
+            out.states.insert(wanted.name.clone(), state);
         }
         None => {
             let mut f = about(
@@ -238,9 +245,15 @@ fn judge_desired(
         }
         Some(view) => {
             let mut state = judge_connector(wanted, view, &before, settings, now, out);
+            // It exists again: an intent to keep it deleted is over, unless its delete is still
+            // under way (recorded first, not yet seen gone, and recent).
+            let under_way = before
+                .deleted_at
+                .is_some_and(|at| before.missing_since.is_none() && now - at < DELETE_UNDER_WAY_MS);
+            if !under_way {
+                state.deleted_at = None;
+            }
             state.missing_since = None;
-            // It exists again: an intent to keep it deleted is over.
-            state.deleted_at = None;
             out.states.insert(wanted.name.clone(), state);
         }
     }
@@ -690,6 +703,42 @@ mod tests {
             .iter()
             .map(|f| (f.category.id(), f.connector.as_deref(), f.task))
             .collect()
+    }
+
+    #[test]
+    fn an_intent_to_delete_survives_a_run_that_still_sees_the_connector_while_the_delete_is_under_way() {
+        // connectorctl delete records the intent, then deletes: a run in between still lists it.
+        let intent = |deleted_at: i64, missing_since: Option<i64>| {
+            BTreeMap::from([(
+                "seatool-sink".to_string(),
+                ConnectorState {
+                    deleted_at: Some(deleted_at),
+                    missing_since,
+                    ..ConnectorState::default()
+                },
+            )])
+        };
+        let listed = observe("expand-healthy.json");
+        let under_way = run(&listed, &intent(NOW - 2_000, None), &Settings::default());
+        assert_eq!(under_way.states["seatool-sink"].deleted_at, Some(NOW - 2_000));
+        // Seen gone, then listed again: someone brought it back, the intent is over.
+        let back = run(&listed, &intent(NOW - 2_000, Some(NOW - 1_000)), &Settings::default());
+        assert_eq!(back.states["seatool-sink"].deleted_at, None);
+        // Still listed long after the intent: the delete never happened, the intent is over.
+        let never = run(&listed, &intent(NOW - DELETE_UNDER_WAY_MS, None), &Settings::default());
+        assert_eq!(never.states["seatool-sink"].deleted_at, None);
+        // Gone with the intent recorded: left deleted, and the run notes it saw it gone.
+        let gone = run(
+            &Observation::Connectors(Vec::new()),
+            &intent(NOW - 2_000, None),
+            &Settings::default(),
+        );
+        assert_eq!(gone.states["seatool-sink"].missing_since, Some(NOW));
+        assert!(
+            gone.actions.iter().all(|a| a.connector() != "seatool-sink"),
+            "{:?}",
+            gone.actions
+        );
     }
 
     #[test]
