@@ -11,6 +11,7 @@ use connector_core::error_chain;
 use connector_core::monitor::judge::cause::root_cause;
 use connector_core::monitor::judge::lag::{measure, topics_of};
 use connector_core::monitor::time::{human_duration, iso8601};
+use connector_core::redact::redact_text;
 use serde_json::{Value, json};
 
 use crate::Failure;
@@ -74,8 +75,9 @@ fn trimmed(trace: &str) -> String {
 fn failure(trace: Option<&String>) -> Value {
     match trace {
         Some(t) => {
+            // The cause from the whole trace; what is shown, redacted (passwords, record contents).
             let root = root_cause(t);
-            json!({"cause": root.cause.id(), "rootCause": root.line, "trace": trimmed(t)})
+            json!({"cause": root.cause.id(), "rootCause": redact_text(&root.line), "trace": redact_text(&trimmed(t))})
         }
         None => Value::Null,
     }

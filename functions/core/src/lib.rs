@@ -22,6 +22,7 @@ pub mod config;
 pub mod connect;
 pub mod metrics;
 pub mod monitor;
+pub mod redact;
 pub mod sink;
 
 /// An error and all its sources on one line: SDK and HTTP errors keep the useful part in their

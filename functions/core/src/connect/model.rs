@@ -155,42 +155,19 @@ pub struct ConnectorConfig {
     pub config: BTreeMap<String, String>,
 }
 
-/// Words in a property name that mark its value as secret.
-const SECRET_WORDS: [&str; 8] = [
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "credentials",
-    "credential",
-    "apikey",
-    // `confluent.license`: the stack puts the license key in the connector config.
-    "license",
-];
-
-/// Whether a config property's value must never be logged: its name has a secret word
-/// (`ssl.key.password`, `aws.secret.access.key`), or `key` anywhere but first
-/// (`aws.access.key.id`, `api.key`) — `key.converter` names a converter, not a key.
-pub fn is_secret_property(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let words: Vec<&str> = lower.split(['.', '_', '-']).collect();
-    words.iter().any(|w| SECRET_WORDS.contains(w)) || words.iter().skip(1).any(|w| *w == "key")
-}
-
 impl ConnectorConfig {
-    /// The config with every secret-looking value replaced, for logs and diffs.
+    /// The config with every secret-looking value replaced and every other value redacted by
+    /// rule (a password in a URL), for logs and diffs.
     pub fn redacted(&self) -> BTreeMap<String, String> {
         self.config
             .iter()
             .map(|(k, v)| {
-                (
-                    k.clone(),
-                    if is_secret_property(k) {
-                        "[redacted]".to_string()
-                    } else {
-                        v.clone()
-                    },
-                )
+                let shown = if crate::redact::is_secret_property(k) {
+                    crate::redact::REDACTED.to_string()
+                } else {
+                    crate::redact::redact_text(v)
+                };
+                (k.clone(), shown)
             })
             .collect()
     }
@@ -202,34 +179,26 @@ mod tests {
 
     #[test]
     fn secret_looking_properties_are_redacted_and_others_kept() {
-        let cases = [
-            ("aws.secret.access.key", true),
-            ("aws.access.key.id", true),
-            ("ssl.key.password", true),
-            ("sasl.jaas.config.password", true),
-            ("api.key", true),
-            ("CONNECT_TOKEN", true),
-            ("confluent.license", true),
-            ("aws.credentials.provider.class", true),
-            ("key.converter", false),
-            ("key.converter.schemas.enable", false),
-            ("value.converter", false),
-            ("aws.lambda.function.name", false),
-            ("topics", false),
-        ];
-        for (name, secret) in cases {
-            assert_eq!(is_secret_property(name), secret, "{name}");
-        }
         let config = ConnectorConfig {
             name: "c".into(),
             config: BTreeMap::from([
                 ("topics".into(), "t".into()),
                 ("aws.secret.access.key".into(), "hunter2".into()),
+                (
+                    "sasl.jaas.config".into(),
+                    "PlainLoginModule required password=\"hunter2\";".into(),
+                ),
+                (
+                    "connection.url".into(),
+                    "jdbc:postgresql://app:hunter2@db:5432/x".into(),
+                ),
             ]),
         };
         let shown = config.redacted();
         assert_eq!(shown["topics"], "t");
         assert_eq!(shown["aws.secret.access.key"], "[redacted]");
+        assert_eq!(shown["sasl.jaas.config"], "[redacted]");
+        assert_eq!(shown["connection.url"], "jdbc:postgresql://app:[redacted]@db:5432/x");
         assert!(!format!("{shown:?}").contains("hunter2"));
     }
 

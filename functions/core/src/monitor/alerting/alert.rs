@@ -305,7 +305,8 @@ pub fn render(notice: &Notice, cluster: &str, runbook_base: &str, now: i64) -> A
     body.push_str(&format!("\nIncident: {}\n", i.key));
     AlertMessage {
         subject,
-        body: clip_bytes(&body, MAX_BODY_BYTES),
+        // Traces and summaries may quote passwords and record contents: never to subscribers.
+        body: clip_bytes(&crate::redact::redact_text(&body), MAX_BODY_BYTES),
         category: i.category.clone(),
         severity: i.severity.clone(),
         incident: i.key.clone(),
@@ -368,6 +369,40 @@ mod tests {
         f.detail = Some(trace.into());
         f.action = Some("not restarted: a restart cannot fix serialization".into());
         f
+    }
+
+    #[test]
+    fn an_alert_body_carries_no_password_and_no_record_content_from_the_trace() {
+        let path = format!(
+            "{}/../../events/connect/traces/data-exception.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let data = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // The record was `not JSON`: Jackson quotes its first token.
+        assert!(data.contains("Unrecognized token 'not'"));
+        let trace = format!(
+            "{data}\nCaused by: java.sql.SQLException: cannot reach jdbc:postgresql://app:hunter2@db.internal:5432/seatool \
+             with sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"svc\" password=\"swordfish\";"
+        );
+        let f = failed_task(&trace);
+        let notices = plan_notices(
+            "mako",
+            &BTreeMap::new(),
+            std::slice::from_ref(&f),
+            ResolveScope::All,
+            60 * MIN,
+            T0,
+        );
+        let m = render(&notices[0], "mako", "https://x/runbooks", T0);
+        for secret in ["hunter2", "swordfish", "'not'"] {
+            assert!(!m.body.contains(secret), "{secret} in the alert: {}", m.body);
+        }
+        assert!(
+            m.body.contains("jdbc:postgresql://app:[redacted]@db.internal"),
+            "{}",
+            m.body
+        );
+        assert!(m.body.contains("DataException"), "the trace is still there: {}", m.body);
     }
 
     #[test]
