@@ -71,7 +71,8 @@ checkov_scan() {
 }
 
 # PIDs of what this script started, stopped by stop_all (installed as an EXIT trap).
-STARTED_PIDS=()
+# Kept when lib.sh is sourced again (a generated start file does), so nothing started is forgotten.
+declare -p STARTED_PIDS > /dev/null 2>&1 || STARTED_PIDS=()
 stop_all() {
   local pid
   for pid in "${STARTED_PIDS[@]}"; do
