@@ -99,8 +99,9 @@ pub fn root_line(trace: &str) -> &str {
     last_cause.unwrap_or_else(|| trace.lines().next().unwrap_or("")).trim()
 }
 
-/// Reads the root cause of a FAILED trace. The cause is matched on the whole trace (the
-/// Confluent connector wraps Lambda errors in its own exceptions), most specific first.
+/// Reads the root cause of a FAILED trace. The cause is matched on the root line, then on the
+/// outer exceptions' messages (the Confluent connector wraps Lambda errors in its own
+/// exceptions), most specific first; never on stack frames.
 pub fn root_cause(trace: &str) -> RootCause {
     let line = root_line(trace);
     let exception = exception_class(line);
@@ -112,7 +113,7 @@ pub fn root_cause(trace: &str) -> RootCause {
     }
 }
 
-/// (cause, any of these substrings in the root line or the trace). Order matters.
+/// (cause, any of these substrings in an exception's message). Order matters.
 const RULES: &[(Cause, &[&str])] = &[
     (
         Cause::PluginMissing,
@@ -188,11 +189,12 @@ const RULES: &[(Cause, &[&str])] = &[
 const FUNCTION_RAN: &[&str] = &["X-Amz-Function-Error", "Lambda function error"];
 
 fn classify(trace: &str, line: &str) -> Cause {
-    if FUNCTION_RAN.iter().any(|n| trace.contains(n)) {
+    let messages = messages(trace);
+    if messages.iter().any(|m| FUNCTION_RAN.iter().any(|n| m.contains(n))) {
         return Cause::LambdaFunctionError;
     }
-    // The root line decides first; the whole trace only when the root line says nothing known.
-    for text in [line, trace] {
+    // The root line decides first; the outer exceptions only when it says nothing known.
+    for text in std::iter::once(line).chain(messages.iter().map(String::as_str)) {
         for (cause, needles) in RULES {
             if needles.iter().any(|n| text.contains(n)) {
                 return *cause;
@@ -200,6 +202,34 @@ fn classify(trace: &str, line: &str) -> Cause {
         }
     }
     Cause::Unknown
+}
+
+/// The exceptions' messages of a trace, innermost first: the first line and each `Caused by:`,
+/// each with the lines that continue it (a message may span lines: Jackson's ` at [Source: ...`).
+/// Stack frames (`at a.b.C.m(C.java:1)`) and `... 12 more` are left out: a word in a frame
+/// (`at ...LambdaFunctionErrorHandler.describe`) names code, not a failure.
+fn messages(trace: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in trace.lines() {
+        let t = l.trim();
+        let frame = t.strip_prefix("at ").is_some_and(|rest| !rest.starts_with('['))
+            || (t.starts_with("...") && t.ends_with("more"));
+        if frame || t.is_empty() {
+            continue;
+        }
+        match t.strip_prefix("Caused by:") {
+            Some(cause) => out.push(cause.trim().to_string()),
+            None if out.is_empty() => out.push(t.to_string()),
+            None => {
+                if let Some(last) = out.last_mut() {
+                    last.push('\n');
+                    last.push_str(t);
+                }
+            }
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// `a.b.FooException: message` → `a.b.FooException`.
@@ -306,11 +336,26 @@ mod tests {
             ("plugin-missing.txt", Cause::PluginMissing),
             ("license-expired.txt", Cause::License),
             ("file-not-found.txt", Cause::Unknown),
+            // The consumer cannot be built while the task starts: the root names the brokers.
+            ("broker-unreachable-on-start.txt", Cause::BrokerUnreachable),
+            // Near misses: a needle in a stack frame's class name, not in any exception's
+            // message, says nothing about the failure.
+            ("near-miss-handler-class.txt", Cause::Unknown),
+            ("near-miss-frame-word.txt", Cause::Unknown),
         ];
         for (file, cause) in cases {
             let root = root_cause(&trace(file));
             assert_eq!(root.cause, cause, "{file}: {}", root.line);
         }
+    }
+
+    #[test]
+    fn messages_are_the_exceptions_lines_innermost_first_without_frames() {
+        let t = "a.Outer: top\n\tat x.Y.m(Y.java:1)\nCaused by: b.Inner: first line\n at [Source: REDACTED; line: 1]\n\tat q.R.s(R.java:2)\n\t... 5 more";
+        assert_eq!(
+            messages(t),
+            ["b.Inner: first line\nat [Source: REDACTED; line: 1]", "a.Outer: top"]
+        );
     }
 
     #[test]
