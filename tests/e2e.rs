@@ -259,7 +259,7 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
     assert_eq!(resolved.len(), 1, "{resolved:?}");
     assert_eq!(
         resolved[0].subject,
-        format!("[RESOLVED] task-failed {}/{name}/0", m.cluster)
+        format!("[RESOLVED] task-failed {}/{name}", m.cluster)
     );
     api.delete(&name).await.unwrap();
 }

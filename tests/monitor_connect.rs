@@ -52,11 +52,11 @@ async fn a_record_that_cannot_be_converted_is_serialization_not_restarted_and_al
     let alerts = m.alerts().await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let a = &alerts[0];
-    assert_eq!(a.subject, format!("[CRITICAL] task-failed {}/{name}/0", m.cluster));
+    assert_eq!(a.subject, format!("[CRITICAL] task-failed {}/{name}", m.cluster));
     assert_eq!(a.attributes["category"], "task-failed");
     assert_eq!(a.attributes["severity"], "critical");
     assert_eq!(a.attributes["state"], "open");
-    assert_eq!(a.attributes["incident"], format!("task-failed:{}/{name}/0", m.cluster));
+    assert_eq!(a.attributes["incident"], format!("task-failed:{}/{name}", m.cluster));
     assert!(a.body.contains("Cause: serialization"), "{}", a.body);
     assert!(
         a.body
@@ -108,7 +108,7 @@ async fn a_failure_a_restart_heals_is_restarted_then_resolved() {
     assert_eq!(resolved.len(), 1, "{resolved:?}");
     assert_eq!(
         resolved[0].subject,
-        format!("[RESOLVED] task-failed {}/{name}/0", m.cluster)
+        format!("[RESOLVED] task-failed {}/{name}", m.cluster)
     );
     assert_eq!(resolved[0].attributes["state"], "resolved");
     assert!(resolved[0].body.starts_with("Resolved after "), "{}", resolved[0].body);

@@ -129,7 +129,7 @@ async fn one_deployment_judges_two_real_clusters_and_a_hung_one_each_on_its_own(
 
     let subjects: Vec<String> = read_alerts(&sdk, &queue).await.into_iter().map(|a| a.subject).collect();
     let mut expected = vec![
-        format!("[CRITICAL] task-failed {a}/{failing}/0"),
+        format!("[CRITICAL] task-failed {a}/{failing}"),
         format!("[CRITICAL] worker-unreachable {c}"),
     ];
     let mut got = subjects.clone();

@@ -103,7 +103,7 @@ pub fn opening(cluster: &str, finding: &Finding, now: i64) -> Notice {
             category: finding.category.id().into(),
             severity: finding.severity.as_str().into(),
             connector: finding.connector.clone(),
-            task: finding.task,
+            task: finding.incident_task(),
             resource: finding.resource.clone(),
             summary: finding.summary.clone(),
             opened_at: now,
@@ -155,16 +155,32 @@ pub fn plan_notices(
 ) -> Vec<Notice> {
     let mut notices = Vec::new();
     let mut present = BTreeSet::new();
-    for f in findings
+    let alertable: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.severity >= crate::monitor::judge::finding::Severity::Warning)
-    {
+        .collect();
+    for f in &alertable {
         let key = f.incident_key(cluster);
         // Muted or alerted as part of a group: its incident, if open, is neither reminded nor
         // resolved while the finding lasts.
         if !present.insert(key.clone()) || f.muted || f.grouped.is_some() {
             continue;
         }
+        // Several findings of one incident (a connector's failed tasks): one notice naming all.
+        let same: Vec<&&Finding> = alertable
+            .iter()
+            .filter(|o| !o.muted && o.grouped.is_none() && o.incident_key(cluster) == key)
+            .collect();
+        let merged;
+        let f: &Finding = if same.len() > 1 {
+            merged = Finding {
+                summary: same.iter().map(|o| o.summary.as_str()).collect::<Vec<_>>().join("\n"),
+                ..(**f).clone()
+            };
+            &merged
+        } else {
+            f
+        };
         match open.get(&key) {
             None => notices.push(opening(cluster, f, now)),
             Some(incident) if let Some(notice) = escalation(incident, f, now) => notices.push(notice),
@@ -406,6 +422,36 @@ mod tests {
     }
 
     #[test]
+    fn a_connector_with_four_failed_tasks_is_one_page_naming_them_all() {
+        let tasks: Vec<Finding> = (0..4)
+            .map(|t| {
+                let mut f = failed_task("Caused by: org.apache.kafka.connect.errors.DataException: bad");
+                f.task = Some(t);
+                f.summary = format!("Task {t} of connector seatool-sink FAILED on 10.0.1.5:8083: serialization");
+                f
+            })
+            .collect();
+        let notices = plan_notices("mako", &BTreeMap::new(), &tasks, ResolveScope::All, 60 * MIN, T0);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        let m = render(&notices[0], "mako", "https://x/runbooks", T0);
+        assert_eq!(m.subject, "[CRITICAL] task-failed mako/seatool-sink");
+        assert_eq!(m.incident, "task-failed:mako/seatool-sink");
+        for t in 0..4 {
+            assert!(
+                m.body.contains(&format!("Task {t} of connector seatool-sink FAILED")),
+                "{}",
+                m.body
+            );
+        }
+        // Open with the same key: one more failed task is no new page; all healed, one resolved.
+        let open = BTreeMap::from([(notices[0].incident.key.clone(), notices[0].incident.clone())]);
+        assert!(plan_notices("mako", &open, &tasks[1..2], ResolveScope::All, 60 * MIN, T0 + 1).is_empty());
+        let healed = plan_notices("mako", &open, &[], ResolveScope::All, 60 * MIN, T0 + 2);
+        assert_eq!(healed.len(), 1);
+        assert_eq!(healed[0].kind, NoticeKind::Resolved);
+    }
+
+    #[test]
     fn a_paused_connector_is_told_once_and_never_reminded() {
         let mut f = Finding::new(Category::ConnectorPaused, "Connector seatool-sink is PAUSED on purpose");
         f.connector = Some("seatool-sink".into());
@@ -459,7 +505,7 @@ mod tests {
             [NoticeKind::Resolved]
         );
         let message = render(&healed[0], "mako", "https://runbooks.example/runbooks", T0 + 75 * MIN);
-        assert_eq!(message.subject, "[RESOLVED] task-failed mako/seatool-sink/0");
+        assert_eq!(message.subject, "[RESOLVED] task-failed mako/seatool-sink");
         assert!(
             message
                 .body
@@ -602,7 +648,7 @@ mod tests {
         );
         assert_eq!(
             m.subject,
-            "[CRITICAL] task-failed mako-connector-main-connect/seatool-sink/0"
+            "[CRITICAL] task-failed mako-connector-main-connect/seatool-sink"
         );
         assert!(
             m.body
@@ -625,7 +671,7 @@ mod tests {
             (m.category.as_str(), m.severity.as_str(), m.state.as_str()),
             ("task-failed", "critical", "open")
         );
-        assert_eq!(m.incident, "task-failed:mako-connector-main-connect/seatool-sink/0");
+        assert_eq!(m.incident, "task-failed:mako-connector-main-connect/seatool-sink");
 
         let mut long = failed_task("x");
         long.connector =

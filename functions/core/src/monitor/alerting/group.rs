@@ -143,7 +143,7 @@ mod tests {
             keys.contains(&format!("task-failed:k/cause/{cause}").as_str()),
             "{keys:?}"
         );
-        assert!(keys.contains(&"task-failed:k/d/0"), "{keys:?}");
+        assert!(keys.contains(&"task-failed:k/d"), "{keys:?}");
         let head = findings.last().unwrap();
         assert!(
             head.summary.starts_with("3 connectors are failing on one cause"),

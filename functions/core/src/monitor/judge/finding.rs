@@ -266,7 +266,7 @@ impl Finding {
             key.push('/');
             key.push_str(c);
         }
-        if let Some(t) = self.task {
+        if let Some(t) = self.incident_task() {
             key.push_str(&format!("/{t}"));
         }
         if let Some(r) = &self.resource {
@@ -274,6 +274,15 @@ impl Finding {
             key.push_str(r);
         }
         key
+    }
+
+    /// The task its incident is about: none for a failed task, whose incident is its
+    /// connector's (one page for a connector whatever the number of its tasks that failed).
+    pub fn incident_task(&self) -> Option<i32> {
+        match self.category {
+            Category::TaskFailed => None,
+            _ => self.task,
+        }
     }
 
     /// Whether it is worth an alert: warnings and criticals that are not muted.
