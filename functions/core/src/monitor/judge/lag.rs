@@ -233,15 +233,27 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
     let name = consumer.name;
     let before = out.states.get(name).cloned().unwrap_or_default();
     let previous = &before.progress;
-    let positions: BTreeMap<String, i64> = lag
+    // Only partitions with a commit are judged: one without has no position to compare (a group
+    // that starts at the end, auto.offset.reset=latest, commits nothing while nothing new
+    // arrives), so its records count for neither a stall nor the lag in time; the report still
+    // shows it, uncommitted.
+    let judged = connector_lag(
+        lag.partitions
+            .iter()
+            .filter(|p| p.committed.is_some())
+            .cloned()
+            .collect(),
+        now,
+    );
+    let positions: BTreeMap<String, i64> = judged
         .partitions
         .iter()
         .map(|p| (format!("{}/{}", p.topic, p.partition), p.position))
         .collect();
     // Still: the same partitions at the same positions as last run, with records waiting.
     let still =
-        consumer.running && lag.records > 0 && !previous.positions.is_empty() && positions == previous.positions;
-    let lagging = lag.seconds.is_some_and(|s| s > settings.lag.lagging_seconds);
+        consumer.running && judged.records > 0 && !previous.positions.is_empty() && positions == previous.positions;
+    let lagging = judged.seconds.is_some_and(|s| s > settings.lag.lagging_seconds);
     let mut progress = Progress {
         positions,
         still_runs: if still { previous.still_runs + 1 } else { 0 },
@@ -249,9 +261,9 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
         restart: previous.restart.clone(),
     };
     let muted = settings.mutes(name, before.muted_until, now);
-    let waited = match lag.seconds {
-        Some(s) => format!("{} records wait, the oldest for {s} s", lag.records),
-        None => format!("{} records wait", lag.records),
+    let waited = match judged.seconds {
+        Some(s) => format!("{} records wait, the oldest for {s} s", judged.records),
+        None => format!("{} records wait", judged.records),
     };
     let mut finding = |category: Category, summary: String, action: String| {
         let mut f = Finding::new(category, summary);
@@ -307,7 +319,7 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
                 Category::ConsumerLagging,
                 format!(
                     "Connector {name} is {} s behind: {waited} (over {} s for {} runs)",
-                    lag.seconds.unwrap_or_default(),
+                    judged.seconds.unwrap_or_default(),
                     settings.lag.lagging_seconds,
                     progress.lagging_runs
                 ),
@@ -420,6 +432,39 @@ mod tests {
         assert_eq!((none.records, none.seconds), (0, Some(0)));
         let unread = lag_of(&[], &[("t", 0, 0, 8)], None, 11_000);
         assert_eq!((unread.records, unread.seconds), (8, None));
+    }
+
+    #[test]
+    fn a_consumer_without_commits_is_never_stalled_nor_lagging_on_the_records_it_never_had_to_read() {
+        // No commit on any partition (a new group that starts at the end, auto.offset.reset=latest,
+        // or an idle one): there is no position to compare, so no stall and no lag in time, run
+        // after run; the report still shows the partitions, uncommitted.
+        let settings = Settings::default();
+        let mut eval = Evaluation::default();
+        let never = lag_of(&[], &[("t", 0, 0, 9), ("t", 1, 0, 4)], Some(0), 10 * MIN);
+        for run in 0..6 {
+            judge(&consumer(), &never, &settings, (10 + run) * 20 * MIN, &mut eval);
+        }
+        assert!(eval.findings.is_empty(), "{:?}", eval.findings);
+        assert!(eval.actions.is_empty(), "{:?}", eval.actions);
+        assert!(never.partitions.iter().all(|p| p.committed.is_none()));
+        // One partition committed and still, another never committed: judged on the first only.
+        let mut eval = Evaluation::default();
+        let half = lag_of(
+            &[offset("t", 0, 5)],
+            &[("t", 0, 0, 9), ("t", 1, 0, 4)],
+            Some(0),
+            10 * MIN,
+        );
+        for run in 0..4 {
+            judge(&consumer(), &half, &settings, (10 + run) * MIN, &mut eval);
+        }
+        let stalled = eval.findings.iter().find(|f| f.category == Category::ConsumerStalled);
+        assert!(
+            stalled.is_some_and(|f| f.summary.contains("4 records wait")),
+            "the committed partition's 4 records, not the uncommitted one's: {:?}",
+            eval.findings
+        );
     }
 
     #[test]
