@@ -355,11 +355,12 @@ async fn a_run_short_of_time_starts_no_more_actions_and_still_alerts_what_it_ope
 }
 
 /// Alerting survives its state table: with the table gone (moto answers ResourceNotFound) a
-/// run fails as `StateUnavailable`, restarts nothing (no budget could be claimed) and publishes
-/// one critical `monitor-state-unavailable` alert per cold start, not one per run; when the
-/// table is back, the next run says it resolved.
+/// run fails as `StateUnavailable` and restarts nothing (no budget could be claimed). It pages
+/// nothing itself — before, each cold start paged again, since what would dedup the page is
+/// what failed — but every failed run emits `MonitorStateUnavailable` = 1, on which the stack's
+/// alarm pages once per outage; a run that can use the table again emits 0, its OK.
 #[tokio::test]
-async fn a_missing_state_table_fails_the_run_pages_once_and_restarts_nothing() {
+async fn a_missing_state_table_fails_the_run_restarts_nothing_and_leaves_the_page_to_its_alarm() {
     let through = connector_tests::faults::Faults::for_connector("-").url().to_string();
     let table = unique("absent-state");
     let m = Monitor::with_url(&through)
@@ -374,27 +375,30 @@ async fn a_missing_state_table_fails_the_run_pages_once_and_restarts_nothing() {
     api().put_config(&name, &config).await.unwrap();
     wait_status(&name, "FAILED", task_state(State::Failed)).await;
 
+    let state_metric = |lines: &[String]| -> Option<f64> {
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|v| v["MonitorStateUnavailable"].as_f64())
+    };
+    // Two cold starts (a new instance each), two runs each.
+    let m = m.reconfigured(|_| {});
     for _ in 0..2 {
         let failure = m.try_run().await.expect_err("a run without its state fails");
         assert_eq!(failure.error_type(), "StateUnavailable", "{failure}");
+        assert_eq!(state_metric(failure.metrics()), Some(1.0), "{:?}", failure.metrics());
     }
-    let paged = m.alerts().await;
-    assert_eq!(
-        paged.iter().map(|a| a.subject.clone()).collect::<Vec<_>>(),
-        [format!("[CRITICAL] monitor-state-unavailable {}", m.cluster)],
-        "once per cold start"
-    );
-    assert!(paged[0].body.contains(&table), "{}", paged[0].body);
+    let m = m.reconfigured(|_| {});
+    let failure = m.try_run().await.expect_err("still without its state");
+    assert_eq!(state_metric(failure.metrics()), Some(1.0));
+    let paged: Vec<String> = m.alerts().await.into_iter().map(|a| a.subject).collect();
+    assert!(paged.is_empty(), "the alarm pages, not each instance: {paged:?}");
     let restarts = connector_tests::faults::Faults::for_connector(&name).counts().await;
     assert_eq!(restarts.get("POST /connectors/{name}/restart"), None, "{restarts:?}");
 
     connector_tests::create_sink_table(&m.sdk, &table).await;
-    m.run().await;
-    let after: Vec<String> = m.alerts().await.into_iter().map(|a| a.subject).collect();
-    assert!(
-        after.contains(&format!("[RESOLVED] monitor-state-unavailable {}", m.cluster)),
-        "{after:?}"
-    );
+    let back = m.run_full(connector_tests::now_millis()).await;
+    assert_eq!(state_metric(&back.metrics), Some(0.0), "{:?}", back.metrics);
     api().delete(&name).await.unwrap();
 }
 

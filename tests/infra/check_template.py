@@ -77,7 +77,7 @@ for name, r in resources.items():
         else:
             check(not p.get("AlarmActions") and not p.get("OKActions"),
                   f"alarm {name} has actions: it goes through alarmState, a direct action would alert twice")
-for must in ["monitor-heartbeat", "alerting-errors", "events-dead-letters"]:
+for must in ["monitor-heartbeat", "monitor-state-unavailable", "alerting-errors", "events-dead-letters"]:
     check(must in direct_ids, f"no alarm of the template is {must}, which must not depend on alarmState")
 # Each alerting function (one that publishes to the alerts topic: an EventBridge target, the
 # monitor, verifySinks) has its errors alarm.

@@ -33,7 +33,6 @@ fn the_code_and_the_catalogue_name_the_same_categories_with_the_same_severities(
     let coded: BTreeSet<(String, String)> = Category::CONNECT
         .iter()
         .chain(Category::ECS.iter())
-        .chain(Category::MONITOR.iter())
         .chain(Category::SINK.iter())
         .map(|c| (c.id().to_string(), c.severity().as_str().to_string()))
         .collect();

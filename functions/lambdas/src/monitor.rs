@@ -44,7 +44,12 @@ pub async fn handle(fleet: &DeployedFleet, event: &Value, time_left: Duration) -
                             failures.push((cluster, MonitorFailure::Alerts(out.alert_failures.join("; "))));
                         }
                     }
-                    Err(e) => failures.push((cluster, e)),
+                    Err(e) => {
+                        for line in e.metrics() {
+                            println!("{line}");
+                        }
+                        failures.push((cluster, e));
+                    }
                 }
             }
             if let Some((_, first)) = failures.first() {
@@ -90,6 +95,10 @@ fn print_run(out: &RunReport) {
 }
 
 fn diagnostic(failure: MonitorFailure) -> Diagnostic {
+    // A failed run may still owe metric lines (the state table's unavailability, which alarms).
+    for line in failure.metrics() {
+        println!("{line}");
+    }
     tracing::error!(error = %failure, "testConnectors failed");
     Diagnostic {
         error_type: failure.error_type().into(),

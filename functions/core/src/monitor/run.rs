@@ -32,9 +32,6 @@ pub struct Monitor<C, W, S, P, K, B = crate::monitor::judge::lag::NoBrokers> {
     store: S,
     alerts: P,
     clock: K,
-    /// The `monitor-state-unavailable` incident this instance alerted, kept here because the
-    /// state that would dedup it is what failed: one alert per cold start, resolved from here.
-    state_incident: std::sync::Mutex<Option<crate::monitor::alerting::alert::Incident>>,
 }
 
 /// Why a run failed outright.
@@ -50,8 +47,8 @@ pub enum MonitorFailure {
     #[error("cannot read the connector configs: {0}")]
     Configs(String),
     /// The monitor state could not be read or written.
-    #[error("monitor state unavailable: {0}")]
-    State(String),
+    #[error("monitor state unavailable: {}", .0.why)]
+    State(StateFailure),
     /// Alerts could not be sent (the next run sends them again).
     #[error("alerts not sent: {0}")]
     Alerts(String),
@@ -63,7 +60,27 @@ pub enum MonitorFailure {
     UnknownCluster(String),
 }
 
+/// The state table could not be used: why, and the metric line that says so. The monitor does
+/// not page about its own state (what would dedup the page is what failed, so each cold start
+/// paged again): the `monitor-state-unavailable` alarm on that metric does, once per outage,
+/// whichever instance runs, and resolves when a run uses the table again (it emits 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateFailure {
+    /// What failed.
+    pub why: String,
+    /// `MonitorStateUnavailable` = 1 for the cluster, to print although the run failed.
+    pub metrics: Vec<String>,
+}
+
 impl MonitorFailure {
+    /// The metric lines a failed run still owes (the state table's unavailability).
+    pub fn metrics(&self) -> &[String] {
+        match self {
+            Self::State(f) => &f.metrics,
+            _ => &[],
+        }
+    }
+
     /// The Lambda error type this failure is reported as (one of a small fixed set).
     pub fn error_type(&self) -> &'static str {
         match self {
@@ -107,7 +124,6 @@ where
             store,
             alerts,
             clock,
-            state_incident: std::sync::Mutex::default(),
         }
     }
 
@@ -184,71 +200,20 @@ where
         let mut out = match out {
             Ok(out) => out,
             Err(e) => {
-                let why = error_chain(&e);
-                if !dry_run {
-                    self.state_unavailable(&ctx, &why).await;
-                }
-                return Err(MonitorFailure::State(why));
+                let metrics = if dry_run {
+                    Vec::new()
+                } else {
+                    vec![state_metric(&ctx, true)]
+                };
+                return Err(MonitorFailure::State(StateFailure {
+                    why: error_chain(&e),
+                    metrics,
+                }));
             }
         };
-        if !dry_run {
-            self.state_available(&ctx, &mut out).await;
-        }
         out.report["configProblems"] = json!(problems);
         out.report["durationMillis"] = json!(self.clock.now_millis() - started);
         Ok(out)
-    }
-}
-
-impl<C, W, S: MonitorStore, P: AlertPublisher, K, B> Monitor<C, W, S, P, K, B> {
-    fn state_slot(&self) -> std::sync::MutexGuard<'_, Option<crate::monitor::alerting::alert::Incident>> {
-        self.state_incident.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Pages once per instance that the state table cannot be used (a publish that fails is
-    /// tried again by the next run).
-    async fn state_unavailable(&self, ctx: &RunContext, why: &str) {
-        if self.state_slot().is_some() {
-            return;
-        }
-        let mut finding = Finding::new(
-            Category::MonitorStateUnavailable,
-            format!(
-                "testConnectors cannot use its state table {}, so it restarts and recreates nothing until it can",
-                self.config.state_table
-            ),
-        );
-        finding.detail = Some(format!("{why}\n"));
-        finding.action = Some("none: no restart budget can be claimed; the invocation fails".into());
-        let notice = crate::monitor::alerting::alert::opening(&ctx.cluster, &finding, ctx.now);
-        let message = render(&notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
-        if self.alerts.publish(&message).await.is_ok() {
-            *self.state_slot() = Some(notice.incident);
-        }
-    }
-
-    /// Resolves this instance's `monitor-state-unavailable` alert once a run has used the table.
-    async fn state_available(&self, ctx: &RunContext, out: &mut RunReport) {
-        let Some(incident) = self.state_slot().take() else {
-            return;
-        };
-        let notice = crate::monitor::alerting::alert::Notice {
-            kind: crate::monitor::alerting::alert::NoticeKind::Resolved,
-            incident,
-            finding: None,
-        };
-        let message = render(&notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
-        match self.alerts.publish(&message).await {
-            Ok(()) => {
-                if let Some(sent) = out.report["alerts"].as_array_mut() {
-                    sent.push(json!({"subject": message.subject, "state": message.state}));
-                }
-            }
-            Err(e) => {
-                out.alert_failures.push(error_chain(&e));
-                *self.state_slot() = Some(notice.incident);
-            }
-        }
     }
 }
 
@@ -722,6 +687,7 @@ fn health_metrics(ctx: &RunContext, eval: &Evaluation, lags: &BTreeMap<String, L
         &[("Cluster", ctx.cluster.clone())],
         &[("MonitorHeartbeat", Unit::Count, 1.0)],
     ));
+    metrics.push(state_metric(ctx, false));
 
     metrics
 }
@@ -907,6 +873,16 @@ fn dry_run_report(
         alert_failures: Vec::new(),
         audit: Vec::new(),
     }
+}
+
+/// `MonitorStateUnavailable` for the cluster: 1 when a run could not use its state table, 0
+/// when it could (what the `monitor-state-unavailable` alarm pages and resolves on).
+fn state_metric(ctx: &RunContext, unavailable: bool) -> String {
+    line(
+        ctx,
+        &[("Cluster", ctx.cluster.clone())],
+        &[("MonitorStateUnavailable", Unit::Count, f64::from(u8::from(unavailable)))],
+    )
 }
 
 /// A connector's metric dimensions.

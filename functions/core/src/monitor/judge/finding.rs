@@ -80,8 +80,6 @@ pub enum Category {
     UnknownStop,
     /// A CloudWatch alarm; the incident carries the catalogue's alarm id as its category.
     Alarm,
-    /// The monitor cannot read or write its state table: it acts on nothing until it can.
-    MonitorStateUnavailable,
     /// A verified window of a sink's topic differs from its table (`verifySinks`).
     SinkDiverged,
 }
@@ -111,7 +109,6 @@ impl Category {
             Category::UserStopped => "user-stopped",
             Category::UnknownStop => "unknown-stop",
             Category::Alarm => "alarm",
-            Category::MonitorStateUnavailable => "monitor-state-unavailable",
             Category::SinkDiverged => "sink-diverged",
         }
     }
@@ -144,10 +141,6 @@ impl Category {
         Category::UnknownStop,
     ];
 
-    /// The monitor's own failures: alerted from memory (once per cold start), since the state
-    /// that would dedup them is what failed.
-    pub const MONITOR: [Category; 1] = [Category::MonitorStateUnavailable];
-
     /// The sinks' own checks: `verifySinks` owns their incidents.
     pub const SINK: [Category; 1] = [Category::SinkDiverged];
 
@@ -175,8 +168,7 @@ impl Category {
             | Category::ImagePullFailed
             | Category::ResourceInitFailed
             | Category::HealthCheckFailed
-            | Category::ContainerExited
-            | Category::MonitorStateUnavailable => Severity::Critical,
+            | Category::ContainerExited => Severity::Critical,
             Category::ConnectorPaused
             | Category::TaskUnassigned
             | Category::ConfigDrift
