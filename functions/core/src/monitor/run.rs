@@ -749,6 +749,7 @@ async fn read_lags<A: ConnectApi, B: Brokers>(
             name: &name,
             tasks: status.tasks.iter().map(|t| t.id).collect(),
             running,
+            starts_at_latest: crate::monitor::judge::lag::Consumer::starts_at_latest(&info.config),
         };
         crate::monitor::judge::lag::judge(&consumer, &lag, settings, now, eval);
         lags.insert(name, LagReading::Measured(lag));

@@ -225,6 +225,18 @@ pub struct Consumer<'a> {
     pub tasks: Vec<i32>,
     /// The connector and every task say RUNNING.
     pub running: bool,
+    /// Its consumer starts a partition it has never committed at the end
+    /// (`consumer.override.auto.offset.reset=latest`): the records before are not waiting for it.
+    pub starts_at_latest: bool,
+}
+
+impl Consumer<'_> {
+    /// Whether `config` (the connector's running config) starts its consumer at the end.
+    pub fn starts_at_latest(config: &BTreeMap<String, String>) -> bool {
+        config
+            .get("consumer.override.auto.offset.reset")
+            .is_some_and(|v| v.eq_ignore_ascii_case("latest"))
+    }
 }
 
 /// Judges one connector's progress: keeps its positions, reports `consumer-stalled` (and asks
@@ -233,11 +245,12 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
     let name = consumer.name;
     let before = out.states.get(name).cloned().unwrap_or_default();
     let previous = &before.progress;
-    // Only partitions with a commit are judged: one without has no position to compare (a group
-    // that starts at the end, auto.offset.reset=latest, commits nothing while nothing new
-    // arrives), so its records count for neither a stall nor the lag in time; the report still
-    // shows it, uncommitted.
-    let judged = connector_lag(
+    // A stall is judged on partitions with a commit only: one without has no position that
+    // could have stood still (a group that starts at the end, auto.offset.reset=latest, commits
+    // nothing while nothing new arrives). Its records still wait for a consumer that starts at
+    // the earliest (Connect's default for sinks), so they count for the lag in time, unless it
+    // starts at the end; the report shows them either way, uncommitted.
+    let committed = connector_lag(
         lag.partitions
             .iter()
             .filter(|p| p.committed.is_some())
@@ -245,14 +258,15 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
             .collect(),
         now,
     );
-    let positions: BTreeMap<String, i64> = judged
+    let judged = if consumer.starts_at_latest { &committed } else { lag };
+    let positions: BTreeMap<String, i64> = committed
         .partitions
         .iter()
         .map(|p| (format!("{}/{}", p.topic, p.partition), p.position))
         .collect();
     // Still: the same partitions at the same positions as last run, with records waiting.
     let still =
-        consumer.running && judged.records > 0 && !previous.positions.is_empty() && positions == previous.positions;
+        consumer.running && committed.records > 0 && !previous.positions.is_empty() && positions == previous.positions;
     let lagging = judged.seconds.is_some_and(|s| s > settings.lag.lagging_seconds);
     let mut progress = Progress {
         positions,
@@ -412,6 +426,7 @@ mod tests {
             name: "c",
             tasks: vec![0],
             running: true,
+            starts_at_latest: false,
         }
     }
 
@@ -435,20 +450,34 @@ mod tests {
     }
 
     #[test]
-    fn a_consumer_without_commits_is_never_stalled_nor_lagging_on_the_records_it_never_had_to_read() {
-        // No commit on any partition (a new group that starts at the end, auto.offset.reset=latest,
-        // or an idle one): there is no position to compare, so no stall and no lag in time, run
-        // after run; the report still shows the partitions, uncommitted.
+    fn a_consumer_without_commits_is_never_stalled_and_lagging_only_when_it_starts_at_the_earliest() {
+        // No commit on any partition: no position that could have stood still, so no stall (and
+        // no restart) however many runs; the records wait for a consumer that starts at the
+        // earliest (Connect's default for sinks: lagging, a warning), not for one that starts at
+        // the end (auto.offset.reset=latest: nothing).
         let settings = Settings::default();
-        let mut eval = Evaluation::default();
-        let never = lag_of(&[], &[("t", 0, 0, 9), ("t", 1, 0, 4)], Some(0), 10 * MIN);
-        for run in 0..6 {
-            judge(&consumer(), &never, &settings, (10 + run) * 20 * MIN, &mut eval);
+        let never = lag_of(&[], &[("t", 0, 0, 9), ("t", 1, 0, 4)], Some(0), 20 * MIN);
+        for (starts_at_latest, lagging) in [(false, true), (true, false)] {
+            let latest = Consumer {
+                starts_at_latest,
+                ..consumer()
+            };
+            let mut eval = Evaluation::default();
+            for run in 0..6 {
+                eval.findings.clear();
+                judge(&latest, &never, &settings, (20 + run) * MIN, &mut eval);
+            }
+            let categories: Vec<Category> = eval.findings.iter().map(|f| f.category).collect();
+            assert!(!categories.contains(&Category::ConsumerStalled), "{categories:?}");
+            assert_eq!(
+                categories.contains(&Category::ConsumerLagging),
+                lagging,
+                "{categories:?}"
+            );
+            assert!(eval.actions.is_empty(), "{:?}", eval.actions);
         }
-        assert!(eval.findings.is_empty(), "{:?}", eval.findings);
-        assert!(eval.actions.is_empty(), "{:?}", eval.actions);
         assert!(never.partitions.iter().all(|p| p.committed.is_none()));
-        // One partition committed and still, another never committed: judged on the first only.
+        // One partition committed and still, another never committed: stalled on the first.
         let mut eval = Evaluation::default();
         let half = lag_of(
             &[offset("t", 0, 5)],
@@ -461,8 +490,8 @@ mod tests {
         }
         let stalled = eval.findings.iter().find(|f| f.category == Category::ConsumerStalled);
         assert!(
-            stalled.is_some_and(|f| f.summary.contains("4 records wait")),
-            "the committed partition's 4 records, not the uncommitted one's: {:?}",
+            stalled.is_some_and(|f| f.summary.contains("8 records wait")),
+            "{:?}",
             eval.findings
         );
     }
