@@ -123,3 +123,107 @@ async fn a_diverged_window_alerts_once_and_a_clean_one_resolves_it() {
         "{err}"
     );
 }
+
+/// A sink that lags past the settle time (an outage, a slow batch) has not lost what it has not
+/// reached: records at or past the offsets its connector committed, as the monitor last measured
+/// them, are pending, not `missing`. What it committed and did not store is a loss.
+#[tokio::test]
+async fn records_past_the_committed_offsets_the_monitor_measured_are_not_judged_missing() {
+    use connector_core::monitor::judge::state::{ConnectorState, Progress};
+    use connector_core::monitor::ports::MonitorStore;
+
+    let sink = Sink::new(Table::Seatool).await;
+    let sdk = sink.sdk.clone();
+    let topic = unique("verify-sinks-lag");
+    produce(
+        &topic,
+        &[
+            (Some("\"STORED\"".to_string()), Some(r#"{"S":1}"#.to_string())),
+            (Some("\"NOT-YET\"".to_string()), Some(r#"{"S":1}"#.to_string())),
+        ],
+    )
+    .await;
+    let records = topic_records(&topic).await;
+    sink.send_batch(&confluent_batch(&[&records[0]])).await.expect("stored");
+
+    let state_table = unique("verify-sinks-lag-state");
+    create_sink_table(&sdk, &state_table).await;
+    let (alert_topic, inbox) = alert_inbox(&sdk, "verify-sinks-lag").await;
+    let cluster = unique("verify-sinks-lag-cluster");
+    let config = VerifyConfig {
+        alerting: EcsConfig {
+            cluster: cluster.clone(),
+            state_table: state_table.clone(),
+            alert_topic_arn: alert_topic.clone(),
+            runbook_base_url: "https://example.org/runbooks".into(),
+            metrics_namespace: "connector-test".into(),
+        },
+        sinks: vec![SinkTarget {
+            table: Table::Seatool,
+            table_name: sink.config.table_name.clone(),
+            topic: topic.clone(),
+            epoch: 0,
+        }],
+        window: Duration::from_secs(3600),
+        settle: Duration::from_secs(60),
+        kafka_bootstrap: std::env::var("KAFKA_TLS_BOOTSTRAP").unwrap(),
+        kafka_tls: true,
+        kafka_tls_ca_file: Some(connector_tests::monitor::broker_ca()),
+    };
+    let store = DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), &state_table);
+    let alerts = SnsAlertPublisher::new(aws_sdk_sns::Client::new(&sdk), &alert_topic);
+    let reader = |s: &SinkTarget| DynamoDbTableReader::new(aws_sdk_dynamodb::Client::new(&sdk), &s.table_name, true);
+    let brokers = tls_brokers();
+    let partition = records[0].coordinates.partition;
+    let committed = |offset: i64| ConnectorState {
+        progress: Progress {
+            positions: [(format!("{topic}/{partition}"), offset)].into(),
+            ..Progress::default()
+        },
+        ..ConnectorState::default()
+    };
+    // The monitor measured the connector's commit past the first record only.
+    assert!(
+        store
+            .save_connector(
+                &cluster,
+                "seatool-sink",
+                &committed(records[1].coordinates.offset),
+                None
+            )
+            .await
+            .unwrap()
+    );
+    let later = connector_adapters::now_millis() + 120_000;
+    let run = handle(&config, &brokers, reader, &store, &alerts, later).await.unwrap();
+    assert_eq!(
+        (
+            run["tables"][0]["counts"]["missing"].as_u64().unwrap_or(0),
+            run["tables"][0]["pending"].as_u64(),
+            run["tables"][0]["keys"].as_u64()
+        ),
+        (0, Some(1), Some(1)),
+        "the record past the commit is pending: {run:#}"
+    );
+    assert_eq!(run["tables"][0]["incident"], "none", "{run:#}");
+    assert!(read_alerts(&sdk, &inbox).await.is_empty());
+
+    // The connector committed the second record too, and the table does not hold it: lost.
+    let version = store.load(&cluster).await.unwrap().connectors["seatool-sink"].version;
+    assert!(
+        store
+            .save_connector(
+                &cluster,
+                "seatool-sink",
+                &committed(records[1].coordinates.offset + 1),
+                Some(version)
+            )
+            .await
+            .unwrap()
+    );
+    let run = handle(&config, &brokers, reader, &store, &alerts, later + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(run["tables"][0]["counts"]["missing"], 1, "{run:#}");
+    assert_eq!(run["tables"][0]["incident"], "opened", "{run:#}");
+}

@@ -74,6 +74,7 @@ async fn main() {
         topic: topic.clone(),
         since: None,
         until: None,
+        committed: Default::default(),
         epoch: 0,
         segments: 1,
         samples: 3,

@@ -172,6 +172,7 @@ pub async fn run(ctx: &Context, options: &Options, brokers: Option<KafkaBrokers>
         topic: topic.clone(),
         since,
         until,
+        committed: Default::default(),
         epoch: options.epoch,
         segments: options.segments.max(1),
         samples: options.samples,

@@ -1,11 +1,14 @@
 //! `verifySinks`: on its schedule (hourly by default), each sink's last window of records —
 //! produced between `VERIFY_WINDOW_MINUTES` + `VERIFY_SETTLE_MINUTES` and
 //! `VERIFY_SETTLE_MINUTES` ago, so that what the sink has not written yet is not judged — is
-//! compared with its table, key by key (`connector_core::sink::verify::verify_window`, the
+//! compared with its table, key by key. Records at or past the offsets the sink's connector has
+//! committed, as the monitor last measured them, are not judged either, however old: a sink that
+//! lags (the monitor pages for that) has not lost what it has not reached (`connector_core::sink::verify::verify_window`, the
 //! sink's own mapping and order). It emits `RecordsDiverged` per table and class, and keeps one
 //! `sink-diverged` incident per table: opened (alerted) on a loss, alerted again if it becomes
 //! critical, resolved when a later window is clean. It repairs nothing.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use connector_adapters::kafka::KafkaBrokers;
@@ -15,7 +18,7 @@ use connector_core::metrics::{Unit, emf_line};
 use connector_core::monitor::alerting::alert::opening;
 use connector_core::monitor::judge::finding::{Category, Finding};
 use connector_core::monitor::lifecycle::{Cleared, Raised, clear, raise};
-use connector_core::monitor::ports::{AlertPublisher, MonitorStore};
+use connector_core::monitor::ports::{AlertPublisher, MonitorStore, StoredState};
 use connector_core::monitor::time::iso8601;
 use connector_core::sink::Table;
 use connector_core::sink::verify::{
@@ -149,6 +152,12 @@ pub async fn handle<R: TopicReader, L: ItemLookup, S: MonitorStore, P: AlertPubl
     let window = format!("in the records produced from {} to {}", iso8601(since), iso8601(until));
     let mut results = Vec::new();
     let mut failures = Vec::new();
+    let measured = store.load(&config.alerting.cluster).await.map_err(|e| {
+        VerifyFailure(format!(
+            "cannot read the offsets the monitor measured: {}",
+            error_chain(&e)
+        ))
+    })?;
     for sink in &config.sinks {
         let request = VerifyRequest {
             table: sink.table,
@@ -156,6 +165,7 @@ pub async fn handle<R: TopicReader, L: ItemLookup, S: MonitorStore, P: AlertPubl
             topic: sink.topic.clone(),
             since: Some(since),
             until: Some(until),
+            committed: committed_offsets(&measured, &sink.topic),
             epoch: sink.epoch,
             segments: 1,
             samples: 5,
@@ -197,6 +207,29 @@ pub async fn handle<R: TopicReader, L: ItemLookup, S: MonitorStore, P: AlertPubl
     } else {
         Err(VerifyFailure(format!("not verified: {}", failures.join("; "))))
     }
+}
+
+/// Per partition of `topic`, the lowest position the monitor last measured for a connector that
+/// reads it (its committed offset, or the earliest kept while it has none): the records below it
+/// every such connector has delivered.
+pub fn committed_offsets(state: &StoredState, topic: &str) -> BTreeMap<i32, i64> {
+    let mut committed = BTreeMap::new();
+    for connector in state.connectors.values() {
+        for (at, position) in &connector.value.progress.positions {
+            let Some(partition) = at
+                .rsplit_once('/')
+                .filter(|(t, _)| *t == topic)
+                .and_then(|(_, p)| p.parse().ok())
+            else {
+                continue;
+            };
+            committed
+                .entry(partition)
+                .and_modify(|c: &mut i64| *c = (*c).min(*position))
+                .or_insert(*position);
+        }
+    }
+    committed
 }
 
 async fn keep_incident<S: MonitorStore, P: AlertPublisher>(
@@ -273,6 +306,30 @@ mod tests {
         ("RUNBOOK_BASE_URL", "https://example.org/runbooks"),
         ("KAFKA_BOOTSTRAP_SERVERS", "b:9094"),
     ];
+
+    #[test]
+    fn the_commit_judged_is_the_lowest_of_the_connectors_that_read_the_topic() {
+        use connector_core::monitor::judge::state::ConnectorState;
+        use connector_core::monitor::ports::Versioned;
+        let reading = |positions: &[(&str, i64)]| {
+            let mut state = ConnectorState::default();
+            state.progress.positions = positions.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            Versioned {
+                value: state,
+                version: 1,
+            }
+        };
+        let mut state = StoredState::default();
+        state
+            .connectors
+            .insert("old".into(), reading(&[("t/0", 40), ("t/1", 7), ("t2/0", 1)]));
+        state
+            .connectors
+            .insert("new".into(), reading(&[("t/0", 30), ("t.x/2", 5)]));
+        state.connectors.insert("source".into(), reading(&[]));
+        assert_eq!(committed_offsets(&state, "t"), BTreeMap::from([(0, 30), (1, 7)]));
+        assert!(committed_offsets(&state, "none").is_empty());
+    }
 
     #[test]
     fn each_sink_needs_its_table_and_topic_and_one_sink_is_needed() {

@@ -231,7 +231,7 @@ pub struct VerifyReport {
     pub tombstones: u64,
     /// Records the mapping skips on purpose (not a class: nothing to store).
     pub skipped: u64,
-    /// Records too recent to judge (after the request's `until`).
+    /// Records not judged yet: after the request's `until`, or past the committed offsets.
     pub pending: u64,
     /// Per class, how many keys (records for `refused` and `lost`).
     pub counts: BTreeMap<&'static str, u64>,
@@ -672,6 +672,10 @@ pub struct VerifyRequest {
     /// Records after this time (ms) are not judged yet: still within the sink's expected delay
     /// (they are counted as `pending`).
     pub until: Option<i64>,
+    /// Per partition, the offset the sink's connector has committed up to (as the monitor last
+    /// measured it): records at or past it have not been delivered yet, so they are `pending`
+    /// however old. Partitions not named are judged by `until` alone.
+    pub committed: BTreeMap<i32, i64>,
     /// The sink's topic epoch.
     pub epoch: u32,
     /// Parallel scan segments (at least 1).
@@ -696,8 +700,9 @@ async fn read_topic<R: TopicReader>(
     }
     let until = request.until.unwrap_or(i64::MAX);
     for range in reader.ranges(&request.topic, request.since).await? {
+        let delivered = request.committed.get(&range.partition).copied().unwrap_or(i64::MAX);
         read_partition(reader, &request.topic, range, |r| {
-            if r.coordinates.timestamp > until {
+            if r.coordinates.timestamp > until || r.coordinates.offset >= delivered {
                 verifier.observe_pending();
             } else {
                 verifier.observe_record(r);
@@ -1168,6 +1173,56 @@ mod tests {
         );
         assert_eq!(read(vec![1, 2, 5]), [1, 2, 5], "offsets 6 to 9 are transaction markers");
         assert_eq!(read(vec![]), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn records_past_the_committed_offset_are_pending_however_old() {
+        // Keys A (offsets 0..5) and B (offset 6): the sink stored A's first three records.
+        struct Two;
+        impl TopicReader for Two {
+            async fn ranges(&self, _: &str, _: Option<i64>) -> Result<Vec<PartitionRange>, ReadError> {
+                Ok(vec![PartitionRange {
+                    partition: 0,
+                    start: 0,
+                    end: 7,
+                }])
+            }
+            async fn fetch(&self, _: &str, _: i32, offset: i64) -> Result<Vec<SourceRecord>, ReadError> {
+                Ok((offset..7)
+                    .map(|o| record(if o < 6 { "A" } else { "B" }, Some("{}"), 0, o))
+                    .collect())
+            }
+        }
+        let judged = |committed: &[(i32, i64)]| {
+            let request = VerifyRequest {
+                table: Table::Seatool,
+                table_name: "t".into(),
+                topic: TOPIC.into(),
+                since: None,
+                until: None,
+                committed: committed.iter().copied().collect(),
+                epoch: 0,
+                segments: 1,
+                samples: 5,
+                strict: false,
+                keep_differences: false,
+            };
+            let mut v = futures_executor::block_on(read_topic(&Two, &request, None)).unwrap();
+            v.observe_item(stored(&record("A", Some("{}"), 0, 2)));
+            let (report, _) = v.finish("t", TOPIC, false);
+            (report.pending, nonzero(&report))
+        };
+        assert_eq!(
+            judged(&[(0, 3)]),
+            (4, vec![]),
+            "behind the commit: nothing to judge yet"
+        );
+        assert_eq!(
+            judged(&[(1, 0)]),
+            (0, vec![("missing", 1), ("regressed", 1)]),
+            "another partition's"
+        );
+        assert_eq!(judged(&[(0, 7)]), (0, vec![("missing", 1), ("regressed", 1)]));
     }
 
     #[test]
