@@ -431,13 +431,22 @@ async fn run() -> Result<bool, String> {
             .await
             .map_err(|e| format!("create {}: {e}", s.connector))?;
     }
+    let disturbed = Disturbed::default();
+    disturbed.created();
     say("tables, queue, topics (3 partitions each), both connectors created; producing".into());
 
     // Production and faults run together until the end of the soak.
     let produced = Arc::new(Mutex::new(Produced::default()));
     let active = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let end = started + Duration::from_secs(minutes * 60);
+    let probe = Probe {
+        api: &api,
+        worker: connect.rsplit("://").next().unwrap_or_default().to_string(),
+        cluster: monitor.cluster.clone(),
+        connectors: sinks.iter().map(|s| s.connector).collect(),
+    };
     let mut chaos = Chaos {
+        disturbed: disturbed.clone(),
         sinks: &sinks,
         api: &api,
         producer: producer.clone(),
@@ -513,10 +522,13 @@ async fn run() -> Result<bool, String> {
                     active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 if !broker_running() {
+                    chaos.disturbed.now();
                     kafka_script(&["start-broker"]).await;
                 }
                 if !worker_running() {
+                    chaos.disturbed.now();
                     start_worker().await?;
+                    chaos.disturbed.now();
                 }
                 for sending in chaos.sending.drain(..) {
                     sending.await.map_err(|e| e.to_string())??;
@@ -532,7 +544,7 @@ async fn run() -> Result<bool, String> {
             let mut runs = Runs::default();
             let mut last_scan = Instant::now();
             while Instant::now() < end + Duration::from_secs(2) {
-                runs.run(&monitor).await;
+                runs.run(&monitor, &probe).await;
                 if last_scan.elapsed() >= Duration::from_secs(2) {
                     observe(&sdk, &sinks, &mut seen).await;
                     last_scan = Instant::now();
@@ -570,7 +582,7 @@ async fn run() -> Result<bool, String> {
     let drain_end = Instant::now() + DRAIN;
     let mut reports: Vec<Value>;
     loop {
-        runs.run(&monitor).await;
+        runs.run(&monitor, &probe).await;
         observe(&sdk, &sinks, &mut seen).await;
         reports = Vec::new();
         for s in &sinks {
@@ -592,7 +604,7 @@ async fn run() -> Result<bool, String> {
     // A few more runs, so incidents of faults just healed are resolved.
     let mut open: Vec<String> = Vec::new();
     for _ in 0..20 {
-        runs.run(&monitor).await;
+        runs.run(&monitor, &probe).await;
         let stored = connector_core::monitor::ports::MonitorStore::load(&monitor.store, &monitor.cluster)
             .await
             .map_err(|e| e.to_string())?;
@@ -616,6 +628,32 @@ async fn run() -> Result<bool, String> {
         .iter()
         .filter(|a| a.subject.contains("restart-exhausted"))
         .count();
+    let notices: Vec<(String, String, i64)> = alerts
+        .iter()
+        .map(|a| {
+            let attribute = |name: &str| a.attributes.get(name).cloned().unwrap_or_default();
+            (attribute("incident"), attribute("state"), a.sent_at)
+        })
+        .collect();
+    let (judged, unreported) = unreported(&runs.ticks, &disturbed, &notices);
+    let expected = runs.ticks.iter().filter(|t| t.run_ok && !t.broken.is_empty()).count();
+    let unresolved: Vec<&String> = {
+        let mut in_order: Vec<&(String, String, i64)> = notices.iter().collect();
+        in_order.sort_by_key(|n| n.2);
+        let mut balance: BTreeMap<&String, i32> = BTreeMap::new();
+        for (key, state, _) in in_order {
+            match state.as_str() {
+                "open" => *balance.entry(key).or_default() = 1,
+                "resolved" => *balance.entry(key).or_default() = 0,
+                _ => {}
+            }
+        }
+        balance
+            .into_iter()
+            .filter(|(_, open)| *open > 0)
+            .map(|(k, _)| k)
+            .collect()
+    };
     let panics = panics_in_logs();
 
     // Latency: produce → first scan that saw the record stored, quiet and during faults.
@@ -654,6 +692,11 @@ async fn run() -> Result<bool, String> {
             refused == poison_faults,
         ),
         ("every incident resolved", open.is_empty()),
+        (
+            "every fault the monitor saw has an incident (each broken condition the soak saw before a run)",
+            unreported.is_empty(),
+        ),
+        ("every opened incident had its resolved notice", unresolved.is_empty()),
         ("no restart given up (restart-exhausted)", exhausted == 0),
         ("no panic in any log", panics.is_empty()),
     ];
@@ -664,7 +707,8 @@ async fn run() -> Result<bool, String> {
         "produced": {"records": produced.records, "tombstones": produced.tombstones, "poison": poison_faults,
                      "sendsFailed": producer_failures},
         "verify": {"seatool": reports[0]["counts"], "appian": reports[1]["counts"]},
-        "incidents": {"opened": opened, "resolvedNotices": resolved, "stillOpen": open},
+        "incidents": {"opened": opened, "resolvedNotices": resolved, "stillOpen": open,
+                      "ticksSeenBroken": expected, "judged": judged, "unreported": unreported, "noResolvedNotice": unresolved},
         "restarts": runs.restarts,
         "taskFailures": task_failures,
         "monitor": monitor_summary,
@@ -693,6 +737,15 @@ async fn run() -> Result<bool, String> {
         runs.failed
     );
     println!(
+        "  runs after the soak saw something broken: {expected} ({judged} conditions judged, the rest just after \
+         a worker or broker change); not covered by an incident: {}",
+        if unreported.is_empty() {
+            "none".to_string()
+        } else {
+            unreported.join(", ")
+        }
+    );
+    println!(
         "  broken, as the monitor saw it every {} s: {}",
         TICK.as_secs(),
         latency(&broken_for)
@@ -711,10 +764,155 @@ async fn run() -> Result<bool, String> {
     Ok(ok)
 }
 
+/// When the faults changed the worker or the broker, or the soak created the connectors (ms),
+/// and for how long after that what the soak sees just before a monitor run may differ from
+/// what the run then sees: a restarted worker lists its connectors and tasks while it starts,
+/// and a connector just created is listed a moment after its PUT.
+#[derive(Clone, Default)]
+struct Disturbed(Arc<std::sync::Mutex<Vec<(i64, i64)>>>);
+
+impl Disturbed {
+    /// The worker or the broker changed now.
+    fn now(&self) {
+        self.push(60_000);
+    }
+
+    /// The connectors were created now.
+    fn created(&self) {
+        self.push(10_000);
+    }
+
+    fn push(&self, settle_ms: i64) {
+        let now = connector_adapters::now_millis();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((now, settle_ms));
+    }
+
+    /// Whether what was seen at `looked_at` is no verdict on the run that ended at `run_end`:
+    /// a change during the run, or (`settling`) one still settling when the soak looked.
+    fn within(&self, looked_at: i64, run_end: i64, settling: bool) -> bool {
+        let times = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        times.iter().any(|(at, settle)| {
+            let from = if settling { looked_at - settle } else { looked_at };
+            (from..=run_end).contains(at)
+        })
+    }
+}
+
+/// The soak's own look at the cluster, right before each monitor run: what is broken that the
+/// monitor must open an incident for, by the incident key it keeps (`category:cluster[/connector]`).
+struct Probe<'a> {
+    api: &'a HttpConnectApi,
+    /// `host:port` of the worker.
+    worker: String,
+    cluster: String,
+    connectors: Vec<&'static str>,
+}
+
+impl Probe<'_> {
+    async fn broken(&self) -> std::collections::BTreeSet<String> {
+        let mut keys = std::collections::BTreeSet::new();
+        // Refused: nothing listens (killed, not started yet). An answer that is late or odd is
+        // no verdict: the monitor may rightly call it a rebalance.
+        let connect = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&self.worker)).await;
+        if matches!(connect, Ok(Err(_))) {
+            keys.insert(format!("worker-unreachable:{}", self.cluster));
+            return keys;
+        }
+        let Ok(listed) = self.api.list_expanded().await else {
+            return keys;
+        };
+        for name in &self.connectors {
+            let key = |category: &str| format!("{category}:{}/{name}", self.cluster);
+            match listed.iter().find(|c| c.name == *name).map(|c| c.status.as_ref()) {
+                None => {
+                    keys.insert(key("connector-missing"));
+                }
+                Some(None) => {}
+                Some(Some(status)) => {
+                    if status.connector.state == connector_core::connect::State::Failed {
+                        keys.insert(key("connector-failed"));
+                    }
+                    if status
+                        .tasks
+                        .iter()
+                        .any(|t| t.state == connector_core::connect::State::Failed)
+                    {
+                        keys.insert(key("task-failed"));
+                    }
+                }
+            }
+        }
+        keys
+    }
+}
+
+/// One monitor run and what the soak saw broken just before it.
+struct Tick {
+    looked_at: i64,
+    broken: std::collections::BTreeSet<String>,
+    run_ok: bool,
+    run_end: i64,
+}
+
+/// Faults the monitor should have seen and no incident covers: each tick where the soak saw `key`
+/// broken and the monitor's run right after it succeeded, undisturbed, needs an incident of
+/// `key` open at that tick or opened after it (a starting worker's grace may delay it).
+/// Notices are (incident, state, sent at) in any order.
+/// Also how many (tick, key) pairs were judged so.
+fn unreported(ticks: &[Tick], disturbed: &Disturbed, notices: &[(String, String, i64)]) -> (usize, Vec<String>) {
+    // Each incident key's spans: from an open notice to the next resolved one.
+    let mut sorted: Vec<&(String, String, i64)> = notices.iter().collect();
+    sorted.sort_by_key(|n| n.2);
+    let mut spans: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
+    let mut opened: HashMap<&str, i64> = HashMap::new();
+    for (key, state, at) in sorted {
+        match state.as_str() {
+            "open" => {
+                opened.entry(key).or_insert(*at);
+            }
+            "resolved" => {
+                if let Some(from) = opened.remove(key.as_str()) {
+                    spans.entry(key).or_default().push((from, *at));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (key, from) in opened {
+        spans.entry(key).or_default().push((from, i64::MAX));
+    }
+    // Clocks: SNS's (moto's) and the soak's are the same machine's; a second covers rounding.
+    const SLACK: i64 = 1_000;
+    let mut missed = Vec::new();
+    let mut judged = 0;
+    for tick in ticks.iter().filter(|t| t.run_ok) {
+        for key in &tick.broken {
+            // A worker that is down stays down: only a change during the run excuses it.
+            if disturbed.within(tick.looked_at, tick.run_end, !key.starts_with("worker-unreachable:")) {
+                continue;
+            }
+            judged += 1;
+            let covered = spans
+                .get(key.as_str())
+                .is_some_and(|s| s.iter().any(|(_, to)| to.saturating_add(SLACK) >= tick.looked_at));
+            if !covered {
+                missed.push(format!(
+                    "{key} (seen broken at {})",
+                    connector_core::monitor::time::iso8601(tick.looked_at)
+                ));
+            }
+        }
+    }
+    missed.dedup();
+    (judged, missed)
+}
+
 /// The monitor's runs as the soak saw them: restarts requested, runs that failed (its state
 /// table throttled), and how long each connector stayed broken.
 #[derive(Default)]
 struct Runs {
+    /// Every run, with what the soak saw broken before it.
+    ticks: Vec<Tick>,
     restarts: u32,
     failed: u32,
     /// What a run found broken (a connector, or `cluster` for the worker), since when (ms).
@@ -725,9 +923,18 @@ struct Runs {
 }
 
 impl Runs {
-    async fn run(&mut self, monitor: &Monitor) {
+    async fn run(&mut self, monitor: &Monitor, probe: &Probe<'_>) {
+        let looked_at = connector_adapters::now_millis();
+        let seen_broken = probe.broken().await;
         let now = connector_adapters::now_millis();
-        let report = match monitor.try_run().await {
+        let outcome = monitor.try_run().await;
+        self.ticks.push(Tick {
+            looked_at,
+            broken: seen_broken,
+            run_ok: outcome.is_ok(),
+            run_end: connector_adapters::now_millis(),
+        });
+        let report = match outcome {
             Ok(out) => out.report,
             Err(_) => {
                 self.failed += 1;
@@ -807,6 +1014,8 @@ async fn observe(sdk: &aws_config::SdkConfig, sinks: &[SinkSpec], seen: &mut Has
 
 /// What the faults act on.
 struct Chaos<'a> {
+    /// When the faults changed the worker or the broker.
+    disturbed: Disturbed,
     sinks: &'a [SinkSpec],
     api: &'a HttpConnectApi,
     producer: Producer,
@@ -827,6 +1036,9 @@ impl Chaos<'_> {
     async fn start(&mut self, f: &Fault) -> Result<(), String> {
         let sink = &self.sinks[f.sink];
         let table = Faults::for_target(&sink.table);
+        if matches!(f.kind, Kind::WorkerKilled | Kind::BrokerRestarted | Kind::BrokerHung) {
+            self.disturbed.now();
+        }
         match f.kind {
             // Overlapping kills: the worker is killed once and started again once.
             Kind::WorkerKilled if worker_running() => {
@@ -893,6 +1105,19 @@ impl Chaos<'_> {
     }
 
     async fn end(&self, f: &Fault) -> Result<(), String> {
+        let disturbing = matches!(f.kind, Kind::WorkerKilled | Kind::BrokerRestarted | Kind::BrokerHung);
+        if disturbing {
+            self.disturbed.now();
+        }
+        let out = self.end_fault(f).await;
+        if disturbing {
+            // Again once it is over: a worker being started is disturbed until then.
+            self.disturbed.now();
+        }
+        out
+    }
+
+    async fn end_fault(&self, f: &Fault) -> Result<(), String> {
         match f.kind {
             // A worker cannot join its group while the broker is down: the broker's return starts it.
             Kind::WorkerKilled if worker_running() || !broker_running() => {}
@@ -1014,4 +1239,71 @@ fn panics_in_logs() -> Vec<String> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(at: i64, broken: &[&str], run_ok: bool) -> Tick {
+        Tick {
+            looked_at: at,
+            broken: broken.iter().map(|k| k.to_string()).collect(),
+            run_ok,
+            run_end: at + 500,
+        }
+    }
+
+    fn notice(key: &str, state: &str, at: i64) -> (String, String, i64) {
+        (key.to_string(), state.to_string(), at)
+    }
+
+    const TASK: &str = "task-failed:c/seatool-sink";
+    const WORKER: &str = "worker-unreachable:c";
+
+    #[test]
+    fn a_fault_seen_before_a_run_needs_an_incident_open_then_or_opened_after() {
+        let quiet = Disturbed::default();
+        let ticks = [tick(100_000, &[TASK], true)];
+        assert_eq!(unreported(&ticks, &quiet, &[]).1.len(), 1, "no incident at all");
+        let covered = [notice(TASK, "resolved", 130_000), notice(TASK, "open", 100_300)];
+        assert!(unreported(&ticks, &quiet, &covered).1.is_empty(), "opened by that run");
+        let later = [notice(TASK, "open", 190_000)];
+        assert!(
+            unreported(&ticks, &quiet, &later).1.is_empty(),
+            "opened later (a grace)"
+        );
+        let earlier = [notice(TASK, "open", 10_000), notice(TASK, "resolved", 50_000)];
+        assert_eq!(
+            unreported(&ticks, &quiet, &earlier).1.len(),
+            1,
+            "an incident resolved before is another fault's"
+        );
+        let other = [notice("task-failed:c/appian-sink", "open", 100_300)];
+        assert_eq!(unreported(&ticks, &quiet, &other).1.len(), 1, "another connector's");
+    }
+
+    #[test]
+    fn a_failed_run_or_a_worker_just_changed_expects_nothing() {
+        let quiet = Disturbed::default();
+        assert!(unreported(&[tick(100_000, &[TASK], false)], &quiet, &[]).1.is_empty());
+        let restarted = Disturbed::default();
+        restarted.0.lock().unwrap().push((70_000, 60_000));
+        assert!(
+            unreported(&[tick(100_000, &[TASK], true)], &restarted, &[])
+                .1
+                .is_empty()
+        );
+        assert_eq!(
+            unreported(&[tick(100_000, &[WORKER], true)], &restarted, &[]).1.len(),
+            1,
+            "a worker that is down stays down: only a change during the run excuses it"
+        );
+        restarted.0.lock().unwrap().push((100_200, 60_000));
+        assert!(
+            unreported(&[tick(100_000, &[WORKER], true)], &restarted, &[])
+                .1
+                .is_empty()
+        );
+    }
 }

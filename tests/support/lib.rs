@@ -367,6 +367,8 @@ pub struct Alert {
     pub body: String,
     /// The message attributes (`category`, `severity`, `incident`, `state`).
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// When SNS took it (ms since the epoch; 0 when the envelope has no `Timestamp`).
+    pub sent_at: i64,
 }
 
 /// An SNS topic with an SQS queue subscribed to it: (topic ARN, queue URL).
@@ -421,6 +423,10 @@ pub async fn read_alerts(sdk: &SdkConfig, queue: &str) -> Vec<Alert> {
                         .collect()
                 })
                 .unwrap_or_default(),
+            sent_at: envelope["Timestamp"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(0, |t| t.timestamp_millis()),
         })
         .collect()
 }
