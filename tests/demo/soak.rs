@@ -391,7 +391,12 @@ async fn run() -> Result<bool, String> {
     // The monitor's state table behind the fault proxy, to be throttled.
     let through_faults =
         connector_adapters::aws::load_sdk_config_at(&var("FAULTS_URL")?, Duration::from_secs(10), 3).await;
-    let monitor = Monitor::with_url_and_sdk(&connect, through_faults).await;
+    // Time runs faster here: a fault a minute, the monitor every 3 s. The backoff's cap (and so
+    // the stable period that forgets restarts) is two minutes rather than an hour, or the
+    // faults of half an hour would spend a connector's budget as a day's never would.
+    let monitor = Monitor::with_url_and_sdk(&connect, through_faults)
+        .await
+        .reconfigured(|c| c.policy.max_backoff_minutes = 2);
     let sinks = [
         SinkSpec {
             connector: "seatool-sink",

@@ -547,6 +547,19 @@ fn judge_failures(
             ));
             state.restart = settings.policy.record_failing(&before.restart);
         }
+        Decision::TooMany { restarts } => {
+            out.findings.push(exhausted(
+                name,
+                deciding,
+                format!(
+                    "Connector {name} keeps failing, on different failures in turn: {restarts} restarts since it \
+                     was last stable, now {}",
+                    deciding.root.line
+                ),
+                "restarts stopped; a person must fix the causes (the connector's history lists them)",
+            ));
+            state.restart = settings.policy.record_failing(&before.restart);
+        }
         Decision::Wait { .. } | Decision::DoNotRestart | Decision::Tail { .. } => {
             state.restart = settings.policy.record_failing(&before.restart);
         }
@@ -562,6 +575,9 @@ fn decision_text(decision: &Decision, made: u32, budget: u32, deciding: &Failure
             iso8601(*until)
         ),
         Decision::GiveUp => format!("not restarted: the same failure came back after {budget} restarts"),
+        Decision::TooMany { restarts } => {
+            format!("not restarted: {restarts} restarts for failures taking turns since it was last stable")
+        }
         Decision::Tail { attempt, until } if *until <= now => {
             format!(
                 "restart {attempt} (past the budget of {budget}: {} is transient, restarted hourly)",

@@ -1,7 +1,9 @@
 //! The restart policy: whether to restart a failed connector or task now, later, or never.
 //!
 //! Three small pure functions in the manner of Strimzi's auto-restart: the backoff schedule,
-//! the decision for a failure, and the reset after a stable period. Time is milliseconds since
+//! the decision for a failure, and the reset after a stable period (at least the longest
+//! backoff: a failure that returns within it counts toward the budget). A budget per failure,
+//! and one per connector across failures, so failures taking turns also run out. Time is milliseconds since
 //! the epoch, always passed in.
 //!
 //! Backoff after `n` restarts: `min(n² + n, 60)` minutes —
@@ -63,6 +65,12 @@ pub enum Decision {
     },
     /// The same failure came back after the whole budget: stop restarting, escalate.
     GiveUp,
+    /// Failures that take turns spent the connector's budget across failures
+    /// ([`RestartPolicy::connector_budget`]) since it was last stable: stop, escalate.
+    TooMany {
+        /// Restarts made since it was last stable.
+        restarts: u32,
+    },
     /// The budget is spent but the cause is transient (brokers, throttling, which outlast a few
     /// restarts and heal by themselves): escalate, and restart again at the capped backoff,
     /// restart number `attempt` once `now` reaches `until`.
@@ -83,6 +91,20 @@ impl RestartPolicy {
         (n * n + n).min(self.max_backoff_minutes)
     }
 
+    /// Restarts of one connector, whatever the failures, between two stable periods: twice the
+    /// budget, so that a second failure still gets its own restarts, but failures that take
+    /// turns (two poison records, an outage then throttling) cannot restart it forever.
+    pub fn connector_budget(&self) -> u32 {
+        self.budget.saturating_mul(2)
+    }
+
+    /// How long a connector must stay healthy after `restarts` restarts before they are
+    /// forgotten: the next backoff, and at least the longest one, so that a failure returning
+    /// within that window counts toward the budget instead of starting it over.
+    pub fn stable_minutes(&self, restarts: u32) -> i64 {
+        self.backoff_minutes(restarts).max(self.max_backoff_minutes)
+    }
+
     /// The decision for a failure with `cause` and `fingerprint`, given what was done before.
     pub fn decide(&self, history: &RestartHistory, cause: Cause, fingerprint: &str, now: i64) -> Decision {
         if !cause.is_restartable() {
@@ -94,7 +116,8 @@ impl RestartPolicy {
         } else {
             0
         };
-        if count >= self.budget {
+        let spent = history.total >= self.connector_budget();
+        if count >= self.budget || spent {
             if cause.is_transient() {
                 let until = history.last_restart_at.unwrap_or(now) + self.max_backoff_minutes * MINUTE_MS;
                 return Decision::Tail {
@@ -102,7 +125,12 @@ impl RestartPolicy {
                     until,
                 };
             }
-            return Decision::GiveUp;
+            if count >= self.budget {
+                return Decision::GiveUp;
+            }
+            return Decision::TooMany {
+                restarts: history.total,
+            };
         }
         // The budget is per failure; the backoff is the connector's.
         let made = count.max(history.total);
@@ -120,7 +148,7 @@ impl RestartPolicy {
     /// The earliest time of the next restart after `history`'s last one, where there was one.
     pub fn next_not_before(&self, history: &RestartHistory) -> Option<i64> {
         let made = history.count.max(history.total);
-        let minutes = if history.count >= self.budget {
+        let minutes = if history.count >= self.budget || history.total >= self.connector_budget() {
             self.max_backoff_minutes
         } else {
             self.backoff_minutes(made)
@@ -152,12 +180,12 @@ impl RestartPolicy {
         }
     }
 
-    /// The history after a run that saw the connector healthy: the count resets once it has
-    /// stayed healthy longer than the backoff that would come next.
+    /// The history after a run that saw the connector healthy: the counts reset once it has
+    /// stayed healthy longer than [`stable_minutes`](Self::stable_minutes).
     pub fn record_healthy(&self, history: &RestartHistory, now: i64) -> RestartHistory {
         let since = history.healthy_since.unwrap_or(now);
         let made = history.count.max(history.total);
-        if made > 0 && now - since > self.backoff_minutes(made) * MINUTE_MS {
+        if made > 0 && now - since > self.stable_minutes(made) * MINUTE_MS {
             return RestartHistory {
                 healthy_since: Some(since),
                 ..RestartHistory::default()
@@ -192,21 +220,69 @@ mod tests {
     }
 
     #[test]
-    fn two_failures_in_turn_are_restarted_on_the_connectors_backoff_not_every_minute() {
+    fn failures_taking_turns_are_restarted_on_the_connectors_backoff_then_escalated() {
         // A task failing on two different poison records in turn: each restart meets the other
-        // fingerprint. Runs every minute for six hours.
+        // fingerprint, so each one's own count stays low. Runs every minute for six hours.
         let mut h = RestartHistory::default();
         let mut restarts = Vec::new();
+        let mut last = None;
         for minute in 0..360 {
             let fp = if restarts.len() % 2 == 0 { "A-1" } else { "B-2" };
-            if let Decision::Restart { .. } = P.decide(&h, Cause::Unknown, fp, at(minute, 0)) {
-                h = P.record_restart(&h, fp, at(minute, 0));
-                restarts.push(minute);
+            match P.decide(&h, Cause::Unknown, fp, at(minute, 0)) {
+                Decision::Restart { .. } => {
+                    h = P.record_restart(&h, fp, at(minute, 0));
+                    restarts.push(minute);
+                }
+                other => last = Some(other),
             }
+            h = P.record_failing(&h);
         }
         let gaps: Vec<i64> = restarts.windows(2).map(|w| w[1] - w[0]).collect();
-        assert_eq!(gaps[..8], [2, 6, 12, 20, 30, 42, 56, 60], "{restarts:?}");
-        assert!(gaps.iter().all(|g| *g <= 60) && restarts.len() <= 12, "{restarts:?}");
+        assert_eq!(gaps, [2, 6, 12, 20, 30], "{restarts:?}");
+        assert_eq!(
+            last,
+            Some(Decision::TooMany { restarts: 6 }),
+            "the connector's budget across failures is spent: escalated, not restarted hourly forever"
+        );
+        // A transient cause is still restarted at the capped backoff, escalated.
+        let six = h.last_restart_at.unwrap();
+        assert_eq!(
+            P.decide(&h, Cause::BrokerUnreachable, "C-3", six + 60 * MINUTE_MS),
+            Decision::Tail {
+                attempt: 1,
+                until: six + 60 * MINUTE_MS
+            }
+        );
+    }
+
+    #[test]
+    fn a_failure_that_returns_minutes_after_each_restart_runs_out_of_budget() {
+        // Restarted, healthy for ten minutes, the same failure again: every cycle.
+        let mut h = RestartHistory::default();
+        let mut now = at(0, 0);
+        let mut decisions = Vec::new();
+        for _ in 0..5 {
+            let decision = P.decide(&h, Cause::Unknown, FP, now);
+            decisions.push(decision.clone());
+            if let Decision::Restart { .. } = decision {
+                h = P.record_restart(&h, FP, now);
+            }
+            for minute in 1..=10 {
+                h = P.record_healthy(&h, now + minute * MINUTE_MS);
+            }
+            now += 11 * MINUTE_MS;
+            h = P.record_failing(&h);
+        }
+        assert_eq!(
+            decisions,
+            [
+                Decision::Restart { attempt: 1 },
+                Decision::Restart { attempt: 2 },
+                Decision::Restart { attempt: 3 },
+                Decision::GiveUp,
+                Decision::GiveUp
+            ]
+        );
     }
 
     #[test]
@@ -306,13 +382,13 @@ mod tests {
         assert_eq!(h.count, 2);
         let h = P.record_healthy(&h, at(3, 0));
         assert_eq!(h.healthy_since, Some(at(3, 0)));
-        // Backoff after 2 restarts is 6 minutes: not yet reset at exactly 6, reset just after.
-        assert_eq!(P.record_healthy(&h, at(9, 0)).count, 2);
-        let reset = P.record_healthy(&h, at(9, 1));
-        assert_eq!((reset.count, reset.fingerprint), (0, None));
+        // The window is the longest backoff (an hour): a return within it counts.
+        assert_eq!(P.record_healthy(&h, at(63, 0)).count, 2);
+        let reset = P.record_healthy(&h, at(63, 1));
+        assert_eq!((reset.count, reset.total, reset.fingerprint), (0, 0, None));
         // A failure in between breaks the healthy period.
-        let broken = P.record_healthy(&P.record_failing(&h), at(9, 1));
-        assert_eq!((broken.count, broken.healthy_since), (2, Some(at(9, 1))));
+        let broken = P.record_healthy(&P.record_failing(&h), at(63, 1));
+        assert_eq!((broken.count, broken.healthy_since), (2, Some(at(63, 1))));
     }
 
     proptest! {
@@ -341,6 +417,7 @@ mod tests {
                             h = P.record_restart(&h, FP, now);
                         }
                         Decision::GiveUp | Decision::Tail { .. } => prop_assert_eq!(restarts_since_reset, P.budget),
+                        Decision::TooMany { .. } => prop_assert!(false, "one failure: its own budget runs out first"),
                         Decision::Wait { until } => prop_assert!(until > now),
                         Decision::DoNotRestart => prop_assert!(false, "Unknown is restartable"),
                     }
@@ -349,7 +426,7 @@ mod tests {
                     let before = h.clone();
                     h = P.record_healthy(&h, now);
                     let since = before.healthy_since.unwrap_or(now);
-                    if before.count > 0 && now - since > P.backoff_minutes(before.count) * MINUTE_MS {
+                    if before.count > 0 && now - since > P.stable_minutes(before.count) * MINUTE_MS {
                         prop_assert_eq!(h.count, 0);
                     }
                     if h.count == 0 {
