@@ -490,3 +490,44 @@ async fn an_alarm_action_that_invokes_alarm_state_directly_pages_and_resolves() 
     assert_eq!(covered["coveredBy"].as_str(), Some(monitors.key.as_str()), "{covered}");
     assert!(ecs.alerts().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_task_of_another_service_reaching_running_does_not_start_this_services_recovery() {
+    let ecs = Ecs::new().await;
+    let now = connector_tests::now_millis();
+    ecs.send("task-stopped-oom-killed.json", now).await;
+    let other = ecs.send("task-running-other-service.json", now + 60_000).await;
+    assert_eq!(other["recovering"], serde_json::json!([]), "{other}");
+    let own = ecs.send("task-running.json", now + 120_000).await;
+    assert_eq!(own["recovering"].as_array().map(Vec::len), Some(1), "{own}");
+}
+
+#[tokio::test]
+async fn the_spot_notice_alerts_once_and_its_stop_two_minutes_later_is_the_same_incident() {
+    let ecs = Ecs::new().await;
+    let now = connector_tests::now_millis();
+    let notice = ecs.send("task-running-spot-interruption-notice.json", now).await;
+    assert_eq!(
+        (notice["category"].as_str(), notice["alerted"].as_bool()),
+        (Some("platform-interruption"), Some(true)),
+        "{notice}"
+    );
+    let stop = ecs.send("task-stopped-spot-interruption.json", now + 120_000).await;
+    assert_eq!(stop["alerted"], false, "{stop}");
+    let sent = read_alerts(&ecs.sdk, &ecs.queue).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].subject.starts_with("[WARNING] platform-interruption ") && sent[0].body.contains("within two minutes"),
+        "{}\n{}",
+        sent[0].subject,
+        sent[0].body
+    );
+    use connector_core::monitor::ports::MonitorStore;
+    let stored = ecs.store.load(CLUSTER).await.unwrap();
+    let open: Vec<_> = stored.incidents.values().map(|v| &v.value).collect();
+    assert_eq!(
+        (open.len(), open[0].stops, open[0].recovering_since),
+        (1, 1, None),
+        "one stop, not recovering: {open:?}"
+    );
+}

@@ -6,7 +6,7 @@
 use connector_core::error_chain;
 use connector_core::metrics::{Unit, emf_line};
 use connector_core::monitor::alerting::alert::{Incident, Notice, NoticeKind, opening, render};
-use connector_core::monitor::events::ecs::{EcsEvent, classify_ecs_event, stopped_again};
+use connector_core::monitor::events::ecs::{EcsEvent, classify_ecs_event, recovers, stopped_again};
 use connector_core::monitor::judge::finding::Category;
 use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
@@ -94,11 +94,15 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
             group,
             task,
             finding,
+            stopping,
         }) => {
-            println!(
-                "{}",
-                stopped_metric(&config.metrics_namespace, &cluster, finding.category.id(), now)
-            );
+            // The Spot notice is counted when its stop comes.
+            if !stopping {
+                println!(
+                    "{}",
+                    stopped_metric(&config.metrics_namespace, &cluster, finding.category.id(), now)
+                );
+            }
             let mut answer = json!({"category": finding.category.id(), "severity": finding.severity.as_str(),
                                     "group": group, "incident": finding.incident_key(&cluster), "alerted": false});
             if finding.is_alertable() {
@@ -151,7 +155,8 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                     .as_deref()
                     .is_some_and(|r| r.starts_with("task/"));
                 if !per_task {
-                    if incident.value.recovering_since.is_none() {
+                    // Only this service's stops: another service's task proves nothing here.
+                    if recovers(&incident.value, &group) && incident.value.recovering_since.is_none() {
                         let next = Incident {
                             recovering_since: Some(now),
                             ..incident.value.clone()

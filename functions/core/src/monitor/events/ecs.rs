@@ -28,6 +28,9 @@ pub enum EcsEvent {
         /// The finding (resource: the service group, so that the service's stops of one
         /// cause are one incident); boxed, it is much larger than the other variants.
         finding: Box<Finding>,
+        /// It has not stopped yet: the Spot two-minute notice (still RUNNING, desired STOPPED,
+        /// a stop code), the same incident as the stop that follows it.
+        stopping: bool,
     },
     /// A task reached RUNNING: the service is back.
     Running {
@@ -88,12 +91,21 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
     let task = task_arn.rsplit('/').next().unwrap_or(&task_arn).to_string();
     let group = text("group").unwrap_or_else(|| "unknown-group".into());
     let status = text("lastStatus").ok_or_else(|| IgnoredEvent::Malformed("detail.lastStatus is missing".into()))?;
+    let stop_code = text("stopCode").unwrap_or_default();
+    // A task told to stop is no recovery while it still runs: the Spot notice comes two minutes
+    // before its stop, a deployment drains the old task.
+    let stopping = status == "RUNNING" && text("desiredStatus").as_deref() == Some("STOPPED");
     match status.as_str() {
+        "RUNNING" if stopping && matches!(stop_code.as_str(), "SpotInterruption" | "TerminationNotice") => {}
+        "RUNNING" if stopping => {
+            return Ok(EcsEvent::Other {
+                status: "RUNNING, stopping".into(),
+            });
+        }
         "RUNNING" => return Ok(EcsEvent::Running { cluster, group, task }),
         "STOPPED" => {}
         _ => return Ok(EcsEvent::Other { status }),
     }
-    let stop_code = text("stopCode").unwrap_or_default();
     let reason = text("stoppedReason").unwrap_or_default();
     let containers: Vec<(String, Option<i64>, String)> = d["containers"]
         .as_array()
@@ -111,6 +123,11 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
         })
         .unwrap_or_default();
     let category = stop_category(&stop_code, &reason, &containers);
+    // Exit 0: the worker shut down cleanly though nothing asked it to; ECS replaces it, and
+    // nothing of a crash is to be read in its logs.
+    let clean_exit = category == Category::ContainerExited
+        && !containers.is_empty()
+        && containers.iter().all(|(_, code, _)| *code == Some(0));
     let exits: Vec<String> = containers
         .iter()
         .map(|(n, code, why)| {
@@ -122,13 +139,23 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
             }
         })
         .collect();
+    let sentence = if stopping {
+        "AWS reclaims its Fargate Spot capacity: it stops within two minutes"
+    } else if clean_exit {
+        "the Kafka Connect container exited with code 0, a clean shutdown nothing asked for"
+    } else {
+        category_sentence(category)
+    };
     let mut finding = Finding::new(
         category,
         format!(
-            "Kafka Connect task {task} of {group} in {cluster} stopped: {}",
-            category_sentence(category)
+            "Kafka Connect task {task} of {group} in {cluster} {}: {sentence}",
+            if stopping { "is interrupted" } else { "stopped" }
         ),
     );
+    if clean_exit {
+        finding.severity = crate::monitor::judge::finding::Severity::Warning;
+    }
     finding.resource = Some(group.clone());
     finding.members = vec![task.clone()];
     let mut detail = format!(
@@ -148,7 +175,14 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
         group,
         task,
         finding: Box::new(finding),
+        stopping,
     })
+}
+
+/// Whether a task of `group` reaching RUNNING starts the recovery of `incident`: a stop
+/// incident of that service (another service's replacement proves nothing about this one).
+pub fn recovers(incident: &Incident, group: &str) -> bool {
+    Category::is_ecs_stop(&incident.category) && incident.resource.as_deref() == Some(group)
 }
 
 /// The open stop incident after another task of the service stopped the same way (`finding`,
@@ -325,7 +359,9 @@ mod tests {
                     cluster,
                     group,
                     task,
+                    stopping,
                 } => {
+                    assert!(!stopping, "{file}");
                     assert_eq!(
                         (finding.category.id(), finding.severity),
                         (category, severity),
@@ -341,6 +377,73 @@ mod tests {
                 }
                 other => panic!("{file}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_spot_notice_is_the_interruption_not_a_task_running_and_its_stop_the_same_incident() {
+        let EcsEvent::Stopped {
+            finding: notice,
+            task,
+            stopping,
+            ..
+        } = classify_ecs_event(&event("task-running-spot-interruption-notice.json"), CLUSTER).unwrap()
+        else {
+            panic!("the notice is an interruption")
+        };
+        assert!(stopping);
+        assert_eq!(
+            (notice.category.id(), notice.severity),
+            ("platform-interruption", Severity::Warning)
+        );
+        assert!(notice.summary.contains("within two minutes"), "{}", notice.summary);
+        let EcsEvent::Stopped { finding: stop, .. } =
+            classify_ecs_event(&event("task-stopped-spot-interruption.json"), CLUSTER).unwrap()
+        else {
+            panic!("a stop")
+        };
+        assert_eq!(notice.incident_key(CLUSTER), stop.incident_key(CLUSTER));
+        let open = crate::monitor::alerting::alert::opening(CLUSTER, &notice, 1_000).incident;
+        assert_eq!(stopped_again(&open, &stop, &task), None, "its stop is not another stop");
+        // Told to stop otherwise (a deployment draining it): not a recovery, nothing to report.
+        let mut draining = event("task-running.json");
+        draining["detail"]["desiredStatus"] = "STOPPED".into();
+        assert_eq!(
+            classify_ecs_event(&draining, CLUSTER).unwrap(),
+            EcsEvent::Other {
+                status: "RUNNING, stopping".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_container_that_exits_0_is_a_clean_exit_nothing_asked_for_a_warning() {
+        let EcsEvent::Stopped { finding, .. } =
+            classify_ecs_event(&event("task-stopped-container-exited-zero.json"), CLUSTER).unwrap()
+        else {
+            panic!("a stop")
+        };
+        assert_eq!(
+            (finding.category.id(), finding.severity),
+            ("container-exited", Severity::Warning)
+        );
+        assert!(finding.summary.contains("exited with code 0"), "{}", finding.summary);
+        assert!(finding.detail.unwrap().contains("kafka-connect: exit 0"));
+    }
+
+    #[test]
+    fn a_task_of_another_service_running_recovers_nothing_of_this_one() {
+        let EcsEvent::Stopped { finding, .. } =
+            classify_ecs_event(&event("task-stopped-oom-killed.json"), CLUSTER).unwrap()
+        else {
+            panic!("a stop")
+        };
+        let open = crate::monitor::alerting::alert::opening(CLUSTER, &finding, 1_000).incident;
+        for (file, recovers_it) in [("task-running.json", true), ("task-running-other-service.json", false)] {
+            let EcsEvent::Running { group, .. } = classify_ecs_event(&event(file), CLUSTER).unwrap() else {
+                panic!("{file}: running")
+            };
+            assert_eq!(recovers(&open, &group), recovers_it, "{file}");
         }
     }
 
