@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::monitor::judge::finding::{Category, Finding};
+use crate::monitor::judge::finding::{Category, Finding, Hold};
 use crate::monitor::judge::restart::RestartPolicy;
 use crate::monitor::judge::state::{Action, ConnectorState, Evaluation};
 use crate::monitor::time::iso8601;
@@ -182,18 +182,13 @@ pub fn holds(
             .collect();
         let hold = mine.iter().find_map(|f| {
             let fingerprint = f.root.as_ref().map(|r| r.fingerprint.clone());
-            if f.muted && f.category != Category::ConnectorPaused {
-                Some((AuditKind::MuteHonoured, *f, fingerprint))
-            } else if f.category == Category::RestartExhausted
-                && f.action.as_deref().is_some_and(|a| a.starts_with("restarts stopped"))
-            {
-                Some((AuditKind::GaveUp, *f, fingerprint))
-            } else if f.category == Category::ConnectorPaused
-                && f.action.as_deref().is_some_and(|a| a.starts_with("left deleted"))
-            {
-                Some((AuditKind::DeleteHonoured, *f, None))
-            } else {
-                None
+            match f.hold {
+                _ if f.muted && f.category != Category::ConnectorPaused => {
+                    Some((AuditKind::MuteHonoured, *f, fingerprint))
+                }
+                Some(Hold::GaveUp) => Some((AuditKind::GaveUp, *f, fingerprint)),
+                Some(Hold::LeftDeleted) => Some((AuditKind::DeleteHonoured, *f, None)),
+                None => None,
             }
         });
         let key = hold
@@ -342,6 +337,31 @@ mod tests {
                 .iter()
                 .all(|f| f.severity != Severity::Critical || f.muted),
             "a muted run pages nothing"
+        );
+    }
+
+    #[test]
+    fn a_hold_is_read_from_the_finding_type_not_from_its_action_text() {
+        let (mut eval, previous) = muted_failure();
+        let name = eval.states.keys().next().unwrap().clone();
+        let mut decided = |hold: Option<Hold>, action: &str| {
+            let mut f = Finding::new(Category::RestartExhausted, "it failed again");
+            f.connector = Some(name.clone());
+            f.action = Some(action.into());
+            f.hold = hold;
+            eval.findings = vec![f];
+            holds(&mut eval, "c", &previous, NOW)
+        };
+        assert!(
+            decided(None, "restarts stopped; a person must fix the cause").is_empty(),
+            "words alone decide nothing"
+        );
+        let gave_up = decided(Some(Hold::GaveUp), "any words");
+        assert_eq!(gave_up.iter().map(|e| e.kind).collect::<Vec<_>>(), [AuditKind::GaveUp]);
+        let deleted = decided(Some(Hold::LeftDeleted), "any words");
+        assert_eq!(
+            deleted.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [AuditKind::DeleteHonoured]
         );
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::cause::{RootCause, root_cause};
-use super::finding::{Category, Finding};
+use super::finding::{Category, Finding, Hold};
 use super::restart::Decision;
 use super::state::{Action, ClusterState, ConnectorState, ConnectorSummary, Evaluation, Settings};
 use crate::connect::{ConnectorConfig, ConnectorStatus, ConnectorView, State};
@@ -220,6 +220,7 @@ fn judge_desired(
                 ),
             );
             f.action = Some("left deleted: the operator's intent".into());
+            f.hold = Some(Hold::LeftDeleted);
             out.findings.push(f);
             out.connectors.push(summary(&wanted.name, "DELETED", None));
             // Seen gone: were it listed again, someone brought it back.
@@ -545,6 +546,7 @@ fn judge_failures(
                 ),
                 "restarts stopped; a person must fix the cause",
             ));
+            hold_last(out);
             state.restart = settings.policy.record_failing(&before.restart);
         }
         Decision::TooMany { restarts } => {
@@ -558,6 +560,7 @@ fn judge_failures(
                 ),
                 "restarts stopped; a person must fix the causes (the connector's history lists them)",
             ));
+            hold_last(out);
             state.restart = settings.policy.record_failing(&before.restart);
         }
         Decision::Wait { .. } | Decision::DoNotRestart | Decision::Tail { .. } => {
@@ -611,6 +614,13 @@ fn restart_action(name: &str, failures: &[Failure], deciding: &Failure, attempt:
         failed_tasks: chosen.iter().filter_map(|f| f.task).collect(),
         only_tasks,
         fingerprint: deciding.root.fingerprint.clone(),
+    }
+}
+
+/// Marks the finding just pushed: restarts stopped.
+fn hold_last(out: &mut Evaluation) {
+    if let Some(f) = out.findings.last_mut() {
+        f.hold = Some(Hold::GaveUp);
     }
 }
 

@@ -227,6 +227,18 @@ pub struct Finding {
     /// For a cluster finding of one cause, the connectors it is about.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// The run decided to stand back from this connector (the audit trail records it once).
+    #[serde(skip)]
+    pub hold: Option<Hold>,
+}
+
+/// Why a run stands back from a connector, besides a mute (which [`Finding::muted`] carries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Restarts stopped: the failure came back after the budget (or failures took turns).
+    GaveUp,
+    /// An operator deleted it (`connectorctl delete`): left deleted.
+    LeftDeleted,
 }
 
 impl Finding {
@@ -248,6 +260,7 @@ impl Finding {
             grouped: None,
             earlier: Vec::new(),
             members: Vec::new(),
+            hold: None,
         }
     }
 

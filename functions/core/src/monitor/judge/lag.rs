@@ -324,6 +324,12 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
                 });
                 progress.restart = policy.record_restart(&previous.restart, STALLED_FINGERPRINT, now);
             }
+            Some(Decision::GiveUp | Decision::TooMany { .. }) => {
+                if let Some(f) = out.findings.last_mut() {
+                    f.hold = Some(crate::monitor::judge::finding::Hold::GaveUp);
+                }
+                progress.restart = policy.record_failing(&previous.restart);
+            }
             Some(_) => progress.restart = policy.record_failing(&previous.restart),
             None => {}
         }
