@@ -19,6 +19,7 @@ use connector_core::connect::{
 };
 use connector_core::error_chain;
 use connector_core::monitor::alerting::alert::Incident;
+use connector_core::monitor::audit::AuditKind;
 use connector_core::monitor::config::MonitorConfig;
 use connector_core::monitor::judge::cause::root_cause;
 use connector_core::monitor::judge::state::ConnectorState;
@@ -493,6 +494,7 @@ pub async fn restart(
     } else {
         None
     };
+    crate::audit::record(ctx, name, AuditKind::Restart, &what).await;
     let text = match &status {
         Some(s) => format!("{what}; now {}", states_of(s)),
         None => what.clone(),
@@ -621,6 +623,7 @@ pub async fn delete(ctx: &Context, name: &str, json: bool) -> Result<(), Failure
         return Err(unreachable(e));
     }
     let recorded = store.is_some();
+    crate::audit::record(ctx, name, AuditKind::Delete, "deleted").await;
     let note = if recorded {
         format!(" (recorded: the monitor will not recreate it; connectorctl ensure {name} brings it back)")
     } else if ctx.secret_prefix.is_some() {
@@ -646,6 +649,8 @@ pub async fn pause_resume(ctx: &Context, name: &str, pause: bool, json: bool) ->
         api.resume(name).await.map_err(unreachable)?;
         (State::Running, "resumed")
     };
+    let kind = if pause { AuditKind::Pause } else { AuditKind::Resume };
+    crate::audit::record(ctx, name, kind, verb).await;
     let status = wait_until(&api, name, want.as_str(), |s| {
         s.connector.state == want && s.tasks.iter().all(|t| t.state == want)
     })
@@ -674,6 +679,12 @@ pub async fn mute(ctx: &Context, name: &str, length: Option<i64>, json: bool) ->
         ),
         None => format!("{name} unmuted"),
     };
+    let kind = if until.is_some() {
+        AuditKind::Mute
+    } else {
+        AuditKind::Unmute
+    };
+    crate::audit::record(ctx, name, kind, &text).await;
     print_done(json, json!({"connector": name, "mutedUntil": until.map(iso8601)}), text);
     Ok(())
 }
@@ -796,7 +807,7 @@ pub async fn history(ctx: &Context, connector: Option<&str>, limit: usize, json:
     }
     if entries.is_empty() {
         outln!(
-            "no automated actions recorded for {} in the last 30 days",
+            "no actions recorded for {} in the last 30 days",
             connector.unwrap_or(&cluster)
         );
         return Ok(());
@@ -812,6 +823,7 @@ pub async fn history(ctx: &Context, connector: Option<&str>, limit: usize, json:
                 iso8601(e.at),
                 e.connector.clone(),
                 e.kind.as_str().to_string(),
+                e.by.clone(),
                 attempt,
                 e.cause.clone().unwrap_or_default(),
                 e.next_not_before.map(iso8601).unwrap_or_default(),
@@ -826,6 +838,7 @@ pub async fn history(ctx: &Context, connector: Option<&str>, limit: usize, json:
                 "AT",
                 "CONNECTOR",
                 "ACTION",
+                "BY",
                 "ATTEMPT",
                 "CAUSE",
                 "NEXT NOT BEFORE",

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use connector_adapters::dynamodb::DynamoDbRecordStore;
 use connector_adapters::sqs::{Received, SqsDeadLetterQueue};
+use connector_core::monitor::audit::AuditKind;
 use connector_core::sink::plan::{ReadLetter, claim_check_of, read_letter};
 use connector_core::sink::ports::{DeadLetterError, DeadLetterQueue};
 use connector_core::sink::{DeadLetter, InputFormat, Outcome, SourceBatch, sink_batch};
@@ -206,6 +207,15 @@ pub async fn replay(
         rows.push(json!({"letter": letter.name(), "result": result, "reason": reason}));
     }
     release_all(&q, &left).await;
+    if !mine.is_empty() {
+        let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for r in &rows {
+            *counts.entry(r["result"].as_str().unwrap_or("?")).or_default() += 1;
+        }
+        let outcome: Vec<String> = counts.iter().map(|(result, n)| format!("{n} {result}")).collect();
+        let outcome = format!("replayed from {queue_url}: {}", outcome.join(", "));
+        crate::audit::record(ctx, table_name, AuditKind::DlqReplay, &outcome).await;
+    }
     let failed = rows
         .iter()
         .filter(|r| !matches!(r["result"].as_str(), Some("written" | "stale" | "deleted" | "skipped")))

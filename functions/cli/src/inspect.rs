@@ -8,6 +8,7 @@ use connector_adapters::kafka::KafkaBrokers;
 use connector_adapters::now_millis;
 use connector_core::connect::{ConnectApi, ConnectError, ConnectorConfig, SinkOffset, State};
 use connector_core::error_chain;
+use connector_core::monitor::audit::AuditKind;
 use connector_core::monitor::judge::cause::root_cause;
 use connector_core::monitor::judge::lag::{measure, topics_of};
 use connector_core::monitor::time::{human_duration, iso8601};
@@ -439,6 +440,16 @@ pub async fn change_offsets(
         ConnectError::Refused { message, .. } => Failure::Unhealthy(format!("Kafka Connect refused: {message}")),
         e => unreachable(e),
     })?;
+    let kind = if verb == "reset" {
+        AuditKind::OffsetsReset
+    } else {
+        AuditKind::OffsetsSet
+    };
+    let changed: Vec<String> = plan
+        .iter()
+        .map(|p| format!("{} {} → {}", p["partition"].as_str().unwrap_or(""), p["from"], p["to"]))
+        .collect();
+    crate::audit::record(ctx, name, kind, &format!("{message} ({})", changed.join(", "))).await;
     let after = read_offsets(&api, name).await?;
     print_done(
         json,
@@ -488,6 +499,7 @@ pub async fn stop(ctx: &Context, name: &str, json: bool) -> Result<(), Failure> 
         )),
         e => unreachable(e),
     })?;
+    crate::audit::record(ctx, name, AuditKind::Stop, "stopped").await;
     let status = wait_until(&api, name, "STOPPED", |s| s.connector.state == State::Stopped).await?;
     print_done(
         json,

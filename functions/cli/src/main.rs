@@ -8,6 +8,7 @@
 
 #[macro_use]
 mod output;
+mod audit;
 mod cluster;
 mod context;
 mod dlq;

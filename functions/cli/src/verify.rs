@@ -323,10 +323,7 @@ async fn audit(ctx: &Context, table_name: &str, done: &[(Difference, Repaired)])
     let Some((store, cluster)) = store(ctx).await else {
         return Err("no --state-table and --cluster in the context".into());
     };
-    let by = match std::env::var("USER") {
-        Ok(user) if !user.is_empty() => format!("connectorctl ({user})"),
-        _ => "connectorctl".into(),
-    };
+    let by = crate::audit::operator(ctx).await;
     let mut written = 0;
     for (difference, _) in done.iter().filter(|(_, r)| *r == Repaired::Written) {
         let at = difference.topic.as_ref().and_then(|s| s.coordinates.as_ref());

@@ -231,6 +231,40 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
     let status = ctl(&config, &["status", "--json"]).await.json();
     assert!(connector(&status, &name).unwrap()["mutedUntil"].is_null(), "{status}");
 
+    // The operator's actions are in the trail beside the monitor's, with who made them (STS).
+    let restarted = ctl(&config, &["restart", &name]).await;
+    assert_eq!(restarted.code, 0, "{}", restarted.stderr);
+    let trail = ctl(&config, &["history", &name, "--json"]).await.json();
+    let entries: Vec<(&str, &str)> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap_or(""), e["by"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(entries.len(), 4, "{trail}");
+    assert_eq!(
+        entries[3],
+        ("restart", "testConnectors"),
+        "the monitor's, oldest: {trail}"
+    );
+    let mut operators: Vec<&str> = entries[..3].iter().map(|(kind, _)| *kind).collect();
+    operators.sort_unstable();
+    assert_eq!(operators, ["mute", "restart", "unmute"], "{trail}");
+    assert!(
+        entries[..3]
+            .iter()
+            .all(|(_, by)| by.starts_with("connectorctl (arn:aws:")),
+        "by the caller's identity: {trail}"
+    );
+    let shown = ctl(&config, &["history", &name]).await;
+    assert!(
+        shown.stdout.contains("BY")
+            && shown.stdout.contains("testConnectors")
+            && shown.stdout.contains("connectorctl (arn:aws:"),
+        "{}",
+        shown.stdout
+    );
+
     // ensure: shows the change, makes it only without --dry-run, and leaves an unchanged one be.
     let (other, out_dir) = (unique("ctl-ensured"), std::env::temp_dir());
     let mut wanted = file_sink(&unique("topic"), &out_dir.join(format!("{other}.txt")));
@@ -302,7 +336,11 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
         .iter()
         .filter_map(|e| e["kind"].as_str())
         .collect();
-    assert_eq!(kinds, ["recreate", "delete-honoured"], "newest first: {trail}");
+    assert_eq!(
+        kinds,
+        ["recreate", "delete-honoured", "delete"],
+        "newest first: {trail}"
+    );
     let all = ctl(&config, &["history"]).await;
     assert_eq!(all.code, 0, "{}", all.stderr);
     for expected in [
@@ -626,6 +664,25 @@ async fn info_plugins_describe_and_offsets_show_the_real_worker_as_json_and_tabl
 async fn offsets_are_changed_only_on_a_stopped_connector_after_a_dry_run_and_a_confirmation() {
     let config = contexts_file();
     let (name, topic, file) = consumed_file_sink(&config, 3, &[]).await;
+    // With the monitor's state in the context, each change is in its audit trail.
+    let (state_table, cluster) = (unique("ctl-offsets-state"), unique("ctl-offsets-cluster"));
+    create_sink_table(&sdk().await, &state_table).await;
+    let saved = ctl(
+        &config,
+        &[
+            "context",
+            "set",
+            "local",
+            "--connect-url",
+            &connect_url(),
+            "--cluster",
+            &cluster,
+            "--state-table",
+            &state_table,
+        ],
+    )
+    .await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
     let to = format!("{topic}:0=1");
     let committed = |run: &Run| run.json()["offsets"][0]["offset"].clone();
 
@@ -682,6 +739,33 @@ async fn offsets_are_changed_only_on_a_stopped_connector_after_a_dry_run_and_a_c
     })
     .await;
     assert!(replayed.is_some(), "not replayed: {:?}", std::fs::read_to_string(&file));
+    let trail = ctl(&config, &["history", &name, "--json"]).await.json();
+    let mut kinds: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        ["offsets-reset", "offsets-set", "resume", "stop"],
+        "refused, dry and unconfirmed changes are not: {trail}"
+    );
+    let set_entry = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "offsets-set")
+        .unwrap();
+    assert!(
+        set_entry["outcome"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{topic}-0 3 → 1"))
+            && set_entry["by"].as_str().unwrap().starts_with("connectorctl (arn:aws:"),
+        "{set_entry}"
+    );
     api().delete(&name).await.unwrap();
 }
 

@@ -96,8 +96,32 @@ async fn dlq_replay_stores_in_order_never_regresses_and_deletes_only_what_it_sto
         "decoded from base64"
     );
 
-    let (code, out, err) = ctl(&sink, &["dlq", "replay", "--table", "seatool", "--json"]).await;
+    // With the monitor's state named, the replay is in the audit trail, by its operator.
+    let (state_table, cluster) = (
+        connector_tests::unique("dlq-state"),
+        connector_tests::unique("dlq-cluster"),
+    );
+    connector_tests::create_sink_table(&sink.sdk, &state_table).await;
+    let audited = ["--state-table", state_table.as_str(), "--cluster", cluster.as_str()];
+    let (code, out, err) = ctl(
+        &sink,
+        &[&["dlq", "replay", "--table", "seatool", "--json"][..], &audited].concat(),
+    )
+    .await;
     assert_eq!(code, 1, "some letters could not be replayed: {out} {err}");
+    let (_, history, _) = ctl(&sink, &[&["history", "--json"][..], &audited].concat()).await;
+    let history: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(history[0]["kind"], "dlq-replay", "{history}");
+    assert_eq!(history[0]["connector"], sink.config.table_name.as_str(), "{history}");
+    let outcome = history[0]["outcome"].as_str().unwrap();
+    assert!(
+        outcome.contains("1 deleted") && outcome.contains("2 stale") && outcome.contains("left"),
+        "{outcome}"
+    );
+    assert!(
+        history[0]["by"].as_str().unwrap().starts_with("connectorctl (arn:aws:"),
+        "{history}"
+    );
     let rows: Value = serde_json::from_str(&out).unwrap();
     let result = |name: &str| {
         rows.as_array()

@@ -1,6 +1,7 @@
 //! The audit trail: one entry per automated action (restart, recreate, drift corrected), per
 //! decision to stand back (a mute honoured, an operator's delete honoured, restarts given up) and
-//! per repair an operator made (`connectorctl verify --repair`),
+//! per operator's action through `connectorctl` (restart, pause, resume, stop, delete, offsets
+//! set or reset, mute, dead letters replayed, `verify --repair`),
 //! with who, what and why. The monitor logs each as one line and keeps it in its state table for
 //! [`AUDIT_KEPT_MS`]; `connectorctl history` reads it back.
 
@@ -35,6 +36,24 @@ pub enum AuditKind {
     GaveUp,
     /// An operator's `connectorctl verify --repair` wrote a topic's record into a sink table.
     Repair,
+    /// An operator paused the connector (`connectorctl pause`).
+    Pause,
+    /// An operator resumed it.
+    Resume,
+    /// An operator stopped it (`connectorctl stop`: config and offsets kept).
+    Stop,
+    /// An operator deleted it (`connectorctl delete`).
+    Delete,
+    /// An operator set its committed offsets.
+    OffsetsSet,
+    /// An operator reset its committed offsets.
+    OffsetsReset,
+    /// An operator muted it.
+    Mute,
+    /// An operator unmuted it.
+    Unmute,
+    /// An operator replayed dead letters into a sink table (`connectorctl dlq replay`).
+    DlqReplay,
 }
 
 impl AuditKind {
@@ -48,6 +67,15 @@ impl AuditKind {
             Self::DeleteHonoured => "delete-honoured",
             Self::GaveUp => "gave-up",
             Self::Repair => "repair",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Stop => "stop",
+            Self::Delete => "delete",
+            Self::OffsetsSet => "offsets-set",
+            Self::OffsetsReset => "offsets-reset",
+            Self::Mute => "mute",
+            Self::Unmute => "unmute",
+            Self::DlqReplay => "dlq-replay",
         }
     }
 }
@@ -88,6 +116,31 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// An operator's action: `by` is who (`connectorctl (<caller ARN>)`), `outcome` what came of it.
+    pub fn by_operator(
+        cluster: &str,
+        connector: &str,
+        kind: AuditKind,
+        by: &str,
+        outcome: impl Into<String>,
+        now: i64,
+    ) -> Self {
+        AuditEntry {
+            at: now,
+            cluster: cluster.to_string(),
+            connector: connector.to_string(),
+            kind,
+            by: by.to_string(),
+            why: "an operator's command".into(),
+            cause: None,
+            fingerprint: None,
+            attempt: None,
+            budget: None,
+            next_not_before: None,
+            outcome: outcome.into(),
+        }
+    }
+
     /// The entry as one line for an alert: `restart 1 of 3 at 2026-...Z: restart 1 of 3 requested`.
     pub fn line(&self) -> String {
         let what = match (self.attempt, self.budget) {
