@@ -481,6 +481,75 @@ async fn three_connectors_failing_on_one_cause_page_once_for_the_cluster_and_rem
     }
 }
 
+/// A connector that starts failing on the cause of an open cluster incident joins its members
+/// (so its own alarms are covered by it), and one that heals leaves them: no page either way.
+#[tokio::test]
+async fn a_connector_joining_or_leaving_an_open_cluster_incident_updates_its_members_without_a_page() {
+    use connector_core::monitor::ports::MonitorStore;
+    let m = Monitor::with_url(&connect_url()).await;
+    let names: Vec<String> = (0..4).map(|i| unique(&format!("joining-sink-{i}"))).collect();
+    let dirs: Vec<_> = names
+        .iter()
+        .map(|_| std::env::temp_dir().join(unique("gone")))
+        .collect();
+    let start = |i: usize| {
+        let (m, name, dir) = (&m, &names[i], &dirs[i]);
+        async move {
+            let config = file_sink(&unique("topic"), &dir.join("out.txt"));
+            m.desire(name, &config).await;
+            api().put_config(name, &config).await.unwrap();
+            wait_status(name, "FAILED", task_state(State::Failed)).await;
+        }
+    };
+    let members = || async {
+        let stored = m.store.load(&m.cluster).await.unwrap();
+        let groups: Vec<Vec<String>> = stored
+            .incidents
+            .values()
+            .filter(|v| v.value.resource.as_deref().is_some_and(|r| r.starts_with("cause/")))
+            .map(|v| {
+                let mut members = v.value.members.clone();
+                members.sort();
+                members
+            })
+            .collect();
+        groups
+    };
+    let sorted = |idx: &[usize]| {
+        let mut v: Vec<String> = idx.iter().map(|&i| names[i].clone()).collect();
+        v.sort();
+        v
+    };
+    for i in 0..3 {
+        start(i).await;
+    }
+    let t0 = connector_tests::now_millis();
+    m.run_at(t0).await;
+    assert_eq!(m.alerts().await.len(), 1, "one page for the cluster");
+    assert_eq!(members().await, [sorted(&[0, 1, 2])]);
+
+    start(3).await;
+    for name in &names[..3] {
+        wait_status(name, "FAILED again", task_state(State::Failed)).await;
+    }
+    m.run_at(t0 + 60_000).await;
+    assert_eq!(members().await, [sorted(&[0, 1, 2, 3])], "joined");
+    assert!(m.alerts().await.is_empty(), "joining pages nobody");
+
+    std::fs::create_dir_all(&dirs[0]).unwrap();
+    api().restart_failed(&names[0]).await.unwrap();
+    wait_status(&names[0], "RUNNING", task_state(State::Running)).await;
+    for name in &names[1..] {
+        wait_status(name, "FAILED again", task_state(State::Failed)).await;
+    }
+    m.run_at(t0 + 120_000).await;
+    assert_eq!(members().await, [sorted(&[1, 2, 3])], "left");
+    assert!(m.alerts().await.is_empty(), "leaving pages nobody");
+    for name in &names {
+        api().delete(name).await.unwrap();
+    }
+}
+
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no
 /// `/health`) it lists nothing, then part of what it holds, until it has read its config topic;
 /// from 3.9 `/health` says it is starting. Its broker is reached through the delay proxy, so the

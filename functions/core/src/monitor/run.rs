@@ -579,6 +579,20 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
     let open = connect_incidents(stored);
     crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
     let mut notices = notices_owed(ctx, observation, &open, eval);
+    // A connector joined or left an open incident of one cause: its members change with the
+    // notice it gets anyway, or else with one conditional write of their own.
+    for changed in crate::monitor::alerting::group::membership_changes(&open, &eval.findings, &ctx.cluster) {
+        match notices.iter_mut().find(|n| n.incident.key == changed.key) {
+            Some(notice) => {
+                notice.incident.members = changed.members;
+                notice.incident.summary = changed.summary;
+            }
+            None => {
+                let version = stored.incidents.get(&changed.key).map_or(0, |v| v.version);
+                store.update_incident(&ctx.cluster, &changed, version).await?;
+            }
+        }
+    }
     // A consumer whose lag was not read this run is not known to have healed.
     notices.retain(|n| {
         !(n.kind == crate::monitor::alerting::alert::NoticeKind::Resolved

@@ -105,6 +105,26 @@ pub fn group_by_cause(findings: &mut Vec<Finding>, open: &BTreeMap<String, Incid
     findings.extend(added);
 }
 
+/// The open cluster incidents of one cause whose members changed this run (a connector joined
+/// or left), as they must be stored: its members and summary now, the rest as they were. The
+/// alarms of a connector that joined are then covered by it; one that left is no longer.
+pub fn membership_changes(open: &BTreeMap<String, Incident>, findings: &[Finding], cluster: &str) -> Vec<Incident> {
+    findings
+        .iter()
+        .filter(|f| !f.members.is_empty() && f.connector.is_none())
+        .filter_map(|f| {
+            let incident = open.get(&f.incident_key(cluster))?;
+            let now: BTreeSet<&String> = f.members.iter().collect();
+            let before: BTreeSet<&String> = incident.members.iter().collect();
+            (now != before).then(|| Incident {
+                members: f.members.clone(),
+                summary: f.summary.clone(),
+                ..incident.clone()
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +212,34 @@ mod tests {
         group_by_cause(&mut unknown, &BTreeMap::new(), "k", 3);
         assert!(unknown[3].grouped.is_none());
         assert_eq!(unknown.iter().filter(|f| f.grouped.is_some()).count(), 3);
+    }
+
+    #[test]
+    fn a_connector_joining_or_leaving_an_open_group_changes_its_members_and_nothing_else() {
+        let broker = trace("broker-timeout.txt");
+        let mut first: Vec<Finding> = ["a", "b", "c"].iter().map(|c| failing(c, &broker)).collect();
+        group_by_cause(&mut first, &BTreeMap::new(), "k", 3);
+        let open: BTreeMap<String, Incident> = plan_notices("k", &BTreeMap::new(), &first, ResolveScope::All, 1, T0)
+            .into_iter()
+            .map(|n| (n.incident.key.clone(), n.incident))
+            .collect();
+        assert!(membership_changes(&open, &first, "k").is_empty(), "the same members");
+
+        let mut joined: Vec<Finding> = ["a", "b", "c", "d"].iter().map(|c| failing(c, &broker)).collect();
+        group_by_cause(&mut joined, &open, "k", 3);
+        let changed = membership_changes(&open, &joined, "k");
+        assert_eq!(changed.len(), 1);
+        let was = open.values().next().unwrap();
+        assert_eq!(changed[0].members, ["a", "b", "c", "d"]);
+        assert!(changed[0].summary.starts_with("4 connectors"), "{}", changed[0].summary);
+        assert_eq!(
+            (&changed[0].key, changed[0].opened_at, changed[0].last_notified_at),
+            (&was.key, was.opened_at, was.last_notified_at),
+            "the same incident, not re-notified"
+        );
+
+        let mut left: Vec<Finding> = ["b", "c"].iter().map(|c| failing(c, &broker)).collect();
+        group_by_cause(&mut left, &open, "k", 3);
+        assert_eq!(membership_changes(&open, &left, "k")[0].members, ["b", "c"]);
     }
 }
