@@ -343,3 +343,120 @@ async fn emulator_a_worker_without_the_offsets_api_says_lag_unknown_once_and_the
     }
     assert!(m.alerts().await.is_empty(), "nothing to page for");
 }
+
+/// A broker that answers ListOffsets but never a Fetch (a proxy in front of the real one
+/// swallows Fetch requests) costs the run the lag it could not read, not its alerts: the run
+/// ends inside the Lambda's deadline with the failed connector paged, the connector whose lag
+/// hung reported `unjudged`, and the other connector's lag judged.
+#[tokio::test]
+async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
+    use connector_tests::proxy::FetchHangProxy;
+    use rskafka::client::partition::{Compression, UnknownTopicHandling};
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
+    let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
+    let proxy = FetchHangProxy::start(port, &var("KAFKA_DELAYED_LISTENER")).await;
+
+    // Twelve partitions with a record each, read by a sink that fails as it starts: nothing
+    // committed, every partition waits, and the age of each oldest record needs a Fetch.
+    let topic = unique("hung-fetch");
+    let client = rskafka::client::ClientBuilder::new(vec![var("KAFKA_BOOTSTRAP_SERVERS")])
+        .build()
+        .await
+        .unwrap();
+    client
+        .controller_client()
+        .unwrap()
+        .create_topic(&topic, 12, 1, 10_000)
+        .await
+        .unwrap();
+    for partition in 0..12 {
+        let record = rskafka::record::Record {
+            key: Some(b"k".to_vec()),
+            value: Some(b"v".to_vec()),
+            headers: BTreeMap::new(),
+            timestamp: chrono::Utc::now(),
+        };
+        client
+            .partition_client(&topic, partition, UnknownTopicHandling::Retry)
+            .await
+            .unwrap()
+            .produce(vec![record], Compression::NoCompression)
+            .await
+            .unwrap();
+    }
+    let m = Monitor::with_url(&connect_url()).await.reconfigured(|c| {
+        c.kafka_bootstrap = Some(format!("127.0.0.1:{port}"));
+        c.kafka_tls = false;
+        c.run_budget = Duration::from_secs(15);
+    });
+    let failing = unique("hung-fetch-sink");
+    let config = file_sink(&topic, &std::env::temp_dir().join(unique("gone")).join("out.txt"));
+    m.desire(&failing, &config).await;
+    api().put_config(&failing, &config).await.unwrap();
+    let idle = unique("hung-fetch-idle");
+    let config = file_sink(&unique("idle-topic"), &std::env::temp_dir().join(format!("{idle}.out")));
+    m.desire(&idle, &config).await;
+    api().put_config(&idle, &config).await.unwrap();
+    let limit = Duration::from_secs(60);
+    connector_tests::wait_status(&api(), &failing, "FAILED", limit, task_is(State::Failed)).await;
+    connector_tests::wait_status(&api(), &idle, "RUNNING", limit, task_is(State::Running)).await;
+
+    // As the Lambda runs it: cut a second before its own deadline.
+    let fleet = connector_lambdas::monitor::deployed_fleet(vec![m.config.clone()], &m.sdk).unwrap();
+    let request = serde_json::json!({"cluster": m.cluster});
+    let report = connector_lambdas::monitor::handle(&fleet, &request, Duration::from_secs(21))
+        .await
+        .expect("the run ends inside its deadline");
+    assert!(
+        proxy.swallowed.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the broker was asked for a Fetch"
+    );
+    let alerts = m.alerts().await;
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.subject.starts_with("[CRITICAL] task-failed") && a.subject.contains(&failing)),
+        "the failure is paged: {alerts:?}"
+    );
+    let hung = entry(&report, &failing);
+    assert!(
+        hung["lagUnknown"].as_str().is_some_and(|why| why.contains("deadline")),
+        "{hung}"
+    );
+    assert!(
+        hung["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["category"] == "unjudged"),
+        "{hung}"
+    );
+    assert_eq!(lag_records(&report, &idle), Some(0), "the other is judged: {report}");
+
+    // With time enough for a Fetch to time out (5 s) inside the lag's half of the budget, the
+    // lag in records is judged, and the broker failing Fetch is said, not swallowed.
+    let m = m.reconfigured(|c| c.run_budget = Duration::from_secs(30));
+    let fleet = connector_lambdas::monitor::deployed_fleet(vec![m.config.clone()], &m.sdk).unwrap();
+    let report = connector_lambdas::monitor::handle(&fleet, &request, Duration::from_secs(40))
+        .await
+        .expect("the run ends inside its deadline");
+    let hung = entry(&report, &failing);
+    assert_eq!(hung["lag"]["records"], 12, "{hung}");
+    assert!(
+        hung["lag"]["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["ageUnknown"].is_string()),
+        "{hung}"
+    );
+    let said = report["findings"].as_array().unwrap().iter().any(|f| {
+        f["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("did not give the oldest waiting record"))
+    });
+    assert!(said, "{report}");
+    for name in [&failing, &idle] {
+        api().delete(name).await.unwrap();
+    }
+}

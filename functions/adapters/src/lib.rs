@@ -49,4 +49,8 @@ impl connector_core::monitor::ports::Clock for SystemClock {
     fn now_millis(&self) -> i64 {
         now_millis()
     }
+
+    async fn sleep(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await
+    }
 }

@@ -154,4 +154,6 @@ pub trait Workers: Send + Sync {
 pub trait Clock: Send + Sync {
     /// Milliseconds since the epoch.
     fn now_millis(&self) -> i64;
+    /// Completes once `ms` milliseconds have passed: the deadline that reads race against.
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> + Send;
 }

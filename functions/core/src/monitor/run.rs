@@ -186,6 +186,14 @@ where
         let budget_ms = self.config.run_budget.as_millis() as i64;
         let reserve_ms = 2 * self.config.connect_timeout.as_millis() as i64;
         let may_start = || self.clock.now_millis() - started + reserve_ms <= budget_ms;
+        // Lag reads last at most half the budget (the Fetch of a hung broker is never waited
+        // out): acting, keeping state and alerting keep the other half.
+        let pace = Pace {
+            may_start: &may_start,
+            clock: &self.clock,
+            lag_until: started + budget_ms / 2,
+            budget_ms,
+        };
         // Boxed: the run is a deep future; unboxed, callers that await it beside other work (a
         // fleet of clusters, a test) pass the compiler's query depth.
         let out = Box::pin(run_monitor(
@@ -194,7 +202,7 @@ where
             &self.store,
             &self.alerts,
             &ctx,
-            &may_start,
+            &pace,
         ))
         .await;
         let mut out = match out {
@@ -331,21 +339,32 @@ pub async fn observe<A: ConnectApi>(
     )
 }
 
-/// One monitor run; an action starts only while `may_start` says the budget allows it.
-async fn run_monitor<A, B, S, P>(
+/// The run's pace: an action starts only while `may_start` says the budget allows it, and lag
+/// reads end at `lag_until` (ms since the epoch, by `clock`) of a `budget_ms` budget.
+struct Pace<'a, K> {
+    may_start: &'a (dyn Fn() -> bool + Sync),
+    clock: &'a K,
+    lag_until: i64,
+    budget_ms: i64,
+}
+
+/// One monitor run, at `pace`.
+async fn run_monitor<A, B, S, P, K>(
     workers: &[A],
     brokers: Option<&B>,
     store: &S,
     alerts: &P,
     ctx: &RunContext,
-    may_start: &(dyn Fn() -> bool + Sync),
+    pace: &Pace<'_, K>,
 ) -> Result<RunReport, RunError>
 where
     A: ConnectApi,
     B: Brokers,
     S: MonitorStore,
     P: AlertPublisher,
+    K: Clock,
 {
+    let may_start = pace.may_start;
     let (observation, used) = observe(workers, &ctx.worker_started_at, ctx.no_worker_reason.as_deref()).await;
     let api = used.map(|i| &workers[i]);
     let stored = store.load(&ctx.cluster).await?;
@@ -362,7 +381,7 @@ where
     // Progress, not just status: each judged sink connector's lag.
     let lags = match (api, brokers) {
         (Some(api), Some(brokers)) if eval.warming_until.is_none() => {
-            read_lags(api, brokers, &observation, &mut eval, &ctx.settings, ctx.now, may_start).await
+            read_lags(api, brokers, &observation, &mut eval, &ctx.settings, ctx.now, pace).await
         }
         _ => BTreeMap::new(),
     };
@@ -696,85 +715,165 @@ fn health_metrics(ctx: &RunContext, eval: &Evaluation, lags: &BTreeMap<String, L
             metrics.push(line(ctx, &connector_dims(ctx, &c.name), &values));
         }
     }
+    let unjudged = eval
+        .findings
+        .iter()
+        .filter(|f| f.category == Category::Unjudged)
+        .count();
     metrics.push(line(
         ctx,
         &[("Cluster", ctx.cluster.clone())],
-        &[("MonitorHeartbeat", Unit::Count, 1.0)],
+        &[
+            ("MonitorHeartbeat", Unit::Count, 1.0),
+            ("ConnectorsUnjudged", Unit::Count, unjudged as f64),
+        ],
     ));
     metrics.push(state_metric(ctx, false));
 
     metrics
 }
 
-/// Reads the lag of every listed sink connector the run wants, while the budget allows, and
-/// judges each one measured. A worker without the offsets API (before 3.5) or brokers that do
-/// not answer make one finding for the run, not one per connector.
-async fn read_lags<A: ConnectApi, B: Brokers>(
+/// Lag reads in flight at once, per cluster.
+const LAG_READS_IN_FLIGHT: usize = 4;
+
+/// Runs in a row a connector's lag stays unread before `unjudged` is a warning (alerted).
+pub const UNJUDGED_ALERT_AFTER_RUNS: u32 = 3;
+
+/// Reads the lag of every listed sink connector the run wants, a few at once, until the pace's
+/// `lag_until`, and judges each one measured. What is not read by then is
+/// `unjudged` this run, never waited for: the run still acts, keeps its state and alerts. A
+/// worker without the offsets API (before 3.5) or brokers that do not answer make one finding
+/// for the run, not one per connector.
+async fn read_lags<A: ConnectApi, B: Brokers, K: Clock>(
     api: &A,
     brokers: &B,
     observation: &Observation,
     eval: &mut Evaluation,
     settings: &crate::monitor::judge::state::Settings,
     now: i64,
-    may_start: &(dyn Fn() -> bool + Sync),
+    pace: &Pace<'_, K>,
 ) -> BTreeMap<String, LagReading> {
+    use futures_util::{StreamExt, future::Either, stream};
     let views = match observation {
         Observation::Connectors(views) | Observation::Unproven { views, .. } => views,
         _ => return BTreeMap::new(),
     };
     let judged: std::collections::BTreeSet<String> = eval.connectors.iter().map(|c| c.name.clone()).collect();
+    let sinks: Vec<(
+        &String,
+        &crate::connect::ConnectorInfo,
+        &crate::connect::ConnectorStatus,
+    )> = views
+        .iter()
+        .filter_map(|view| match (&view.info, &view.status) {
+            (Some(info), Some(status)) if info.kind.as_deref() == Some("sink") && judged.contains(&view.name) => {
+                Some((&view.name, info, status))
+            }
+            _ => None,
+        })
+        .collect();
+    let reads = stream::iter(sinks.iter().map(|(name, info, _)| (*name, *info)))
+        .map(|(name, info)| async move {
+            let measured = crate::monitor::judge::lag::measure(api, brokers, name, &info.config, now).await;
+            (name.clone(), measured)
+        })
+        .buffer_unordered(LAG_READS_IN_FLIGHT);
+    let mut reads = std::pin::pin!(reads);
+    let left = (pace.lag_until - pace.clock.now_millis()).max(0) as u64;
+    let mut deadline = std::pin::pin!(pace.clock.sleep(left));
+    let mut measured = BTreeMap::new();
+    // Until every read is in or the deadline comes, whichever is first.
+    while let Either::Left((Some((name, result)), _)) =
+        futures_util::future::select(reads.next(), deadline.as_mut()).await
+    {
+        measured.insert(name, result);
+    }
     let mut lags = BTreeMap::new();
     let mut cluster_problem: Option<String> = None;
-    for view in views {
-        let (Some(info), Some(status)) = (&view.info, &view.status) else {
+    let mut fetch_problem: Option<String> = None;
+    for &(name, info, status) in &sinks {
+        let Some(result) = measured.remove(name) else {
+            let why = format!(
+                "not read before the run's deadline (lag reads get half of the {} s budget, so that acting, \
+                 state and alerts keep the rest)",
+                pace.budget_ms / 1000
+            );
+            unjudged(eval, name, &why);
+            lags.insert(name.clone(), LagReading::Unknown(why));
             continue;
         };
-        if info.kind.as_deref() != Some("sink") || !judged.contains(&view.name) {
-            continue;
+        if let Some(state) = eval.states.get_mut(name) {
+            state.unjudged_runs = 0;
         }
-        let name = view.name.clone();
-        if let Some(problem) = &cluster_problem {
-            lags.insert(name, LagReading::Unknown(problem.clone()));
-            continue;
-        }
-        if !may_start() {
-            lags.insert(
-                name,
-                LagReading::Unknown("not read: the run's time budget is spent".into()),
-            );
-            continue;
-        }
-        let lag = match crate::monitor::judge::lag::measure(api, brokers, &name, &info.config, now).await {
+        let lag = match result {
             Ok((_, lag)) => lag,
             Err(e) => {
                 let why = error_chain(&e);
                 // The worker's API or the brokers: the same for every connector this run.
                 if matches!(e, MeasureError::NoOffsetsApi { .. } | MeasureError::Brokers(_)) {
-                    cluster_problem = Some(why.clone());
+                    cluster_problem.get_or_insert(why.clone());
                 }
-                lags.insert(name, LagReading::Unknown(why));
+                lags.insert(name.clone(), LagReading::Unknown(why));
                 continue;
             }
         };
+        if let Some(p) = lag.partitions.iter().find(|p| p.age_unknown.is_some()) {
+            fetch_problem.get_or_insert(format!(
+                "the brokers did not give the oldest waiting record of {}-{}: {}",
+                p.topic,
+                p.partition,
+                p.age_unknown.as_deref().unwrap_or_default()
+            ));
+        }
         let running = status.connector.state == crate::connect::State::Running
             && !status.tasks.is_empty()
             && status.tasks.iter().all(|t| t.state == crate::connect::State::Running);
         let consumer = crate::monitor::judge::lag::Consumer {
-            name: &name,
+            name,
             tasks: status.tasks.iter().map(|t| t.id).collect(),
             running,
             starts_at_latest: crate::monitor::judge::lag::Consumer::starts_at_latest(&info.config),
         };
         crate::monitor::judge::lag::judge(&consumer, &lag, settings, now, eval);
-        lags.insert(name, LagReading::Measured(lag));
+        lags.insert(name.clone(), LagReading::Measured(lag));
     }
-    if let Some(problem) = cluster_problem {
-        let mut f = Finding::new(Category::ConsumerLagging, problem);
-        f.severity = crate::monitor::judge::finding::Severity::Info;
-        f.action = Some("the rest of the run goes on; restarts and alerts on status only".into());
-        eval.findings.push(f);
+    for (problem, action) in [
+        (
+            cluster_problem,
+            "the rest of the run goes on; restarts and alerts on status only",
+        ),
+        (
+            fetch_problem.map(|p| format!("{p}; the age of waiting records is unknown where it could not be read")),
+            "the lag in records is still judged; see the brokers",
+        ),
+    ] {
+        if let Some(problem) = problem {
+            let mut f = Finding::new(Category::ConsumerLagging, problem);
+            f.severity = crate::monitor::judge::finding::Severity::Info;
+            f.action = Some(action.into());
+            eval.findings.push(f);
+        }
     }
     lags
+}
+
+/// A connector whose lag was not read this run: an `unjudged` finding, informational until it
+/// has stayed so for [`UNJUDGED_ALERT_AFTER_RUNS`] runs in a row, then a warning.
+fn unjudged(eval: &mut Evaluation, name: &str, why: &str) {
+    let runs = eval.states.get_mut(name).map_or(1, |state| {
+        state.unjudged_runs += 1;
+        state.unjudged_runs
+    });
+    let mut f = Finding::new(
+        Category::Unjudged,
+        format!("The lag of connector {name} was {why}; {runs} run(s) in a row"),
+    );
+    f.connector = Some(name.to_string());
+    if runs < UNJUDGED_ALERT_AFTER_RUNS {
+        f.severity = crate::monitor::judge::finding::Severity::Info;
+    }
+    f.action = Some("judged on its status only this run; the next run reads its lag again".into());
+    eval.findings.push(f);
 }
 
 /// Puts each connector's lag (or why it is unknown) on its entry of the report.

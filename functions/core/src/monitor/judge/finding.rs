@@ -60,6 +60,8 @@ pub enum Category {
     ConsumerStalled,
     /// The oldest waiting record is older than the lag threshold.
     ConsumerLagging,
+    /// The connector's reads (its lag) did not finish inside the run's deadline.
+    Unjudged,
     /// ECS: the container ran out of memory.
     OomKilled,
     /// ECS: the image could not be pulled.
@@ -99,6 +101,7 @@ impl Category {
             Category::RestartExhausted => "restart-exhausted",
             Category::ConsumerStalled => "consumer-stalled",
             Category::ConsumerLagging => "consumer-lagging",
+            Category::Unjudged => "unjudged",
             Category::OomKilled => "oom-killed",
             Category::ImagePullFailed => "image-pull-failed",
             Category::ResourceInitFailed => "resource-init-failed",
@@ -114,7 +117,7 @@ impl Category {
     }
 
     /// The Connect health categories: `testConnectors` owns their incidents.
-    pub const CONNECT: [Category; 11] = [
+    pub const CONNECT: [Category; 12] = [
         Category::WorkerUnreachable,
         Category::WorkerRebalancing,
         Category::ConnectorMissing,
@@ -126,6 +129,7 @@ impl Category {
         Category::RestartExhausted,
         Category::ConsumerStalled,
         Category::ConsumerLagging,
+        Category::Unjudged,
     ];
 
     /// The ECS task stop categories: `ecsTaskState` owns their incidents.
@@ -173,6 +177,7 @@ impl Category {
             | Category::TaskUnassigned
             | Category::ConfigDrift
             | Category::ConsumerLagging
+            | Category::Unjudged
             | Category::PlatformInterruption
             | Category::UnknownStop
             | Category::Alarm

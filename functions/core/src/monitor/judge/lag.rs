@@ -92,6 +92,9 @@ pub struct PartitionLag {
     /// The timestamp of the oldest waiting record (ms), when read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_waiting_at: Option<i64>,
+    /// Why that timestamp could not be read (the brokers did not answer the Fetch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_unknown: Option<String>,
 }
 
 /// A connector's lag over its partitions.
@@ -140,6 +143,7 @@ pub fn partition_lags(committed: &[SinkOffset], ends: &BTreeMap<(String, i32), P
                 end: e.latest,
                 records: (e.latest - position).max(0),
                 oldest_waiting_at: None,
+                age_unknown: None,
             }
         })
         .collect()
@@ -183,6 +187,9 @@ pub enum MeasureError {
     Brokers(#[source] BrokerError),
 }
 
+/// Fetches of one connector's oldest waiting records in flight at once.
+const FETCHES_IN_FLIGHT: usize = 6;
+
 /// Measures one sink connector's lag as of `now`: its committed offsets from the worker, its
 /// topics' ends (from `config` and the commits) and the oldest waiting records' timestamps from
 /// the brokers. The monitor and `connectorctl describe` both call it.
@@ -205,13 +212,26 @@ pub async fn measure<A: crate::connect::ConnectApi, B: Brokers>(
     let topics = topics_of(config, &committed);
     let ends = brokers.ends(&topics).await.map_err(MeasureError::Brokers)?;
     let mut partitions = partition_lags(&committed, &ends);
-    for p in partitions.iter_mut().filter(|p| p.records > 0) {
-        // Without it the lag in records still stands; the lag in time is left unknown.
-        p.oldest_waiting_at = brokers
-            .timestamp_at(&p.topic, p.partition, p.position)
-            .await
-            .ok()
-            .flatten();
+    // The oldest waiting records' timestamps, a few Fetches at once: a broker that hangs costs
+    // one timeout, not one per partition. Without one the lag in records still stands; the lag
+    // in time is left unknown, and why is kept (a broker failing Fetch is reported).
+    use futures_util::{StreamExt, stream};
+    let ages: Vec<(usize, Result<Option<i64>, BrokerError>)> = stream::iter(
+        partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.records > 0)
+            .map(|(i, p)| (i, p.topic.clone(), p.partition, p.position)),
+    )
+    .map(|(i, topic, partition, position)| async move { (i, brokers.timestamp_at(&topic, partition, position).await) })
+    .buffer_unordered(FETCHES_IN_FLIGHT)
+    .collect()
+    .await;
+    for (i, age) in ages {
+        match age {
+            Ok(at) => partitions[i].oldest_waiting_at = at,
+            Err(e) => partitions[i].age_unknown = Some(crate::error_chain(&e)),
+        }
     }
     Ok((committed, connector_lag(partitions, now)))
 }

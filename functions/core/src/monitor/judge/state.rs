@@ -40,6 +40,9 @@ pub struct ConnectorState {
     /// Its consumer's progress (sink connectors, where the lag is measured).
     #[serde(default, skip_serializing_if = "Progress::is_empty")]
     pub progress: Progress,
+    /// Runs in a row whose reads of it (its lag) did not finish inside the deadline.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unjudged_runs: u32,
 }
 
 /// What the monitor keeps per cluster between runs.
