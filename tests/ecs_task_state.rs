@@ -294,6 +294,53 @@ async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
     assert!(subjects[0].starts_with("[WARNING] unknown "), "{subjects:?}");
 }
 
+/// An alarm whose page was claimed by an invocation cut before it published: the event again
+/// (EventBridge retries it, or the alarm's next change) sends the page, once; the same alarm
+/// going OK before that resolves it without a notice.
+#[tokio::test]
+async fn an_alarm_page_a_cut_invocation_claimed_but_never_sent_is_sent_when_the_alarm_comes_again() {
+    use connector_core::monitor::events::alarm::alarm_catalogue;
+    use connector_core::monitor::ports::MonitorStore;
+    let ecs = Ecs::new().await;
+    let cat = alarm_catalogue();
+    let send = |file: &'static str, now: i64| ecs.alarm(&cat, file, now);
+    let cut = || async {
+        // What the cut invocation left: the claim, its page unsent.
+        let stored = ecs.store.load(CLUSTER).await.unwrap();
+        let open = stored.incidents.values().next().expect("claimed");
+        let mut incident = open.value.clone();
+        incident.unsent = true;
+        assert!(
+            ecs.store
+                .update_incident(CLUSTER, &incident, open.version)
+                .await
+                .unwrap()
+        );
+    };
+    assert_eq!(send("sink-failure-alarm.json", T0).await["alerted"], true);
+    assert_eq!(ecs.alerts().await.len(), 1);
+    cut().await;
+    assert_eq!(
+        send("sink-failure-alarm.json", T0 + 60_000).await["alerted"],
+        false,
+        "an invocation may still be sending it"
+    );
+    assert_eq!(send("sink-failure-alarm.json", T0 + 3 * 60_000).await["alerted"], true);
+    let sent = ecs.alerts().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1, "open");
+    assert_eq!(
+        send("sink-failure-alarm.json", T0 + 4 * 60_000).await["alerted"],
+        false,
+        "once"
+    );
+
+    cut().await;
+    let ok = send("sink-failure-ok.json", T0 + 5 * 60_000).await;
+    assert_eq!(ok["resolved"], true, "{ok}");
+    assert!(ecs.alerts().await.is_empty(), "never paged: nothing to resolve aloud");
+}
+
 /// An alarm that warns on missing data (INSUFFICIENT_DATA) and then fires (ALARM, critical)
 /// shares one incident: the firing re-alerts at the new severity, as an `open` message (what
 /// subscribers page on), saying it escalated; a repeated ALARM stays quiet.

@@ -550,6 +550,117 @@ async fn a_connector_joining_or_leaving_an_open_cluster_incident_updates_its_mem
     }
 }
 
+/// A run cut between claiming an incident and publishing its page leaves it claimed as unsent:
+/// a later run (once no run can still be under way) sends that page, once; an unsent incident
+/// whose connector healed meanwhile is closed without a notice (nobody was told it began).
+#[tokio::test]
+async fn a_page_a_cut_run_claimed_but_never_sent_is_sent_by_a_later_run() {
+    use connector_core::monitor::alerting::alert::opening;
+    use connector_core::monitor::judge::finding::{Category, Finding};
+    use connector_core::monitor::ports::MonitorStore;
+    let m = Monitor::with_url(&connect_url()).await;
+    let (failing, healthy) = (unique("unsent-failing"), unique("unsent-healthy"));
+    let config = file_sink(
+        &unique("topic"),
+        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
+    );
+    m.desire(&failing, &config).await;
+    api().put_config(&failing, &config).await.unwrap();
+    let config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{healthy}.out")));
+    m.desire(&healthy, &config).await;
+    api().put_config(&healthy, &config).await.unwrap();
+    wait_status(&failing, "FAILED", task_state(State::Failed)).await;
+    wait_status(&healthy, "RUNNING", task_state(State::Running)).await;
+
+    // What the cut run left: each incident claimed, its page never published.
+    let t0 = connector_tests::now_millis();
+    for (name, category) in [(&failing, Category::TaskFailed), (&healthy, Category::ConnectorFailed)] {
+        let mut f = Finding::new(category, format!("{name} failed"));
+        f.connector = Some(name.clone());
+        let mut incident = opening(&m.cluster, &f, t0).incident;
+        incident.unsent = true;
+        assert!(m.store.open_incident(&m.cluster, &incident).await.unwrap());
+    }
+    m.run_at(t0 + 60_000).await;
+    assert!(m.alerts().await.is_empty(), "a run may still be sending it");
+
+    m.run_at(t0 + 3 * 60_000).await;
+    let sent = m.alerts().await;
+    assert_eq!(
+        sent.len(),
+        1,
+        "the failing one's page, and no resolved notice: {sent:?}"
+    );
+    assert!(
+        sent[0].subject.starts_with("[CRITICAL] task-failed") && sent[0].subject.contains(&failing),
+        "{}",
+        sent[0].subject
+    );
+    assert_eq!(sent[0].attributes.get("state").map(String::as_str), Some("open"));
+    let stored = m.store.load(&m.cluster).await.unwrap();
+    let keys: Vec<(&String, bool)> = stored.incidents.iter().map(|(k, v)| (k, v.value.unsent)).collect();
+    assert_eq!(keys.len(), 1, "the healthy one's closed: {keys:?}");
+    assert!(!keys[0].1, "marked sent: {keys:?}");
+
+    m.run_at(t0 + 4 * 60_000).await;
+    assert!(m.alerts().await.is_empty(), "sent once");
+    for name in [&failing, &healthy] {
+        api().delete(name).await.unwrap();
+    }
+}
+
+/// A run cut between claiming a restart and making it leaves the claim: a later run (once no
+/// run can still be under way) gives that restart back and decides again, so the restart the
+/// budget counts is one that was made; a run while the claim is young waits for it.
+#[tokio::test]
+async fn a_restart_a_cut_run_claimed_but_never_made_is_given_back_and_made_by_a_later_run() {
+    use connector_core::monitor::judge::cause::root_cause;
+    use connector_core::monitor::judge::restart::RestartHistory;
+    use connector_core::monitor::judge::state::{Acting, ConnectorState};
+    use connector_core::monitor::ports::MonitorStore;
+    let m = Monitor::with_url(&connect_url()).await;
+    let name = unique("claimed-sink");
+    let config = file_sink(&unique("topic"), &std::env::temp_dir().join(unique("gone")).join("out.txt"));
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+    let status = api().status(&name).await.unwrap();
+    let fingerprint = root_cause(status.tasks[0].trace.as_deref().unwrap()).fingerprint;
+
+    // What the cut run left: restart 1 counted, claimed, never made.
+    let t0 = connector_tests::now_millis();
+    let claimed = ConnectorState {
+        restart: RestartHistory {
+            count: 1,
+            last_restart_at: Some(t0),
+            fingerprint: Some(fingerprint),
+            healthy_since: None,
+            total: 1,
+        },
+        acting: Some(Acting {
+            at: t0,
+            ..Acting::default()
+        }),
+        ..ConnectorState::default()
+    };
+    assert!(m.store.save_connector(&m.cluster, &name, &claimed, None).await.unwrap());
+
+    let young = m.run_at(t0 + 60_000).await;
+    let action = findings(&young, &name)[0]["action"].as_str().unwrap().to_string();
+    assert!(action.starts_with("restart 1 of 3 already made"), "a run may still be making it: {action}");
+
+    let later = m.run_at(t0 + 3 * 60_000).await;
+    let action = findings(&later, &name)[0]["action"].as_str().unwrap().to_string();
+    assert!(
+        action.starts_with("restart 1 of 3 requested") && action.contains("never confirmed made"),
+        "given back, made now: {action}"
+    );
+    let stored = m.store.load(&m.cluster).await.unwrap();
+    let state = &stored.connectors[&name].value;
+    assert_eq!((state.restart.count, state.acting.is_none()), (1, true), "{state:?}");
+    api().delete(&name).await.unwrap();
+}
+
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no
 /// `/health`) it lists nothing, then part of what it holds, until it has read its config topic;
 /// from 3.9 `/health` says it is starting. Its broker is reached through the delay proxy, so the

@@ -6,7 +6,7 @@
 //! The store's claim comes first, the message after: a message that fails undoes the claim, so
 //! the next state change alerts again, and two invocations at once alert once.
 
-use crate::monitor::alerting::alert::{Notice, NoticeKind, escalation, render};
+use crate::monitor::alerting::alert::{Incident, Notice, NoticeKind, UNSENT_RETRY_AFTER_MS, escalation, render};
 use crate::monitor::ports::{AlertError, AlertPublisher, MonitorStore, ResolvedIncident, StateError};
 
 /// The store or the topic failed; the claim was undone where a message was not sent.
@@ -42,18 +42,43 @@ pub async fn raise<S: MonitorStore, P: AlertPublisher>(
     now: i64,
 ) -> Result<Raised, LifecycleError> {
     let key = &notice.incident.key;
-    if store.open_incident(cluster, &notice.incident).await? {
+    // Claimed as unsent, marked sent once published: an invocation cut in between leaves the
+    // page to the next one (an event retried, the next window).
+    let unsent = Incident {
+        unsent: true,
+        ..notice.incident.clone()
+    };
+    if store.open_incident(cluster, &unsent).await? {
         if let Err(e) = alerts.publish(&render(notice, cluster, runbook_base_url, now)).await {
             let _ = store.close_incident(cluster, key, 1).await;
             return Err(e.into());
         }
+        let _ = store.update_incident(cluster, &notice.incident, 1).await;
+        return Ok(Raised::Opened);
+    }
+    let stored = store.load(cluster).await?;
+    let Some(open) = stored.incidents.get(key) else {
+        return Ok(Raised::AlreadyOpen);
+    };
+    if open.value.unsent && now - open.value.last_notified_at >= UNSENT_RETRY_AFTER_MS {
+        let again = Incident {
+            last_notified_at: now,
+            ..open.value.clone()
+        };
+        if !store.update_incident(cluster, &again, open.version).await? {
+            return Ok(Raised::AlreadyOpen);
+        }
+        let resent = Notice {
+            kind: NoticeKind::Open,
+            incident: again.clone(),
+            finding: notice.finding.clone(),
+        };
+        alerts.publish(&render(&resent, cluster, runbook_base_url, now)).await?;
+        let sent = Incident { unsent: false, ..again };
+        let _ = store.update_incident(cluster, &sent, open.version + 1).await;
         return Ok(Raised::Opened);
     }
     let Some(finding) = &notice.finding else {
-        return Ok(Raised::AlreadyOpen);
-    };
-    let stored = store.load(cluster).await?;
-    let Some(open) = stored.incidents.get(key) else {
         return Ok(Raised::AlreadyOpen);
     };
     let Some(escalated) = escalation(&open.value, finding, now) else {
@@ -108,7 +133,8 @@ pub async fn clear<S: MonitorStore, P: AlertPublisher>(
         incident: open.value.clone(),
         resolved_at: now,
     };
-    if open.value.covered_by.is_some() {
+    // Covered by another incident, or never paged (claimed, then cut): nobody to tell.
+    if open.value.covered_by.is_some() || open.value.unsent {
         let _ = store.record_resolved(cluster, &record).await;
         return Ok(Cleared::ResolvedSilently);
     }

@@ -13,7 +13,7 @@ use crate::connect::ports::{ConnectorConfigs, LoadedConfigs, Readiness, RestartO
 use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
 use crate::error_chain;
 use crate::metrics::{Unit, emf_line};
-use crate::monitor::alerting::alert::{ResolveScope, plan_notices, render};
+use crate::monitor::alerting::alert::{Incident, ResolveScope, plan_notices, render};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::judge::evaluate::{Observation, evaluate, judge_readiness};
 use crate::monitor::judge::finding::{Category, Finding};
@@ -368,10 +368,17 @@ where
     let (observation, used) = observe(workers, &ctx.worker_started_at, ctx.no_worker_reason.as_deref()).await;
     let api = used.map(|i| &workers[i]);
     let stored = store.load(&ctx.cluster).await?;
+    let mut orphaned = Vec::new();
     let previous: BTreeMap<String, ConnectorState> = stored
         .connectors
         .iter()
-        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .map(|(k, v)| {
+            let (state, claimed_at) = v.value.clone().without_orphaned_claim(ctx.now);
+            if let Some(at) = claimed_at {
+                orphaned.push((k.clone(), at));
+            }
+            (k.clone(), state)
+        })
         .collect();
     let mut eval = evaluate(&ctx.desired, &observation, &previous, &ctx.settings, ctx.now);
     let cluster_before = stored.cluster.as_ref().map(|v| v.value.clone()).unwrap_or_default();
@@ -406,11 +413,25 @@ where
         may_start,
     )
     .await?;
+    for (name, at) in orphaned {
+        let note = format!(
+            " (an action claimed at {} by a run that was cut was never confirmed made: not counted)",
+            crate::monitor::time::iso8601(at)
+        );
+        for f in eval
+            .findings
+            .iter_mut()
+            .filter(|f| f.connector.as_deref() == Some(&name))
+        {
+            if let Some(action) = &mut f.action {
+                action.push_str(&note);
+            }
+        }
+    }
     let audit_failures = keep_state(
         store,
         ctx,
         &stored,
-        &previous,
         &eval,
         &audit,
         &done,
@@ -458,7 +479,15 @@ async fn act<A: ConnectApi, S: MonitorStore>(
     for action in eval.actions.clone() {
         let name = action.connector().to_string();
         let expected = stored.connectors.get(&name).map(|v| v.version);
-        let next = eval.states.get(&name).cloned().unwrap_or_default();
+        let mut next = eval.states.get(&name).cloned().unwrap_or_default();
+        let before = previous.get(&name).cloned().unwrap_or_default();
+        let made = next.clone();
+        // The claim remembers what it counted, until the action is confirmed made.
+        next.acting = Some(crate::monitor::judge::state::Acting {
+            at: ctx.now,
+            restart: before.restart,
+            stalled: before.progress.restart,
+        });
         let outcome = if !may_start() {
             // Its state stays as it was: the next run decides it afresh.
             postponed.insert(name.clone());
@@ -501,16 +530,14 @@ async fn act<A: ConnectApi, S: MonitorStore>(
                     }
                 }
             };
-            if give_back {
-                let _ = store
-                    .save_connector(
-                        &ctx.cluster,
-                        &name,
-                        &restored,
-                        expected.map_or(Some(1), |v| Some(v + 1)),
-                    )
-                    .await;
-            } else if let Action::Restart { .. } = action {
+            // The claim followed through: given back, or confirmed made. A confirmation that is
+            // not written leaves the claim, which a later run gives back (a restart too many,
+            // never one counted and not made).
+            let settled = if give_back { &restored } else { &made };
+            let _ = store
+                .save_connector(&ctx.cluster, &name, settled, expected.map_or(Some(1), |v| Some(v + 1)))
+                .await;
+            if !give_back && let Action::Restart { .. } = action {
                 let category = eval
                     .findings
                     .iter()
@@ -552,7 +579,6 @@ async fn keep_state<S: MonitorStore>(
     store: &S,
     ctx: &RunContext,
     stored: &crate::monitor::ports::StoredState,
-    previous: &BTreeMap<String, ConnectorState>,
     eval: &Evaluation,
     audit: &[crate::monitor::audit::AuditEntry],
     done: &Done,
@@ -567,7 +593,9 @@ async fn keep_state<S: MonitorStore>(
     }
     // Keep the rest of the state (healthy periods, UNASSIGNED counts); losing a race here is fine.
     for (name, state) in &eval.states {
-        if done.acted.contains(name) || done.postponed.contains(name) || previous.get(name) == Some(state) {
+        // Against what is stored: a claim given back must be written even if nothing else moved.
+        let unchanged = stored.connectors.get(name).map(|v| &v.value) == Some(state);
+        if done.acted.contains(name) || done.postponed.contains(name) || unchanged {
             continue;
         }
         let expected = stored.connectors.get(name).map(|v| v.version);
@@ -630,10 +658,25 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
     let mut sent = Vec::new();
     let mut alert_failures = Vec::new();
     for notice in &notices {
-        let version = stored.incidents.get(&notice.incident.key).map_or(0, |v| v.version);
+        let existing = stored.incidents.get(&notice.incident.key).map(|v| v.version);
+        let version = existing.unwrap_or(0);
+        // A page is claimed as unsent, and marked sent once published: a run cut in between
+        // leaves it for the next run to send.
+        let unsent = Incident {
+            unsent: true,
+            ..notice.incident.clone()
+        };
         let claimed = match notice.kind {
-            crate::monitor::alerting::alert::NoticeKind::Open => {
-                store.open_incident(&ctx.cluster, &notice.incident).await?
+            crate::monitor::alerting::alert::NoticeKind::Open if existing.is_some() => {
+                store.update_incident(&ctx.cluster, &unsent, version).await?
+            }
+            crate::monitor::alerting::alert::NoticeKind::Open => store.open_incident(&ctx.cluster, &unsent).await?,
+            // Never paged: nobody to tell that it is over.
+            crate::monitor::alerting::alert::NoticeKind::Resolved if notice.incident.unsent => {
+                store
+                    .close_incident(&ctx.cluster, &notice.incident.key, version)
+                    .await?;
+                continue;
             }
             crate::monitor::alerting::alert::NoticeKind::Reminder
             | crate::monitor::alerting::alert::NoticeKind::Escalated { .. } => {
@@ -651,6 +694,16 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
         let message = render(notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
         match alerts.publish(&message).await {
             Ok(()) => {
+                if notice.kind == crate::monitor::alerting::alert::NoticeKind::Open {
+                    let sent = Incident {
+                        unsent: false,
+                        ..notice.incident.clone()
+                    };
+                    // Not written: the next run sends it again (at least once, never never).
+                    let _ = store
+                        .update_incident(&ctx.cluster, &sent, existing.map_or(1, |v| v + 1))
+                        .await;
+                }
                 if notice.kind == crate::monitor::alerting::alert::NoticeKind::Resolved {
                     let resolved = ResolvedIncident {
                         incident: notice.incident.clone(),
@@ -663,6 +716,8 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
             Err(e) => {
                 alert_failures.push(error_chain(&e));
                 let _ = match notice.kind {
+                    // Sent again by a later run (it stays claimed as unsent).
+                    crate::monitor::alerting::alert::NoticeKind::Open if existing.is_some() => Ok(true),
                     crate::monitor::alerting::alert::NoticeKind::Open => {
                         store.close_incident(&ctx.cluster, &notice.incident.key, 1).await
                     }

@@ -46,7 +46,15 @@ pub struct Incident {
     /// How many tasks an ECS stop incident has seen stop (0: not one).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stops: u32,
+    /// Claimed, and its page not known to be sent: the run was cut between the claim and the
+    /// publish. A later run sends it ([`UNSENT_RETRY_AFTER_MS`] on), or resolves it silently.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsent: bool,
 }
+
+/// How long after its claim an unsent page is taken for orphaned: longer than a run can last
+/// (the function's timeout is 60 s), so a run still under way is never paged over.
+pub const UNSENT_RETRY_AFTER_MS: i64 = 120_000;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -112,6 +120,7 @@ pub fn opening(cluster: &str, finding: &Finding, now: i64) -> Notice {
             covered_by: None,
             recovering_since: None,
             stops: 0,
+            unsent: false,
         },
         finding: Some(finding.clone()),
     }
@@ -183,6 +192,16 @@ pub fn plan_notices(
         };
         match open.get(&key) {
             None => notices.push(opening(cluster, f, now)),
+            // Claimed by a run that was cut before its page went out: sent now, as it opened.
+            Some(incident) if incident.unsent && now - incident.last_notified_at >= UNSENT_RETRY_AFTER_MS => notices
+                .push(Notice {
+                    kind: NoticeKind::Open,
+                    incident: Incident {
+                        last_notified_at: now,
+                        ..incident.clone()
+                    },
+                    finding: Some(f.clone()),
+                }),
             Some(incident) if let Some(notice) = escalation(incident, f, now) => notices.push(notice),
             // Paused or stopped on purpose: told once, never reminded.
             Some(incident)

@@ -43,6 +43,46 @@ pub struct ConnectorState {
     /// Runs in a row whose reads of it (its lag) did not finish inside the deadline.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unjudged_runs: u32,
+    /// An action claimed and not yet confirmed made: a run cut between the claim and the call
+    /// leaves it, and a later run gives the restart back and decides again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting: Option<Acting>,
+}
+
+/// A claimed action, with the restart histories as they were before the claim counted it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acting {
+    /// When it was claimed (ms since the epoch).
+    pub at: i64,
+    /// [`ConnectorState::restart`] before.
+    #[serde(default)]
+    pub restart: RestartHistory,
+    /// [`Progress::restart`] (a stalled consumer's) before.
+    #[serde(default)]
+    pub stalled: RestartHistory,
+}
+
+/// How long after its claim an unconfirmed action is taken for orphaned: longer than a run can
+/// last (the function's timeout is 60 s), so a run still acting is never second-guessed.
+pub const ORPHANED_CLAIM_MS: i64 = 120_000;
+
+impl ConnectorState {
+    /// The state a run starts from: a claim orphaned by a cut run (older than
+    /// [`ORPHANED_CLAIM_MS`]) is given back — the restart it counted was never confirmed made —
+    /// and its claim time is returned, so the run can say so.
+    pub fn without_orphaned_claim(mut self, now: i64) -> (Self, Option<i64>) {
+        match self.acting.take() {
+            Some(claim) if now - claim.at >= ORPHANED_CLAIM_MS => {
+                self.restart = claim.restart;
+                self.progress.restart = claim.stalled;
+                (self, Some(claim.at))
+            }
+            young => {
+                self.acting = young;
+                (self, None)
+            }
+        }
+    }
 }
 
 /// What the monitor keeps per cluster between runs.
