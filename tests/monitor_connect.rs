@@ -620,7 +620,10 @@ async fn a_restart_a_cut_run_claimed_but_never_made_is_given_back_and_made_by_a_
     use connector_core::monitor::ports::MonitorStore;
     let m = Monitor::with_url(&connect_url()).await;
     let name = unique("claimed-sink");
-    let config = file_sink(&unique("topic"), &std::env::temp_dir().join(unique("gone")).join("out.txt"));
+    let config = file_sink(
+        &unique("topic"),
+        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
+    );
     m.desire(&name, &config).await;
     api().put_config(&name, &config).await.unwrap();
     wait_status(&name, "FAILED", task_state(State::Failed)).await;
@@ -636,6 +639,7 @@ async fn a_restart_a_cut_run_claimed_but_never_made_is_given_back_and_made_by_a_
             fingerprint: Some(fingerprint),
             healthy_since: None,
             total: 1,
+            returns: 0,
         },
         acting: Some(Acting {
             at: t0,
@@ -647,7 +651,10 @@ async fn a_restart_a_cut_run_claimed_but_never_made_is_given_back_and_made_by_a_
 
     let young = m.run_at(t0 + 60_000).await;
     let action = findings(&young, &name)[0]["action"].as_str().unwrap().to_string();
-    assert!(action.starts_with("restart 1 of 3 already made"), "a run may still be making it: {action}");
+    assert!(
+        action.starts_with("restart 1 of 3 already made"),
+        "a run may still be making it: {action}"
+    );
 
     let later = m.run_at(t0 + 3 * 60_000).await;
     let action = findings(&later, &name)[0]["action"].as_str().unwrap().to_string();
@@ -658,6 +665,67 @@ async fn a_restart_a_cut_run_claimed_but_never_made_is_given_back_and_made_by_a_
     let stored = m.store.load(&m.cluster).await.unwrap();
     let state = &stored.connectors[&name].value;
     assert_eq!((state.restart.count, state.acting.is_none()), (1, true), "{state:?}");
+    api().delete(&name).await.unwrap();
+}
+
+/// A failure that came back after a restart had healed it (flapping): its first healing is
+/// resolved as usual, but once it has returned, healing again is resolved only after the stable
+/// period (when its restarts are forgotten), not at each healthy run between returns.
+#[tokio::test]
+async fn a_failure_that_came_back_after_a_restart_resolves_only_after_the_stable_period() {
+    let m = Monitor::with_url(&connect_url()).await;
+    let name = unique("flapping-sink");
+    let dir = std::env::temp_dir().join(unique("gone"));
+    let config = file_sink(&unique("topic"), &dir.join("out.txt"));
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    let heal = || async {
+        std::fs::create_dir_all(&dir).unwrap();
+        api().restart_failed(&name).await.unwrap();
+        wait_status(&name, "RUNNING", task_state(State::Running)).await;
+    };
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+    let t0 = connector_tests::now_millis();
+    let minute = 60_000;
+    m.run_at(t0).await;
+    heal().await;
+    m.run_at(t0 + minute).await;
+    let states: Vec<String> = m
+        .alerts()
+        .await
+        .into_iter()
+        .map(|a| a.attributes["state"].clone())
+        .collect();
+    assert_eq!(states, ["open", "resolved"], "the first healing, as usual");
+
+    // It comes back: paged again, restarted, healed again.
+    std::fs::remove_dir_all(&dir).unwrap();
+    api().restart(&name, false).await.unwrap();
+    wait_status(&name, "FAILED again", task_state(State::Failed)).await;
+    let back = m.run_at(t0 + 3 * minute).await;
+    assert_eq!(
+        findings(&back, &name)[0]["action"],
+        "restart 2 of 3 requested",
+        "{back}"
+    );
+    assert_eq!(m.alerts().await.len(), 1, "the return is paged");
+    heal().await;
+    let healthy = m.run_at(t0 + 4 * minute).await;
+    assert_eq!(healthy["healthy"], true, "{healthy}");
+    assert!(
+        m.alerts().await.is_empty(),
+        "not resolved at its first healthy run after a return"
+    );
+    m.run_at(t0 + 30 * minute).await;
+    assert!(m.alerts().await.is_empty(), "nor half an hour on");
+    m.run_at(t0 + 66 * minute).await;
+    let resolved = m.alerts().await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(
+        resolved[0].subject.starts_with("[RESOLVED] task-failed"),
+        "{}",
+        resolved[0].subject
+    );
     api().delete(&name).await.unwrap();
 }
 

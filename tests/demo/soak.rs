@@ -608,7 +608,9 @@ async fn run() -> Result<bool, String> {
     }
     // A few more runs, so incidents of faults just healed are resolved.
     let mut open: Vec<String> = Vec::new();
-    for _ in 0..20 {
+    // Up to three minutes: a failure that came back after a restart resolves only once its
+    // restarts are forgotten (two minutes here).
+    for _ in 0..60 {
         runs.run(&monitor, &probe).await;
         let stored = connector_core::monitor::ports::MonitorStore::load(&monitor.store, &monitor.cluster)
             .await

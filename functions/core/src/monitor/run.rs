@@ -649,6 +649,10 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
                 .as_ref()
                 .is_some_and(|c| matches!(lags.get(c), Some(LagReading::Unknown(_)))))
     });
+    // A failure that came back after a restart (flapping) stays one incident: resolved once its
+    // restarts are forgotten (the stable period), not at each healthy run between returns.
+    notices
+        .retain(|n| !(n.kind == crate::monitor::alerting::alert::NoticeKind::Resolved && returned(&n.incident, eval)));
     // ecsTaskState opens the service's stop incidents; no event says it has run stable since,
     // so each run resolves those whose replacement has.
     notices.extend(crate::monitor::events::ecs::recovered(
@@ -738,6 +742,25 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
     }
 
     Ok((sent, alert_failures))
+}
+
+/// Whether `incident` is a failure of a connector that came back after a restart had made it
+/// healthy, within the stable period: it flaps.
+fn returned(incident: &Incident, eval: &Evaluation) -> bool {
+    let Some(state) = incident.connector.as_ref().and_then(|c| eval.states.get(c)) else {
+        return false;
+    };
+    let restarts = match incident.category.as_str() {
+        c if c == Category::TaskFailed.id()
+            || c == Category::ConnectorFailed.id()
+            || c == Category::RestartExhausted.id() =>
+        {
+            &state.restart
+        }
+        c if c == Category::ConsumerStalled.id() => &state.progress.restart,
+        _ => return false,
+    };
+    restarts.returns > 0
 }
 
 /// The health datapoints of each connector, its lag where measured, and the heartbeat.

@@ -889,6 +889,7 @@ mod tests {
                 fingerprint: Some(fingerprint.clone()),
                 healthy_since: None,
                 total: 3,
+                returns: 0,
             };
             let previous = BTreeMap::from([(
                 "appian-sink".to_string(),

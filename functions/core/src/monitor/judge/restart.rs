@@ -48,6 +48,22 @@ pub struct RestartHistory {
     /// the backoff follows it, so failures that take turns cannot restart it every minute.
     #[serde(default)]
     pub total: u32,
+    /// Times it failed again after a restart had made it healthy, within the stable period:
+    /// it flaps, and its incident is resolved only once the restarts are forgotten.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returns: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl RestartHistory {
+    /// The returns after a run that saw it failing: one more when it had been seen healthy
+    /// since a restart.
+    fn returns_now(&self) -> u32 {
+        self.returns + u32::from(self.healthy_since.is_some() && self.count.max(self.total) > 0)
+    }
 }
 
 /// What to do about a failure now.
@@ -169,6 +185,7 @@ impl RestartPolicy {
             fingerprint: Some(fingerprint.into()),
             healthy_since: None,
             total: history.total.max(count) + 1,
+            returns: history.returns_now(),
         }
     }
 
@@ -176,6 +193,7 @@ impl RestartPolicy {
     pub fn record_failing(&self, history: &RestartHistory) -> RestartHistory {
         RestartHistory {
             healthy_since: None,
+            returns: history.returns_now(),
             ..history.clone()
         }
     }
@@ -317,6 +335,34 @@ mod tests {
             P.decide(&h, Cause::LambdaFunctionError, FP, now),
             Decision::GiveUp,
             "the function's own failure stops"
+        );
+    }
+
+    #[test]
+    fn a_failure_seen_again_after_a_restart_made_it_healthy_is_a_return_until_forgotten() {
+        let restarted = P.record_restart(&RestartHistory::default(), FP, at(0, 0));
+        assert_eq!(P.record_failing(&restarted).returns, 0, "failing on: no return");
+        let healthy = P.record_healthy(&restarted, at(1, 0));
+        let back = P.record_failing(&healthy);
+        assert_eq!(back.returns, 1);
+        assert_eq!(
+            P.record_failing(&back).returns,
+            1,
+            "one return, however many runs see it"
+        );
+        let again = P.record_restart(&P.record_healthy(&back, at(5, 0)), FP, at(6, 0));
+        assert_eq!(again.returns, 2, "came back, restarted at once");
+        assert_eq!(P.record_healthy(&again, at(7, 0)).returns, 2);
+        assert_eq!(
+            P.record_healthy(&P.record_healthy(&again, at(7, 0)), at(67, 1)).returns,
+            0,
+            "forgotten"
+        );
+        assert_eq!(
+            P.record_failing(&P.record_healthy(&RestartHistory::default(), at(1, 0)))
+                .returns,
+            0,
+            "never restarted: no return"
         );
     }
 
