@@ -729,6 +729,66 @@ async fn a_failure_that_came_back_after_a_restart_resolves_only_after_the_stable
     api().delete(&name).await.unwrap();
 }
 
+/// A write of the monitor's state that fails costs only what it touches: the connector whose
+/// claim could not be written is left to the next run, the other is restarted, both pages go
+/// out, and the run says so (stateFailures, MonitorStateUnavailable 1) instead of stopping.
+#[tokio::test]
+async fn a_state_write_that_fails_costs_only_what_it_touches_and_the_pages_still_go_out() {
+    use connector_tests::faults::Faults;
+    let faults = std::env::var("FAULTS_URL").expect("FAULTS_URL: run through scripts/test");
+    let sdk = connector_adapters::aws::load_sdk_config_at(&faults, Duration::from_secs(10), 3).await;
+    let m = Monitor::with_url_and_sdk(&connect_url(), sdk).await;
+    let names: Vec<String> = (0..2).map(|i| unique(&format!("state-fault-sink-{i}"))).collect();
+    for name in &names {
+        let config = file_sink(
+            &unique("topic"),
+            &std::env::temp_dir().join(unique("gone")).join("out.txt"),
+        );
+        m.desire(name, &config).await;
+        api().put_config(name, &config).await.unwrap();
+    }
+    for name in &names {
+        wait_status(name, "FAILED", task_state(State::Failed)).await;
+    }
+    // The run's first write (every attempt the SDK makes of it) is refused.
+    let table = Faults::for_target(&m.config.state_table);
+    table
+        .add(json!({"operation": "PutItem", "error": "InternalServerError", "times": 3}))
+        .await;
+    let out = m.try_run().await.expect("the run goes on");
+    table.clear().await;
+    let failures = out.report["stateFailures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{}", out.report);
+    let actions: Vec<String> = names
+        .iter()
+        .map(|n| findings(&out.report, n)[0]["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.as_str() == "restart 1 of 3 requested")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("not started: its claim could not be written to the state table")),
+        "{actions:?}"
+    );
+    let pages = m.alerts().await;
+    assert_eq!(pages.len(), 2, "both pages: {pages:?}");
+    assert!(
+        out.metrics.iter().any(|l| l.contains("\"MonitorStateUnavailable\":1")),
+        "{:?}",
+        out.metrics
+    );
+    for name in &names {
+        api().delete(name).await.unwrap();
+    }
+}
+
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no
 /// `/health`) it lists nothing, then part of what it holds, until it has read its config topic;
 /// from 3.9 `/health` says it is starting. Its broker is reached through the delay proxy, so the

@@ -298,6 +298,12 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
             out.alert_failures.join("; ")
         )));
     }
+    if !out.state_failures.is_empty() {
+        return Err(Failure::Unreachable(format!(
+            "the monitor's state not written: {}",
+            out.state_failures.join("; ")
+        )));
+    }
     if report["healthy"] == json!(true) {
         Ok(())
     } else {

@@ -30,8 +30,8 @@ pub async fn handle(fleet: &DeployedFleet, event: &Value, time_left: Duration) -
         FleetRun::One(out) => {
             let out = out.map_err(diagnostic)?;
             print_run(&out);
-            if !out.alert_failures.is_empty() {
-                return Err(diagnostic(MonitorFailure::Alerts(out.alert_failures.join("; "))));
+            if let Some(failure) = unfinished(&out) {
+                return Err(diagnostic(failure));
             }
         }
         FleetRun::Many(runs) => {
@@ -40,8 +40,8 @@ pub async fn handle(fleet: &DeployedFleet, event: &Value, time_left: Duration) -
                 match out {
                     Ok(out) => {
                         print_run(&out);
-                        if !out.alert_failures.is_empty() {
-                            failures.push((cluster, MonitorFailure::Alerts(out.alert_failures.join("; "))));
+                        if let Some(failure) = unfinished(&out) {
+                            failures.push((cluster, failure));
                         }
                     }
                     Err(e) => {
@@ -104,6 +104,20 @@ fn diagnostic(failure: MonitorFailure) -> Diagnostic {
         error_type: failure.error_type().into(),
         error_message: failure.to_string(),
     }
+}
+
+/// What a run that went through left undone: alerts not sent, then state not written.
+fn unfinished(out: &RunReport) -> Option<MonitorFailure> {
+    if !out.alert_failures.is_empty() {
+        return Some(MonitorFailure::Alerts(out.alert_failures.join("; ")));
+    }
+    (!out.state_failures.is_empty()).then(|| {
+        MonitorFailure::State(connector_core::monitor::run::StateFailure {
+            why: out.state_failures.join("; "),
+            // Printed with the run's: MonitorStateUnavailable is 1.
+            metrics: Vec::new(),
+        })
+    })
 }
 
 /// `testConnectors`' `main`.

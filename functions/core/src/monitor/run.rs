@@ -263,6 +263,9 @@ pub struct RunReport {
     pub metrics: Vec<String>,
     /// Alerts that could not be sent (the run returns an error after printing the rest).
     pub alert_failures: Vec<String>,
+    /// Writes of the state that failed, each costing only what it touched (the invocation
+    /// fails after the rest of the run, as for alerts).
+    pub state_failures: Vec<String>,
     /// The audit entries of this run, for the log.
     pub audit: Vec<crate::monitor::audit::AuditEntry>,
 }
@@ -401,6 +404,9 @@ where
 
     // Decisions to stand back go in the audit trail when they begin; actions as they are made.
     let mut audit = crate::monitor::audit::holds(&mut eval, &ctx.cluster, &previous, ctx.now);
+    // Writes of the state that failed: each costs only what it touches; the run goes on, then
+    // fails the invocation (its alarm pages) and says MonitorStateUnavailable.
+    let mut state_failures = Vec::new();
     let done = act(
         api,
         store,
@@ -411,6 +417,7 @@ where
         &mut audit,
         &mut metrics,
         may_start,
+        &mut state_failures,
     )
     .await?;
     for (name, at) in orphaned {
@@ -435,21 +442,32 @@ where
         &eval,
         &audit,
         &done,
-        &cluster_state,
-        &cluster_before,
+        (&cluster_state, &cluster_before),
+        &mut state_failures,
     )
     .await?;
-    let (sent, alert_failures) = send_notices(store, alerts, ctx, &stored, &observation, &lags, &mut eval).await?;
-    metrics.extend(health_metrics(ctx, &eval, &lags));
+    let (sent, alert_failures) = send_notices(
+        store,
+        alerts,
+        ctx,
+        &stored,
+        (&observation, &lags),
+        &mut eval,
+        &mut state_failures,
+    )
+    .await?;
+    metrics.extend(health_metrics(ctx, &eval, &lags, state_failures.is_empty()));
 
     let mut report = report(ctx, &observation, api.map(|a| a.url()), &eval, sent, &alert_failures);
     put_lags(&mut report, &lags);
     report["audit"] = json!(audit);
     report["auditFailures"] = json!(audit_failures);
+    report["stateFailures"] = json!(state_failures);
     Ok(RunReport {
         report,
         metrics,
         alert_failures,
+        state_failures,
         audit,
     })
 }
@@ -473,6 +491,7 @@ async fn act<A: ConnectApi, S: MonitorStore>(
     audit: &mut Vec<crate::monitor::audit::AuditEntry>,
     metrics: &mut Vec<String>,
     may_start: &(dyn Fn() -> bool + Sync),
+    failures: &mut Vec<String>,
 ) -> Result<Done, RunError> {
     let mut acted = std::collections::BTreeSet::new();
     let mut postponed = std::collections::BTreeSet::new();
@@ -488,11 +507,22 @@ async fn act<A: ConnectApi, S: MonitorStore>(
             restart: before.restart,
             stalled: before.progress.restart,
         });
-        let outcome = if !may_start() {
+        let claimed = if may_start() {
+            Some(store.save_connector(&ctx.cluster, &name, &next, expected).await)
+        } else {
+            None
+        };
+        let outcome = if claimed.is_none() {
             // Its state stays as it was: the next run decides it afresh.
             postponed.insert(name.clone());
             "not started: the run's time budget is spent; the next run takes it up".to_string()
-        } else if !store.save_connector(&ctx.cluster, &name, &next, expected).await? {
+        } else if let Some(Err(e)) = &claimed {
+            // Costs this action only: the others are still claimed, made and alerted.
+            postponed.insert(name.clone());
+            let why = error_chain(e);
+            failures.push(format!("{name}: the claim of its action was not written: {why}"));
+            format!("not started: its claim could not be written to the state table ({why}); the next run takes it up")
+        } else if let Some(Ok(false)) = claimed {
             "another monitor run is handling it".to_string()
         } else if let Some(api) = api {
             acted.insert(name.clone());
@@ -582,8 +612,11 @@ async fn keep_state<S: MonitorStore>(
     eval: &Evaluation,
     audit: &[crate::monitor::audit::AuditEntry],
     done: &Done,
-    cluster_state: &crate::monitor::judge::state::ClusterState,
-    cluster_before: &crate::monitor::judge::state::ClusterState,
+    (cluster_state, cluster_before): (
+        &crate::monitor::judge::state::ClusterState,
+        &crate::monitor::judge::state::ClusterState,
+    ),
+    failures: &mut Vec<String>,
 ) -> Result<Vec<String>, RunError> {
     let mut audit_failures = Vec::new();
     for entry in audit {
@@ -599,14 +632,20 @@ async fn keep_state<S: MonitorStore>(
             continue;
         }
         let expected = stored.connectors.get(name).map(|v| v.version);
-        store.save_connector(&ctx.cluster, name, state, expected).await?;
+        // Costs this connector's state only: the rest is still kept and the alerts still sent.
+        if let Err(e) = store.save_connector(&ctx.cluster, name, state, expected).await {
+            failures.push(format!("{name}: its state was not written: {}", error_chain(&e)));
+        }
     }
 
     if cluster_state != cluster_before {
         // Losing a race here is fine: the other run kept the same stretch.
-        store
+        if let Err(e) = store
             .save_cluster(&ctx.cluster, cluster_state, stored.cluster.as_ref().map(|v| v.version))
-            .await?;
+            .await
+        {
+            failures.push(format!("the cluster's state was not written: {}", error_chain(&e)));
+        }
     }
 
     Ok(audit_failures)
@@ -619,9 +658,9 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
     alerts: &P,
     ctx: &RunContext,
     stored: &crate::monitor::ports::StoredState,
-    observation: &Observation,
-    lags: &BTreeMap<String, LagReading>,
+    (observation, lags): (&Observation, &BTreeMap<String, LagReading>),
     eval: &mut Evaluation,
+    failures: &mut Vec<String>,
 ) -> Result<(Vec<Value>, Vec<String>), RunError> {
     let open = connect_incidents(stored);
     crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
@@ -636,7 +675,13 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
             }
             None => {
                 let version = stored.incidents.get(&changed.key).map_or(0, |v| v.version);
-                store.update_incident(&ctx.cluster, &changed, version).await?;
+                if let Err(e) = store.update_incident(&ctx.cluster, &changed, version).await {
+                    failures.push(format!(
+                        "{}: its members were not written: {}",
+                        changed.key,
+                        error_chain(&e)
+                    ));
+                }
             }
         }
     }
@@ -670,26 +715,37 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
             unsent: true,
             ..notice.incident.clone()
         };
-        let claimed = match notice.kind {
+        let claim = match notice.kind {
             crate::monitor::alerting::alert::NoticeKind::Open if existing.is_some() => {
-                store.update_incident(&ctx.cluster, &unsent, version).await?
+                store.update_incident(&ctx.cluster, &unsent, version).await
             }
-            crate::monitor::alerting::alert::NoticeKind::Open => store.open_incident(&ctx.cluster, &unsent).await?,
+            crate::monitor::alerting::alert::NoticeKind::Open => store.open_incident(&ctx.cluster, &unsent).await,
             // Never paged: nobody to tell that it is over.
             crate::monitor::alerting::alert::NoticeKind::Resolved if notice.incident.unsent => {
-                store
-                    .close_incident(&ctx.cluster, &notice.incident.key, version)
-                    .await?;
+                if let Err(e) = store.close_incident(&ctx.cluster, &notice.incident.key, version).await {
+                    failures.push(format!("{}: not closed: {}", notice.incident.key, error_chain(&e)));
+                }
                 continue;
             }
             crate::monitor::alerting::alert::NoticeKind::Reminder
             | crate::monitor::alerting::alert::NoticeKind::Escalated { .. } => {
-                store.update_incident(&ctx.cluster, &notice.incident, version).await?
+                store.update_incident(&ctx.cluster, &notice.incident, version).await
             }
             crate::monitor::alerting::alert::NoticeKind::Resolved => {
-                store
-                    .close_incident(&ctx.cluster, &notice.incident.key, version)
-                    .await?
+                store.close_incident(&ctx.cluster, &notice.incident.key, version).await
+            }
+        };
+        // A claim that cannot be written costs this notice only: it is not sent (nothing would
+        // keep it from being sent again every run), and the next run owes it again.
+        let claimed = match claim {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                failures.push(format!(
+                    "{}: its claim was not written: {}",
+                    notice.incident.key,
+                    error_chain(&e)
+                ));
+                continue;
             }
         };
         if !claimed {
@@ -764,7 +820,12 @@ fn returned(incident: &Incident, eval: &Evaluation) -> bool {
 }
 
 /// The health datapoints of each connector, its lag where measured, and the heartbeat.
-fn health_metrics(ctx: &RunContext, eval: &Evaluation, lags: &BTreeMap<String, LagReading>) -> Vec<String> {
+fn health_metrics(
+    ctx: &RunContext,
+    eval: &Evaluation,
+    lags: &BTreeMap<String, LagReading>,
+    state_written: bool,
+) -> Vec<String> {
     let mut metrics = Vec::new();
     for c in &eval.connectors {
         let healthy_connector = matches!(c.state.as_str(), "RUNNING");
@@ -806,7 +867,7 @@ fn health_metrics(ctx: &RunContext, eval: &Evaluation, lags: &BTreeMap<String, L
             ("ConnectorsUnjudged", Unit::Count, unjudged as f64),
         ],
     ));
-    metrics.push(state_metric(ctx, false));
+    metrics.push(state_metric(ctx, !state_written));
 
     metrics
 }
@@ -1063,6 +1124,7 @@ fn dry_run_report(
         report,
         metrics: Vec::new(),
         alert_failures: Vec::new(),
+        state_failures: Vec::new(),
         audit: Vec::new(),
     }
 }
