@@ -789,6 +789,44 @@ async fn a_state_write_that_fails_costs_only_what_it_touches_and_the_pages_still
     }
 }
 
+/// Secrets Manager failing costs what needs it (recreating a missing connector, drift), not the
+/// run: the connectors the worker lists are judged as they run, the failed one restarted and
+/// paged, and the run says why the configs are unread (the invocation fails after it).
+#[tokio::test]
+async fn secrets_manager_failing_costs_the_run_its_desired_configs_not_its_pages() {
+    use connector_tests::faults::Faults;
+    let faults = std::env::var("FAULTS_URL").expect("FAULTS_URL: run through scripts/test");
+    let sdk = connector_adapters::aws::load_sdk_config_at(&faults, Duration::from_secs(10), 3).await;
+    let m = Monitor::with_url_and_sdk(&connect_url(), sdk).await;
+    let name = unique("secrets-fault-sink");
+    let config = file_sink(
+        &unique("topic"),
+        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
+    );
+    m.desire(&name, &config).await;
+    api().put_config(&name, &config).await.unwrap();
+    wait_status(&name, "FAILED", task_state(State::Failed)).await;
+    let secrets = Faults::for_target(&m.prefix);
+    secrets.add(json!({"operation": "ListSecrets", "status": 500})).await;
+    let out = m.try_run().await.expect("the run goes on");
+    secrets.clear().await;
+    assert!(
+        out.report["configsUnread"].as_str().is_some_and(|w| !w.is_empty()),
+        "{}",
+        out.report
+    );
+    assert_eq!(
+        findings(&out.report, &name)[0]["action"],
+        "restart 1 of 3 requested",
+        "{}",
+        out.report
+    );
+    let pages = m.alerts().await;
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert!(pages[0].subject.contains(&name), "{}", pages[0].subject);
+    api().delete(&name).await.unwrap();
+}
+
 /// A restarted worker is not judged while it reads its configs. Before Kafka Connect 3.9 (no
 /// `/health`) it lists nothing, then part of what it holds, until it has read its config topic;
 /// from 3.9 `/health` says it is starting. Its broker is reached through the delay proxy, so the

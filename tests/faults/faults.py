@@ -68,7 +68,8 @@ def _connect_path(flow: http.HTTPFlow) -> list[str]:
 
 def _target(flow: http.HTTPFlow) -> str:
     """The table, queue or secret a request is about: TableName (or the first table of a batch or
-    a transaction), the last segment of QueueUrl, or SecretId."""
+    a transaction), the last segment of QueueUrl, SecretId, or the name prefix ListSecrets
+    filters by."""
     connect = _connect_path(flow)
     if connect:
         return connect[1] if len(connect) > 1 else ""
@@ -90,6 +91,9 @@ def _target(flow: http.HTTPFlow) -> str:
         return str(body["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
     if "SecretId" in body:  # Secrets Manager: the secret's name
         return str(body["SecretId"])
+    for f in body.get("Filters") or []:  # ListSecrets: the name prefix it filters by
+        if isinstance(f, dict) and f.get("Key") == "name" and f.get("Values"):
+            return str(f["Values"][0])
     return ""
 
 

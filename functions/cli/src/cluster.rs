@@ -298,6 +298,11 @@ pub async fn check(ctx: &Context, dry_run: bool, json: bool) -> Result<(), Failu
             out.alert_failures.join("; ")
         )));
     }
+    if let Some(why) = &out.configs_unread {
+        return Err(Failure::Unreachable(format!(
+            "the desired connectors' secrets not read (judged as they run): {why}"
+        )));
+    }
     if !out.state_failures.is_empty() {
         return Err(Failure::Unreachable(format!(
             "the monitor's state not written: {}",

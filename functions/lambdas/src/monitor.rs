@@ -106,10 +106,14 @@ fn diagnostic(failure: MonitorFailure) -> Diagnostic {
     }
 }
 
-/// What a run that went through left undone: alerts not sent, then state not written.
+/// What a run that went through left undone: alerts not sent, the desired configs not read,
+/// state not written.
 fn unfinished(out: &RunReport) -> Option<MonitorFailure> {
     if !out.alert_failures.is_empty() {
         return Some(MonitorFailure::Alerts(out.alert_failures.join("; ")));
+    }
+    if let Some(why) = &out.configs_unread {
+        return Some(MonitorFailure::Configs(why.clone()));
     }
     (!out.state_failures.is_empty()).then(|| {
         MonitorFailure::State(connector_core::monitor::run::StateFailure {

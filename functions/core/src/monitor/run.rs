@@ -157,15 +157,14 @@ where
             .cluster
             .or_else(|| self.config.cluster.clone())
             .ok_or(MonitorFailure::NoCluster)?;
-        let LoadedConfigs {
-            configs: desired,
-            problems,
-        } = self
-            .configs
-            .list(&self.config.config_secret_prefix)
-            .await
-            .map_err(|e| MonitorFailure::Configs(error_chain(&e)))?;
-        let problems: Vec<String> = problems.iter().map(|p| error_chain(p)).collect();
+        // Secrets Manager failing costs what needs it (a missing connector recreated, drift):
+        // the connectors the worker lists are still judged on their status, healed and paged.
+        let (desired, problems, configs_unread) = match self.configs.list(&self.config.config_secret_prefix).await {
+            Ok(LoadedConfigs { configs, problems }) => {
+                (configs, problems.iter().map(|p| error_chain(p)).collect(), None)
+            }
+            Err(e) => (Vec::new(), Vec::new(), Some(error_chain(&e))),
+        };
         let Located { workers, problem } = self.workers.locate(&cluster).await;
         let (workers, worker_started_at): (Vec<_>, Vec<_>) = workers.into_iter().unzip();
         let ctx = RunContext {
@@ -180,6 +179,7 @@ where
             worker_started_at,
             now,
             dry_run,
+            configs_unread,
         };
         // Budget the work, not the run: an action starts only while the slowest one (two REST
         // calls at their timeout) still fits in the budget; what is claimed is always finished.
@@ -220,6 +220,8 @@ where
             }
         };
         out.report["configProblems"] = json!(problems);
+        out.report["configsUnread"] = json!(ctx.configs_unread);
+        out.configs_unread = ctx.configs_unread.clone();
         out.report["durationMillis"] = json!(self.clock.now_millis() - started);
         Ok(out)
     }
@@ -252,6 +254,9 @@ pub struct RunContext {
     /// Judge and report only: no action, no state written, no alert sent (`connectorctl check
     /// --dry-run`). The report says what a real run would have done.
     pub dry_run: bool,
+    /// Why the desired configs could not be read: then the connectors the worker lists are
+    /// judged as they run (no missing connector, no drift), and the invocation fails after.
+    pub configs_unread: Option<String>,
 }
 
 /// The result of a run.
@@ -266,6 +271,8 @@ pub struct RunReport {
     /// Writes of the state that failed, each costing only what it touched (the invocation
     /// fails after the rest of the run, as for alerts).
     pub state_failures: Vec<String>,
+    /// Why the desired configs could not be read (the invocation fails after the run).
+    pub configs_unread: Option<String>,
     /// The audit entries of this run, for the log.
     pub audit: Vec<crate::monitor::audit::AuditEntry>,
 }
@@ -370,6 +377,17 @@ where
     let may_start = pace.may_start;
     let (observation, used) = observe(workers, &ctx.worker_started_at, ctx.no_worker_reason.as_deref()).await;
     let api = used.map(|i| &workers[i]);
+    let listed;
+    let ctx = match (&ctx.configs_unread, &observation) {
+        (Some(_), Observation::Connectors(views) | Observation::Unproven { views, .. }) => {
+            listed = RunContext {
+                desired: as_running(views),
+                ..ctx.clone()
+            };
+            &listed
+        }
+        _ => ctx,
+    };
     let stored = store.load(&ctx.cluster).await?;
     let mut orphaned = Vec::new();
     let previous: BTreeMap<String, ConnectorState> = stored
@@ -468,8 +486,22 @@ where
         metrics,
         alert_failures,
         state_failures,
+        configs_unread: None,
         audit,
     })
+}
+
+/// The listed connectors as their own desired configs: what can be judged without the secrets.
+fn as_running(views: &[crate::connect::ConnectorView]) -> Vec<ConnectorConfig> {
+    views
+        .iter()
+        .filter_map(|v| {
+            v.info.as_ref().map(|info| ConnectorConfig {
+                name: v.name.clone(),
+                config: info.config.clone(),
+            })
+        })
+        .collect()
 }
 
 /// What acting did: the connectors acted on, and those postponed for the next run.
@@ -1125,6 +1157,7 @@ fn dry_run_report(
         metrics: Vec::new(),
         alert_failures: Vec::new(),
         state_failures: Vec::new(),
+        configs_unread: None,
         audit: Vec::new(),
     }
 }
