@@ -15,6 +15,16 @@ fn api() -> HttpConnectApi {
     HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
 }
 
+/// A file sink writing into a directory that does not exist, so its task FAILS as it starts:
+/// desired by `m` and created on the worker. Returns that directory (creating it heals it).
+async fn failing_sink(m: &Monitor, name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique("gone"));
+    let config = file_sink(&unique("topic"), &dir.join("out.txt"));
+    m.desire(name, &config).await;
+    api().put_config(name, &config).await.unwrap();
+    dir
+}
+
 /// Waits until `check` holds for the connector's status on the shared worker.
 async fn wait_status(name: &str, what: &str, check: impl Fn(&connector_core::connect::ConnectorStatus) -> bool) {
     connector_tests::wait_status(&api(), name, what, Duration::from_secs(60), check).await;
@@ -367,12 +377,7 @@ async fn a_missing_state_table_fails_the_run_restarts_nothing_and_leaves_the_pag
         .await
         .reconfigured(|c| c.state_table = table.clone());
     let name = unique("stateless-sink");
-    let config = file_sink(
-        &unique("topic"),
-        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
-    );
-    m.desire(&name, &config).await;
-    api().put_config(&name, &config).await.unwrap();
+    failing_sink(&m, &name).await;
     wait_status(&name, "FAILED", task_state(State::Failed)).await;
 
     let state_metric = |lines: &[String]| -> Option<f64> {
@@ -409,14 +414,9 @@ async fn a_missing_state_table_fails_the_run_restarts_nothing_and_leaves_the_pag
 async fn three_connectors_failing_on_one_cause_page_once_for_the_cluster_and_remind_once() {
     let m = Monitor::with_url(&connect_url()).await;
     let names: Vec<String> = (0..3).map(|i| unique(&format!("storm-sink-{i}"))).collect();
-    let dirs: Vec<_> = names
-        .iter()
-        .map(|_| std::env::temp_dir().join(unique("gone")))
-        .collect();
-    for (name, dir) in names.iter().zip(&dirs) {
-        let config = file_sink(&unique("topic"), &dir.join("out.txt"));
-        m.desire(name, &config).await;
-        api().put_config(name, &config).await.unwrap();
+    let mut dirs = Vec::new();
+    for name in &names {
+        dirs.push(failing_sink(&m, name).await);
     }
     for name in &names {
         wait_status(name, "FAILED", task_state(State::Failed)).await;
@@ -488,17 +488,12 @@ async fn a_connector_joining_or_leaving_an_open_cluster_incident_updates_its_mem
     use connector_core::monitor::ports::MonitorStore;
     let m = Monitor::with_url(&connect_url()).await;
     let names: Vec<String> = (0..4).map(|i| unique(&format!("joining-sink-{i}"))).collect();
-    let dirs: Vec<_> = names
-        .iter()
-        .map(|_| std::env::temp_dir().join(unique("gone")))
-        .collect();
     let start = |i: usize| {
-        let (m, name, dir) = (&m, &names[i], &dirs[i]);
+        let (m, name) = (&m, &names[i]);
         async move {
-            let config = file_sink(&unique("topic"), &dir.join("out.txt"));
-            m.desire(name, &config).await;
-            api().put_config(name, &config).await.unwrap();
+            let dir = failing_sink(m, name).await;
             wait_status(name, "FAILED", task_state(State::Failed)).await;
+            dir
         }
     };
     let members = || async {
@@ -520,8 +515,9 @@ async fn a_connector_joining_or_leaving_an_open_cluster_incident_updates_its_mem
         v.sort();
         v
     };
+    let mut dirs = Vec::new();
     for i in 0..3 {
-        start(i).await;
+        dirs.push(start(i).await);
     }
     let t0 = connector_tests::now_millis();
     m.run_at(t0).await;
@@ -560,12 +556,7 @@ async fn a_page_a_cut_run_claimed_but_never_sent_is_sent_by_a_later_run() {
     use connector_core::monitor::ports::MonitorStore;
     let m = Monitor::with_url(&connect_url()).await;
     let (failing, healthy) = (unique("unsent-failing"), unique("unsent-healthy"));
-    let config = file_sink(
-        &unique("topic"),
-        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
-    );
-    m.desire(&failing, &config).await;
-    api().put_config(&failing, &config).await.unwrap();
+    failing_sink(&m, &failing).await;
     let config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{healthy}.out")));
     m.desire(&healthy, &config).await;
     api().put_config(&healthy, &config).await.unwrap();
@@ -620,12 +611,7 @@ async fn a_restart_a_cut_run_claimed_but_never_made_is_given_back_and_made_by_a_
     use connector_core::monitor::ports::MonitorStore;
     let m = Monitor::with_url(&connect_url()).await;
     let name = unique("claimed-sink");
-    let config = file_sink(
-        &unique("topic"),
-        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
-    );
-    m.desire(&name, &config).await;
-    api().put_config(&name, &config).await.unwrap();
+    failing_sink(&m, &name).await;
     wait_status(&name, "FAILED", task_state(State::Failed)).await;
     let status = api().status(&name).await.unwrap();
     let fingerprint = root_cause(status.tasks[0].trace.as_deref().unwrap()).fingerprint;
@@ -675,10 +661,7 @@ async fn a_restart_a_cut_run_claimed_but_never_made_is_given_back_and_made_by_a_
 async fn a_failure_that_came_back_after_a_restart_resolves_only_after_the_stable_period() {
     let m = Monitor::with_url(&connect_url()).await;
     let name = unique("flapping-sink");
-    let dir = std::env::temp_dir().join(unique("gone"));
-    let config = file_sink(&unique("topic"), &dir.join("out.txt"));
-    m.desire(&name, &config).await;
-    api().put_config(&name, &config).await.unwrap();
+    let dir = failing_sink(&m, &name).await;
     let heal = || async {
         std::fs::create_dir_all(&dir).unwrap();
         api().restart_failed(&name).await.unwrap();
@@ -740,12 +723,7 @@ async fn a_state_write_that_fails_costs_only_what_it_touches_and_the_pages_still
     let m = Monitor::with_url_and_sdk(&connect_url(), sdk).await;
     let names: Vec<String> = (0..2).map(|i| unique(&format!("state-fault-sink-{i}"))).collect();
     for name in &names {
-        let config = file_sink(
-            &unique("topic"),
-            &std::env::temp_dir().join(unique("gone")).join("out.txt"),
-        );
-        m.desire(name, &config).await;
-        api().put_config(name, &config).await.unwrap();
+        failing_sink(&m, name).await;
     }
     for name in &names {
         wait_status(name, "FAILED", task_state(State::Failed)).await;
@@ -790,8 +768,8 @@ async fn a_state_write_that_fails_costs_only_what_it_touches_and_the_pages_still
 }
 
 /// Secrets Manager failing costs what needs it (recreating a missing connector, drift), not the
-/// run: the connectors the worker lists are judged as they run, the failed one restarted and
-/// paged, and the run says why the configs are unread (the invocation fails after it).
+/// run: the listed connectors the monitor knows are judged as they run, one that fails then is
+/// restarted and paged, and the run says why the configs are unread (the invocation fails after).
 #[tokio::test]
 async fn secrets_manager_failing_costs_the_run_its_desired_configs_not_its_pages() {
     use connector_tests::faults::Faults;
@@ -799,12 +777,16 @@ async fn secrets_manager_failing_costs_the_run_its_desired_configs_not_its_pages
     let sdk = connector_adapters::aws::load_sdk_config_at(&faults, Duration::from_secs(10), 3).await;
     let m = Monitor::with_url_and_sdk(&connect_url(), sdk).await;
     let name = unique("secrets-fault-sink");
-    let config = file_sink(
-        &unique("topic"),
-        &std::env::temp_dir().join(unique("gone")).join("out.txt"),
-    );
-    m.desire(&name, &config).await;
-    api().put_config(&name, &config).await.unwrap();
+    let dir = failing_sink(&m, &name).await;
+    std::fs::create_dir_all(&dir).unwrap();
+    api().restart(&name, false).await.unwrap();
+    wait_status(&name, "RUNNING", task_state(State::Running)).await;
+    // A run before, as every minute: the monitor knows its connectors (from their secrets).
+    let healthy = m.run_at(connector_tests::now_millis() - 10 * 60_000).await;
+    assert_eq!(healthy["healthy"], true, "{healthy}");
+    // Then it fails while Secrets Manager is failing.
+    std::fs::remove_dir_all(&dir).unwrap();
+    api().restart(&name, false).await.unwrap();
     wait_status(&name, "FAILED", task_state(State::Failed)).await;
     let secrets = Faults::for_target(&m.prefix);
     secrets.add(json!({"operation": "ListSecrets", "status": 500})).await;

@@ -14,6 +14,31 @@ use connector_tests::{
     alert_inbox, confluent_batch, create_sink_table, produce, read_alerts, tls_brokers, topic_records, unique,
 };
 
+/// `verifySinks` of the seatool `sink` reading `topic` over the broker's TLS listener: an hour's
+/// window settled a minute, its state and alerts under `cluster`.
+fn verify_config(sink: &Sink, topic: &str, state_table: &str, alert_topic: &str, cluster: &str) -> VerifyConfig {
+    VerifyConfig {
+        alerting: EcsConfig {
+            cluster: cluster.to_string(),
+            state_table: state_table.to_string(),
+            alert_topic_arn: alert_topic.to_string(),
+            runbook_base_url: "https://example.org/runbooks".into(),
+            metrics_namespace: "connector-test".into(),
+        },
+        sinks: vec![SinkTarget {
+            table: Table::Seatool,
+            table_name: sink.config.table_name.clone(),
+            topic: topic.to_string(),
+            epoch: 0,
+        }],
+        window: Duration::from_secs(3600),
+        settle: Duration::from_secs(60),
+        kafka_bootstrap: std::env::var("KAFKA_TLS_BOOTSTRAP").unwrap(),
+        kafka_tls: true,
+        kafka_tls_ca_file: Some(connector_tests::monitor::broker_ca()),
+    }
+}
+
 #[tokio::test]
 async fn a_diverged_window_alerts_once_and_a_clean_one_resolves_it() {
     let sink = Sink::new(Table::Seatool).await;
@@ -34,26 +59,13 @@ async fn a_diverged_window_alerts_once_and_a_clean_one_resolves_it() {
     let state_table = unique("verify-sinks-state");
     create_sink_table(&sdk, &state_table).await;
     let (alert_topic, inbox) = alert_inbox(&sdk, "verify-sinks").await;
-    let config = VerifyConfig {
-        alerting: EcsConfig {
-            cluster: unique("verify-sinks-cluster"),
-            state_table: state_table.clone(),
-            alert_topic_arn: alert_topic.clone(),
-            runbook_base_url: "https://example.org/runbooks".into(),
-            metrics_namespace: "connector-test".into(),
-        },
-        sinks: vec![SinkTarget {
-            table: Table::Seatool,
-            table_name: sink.config.table_name.clone(),
-            topic: topic.clone(),
-            epoch: 0,
-        }],
-        window: Duration::from_secs(3600),
-        settle: Duration::from_secs(60),
-        kafka_bootstrap: std::env::var("KAFKA_TLS_BOOTSTRAP").unwrap(),
-        kafka_tls: true,
-        kafka_tls_ca_file: Some(connector_tests::monitor::broker_ca()),
-    };
+    let config = verify_config(
+        &sink,
+        &topic,
+        &state_table,
+        &alert_topic,
+        &unique("verify-sinks-cluster"),
+    );
     let store = DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), &state_table);
     let alerts = SnsAlertPublisher::new(aws_sdk_sns::Client::new(&sdk), &alert_topic);
     let reader = |s: &SinkTarget| DynamoDbTableReader::new(aws_sdk_dynamodb::Client::new(&sdk), &s.table_name, true);
@@ -150,26 +162,7 @@ async fn records_past_the_committed_offsets_the_monitor_measured_are_not_judged_
     create_sink_table(&sdk, &state_table).await;
     let (alert_topic, inbox) = alert_inbox(&sdk, "verify-sinks-lag").await;
     let cluster = unique("verify-sinks-lag-cluster");
-    let config = VerifyConfig {
-        alerting: EcsConfig {
-            cluster: cluster.clone(),
-            state_table: state_table.clone(),
-            alert_topic_arn: alert_topic.clone(),
-            runbook_base_url: "https://example.org/runbooks".into(),
-            metrics_namespace: "connector-test".into(),
-        },
-        sinks: vec![SinkTarget {
-            table: Table::Seatool,
-            table_name: sink.config.table_name.clone(),
-            topic: topic.clone(),
-            epoch: 0,
-        }],
-        window: Duration::from_secs(3600),
-        settle: Duration::from_secs(60),
-        kafka_bootstrap: std::env::var("KAFKA_TLS_BOOTSTRAP").unwrap(),
-        kafka_tls: true,
-        kafka_tls_ca_file: Some(connector_tests::monitor::broker_ca()),
-    };
+    let config = verify_config(&sink, &topic, &state_table, &alert_topic, &cluster);
     let store = DynamoDbMonitorStore::new(aws_sdk_dynamodb::Client::new(&sdk), &state_table);
     let alerts = SnsAlertPublisher::new(aws_sdk_sns::Client::new(&sdk), &alert_topic);
     let reader = |s: &SinkTarget| DynamoDbTableReader::new(aws_sdk_dynamodb::Client::new(&sdk), &s.table_name, true);

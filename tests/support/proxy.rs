@@ -21,29 +21,38 @@ pub struct DelayProxy {
 impl DelayProxy {
     /// Listens on `127.0.0.1:port` and forwards to `target` with `delay` per chunk.
     pub async fn start(port: u16, target: &str, delay: Duration) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap_or_else(|e| panic!("the delay proxy cannot listen on 127.0.0.1:{port}: {e}"));
-        let target = target.to_string();
-        let accept = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((client, _)) = listener.accept().await {
-                let target = target.clone();
-                connections.spawn(async move {
-                    let Ok(server) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    let (client_read, client_write) = client.into_split();
-                    let (server_read, server_write) = server.into_split();
-                    tokio::join!(
-                        pipe(client_read, server_write, delay),
-                        pipe(server_read, client_write, delay)
-                    );
-                });
-            }
-        });
+        let accept = serve(port, target, "the delay proxy", move |client, server| async move {
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::join!(
+                pipe(client_read, server_write, delay),
+                pipe(server_read, client_write, delay)
+            );
+        })
+        .await;
         DelayProxy { accept }
     }
+}
+
+/// Listens on `127.0.0.1:port`; connects each client to `target` and has `relay` carry the pair.
+async fn serve<F, Fut>(port: u16, target: &str, what: &str, relay: F) -> JoinHandle<()>
+where
+    F: Fn(TcpStream, TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("{what} cannot listen on 127.0.0.1:{port}: {e}"));
+    let target = target.to_string();
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(&target).await else {
+                continue;
+            };
+            connections.spawn(relay(client, server));
+        }
+    })
 }
 
 impl Drop for DelayProxy {
@@ -67,29 +76,20 @@ pub struct FetchHangProxy {
 impl FetchHangProxy {
     /// Listens on `127.0.0.1:port` and forwards to `target`, all but Fetch.
     pub async fn start(port: u16, target: &str) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap_or_else(|e| panic!("the Fetch-hanging proxy cannot listen on 127.0.0.1:{port}: {e}"));
-        let target = target.to_string();
         let swallowed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = swallowed.clone();
-        let accept = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((client, _)) = listener.accept().await {
-                let (target, counter) = (target.clone(), counter.clone());
-                connections.spawn(async move {
-                    let Ok(server) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    let (client_read, client_write) = client.into_split();
-                    let (server_read, server_write) = server.into_split();
-                    tokio::join!(
-                        requests_but_fetch(client_read, server_write, counter),
-                        pipe(server_read, client_write, Duration::ZERO)
-                    );
-                });
+        let accept = serve(port, target, "the Fetch-hanging proxy", move |client, server| {
+            let counter = counter.clone();
+            async move {
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::join!(
+                    requests_but_fetch(client_read, server_write, counter),
+                    pipe(server_read, client_write, Duration::ZERO)
+                );
             }
-        });
+        })
+        .await;
         FetchHangProxy { accept, swallowed }
     }
 }

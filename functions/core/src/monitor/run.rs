@@ -377,18 +377,18 @@ where
     let may_start = pace.may_start;
     let (observation, used) = observe(workers, &ctx.worker_started_at, ctx.no_worker_reason.as_deref()).await;
     let api = used.map(|i| &workers[i]);
+    let stored = store.load(&ctx.cluster).await?;
     let listed;
     let ctx = match (&ctx.configs_unread, &observation) {
         (Some(_), Observation::Connectors(views) | Observation::Unproven { views, .. }) => {
             listed = RunContext {
-                desired: as_running(views),
+                desired: as_running(views, &stored),
                 ..ctx.clone()
             };
             &listed
         }
         _ => ctx,
     };
-    let stored = store.load(&ctx.cluster).await?;
     let mut orphaned = Vec::new();
     let previous: BTreeMap<String, ConnectorState> = stored
         .connectors
@@ -491,10 +491,15 @@ where
     })
 }
 
-/// The listed connectors as their own desired configs: what can be judged without the secrets.
-fn as_running(views: &[crate::connect::ConnectorView]) -> Vec<ConnectorConfig> {
+/// The listed connectors the monitor has judged before (its state knows them: they were
+/// desired), as their own desired configs: what can be judged without the secrets.
+fn as_running(
+    views: &[crate::connect::ConnectorView],
+    stored: &crate::monitor::ports::StoredState,
+) -> Vec<ConnectorConfig> {
     views
         .iter()
+        .filter(|v| stored.connectors.contains_key(&v.name))
         .filter_map(|v| {
             v.info.as_ref().map(|info| ConnectorConfig {
                 name: v.name.clone(),
