@@ -460,3 +460,103 @@ async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
         api().delete(name).await.unwrap();
     }
 }
+
+/// One task's partition stands still while the connector's other partition moves (the
+/// stand-in hands partition 0's records back and pauses it, delivering partition 1's): after
+/// the runs the stall takes, the connector is `consumer-stalled`, the finding names the
+/// partition that stands and says why all its tasks are restarted. Before, a stall needed every
+/// partition to stand still, so this zombie was never seen.
+#[tokio::test]
+async fn stand_in_one_partition_standing_while_the_other_moves_is_consumer_stalled_and_named() {
+    use rskafka::client::partition::{Compression, UnknownTopicHandling};
+    let bootstrap =
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS: run through scripts/test");
+    let client = rskafka::client::ClientBuilder::new(vec![bootstrap])
+        .build()
+        .await
+        .unwrap();
+    let topic = unique("partition-stall");
+    client
+        .controller_client()
+        .unwrap()
+        .create_topic(&topic, 2, 1, 10_000)
+        .await
+        .unwrap();
+    let produce_to = |partition: i32| {
+        let (client, topic) = (&client, &topic);
+        async move {
+            let record = rskafka::record::Record {
+                key: Some(b"k".to_vec()),
+                value: Some(b"v".to_vec()),
+                headers: BTreeMap::new(),
+                timestamp: chrono::Utc::now(),
+            };
+            client
+                .partition_client(topic, partition, UnknownTopicHandling::Retry)
+                .await
+                .unwrap()
+                .produce(vec![record], Compression::NoCompression)
+                .await
+                .unwrap();
+        }
+    };
+    let m = Monitor::with_url(&connect_url()).await.with_lag(2);
+    let name = unique("partition-stall-sink");
+    let stall = std::env::temp_dir().join(unique("partition-stall"));
+    let config = stand_in(
+        &topic,
+        &[
+            ("standin.stall.file", &stall.to_string_lossy()),
+            ("standin.stall.partitions", "0"),
+        ],
+    );
+    m.desire(&name, &config).await;
+    for partition in [0, 1] {
+        produce_to(partition).await;
+    }
+    api().put_config(&name, &config).await.unwrap();
+    run_until_lag(&m, &name, 0, "both partitions consumed before the stall", now_millis).await;
+
+    std::fs::write(&stall, "").unwrap();
+    let t0 = now_millis();
+    let mut report = Value::Null;
+    for run in 0..5 {
+        produce_to(0).await;
+        produce_to(1).await;
+        // Partition 1 is delivered and committed (every second) before the run looks.
+        let moved = connector_tests::wait_for(Duration::from_secs(30), || async {
+            let offsets = api().sink_offsets(&name).await.ok()?;
+            offsets
+                .iter()
+                .any(|o| o.partition == 1 && o.offset == 2 + run)
+                .then_some(())
+        })
+        .await;
+        assert!(moved.is_some(), "partition 1 never committed {}", 2 + run);
+        report = m.run_at(t0 + run * 60_000).await;
+        let found = findings(&report, &name)
+            .iter()
+            .any(|f| f["category"] == "consumer-stalled");
+        if found {
+            break;
+        }
+    }
+    let entry = entry(&report, &name);
+    assert_eq!(entry["state"], "RUNNING", "{entry}");
+    let stalled = findings(&report, &name)
+        .into_iter()
+        .find(|f| f["category"] == "consumer-stalled")
+        .unwrap_or_else(|| panic!("one partition standing is a stall: {entry}"));
+    let summary = stalled["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("partition(s) {topic}-0 committed no progress"))
+            && summary.contains("other partitions move"),
+        "{summary}"
+    );
+    assert!(
+        stalled["action"].as_str().unwrap().starts_with("restart 1 of 3"),
+        "{stalled}"
+    );
+    std::fs::remove_file(&stall).unwrap();
+    api().delete(&name).await.unwrap();
+}

@@ -284,15 +284,41 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
         .iter()
         .map(|p| (format!("{}/{}", p.topic, p.partition), p.position))
         .collect();
-    // Still: the same partitions at the same positions as last run, with records waiting.
-    let still =
-        consumer.running && committed.records > 0 && !previous.positions.is_empty() && positions == previous.positions;
+    // Still, per partition: records waiting, and at the same position as last run, while every
+    // task says RUNNING (one zombie task's partitions stand while the others move).
+    let still: BTreeMap<String, u32> = committed
+        .partitions
+        .iter()
+        .filter(|p| p.records > 0 && consumer.running)
+        .filter_map(|p| {
+            let key = format!("{}/{}", p.topic, p.partition);
+            (previous.positions.get(&key) == Some(&p.position))
+                .then(|| (key.clone(), previous.still.get(&key).copied().unwrap_or(0) + 1))
+        })
+        .collect();
+    let stalled: Vec<String> = still
+        .iter()
+        .filter(|(_, runs)| **runs >= settings.lag.stall_after_runs)
+        .map(|(key, _)| key.clone())
+        .collect();
+    // Partitions that advanced since the last run: beside a stalled one, a single stuck task.
+    let moved = committed
+        .partitions
+        .iter()
+        .filter(|p| {
+            previous
+                .positions
+                .get(&format!("{}/{}", p.topic, p.partition))
+                .is_some_and(|before| *before != p.position)
+        })
+        .count();
     let lagging = judged.seconds.is_some_and(|s| s > settings.lag.lagging_seconds);
     let mut progress = Progress {
         positions,
-        still_runs: if still { previous.still_runs + 1 } else { 0 },
+        still_runs: still.values().copied().max().unwrap_or(0),
         lagging_runs: if lagging { previous.lagging_runs + 1 } else { 0 },
         restart: previous.restart.clone(),
+        still,
     };
     let muted = settings.mutes(name, before.muted_until, now);
     let waited = match judged.seconds {
@@ -308,7 +334,7 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
         out.findings.push(f);
     };
 
-    if progress.still_runs >= settings.lag.stall_after_runs {
+    if !stalled.is_empty() {
         let policy = &settings.policy;
         let budget = policy.budget;
         let decision = if muted {
@@ -326,14 +352,25 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
             ),
             Some(_) => format!("restarts stopped: still stalled after {budget} restarts; a person must look"),
         };
-        finding(
-            Category::ConsumerStalled,
+        let summary = if moved == 0 {
             format!(
                 "Connector {name} is RUNNING but has committed no progress for {} runs while {waited}",
                 progress.still_runs
-            ),
-            action,
-        );
+            )
+        } else {
+            format!(
+                "Connector {name} is RUNNING but partition(s) {} committed no progress for {} runs while records \
+                 wait there, and its other partitions move: one task is likely stuck. Kafka Connect does not \
+                 say which task holds which partition, so its tasks are restarted ({waited})",
+                stalled
+                    .iter()
+                    .map(|k| k.replace('/', "-"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                progress.still_runs
+            )
+        };
+        finding(Category::ConsumerStalled, summary, action);
         match decision {
             Some(Decision::Restart { attempt }) => {
                 out.actions.push(Action::RestartStalled {
@@ -366,7 +403,7 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
                 "reported only: the consumer moves; a restart would not make it faster".into(),
             );
         }
-        if !still {
+        if progress.still.is_empty() {
             progress.restart = settings.policy.record_healthy(&previous.restart, now);
         }
     }
@@ -561,6 +598,47 @@ mod tests {
         judge(&consumer(), &moved, &settings, 15 * MIN, &mut eval);
         assert!(eval.findings.is_empty());
         assert_eq!(eval.states["c"].progress.still_runs, 0);
+    }
+
+    #[test]
+    fn one_partition_standing_still_while_the_others_move_is_stalled_and_named() {
+        // Partition 0 (a zombie task's) stays at 5 with records waiting; partition 1 moves.
+        let settings = Settings::default();
+        let mut eval = Evaluation::default();
+        for run in 0..4 {
+            eval.findings.clear();
+            eval.actions.clear();
+            let moving = 10 * (run + 1);
+            let lag = lag_of(
+                &[offset("t", 0, 5), offset("t", 1, moving)],
+                &[("t", 0, 0, 9), ("t", 1, 0, moving + 3)],
+                Some(0),
+                (10 + run) * MIN,
+            );
+            judge(&consumer(), &lag, &settings, (10 + run) * MIN, &mut eval);
+        }
+        let stalled = eval
+            .findings
+            .iter()
+            .find(|f| f.category == Category::ConsumerStalled)
+            .unwrap_or_else(|| panic!("{:?}", eval.findings));
+        assert!(
+            stalled
+                .summary
+                .contains("partition(s) t-0 committed no progress for 3 runs")
+                && stalled.summary.contains("other partitions move")
+                && stalled
+                    .summary
+                    .contains("does not say which task holds which partition"),
+            "{}",
+            stalled.summary
+        );
+        assert_eq!(eval.actions.len(), 1, "its tasks restarted: {:?}", eval.actions);
+        assert_eq!(
+            eval.states["c"].progress.still.keys().collect::<Vec<_>>(),
+            ["t/0"],
+            "the moving partition is not still"
+        );
     }
 
     #[test]

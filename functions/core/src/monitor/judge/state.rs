@@ -264,9 +264,14 @@ pub struct Progress {
     /// The position per `topic/partition` at the last measured run.
     #[serde(default)]
     pub positions: BTreeMap<String, i64>,
-    /// Runs in a row that found records waiting and no partition advanced, all tasks RUNNING.
+    /// Runs in a row that found records waiting and a partition that did not advance, all tasks
+    /// RUNNING: the most of any partition's (see `still`).
     #[serde(default)]
     pub still_runs: u32,
+    /// Per `topic/partition` with records waiting, runs in a row its position stood still while
+    /// every task said RUNNING: one task's partitions can stand while the others move.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub still: BTreeMap<String, u32>,
     /// Runs in a row with the oldest waiting record over the lag threshold.
     #[serde(default)]
     pub lagging_runs: u32,

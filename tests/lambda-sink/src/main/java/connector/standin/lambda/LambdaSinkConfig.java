@@ -32,6 +32,8 @@ final class LambdaSinkConfig extends AbstractConfig {
   static final String POISON_SEEN_DIR = "standin.poison.seen.dir";
   /** Test knob: while this file exists, put() hands nothing over and the task stays RUNNING. */
   static final String STALL_FILE = "standin.stall.file";
+  /** Test knob: with STALL_FILE, only these partitions stall; the others keep moving. */
+  static final String STALL_PARTITIONS = "standin.stall.partitions";
   /** Test knob: how long each invocation takes to answer, as a slow function would (ms). */
   static final String PUT_DELAY_MS = "standin.put.delay.ms";
 
@@ -64,6 +66,10 @@ final class LambdaSinkConfig extends AbstractConfig {
           "Stand-in only: while this file exists, every put() asks Kafka Connect to deliver its"
               + " records again later (RetriableException), so the task stays RUNNING and commits"
               + " nothing: the zombie task a status check cannot see. It outlives a task restart.")
+      .define(STALL_PARTITIONS, Type.LIST, "", Importance.LOW,
+          "Stand-in only: with " + STALL_FILE + ", only these partition numbers stall (their records"
+              + " are handed back and the partitions paused, so nothing of them is committed) while"
+              + " the others are delivered: one task's partitions standing still beside moving ones.")
       .define(PUT_DELAY_MS, Type.LONG, 0L, ConfigDef.Range.atLeast(0), Importance.LOW,
           "Stand-in only: each invocation answers this much later, as a slow function would.");
 
@@ -105,6 +111,15 @@ final class LambdaSinkConfig extends AbstractConfig {
   String poisonSeenDir() { return getString(POISON_SEEN_DIR); }
 
   String stallFile() { return getString(STALL_FILE); }
+
+  /** The partition numbers that stall; empty: every partition. */
+  java.util.Set<Integer> stallPartitions() {
+    java.util.Set<Integer> out = new java.util.HashSet<>();
+    for (String p : getList(STALL_PARTITIONS)) {
+      out.add(Integer.parseInt(p.trim()));
+    }
+    return out;
+  }
 
   long putDelayMs() { return getLong(PUT_DELAY_MS); }
 

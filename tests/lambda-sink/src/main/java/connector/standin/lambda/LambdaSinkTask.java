@@ -90,9 +90,57 @@ public final class LambdaSinkTask extends SinkTask {
     return Region.of(env == null || env.isBlank() ? "us-east-1" : env);
   }
 
+  /** The partitions this task paused for the stall knob, with the offset each stands at. */
+  private final Map<org.apache.kafka.common.TopicPartition, Long> stalled = new java.util.HashMap<>();
+
+  /** A stalled partition commits where it stands, not past the records it handed back. */
+  @Override
+  public Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> preCommit(
+      Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> current) {
+    Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> out =
+        new java.util.HashMap<>(current);
+    stalled.forEach((tp, at) -> out.put(tp, new org.apache.kafka.clients.consumer.OffsetAndMetadata(at)));
+    return out;
+  }
+
+  /**
+   * Test knob (STALL_FILE with STALL_PARTITIONS): the records of those partitions are handed
+   * back (their offsets rewound, the partitions paused), so nothing of them is committed while
+   * the other partitions' records are delivered; once the file is gone they resume.
+   */
+  private Collection<SinkRecord> withoutStalledPartitions(Collection<SinkRecord> records) {
+    boolean stalling = Files.exists(Path.of(config.stallFile()));
+    if (!stalling) {
+      if (!stalled.isEmpty()) {
+        context.resume(stalled.keySet().toArray(new org.apache.kafka.common.TopicPartition[0]));
+        stalled.clear();
+      }
+      return records;
+    }
+    java.util.Set<Integer> partitions = config.stallPartitions();
+    Map<org.apache.kafka.common.TopicPartition, Long> rewind = new java.util.HashMap<>();
+    List<SinkRecord> kept = new ArrayList<>();
+    for (SinkRecord record : records) {
+      if (partitions.contains(record.kafkaPartition())) {
+        rewind.merge(new org.apache.kafka.common.TopicPartition(record.topic(), record.kafkaPartition()),
+            record.kafkaOffset(), Math::min);
+      } else {
+        kept.add(record);
+      }
+    }
+    if (!rewind.isEmpty()) {
+      context.offset(rewind);
+      context.pause(rewind.keySet().toArray(new org.apache.kafka.common.TopicPartition[0]));
+      rewind.forEach((tp, at) -> stalled.merge(tp, at, Math::min));
+    }
+    return kept;
+  }
+
   @Override
   public void put(Collection<SinkRecord> records) {
-    if (config.stallFile() != null && Files.exists(Path.of(config.stallFile())) && !records.isEmpty()) {
+    if (config.stallFile() != null && !config.stallPartitions().isEmpty()) {
+      records = withoutStalledPartitions(records);
+    } else if (config.stallFile() != null && Files.exists(Path.of(config.stallFile())) && !records.isEmpty()) {
       // Connect pauses the partitions and delivers the same records again after the timeout:
       // the task stays RUNNING, nothing is committed.
       context.timeout(500);
