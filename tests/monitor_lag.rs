@@ -344,6 +344,50 @@ async fn emulator_a_worker_without_the_offsets_api_says_lag_unknown_once_and_the
     assert!(m.alerts().await.is_empty(), "nothing to page for");
 }
 
+/// A topic of `partitions` partitions, made on the broker's plain listener, into which a test
+/// puts records partition by partition (the console producer picks the partition by key).
+struct Partitioned {
+    client: rskafka::client::Client,
+    topic: String,
+}
+
+impl Partitioned {
+    async fn create(prefix: &str, partitions: i32) -> Self {
+        let bootstrap =
+            std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS: run through scripts/test");
+        let client = rskafka::client::ClientBuilder::new(vec![bootstrap])
+            .build()
+            .await
+            .unwrap();
+        let topic = unique(prefix);
+        client
+            .controller_client()
+            .unwrap()
+            .create_topic(&topic, partitions, 1, 10_000)
+            .await
+            .unwrap();
+        Partitioned { client, topic }
+    }
+
+    /// One record, stamped now, into `partition`.
+    async fn produce_to(&self, partition: i32) {
+        use rskafka::client::partition::{Compression, UnknownTopicHandling};
+        let record = rskafka::record::Record {
+            key: Some(b"k".to_vec()),
+            value: Some(b"v".to_vec()),
+            headers: BTreeMap::new(),
+            timestamp: chrono::Utc::now(),
+        };
+        self.client
+            .partition_client(&self.topic, partition, UnknownTopicHandling::Retry)
+            .await
+            .unwrap()
+            .produce(vec![record], Compression::NoCompression)
+            .await
+            .unwrap();
+    }
+}
+
 /// A broker that answers ListOffsets but never a Fetch (a proxy in front of the real one
 /// swallows Fetch requests) costs the run the lag it could not read, not its alerts: the run
 /// ends inside the Lambda's deadline with the failed connector paged, the connector whose lag
@@ -351,39 +395,17 @@ async fn emulator_a_worker_without_the_offsets_api_says_lag_unknown_once_and_the
 #[tokio::test]
 async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
     use connector_tests::proxy::FetchHangProxy;
-    use rskafka::client::partition::{Compression, UnknownTopicHandling};
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
     let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
     let proxy = FetchHangProxy::start(port, &var("KAFKA_DELAYED_LISTENER")).await;
 
     // Twelve partitions with a record each, read by a sink that fails as it starts: nothing
     // committed, every partition waits, and the age of each oldest record needs a Fetch.
-    let topic = unique("hung-fetch");
-    let client = rskafka::client::ClientBuilder::new(vec![var("KAFKA_BOOTSTRAP_SERVERS")])
-        .build()
-        .await
-        .unwrap();
-    client
-        .controller_client()
-        .unwrap()
-        .create_topic(&topic, 12, 1, 10_000)
-        .await
-        .unwrap();
+    let topic = Partitioned::create("hung-fetch", 12).await;
     for partition in 0..12 {
-        let record = rskafka::record::Record {
-            key: Some(b"k".to_vec()),
-            value: Some(b"v".to_vec()),
-            headers: BTreeMap::new(),
-            timestamp: chrono::Utc::now(),
-        };
-        client
-            .partition_client(&topic, partition, UnknownTopicHandling::Retry)
-            .await
-            .unwrap()
-            .produce(vec![record], Compression::NoCompression)
-            .await
-            .unwrap();
+        topic.produce_to(partition).await;
     }
+    let topic = topic.topic;
     let m = Monitor::with_url(&connect_url()).await.reconfigured(|c| {
         c.kafka_bootstrap = Some(format!("127.0.0.1:{port}"));
         c.kafka_tls = false;
@@ -468,43 +490,13 @@ async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
 /// partition to stand still, so this zombie was never seen.
 #[tokio::test]
 async fn stand_in_one_partition_standing_while_the_other_moves_is_consumer_stalled_and_named() {
-    use rskafka::client::partition::{Compression, UnknownTopicHandling};
-    let bootstrap =
-        std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS: run through scripts/test");
-    let client = rskafka::client::ClientBuilder::new(vec![bootstrap])
-        .build()
-        .await
-        .unwrap();
-    let topic = unique("partition-stall");
-    client
-        .controller_client()
-        .unwrap()
-        .create_topic(&topic, 2, 1, 10_000)
-        .await
-        .unwrap();
-    let produce_to = |partition: i32| {
-        let (client, topic) = (&client, &topic);
-        async move {
-            let record = rskafka::record::Record {
-                key: Some(b"k".to_vec()),
-                value: Some(b"v".to_vec()),
-                headers: BTreeMap::new(),
-                timestamp: chrono::Utc::now(),
-            };
-            client
-                .partition_client(topic, partition, UnknownTopicHandling::Retry)
-                .await
-                .unwrap()
-                .produce(vec![record], Compression::NoCompression)
-                .await
-                .unwrap();
-        }
-    };
+    let partitioned = Partitioned::create("partition-stall", 2).await;
+    let (topic, produce_to) = (&partitioned.topic, |p| partitioned.produce_to(p));
     let m = Monitor::with_url(&connect_url()).await.with_lag(2);
     let name = unique("partition-stall-sink");
     let stall = std::env::temp_dir().join(unique("partition-stall"));
     let config = stand_in(
-        &topic,
+        topic,
         &[
             ("standin.stall.file", &stall.to_string_lossy()),
             ("standin.stall.partitions", "0"),
