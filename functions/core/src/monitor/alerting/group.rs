@@ -149,6 +149,17 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// Connectors a, b and c failing with `trace`, grouped, and the group incident as opened.
+    fn three_grouped(trace: &str) -> (Vec<Finding>, BTreeMap<String, Incident>) {
+        let mut first: Vec<Finding> = ["a", "b", "c"].iter().map(|c| failing(c, trace)).collect();
+        group_by_cause(&mut first, &BTreeMap::new(), "k", 3);
+        let open = plan_notices("k", &BTreeMap::new(), &first, ResolveScope::All, 1, T0)
+            .into_iter()
+            .map(|n| (n.incident.key.clone(), n.incident))
+            .collect();
+        (first, open)
+    }
+
     #[test]
     fn three_connectors_on_one_cause_are_one_incident_and_two_are_not() {
         let broker = trace("broker-timeout.txt");
@@ -184,12 +195,7 @@ mod tests {
     #[test]
     fn an_open_group_keeps_its_last_member_and_unknown_causes_group_by_fingerprint() {
         let broker = trace("broker-timeout.txt");
-        let mut first: Vec<Finding> = ["a", "b", "c"].iter().map(|c| failing(c, &broker)).collect();
-        group_by_cause(&mut first, &BTreeMap::new(), "k", 3);
-        let open: BTreeMap<String, Incident> = plan_notices("k", &BTreeMap::new(), &first, ResolveScope::All, 1, T0)
-            .into_iter()
-            .map(|n| (n.incident.key.clone(), n.incident))
-            .collect();
+        let (_, open) = three_grouped(&broker);
         let mut last = vec![failing("c", &broker)];
         group_by_cause(&mut last, &open, "k", 3);
         assert_eq!(last.len(), 2, "still one incident while a member fails");
@@ -217,12 +223,7 @@ mod tests {
     #[test]
     fn a_connector_joining_or_leaving_an_open_group_changes_its_members_and_nothing_else() {
         let broker = trace("broker-timeout.txt");
-        let mut first: Vec<Finding> = ["a", "b", "c"].iter().map(|c| failing(c, &broker)).collect();
-        group_by_cause(&mut first, &BTreeMap::new(), "k", 3);
-        let open: BTreeMap<String, Incident> = plan_notices("k", &BTreeMap::new(), &first, ResolveScope::All, 1, T0)
-            .into_iter()
-            .map(|n| (n.incident.key.clone(), n.incident))
-            .collect();
+        let (first, open) = three_grouped(&broker);
         assert!(membership_changes(&open, &first, "k").is_empty(), "the same members");
 
         let mut joined: Vec<Finding> = ["a", "b", "c", "d"].iter().map(|c| failing(c, &broker)).collect();
