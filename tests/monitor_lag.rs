@@ -83,6 +83,42 @@ async fn the_brokers_tls_listener_gives_partition_ends_and_the_oldest_waiting_re
     );
 }
 
+/// Batches the Java producer compressed with each codec Kafka has give the oldest waiting
+/// record's timestamp (lz4 and zstd through the pure-Rust stand-ins for rskafka's C codecs).
+#[tokio::test]
+async fn the_lag_in_time_is_read_from_batches_of_every_compression_codec() {
+    let brokers = tls_brokers(Some(&broker_ca()));
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let topic = unique(&format!("lag-{codec}"));
+        let before = now_millis();
+        let records: Vec<(Option<String>, Option<String>)> = (0..50)
+            .map(|i| {
+                (
+                    Some(format!("key-{i}")),
+                    Some(format!("{{\"id\":{i},\"text\":\"{}\"}}", "x".repeat(i))),
+                )
+            })
+            .collect();
+        connector_tests::produce_compressed(&topic, &records, codec).await;
+        let after = now_millis();
+        let ends = brokers.ends(std::slice::from_ref(&topic)).await.unwrap();
+        let (&(ref t, partition), e) = ends
+            .iter()
+            .find(|(_, e)| e.latest > 0)
+            .expect("a partition with records");
+        // The middle of a batch: the record is inside the compressed part.
+        let at = brokers
+            .timestamp_at(t, partition, e.earliest + 25)
+            .await
+            .unwrap_or_else(|e| panic!("{codec}: {}", connector_core::error_chain(&e)));
+        let at = at.unwrap_or_else(|| panic!("{codec}: no timestamp for a record that exists"));
+        assert!(
+            (before - 1_000..=after).contains(&at),
+            "{codec}: {at} not within [{before}, {after}]"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_broker_certificate_no_ca_vouches_for_is_an_error_naming_the_brokers_not_a_hang() {
     let started = std::time::Instant::now();

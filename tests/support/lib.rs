@@ -208,6 +208,16 @@ where
 
 /// Produces records (key, value; `None` is null) to `topic` with Kafka's console producer.
 pub async fn produce<K: AsRef<str>, V: AsRef<str>>(topic: &str, records: &[(Option<K>, Option<V>)]) {
+    produce_compressed(topic, records, "none").await
+}
+
+/// [`produce`] in batches the Java producer compresses with `codec` (none, gzip, snappy, lz4,
+/// zstd).
+pub async fn produce_compressed<K: AsRef<str>, V: AsRef<str>>(
+    topic: &str,
+    records: &[(Option<K>, Option<V>)],
+    codec: &str,
+) {
     let home = std::env::var("KAFKA_HOME").expect("KAFKA_HOME is not set: run through scripts/test");
     let run = std::env::var("KAFKA_RUN").expect("KAFKA_RUN is not set: run through scripts/test");
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS is not set");
@@ -230,6 +240,7 @@ pub async fn produce<K: AsRef<str>, V: AsRef<str>>(topic: &str, records: &[(Opti
             "org.apache.kafka.tools.ConsoleProducer",
         ])
         .args(["--bootstrap-server", &bootstrap, "--topic", topic])
+        .args(["--compression-codec", codec])
         .args([
             "--property",
             "parse.key=true",
