@@ -380,6 +380,19 @@ async fn emulator_a_worker_without_the_offsets_api_says_lag_unknown_once_and_the
     assert!(m.alerts().await.is_empty(), "nothing to page for");
 }
 
+fn plain_bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS: run through scripts/test")
+}
+
+async fn create_topic(client: &rskafka::client::Client, name: &str, partitions: i32) {
+    client
+        .controller_client()
+        .unwrap()
+        .create_topic(name, partitions, 1, 10_000)
+        .await
+        .unwrap();
+}
+
 /// A topic of `partitions` partitions, made on the broker's plain listener, into which a test
 /// puts records partition by partition (the console producer picks the partition by key).
 struct Partitioned {
@@ -389,20 +402,45 @@ struct Partitioned {
 
 impl Partitioned {
     async fn create(prefix: &str, partitions: i32) -> Self {
-        let bootstrap =
-            std::env::var("KAFKA_BOOTSTRAP_SERVERS").expect("KAFKA_BOOTSTRAP_SERVERS: run through scripts/test");
-        let client = rskafka::client::ClientBuilder::new(vec![bootstrap])
+        let client = rskafka::client::ClientBuilder::new(vec![plain_bootstrap()])
             .build()
             .await
             .unwrap();
         let topic = unique(prefix);
-        client
-            .controller_client()
-            .unwrap()
-            .create_topic(&topic, partitions, 1, 10_000)
+        create_topic(&client, &topic, partitions).await;
+        Partitioned { client, topic }
+    }
+
+    /// Another topic (`name`) on the same broker, of `partitions` partitions.
+    async fn sibling(&self, name: &str, partitions: i32) -> Self {
+        let client = rskafka::client::ClientBuilder::new(vec![plain_bootstrap()])
+            .build()
             .await
             .unwrap();
-        Partitioned { client, topic }
+        create_topic(&client, name, partitions).await;
+        Partitioned {
+            client,
+            topic: name.to_string(),
+        }
+    }
+
+    /// Deletes the topic and creates it again, empty, as a team rebuilding its stream does.
+    async fn recreate(&self, partitions: i32) {
+        let controller = self.client.controller_client().unwrap();
+        controller.delete_topic(&self.topic, 10_000).await.unwrap();
+        // Deletion finishes in the background: creating the name again fails until it has.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match controller.create_topic(&self.topic, partitions, 1, 10_000).await {
+                Ok(()) => return,
+                Err(e) => assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} was not created again within 30 s of its deletion: {e}",
+                    self.topic
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// One record, stamped now, into `partition`.
@@ -586,5 +624,129 @@ async fn stand_in_one_partition_standing_while_the_other_moves_is_consumer_stall
         "{stalled}"
     );
     std::fs::remove_file(&stall).unwrap();
+    api().delete(&name).await.unwrap();
+}
+
+/// Runs `name` (a FileStreamSink of `config`) until it has committed `offsets`, then stops it:
+/// a stopped connector keeps its committed offsets and reads nothing.
+async fn consume_then_stop(name: &str, config: &BTreeMap<String, String>, offsets: usize) {
+    api().put_config(name, config).await.unwrap();
+    let committed = connector_tests::wait_for(Duration::from_secs(60), || async {
+        let c = api().sink_offsets(name).await.ok()?;
+        (c.len() == offsets).then_some(c)
+    })
+    .await;
+    assert!(
+        committed.is_some(),
+        "{name} committed no offsets on {offsets} partition(s) within 60 s"
+    );
+    api().stop(name).await.unwrap();
+    connector_tests::wait_status(&api(), name, "STOPPED", Duration::from_secs(60), |s| {
+        s.connector.state == State::Stopped
+    })
+    .await;
+}
+
+/// A topic deleted and created again under a stopped sink. The broker drops the group's
+/// commits on a deleted topic, so the new topic's records count from its earliest offset like a
+/// group that never committed. A commit that does lie past the end (a consumer that committed
+/// its old position after the deletion; here set through the worker's offsets API) counts from
+/// where the consumer will start again (the earliest offset, or the end under
+/// `auto.offset.reset=latest`) and says it is out of range: never a negative lag.
+#[tokio::test]
+async fn a_topic_created_again_behind_a_commit_counts_from_where_the_consumer_starts_again() {
+    use connector_core::connect::SinkOffset;
+    use connector_core::monitor::judge::lag::{OutOfRange, measure};
+    let topic = Partitioned::create("lag-recreated", 1).await;
+    for _ in 0..5 {
+        topic.produce_to(0).await;
+    }
+    let name = unique("lag-recreated-sink");
+    let config = file_sink(&topic.topic, &std::env::temp_dir().join(format!("{name}.out")));
+    consume_then_stop(&name, &config, 1).await;
+    let committed = api().sink_offsets(&name).await.unwrap();
+    assert_eq!(committed[0].offset, 5, "{committed:?}");
+    topic.recreate(1).await;
+    topic.produce_to(0).await;
+    topic.produce_to(0).await;
+    let brokers = tls_brokers(Some(&broker_ca()));
+    let shape = |lag: &connector_core::monitor::judge::lag::ConnectorLag| {
+        let p = &lag.partitions[0];
+        (p.committed, p.out_of_range, p.position, p.end, p.records)
+    };
+    let (_, lag) = measure(&api(), &brokers, &name, &config, now_millis()).await.unwrap();
+    assert_eq!(shape(&lag), (None, None, 0, 2, 2), "{lag:?}");
+    assert!(
+        lag.seconds.is_some(),
+        "the oldest waiting record's age is read: {lag:?}"
+    );
+    let past = SinkOffset {
+        topic: topic.topic.clone(),
+        partition: 0,
+        offset: 50,
+    };
+    api().alter_sink_offsets(&name, &[past]).await.unwrap();
+    let (_, lag) = measure(&api(), &brokers, &name, &config, now_millis()).await.unwrap();
+    assert_eq!(shape(&lag), (Some(50), Some(OutOfRange::PastEnd), 0, 2, 2), "{lag:?}");
+    let mut latest = config.clone();
+    latest.insert("consumer.override.auto.offset.reset".into(), "latest".into());
+    let (_, lag) = measure(&api(), &brokers, &name, &latest, now_millis()).await.unwrap();
+    assert_eq!(shape(&lag), (Some(50), Some(OutOfRange::PastEnd), 2, 2, 0), "{lag:?}");
+    api().delete(&name).await.unwrap();
+}
+
+/// A `topics.regex` sink that has committed nothing yet: its lag covers every partition of the
+/// topics on the brokers its pattern matches whole (not only the ones it has committed on),
+/// from the earliest offset; a topic whose name merely contains a match is left out.
+#[tokio::test]
+async fn a_topics_regex_sink_without_commits_is_measured_on_every_topic_its_pattern_matches() {
+    let prefix = unique("lag-regex");
+    let name = format!("{prefix}-sink");
+    let mut config = file_sink("unused", &std::env::temp_dir().join(format!("{name}.out")));
+    config.remove("topics");
+    config.insert("topics.regex".into(), format!("{}\\.(a|b)", prefix.replace('-', "\\-")));
+    // Stopped before any topic exists: nothing is ever committed.
+    api().put_config(&name, &config).await.unwrap();
+    connector_tests::wait_status(&api(), &name, "RUNNING", Duration::from_secs(60), |s| {
+        s.connector.state == State::Running
+    })
+    .await;
+    api().stop(&name).await.unwrap();
+    connector_tests::wait_status(&api(), &name, "STOPPED", Duration::from_secs(60), |s| {
+        s.connector.state == State::Stopped
+    })
+    .await;
+    let a = Partitioned::create("unused", 1)
+        .await
+        .sibling(&format!("{prefix}.a"), 2)
+        .await;
+    let b = a.sibling(&format!("{prefix}.b"), 1).await;
+    let other = a.sibling(&format!("{prefix}.ab"), 1).await;
+    a.produce_to(0).await;
+    a.produce_to(1).await;
+    a.produce_to(1).await;
+    b.produce_to(0).await;
+    other.produce_to(0).await;
+    let brokers = tls_brokers(Some(&broker_ca()));
+    let (committed, lag) = connector_core::monitor::judge::lag::measure(&api(), &brokers, &name, &config, now_millis())
+        .await
+        .unwrap();
+    assert!(committed.is_empty(), "{committed:?}");
+    let seen: Vec<(String, i32, i64)> = lag
+        .partitions
+        .iter()
+        .map(|p| (p.topic.clone(), p.partition, p.records))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (a.topic.clone(), 0, 1),
+            (a.topic.clone(), 1, 2),
+            (b.topic.clone(), 0, 1)
+        ],
+        "{lag:?}"
+    );
+    assert_eq!(lag.records, 4);
+    assert!(lag.seconds.is_some(), "{lag:?}");
     api().delete(&name).await.unwrap();
 }

@@ -179,6 +179,14 @@ impl Brokers for KafkaBrokers {
         Ok(ends)
     }
 
+    async fn topics(&self) -> Result<Vec<String>, BrokerError> {
+        let client = self.client().await?;
+        let listed = self
+            .bounded("cannot list the topics".into(), client.list_topics())
+            .await?;
+        Ok(listed.into_iter().map(|t| t.name).collect())
+    }
+
     async fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>, BrokerError> {
         let what = format!("cannot read the record at {topic}-{partition}@{offset}");
         // A record batch is returned whole: 1 MiB covers one.

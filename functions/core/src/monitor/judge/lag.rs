@@ -48,6 +48,8 @@ pub trait Brokers: Send + Sync {
         &self,
         topics: &[String],
     ) -> impl Future<Output = Result<BTreeMap<(String, i32), PartitionEnds>, BrokerError>> + Send;
+    /// The names of every topic on the brokers (for a `topics.regex` connector).
+    fn topics(&self) -> impl Future<Output = Result<Vec<String>, BrokerError>> + Send;
     /// The timestamp (ms since the epoch) of the record at `offset`, or of the first after it
     /// when it was compacted away; `None` when there is none.
     fn timestamp_at(
@@ -67,8 +69,32 @@ impl Brokers for NoBrokers {
         Ok(BTreeMap::new())
     }
 
+    async fn topics(&self) -> Result<Vec<String>, BrokerError> {
+        Ok(Vec::new())
+    }
+
     async fn timestamp_at(&self, _topic: &str, _partition: i32, _offset: i64) -> Result<Option<i64>, BrokerError> {
         Ok(None)
+    }
+}
+
+/// Why a committed offset is not where the consumer resumes: it lies outside what the
+/// partition holds, so the consumer starts again where `auto.offset.reset` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OutOfRange {
+    /// Past the partition's end: the topic was deleted and created again (or truncated).
+    PastEnd,
+    /// Below the earliest offset kept: retention removed records the consumer had not read.
+    BeforeEarliest,
+}
+
+impl OutOfRange {
+    fn says(self) -> &'static str {
+        match self {
+            OutOfRange::PastEnd => "past the end: the topic was deleted and created again, or truncated",
+            OutOfRange::BeforeEarliest => "before the earliest offset kept: retention removed records it had not read",
+        }
     }
 }
 
@@ -82,8 +108,12 @@ pub struct PartitionLag {
     pub partition: i32,
     /// The committed offset, when the connector has committed one.
     pub committed: Option<i64>,
-    /// Where the consumer stands: the committed offset, or the earliest kept one when it has
-    /// none or retention passed it (a sink consumer starts from the earliest).
+    /// Set when the committed offset lies outside the partition (the consumer resets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_range: Option<OutOfRange>,
+    /// Where the consumer stands: the committed offset, or where it starts without one or
+    /// with one out of range (the earliest kept, Connect's default for sinks, or the end
+    /// under `auto.offset.reset=latest`).
     pub position: i64,
     /// The partition's next offset.
     pub end: i64,
@@ -108,6 +138,9 @@ pub struct ConnectorLag {
     pub seconds: Option<i64>,
     /// Per partition.
     pub partitions: Vec<PartitionLag>,
+    /// Why some partitions it may read are not measured (a `topics.regex` not understood here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unresolved: Option<String>,
 }
 
 /// A connector's lag this run, or why it is not known.
@@ -120,25 +153,35 @@ pub enum LagReading {
 }
 
 /// The partitions' lag from the committed offsets and the partitions' ends. Partitions the
-/// brokers do not know (a deleted topic) are left out; partitions without a commit count from
-/// their earliest offset.
-pub fn partition_lags(committed: &[SinkOffset], ends: &BTreeMap<(String, i32), PartitionEnds>) -> Vec<PartitionLag> {
+/// brokers do not know (a deleted topic) are left out. A partition without a commit, or with
+/// one outside what it holds, counts from where its consumer starts: the earliest offset kept,
+/// or the end when it `starts_at_latest` (then nothing waits for it); never a negative lag.
+pub fn partition_lags(
+    committed: &[SinkOffset],
+    ends: &BTreeMap<(String, i32), PartitionEnds>,
+    starts_at_latest: bool,
+) -> Vec<PartitionLag> {
     ends.iter()
         .map(|((topic, partition), e)| {
             let committed = committed
                 .iter()
                 .find(|c| &c.topic == topic && c.partition == *partition)
                 .map(|c| c.offset);
-            // A committed offset past the end means the topic was recreated: its consumer reads
-            // from the earliest again (auto.offset.reset), so it counts from there.
+            let out_of_range = match committed {
+                Some(c) if c > e.latest => Some(OutOfRange::PastEnd),
+                Some(c) if c < e.earliest => Some(OutOfRange::BeforeEarliest),
+                _ => None,
+            };
+            let start = if starts_at_latest { e.latest } else { e.earliest };
             let position = match committed {
-                Some(c) if c >= e.earliest && c <= e.latest => c,
-                _ => e.earliest,
+                Some(c) if out_of_range.is_none() => c,
+                _ => start,
             };
             PartitionLag {
                 topic: topic.clone(),
                 partition: *partition,
                 committed,
+                out_of_range,
                 position,
                 end: e.latest,
                 records: (e.latest - position).max(0),
@@ -167,6 +210,7 @@ pub fn connector_lag(partitions: Vec<PartitionLag>, now: i64) -> ConnectorLag {
         records,
         seconds,
         partitions,
+        unresolved: None,
     }
 }
 
@@ -209,9 +253,22 @@ pub async fn measure<A: crate::connect::ConnectApi, B: Brokers>(
         }
         Err(e) => return Err(MeasureError::Connect(e)),
     };
-    let topics = topics_of(config, &committed);
+    let mut topics = topics_of(config, &committed);
+    let mut unresolved = None;
+    if let Some(pattern) = config.get(TOPICS_REGEX) {
+        match topic_pattern(pattern) {
+            Ok(regex) => {
+                let listed = brokers.topics().await.map_err(MeasureError::Brokers)?;
+                // Kafka's consumer leaves its internal topics out of a pattern subscription.
+                topics.extend(listed.into_iter().filter(|t| !t.starts_with("__") && regex.is_match(t)));
+                topics.sort();
+                topics.dedup();
+            }
+            Err(why) => unresolved = Some(why),
+        }
+    }
     let ends = brokers.ends(&topics).await.map_err(MeasureError::Brokers)?;
-    let mut partitions = partition_lags(&committed, &ends);
+    let mut partitions = partition_lags(&committed, &ends, Consumer::starts_at_latest(config));
     // The oldest waiting records' timestamps, a few Fetches at once: a broker that hangs costs
     // one timeout, not one per partition. Without one the lag in records still stands; the lag
     // in time is left unknown, and why is kept (a broker failing Fetch is reported).
@@ -233,7 +290,36 @@ pub async fn measure<A: crate::connect::ConnectApi, B: Brokers>(
             Err(e) => partitions[i].age_unknown = Some(crate::error_chain(&e)),
         }
     }
-    Ok((committed, connector_lag(partitions, now)))
+    let mut lag = connector_lag(partitions, now);
+    lag.unresolved = unresolved;
+    Ok((committed, lag))
+}
+
+/// The config key of a sink connector's topic pattern.
+const TOPICS_REGEX: &str = "topics.regex";
+
+/// `topics.regex` as Kafka's consumer applies it: matched against the whole topic name. A
+/// pattern beyond this matcher (Java's lookaround, possessive quantifiers) is an error saying
+/// so, never a guess.
+pub fn topic_pattern(pattern: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        format!(
+            "topics.regex {pattern:?} cannot be read here ({e}): only the topics it has committed offsets on are measured"
+        )
+    })
+}
+
+/// Whether a sink connector of `config` reads `topic` (named in `topics`, or matched by
+/// `topics.regex`); `None` when its pattern cannot be read here.
+pub fn reads_topic(config: &BTreeMap<String, String>, topic: &str) -> Option<bool> {
+    if topics_of(config, &[]).iter().any(|t| t == topic) {
+        return Some(true);
+    }
+    match config.get(TOPICS_REGEX).map(|p| topic_pattern(p)) {
+        Some(Ok(regex)) => Some(regex.is_match(topic)),
+        Some(Err(_)) => None,
+        None => Some(false),
+    }
 }
 
 /// What the lag check needs to know of a connector besides its lag.
@@ -411,11 +497,15 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
         .insert(name.to_string(), ConnectorState { progress, ..before });
 }
 
-/// One line per partition with records waiting (all of them when none wait).
+/// One line per partition with records waiting, then what could not be measured.
 fn detail(lag: &ConnectorLag) -> String {
     let mut text = String::new();
     for p in lag.partitions.iter().filter(|p| p.records > 0) {
-        let committed = p.committed.map_or("none".to_string(), |c| c.to_string());
+        let committed = match (p.committed, p.out_of_range) {
+            (None, _) => "none".to_string(),
+            (Some(c), None) => c.to_string(),
+            (Some(c), Some(out)) => format!("{c} ({}; its consumer starts again at {})", out.says(), p.position),
+        };
         text.push_str(&format!(
             "{}-{}: committed {committed}, end {}, {} waiting",
             p.topic, p.partition, p.end, p.records
@@ -425,11 +515,15 @@ fn detail(lag: &ConnectorLag) -> String {
         }
         text.push('\n');
     }
+    if let Some(why) = &lag.unresolved {
+        text.push_str(why);
+        text.push('\n');
+    }
     text
 }
 
-/// The topics a sink connector reads, from its config (`topics`); `topics.regex` is resolved
-/// from the committed offsets only.
+/// The topics a sink connector reads as far as its config (`topics`) and its commits say;
+/// [`measure`] adds the brokers' topics that `topics.regex` matches.
 pub fn topics_of(config: &BTreeMap<String, String>, committed: &[SinkOffset]) -> Vec<String> {
     let mut topics: Vec<String> = config
         .get("topics")
@@ -477,7 +571,7 @@ mod tests {
     }
 
     fn lag_of(committed: &[SinkOffset], e: &[(&str, i32, i64, i64)], oldest: Option<i64>, now: i64) -> ConnectorLag {
-        let mut parts = partition_lags(committed, &ends(e));
+        let mut parts = partition_lags(committed, &ends(e), false);
         for p in parts.iter_mut().filter(|p| p.records > 0) {
             p.oldest_waiting_at = oldest;
         }
@@ -510,6 +604,66 @@ mod tests {
         assert_eq!((none.records, none.seconds), (0, Some(0)));
         let unread = lag_of(&[], &[("t", 0, 0, 8)], None, 11_000);
         assert_eq!((unread.records, unread.seconds), (8, None));
+    }
+
+    #[test]
+    fn a_commit_outside_the_partition_counts_from_where_the_consumer_starts_again_and_says_why() {
+        // Committed 90 on a partition that now ends at 4 (recreated); 2 below an earliest of 5
+        // (retention passed it).
+        let committed = [offset("t", 0, 90), offset("t", 1, 2)];
+        let e = ends(&[("t", 0, 0, 4), ("t", 1, 5, 9)]);
+        let earliest = partition_lags(&committed, &e, false);
+        let seen: Vec<_> = earliest
+            .iter()
+            .map(|p| (p.out_of_range, p.position, p.records))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (Some(OutOfRange::PastEnd), 0, 4),
+                (Some(OutOfRange::BeforeEarliest), 5, 4)
+            ]
+        );
+        let text = detail(&connector_lag(earliest, 0));
+        assert!(
+            text.contains("t-0: committed 90 (past the end: the topic was deleted and created again"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t-1: committed 2 (before the earliest offset kept: retention"),
+            "{text}"
+        );
+        // auto.offset.reset=latest: the consumer starts again at the end, nothing waits.
+        let latest = partition_lags(&committed, &e, true);
+        let seen: Vec<_> = latest.iter().map(|p| (p.position, p.records)).collect();
+        assert_eq!(seen, vec![(4, 0), (9, 0)]);
+        // Without a commit at all: from the end too, under latest.
+        let fresh = partition_lags(&[], &e, true);
+        assert!(
+            fresh.iter().all(|p| p.records == 0 && p.out_of_range.is_none()),
+            "{fresh:?}"
+        );
+    }
+
+    #[test]
+    fn topics_regex_matches_whole_names_and_a_pattern_beyond_the_matcher_is_said_not_guessed() {
+        let config = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let regex = config(&[("topics.regex", "aws\\.seatool\\..*")]);
+        assert_eq!(reads_topic(&regex, "aws.seatool.plans"), Some(true));
+        // Whole names only, as Kafka's consumer matches: no match inside a longer name.
+        assert_eq!(reads_topic(&regex, "x.aws.seatool.plans"), Some(false));
+        assert_eq!(reads_topic(&config(&[("topics", "a, b")]), "b"), Some(true));
+        assert_eq!(reads_topic(&config(&[("topics", "a")]), "b"), Some(false));
+        // Java lookahead: this matcher cannot read it, and says so.
+        let java = config(&[("topics.regex", "(?!internal).*")]);
+        assert_eq!(reads_topic(&java, "anything"), None);
+        let why = topic_pattern("(?!internal).*").unwrap_err();
+        assert!(
+            why.contains("(?!internal).*") && why.contains("only the topics it has committed"),
+            "{why}"
+        );
     }
 
     #[test]
