@@ -1470,7 +1470,9 @@ async fn emulator_fidelity_the_same_scenarios_give_the_same_findings_on_both() {
         unique("fid-paused"),
         unique("fid-missing"),
     );
-    let ok_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{healthy}.out")));
+    let ok_topic = unique("topic");
+    let ok_config = file_sink(&ok_topic, &std::env::temp_dir().join(format!("{healthy}.out")));
+    produce(&ok_topic, &[(Some("a"), Some("1")), (Some("b"), Some("2"))]).await;
     let failing_config = file_sink(&unique("topic"), &dir.join("out.txt"));
     let paused_config = file_sink(&unique("topic"), &std::env::temp_dir().join(format!("{paused}.out")));
 
@@ -1542,6 +1544,40 @@ async fn emulator_fidelity_the_same_scenarios_give_the_same_findings_on_both() {
         categories,
         ["task-failed", "connector-paused", "connector-missing"],
         "{on_real:?}"
+    );
+
+    // The offsets API: the same body for the same commits, the same 404 for no connector.
+    let committed = connector_tests::wait_for(Duration::from_secs(60), || async {
+        let c = real.sink_offsets(&healthy).await.ok()?;
+        (c.iter().map(|o| o.offset).sum::<i64>() == 2).then_some(c)
+    })
+    .await
+    .expect("the real worker committed the 2 records within 60 s");
+    let as_emulated: Vec<(String, i32, i64)> = committed
+        .iter()
+        .map(|o| (o.topic.clone(), o.partition, o.offset))
+        .collect();
+    emu.set_offsets(&healthy, &as_emulated);
+    let http = reqwest::Client::new();
+    let body = |base: String, name: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/connectors/{name}/offsets"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (real_status, real_body) = body(connect_url(), healthy.clone()).await;
+    let (emu_status, emu_body) = body(emu.url.clone(), healthy.clone()).await;
+    assert_eq!((real_status, &real_body), (emu_status, &emu_body));
+    assert_eq!(fake.sink_offsets(&healthy).await.unwrap(), committed);
+    assert_eq!(
+        body(connect_url(), missing.clone()).await.0,
+        body(emu.url.clone(), missing.clone()).await.0,
+        "no such connector"
     );
 
     // A restart heals both once the cause is gone.

@@ -347,6 +347,10 @@ async fn stand_in_a_slow_consumer_falls_behind_and_is_consumer_lagging_never_res
 #[tokio::test]
 async fn emulator_a_worker_without_the_offsets_api_says_lag_unknown_once_and_the_run_goes_on() {
     let emu = connector_tests::emulator::Emulator::start().await;
+    emu.set_faults(connector_tests::emulator::Faults {
+        no_offsets_api: true,
+        ..Default::default()
+    });
     let m = Monitor::with_url(&emu.url).await.with_lag(2);
     for name in ["old-a", "old-b"] {
         let config = file_sink("t", std::path::Path::new("/tmp/emulated.out"));

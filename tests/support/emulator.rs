@@ -33,6 +33,11 @@ pub struct Faults {
     /// KIP-745 support: without it, `restart?includeTasks=...` answers 204 and restarts only the
     /// connector instance, as a worker before 3.0 does.
     pub kip745: bool,
+    /// No offsets API (KIP-875): `GET /connectors/{name}/offsets` answers Jersey's 404, as a
+    /// worker before 3.5 does.
+    pub no_offsets_api: bool,
+    /// Every request is answered this much later (a worker across a network).
+    pub latency: Duration,
 }
 
 impl Default for Faults {
@@ -44,6 +49,8 @@ impl Default for Faults {
             not_ready: false,
             fail_restarts: 0,
             kip745: true,
+            no_offsets_api: false,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -72,6 +79,10 @@ struct Inner {
     /// Connectors the list leaves out though they exist, as a worker still reading its config
     /// topic can (reference §3.3, §8): `GET /connectors/{name}/status` still finds them.
     hidden: std::collections::BTreeSet<String>,
+    /// The committed offsets of each sink connector's consumer group: (topic, partition, offset).
+    offsets: BTreeMap<String, Vec<(String, i32, i64)>>,
+    /// Requests answered, by endpoint.
+    calls: BTreeMap<&'static str, u64>,
 }
 
 /// A running emulator on a loopback port.
@@ -105,7 +116,7 @@ impl Emulator {
             .route("/connectors/{name}/config", put(put_config))
             .route("/connectors/{name}/restart", post(restart))
             .route("/connectors/{name}/tasks/{id}/restart", post(restart_task))
-            .route("/connectors/{name}/offsets", get(no_offsets_api))
+            .route("/connectors/{name}/offsets", get(offsets))
             .route("/connectors/{name}/{verb}", put(target_state))
             .with_state(shared);
         tokio::spawn(async move {
@@ -120,6 +131,16 @@ impl Emulator {
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Sets the committed offsets `name`'s consumer group has: (topic, partition, offset).
+    pub fn set_offsets(&self, name: &str, offsets: &[(String, i32, i64)]) {
+        self.with(|i| i.offsets.insert(name.to_string(), offsets.to_vec()));
+    }
+
+    /// The requests answered so far, by endpoint (`list`, `status`, `offsets`, `restart`, ...).
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.with(|i| i.calls.iter().map(|(k, v)| (k.to_string(), *v)).collect())
     }
 
     /// Replaces the faults.
@@ -192,16 +213,21 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Applies the faults to a request; `write` requests can also meet a 409.
-async fn fault(shared: &Shared, write: bool) -> Option<Response> {
-    let (hang, fail, conflict) = {
+/// Counts a request to the endpoint `what` and applies the faults to it; `write` requests can
+/// also meet a 409.
+async fn fault(shared: &Shared, what: &'static str, write: bool) -> Option<Response> {
+    let (hang, fail, conflict, latency) = {
         let mut i = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        *i.calls.entry(what).or_default() += 1;
         let conflict = write && i.faults.conflicts > 0;
         if conflict {
             i.faults.conflicts -= 1;
         }
-        (i.faults.hang, i.faults.fail_500, conflict)
+        (i.faults.hang, i.faults.fail_500, conflict, i.faults.latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     if hang {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
@@ -251,29 +277,47 @@ fn info_body(name: &str, c: &Connector) -> Value {
 }
 
 async fn root(State(s): State<Shared>) -> Response {
-    if let Some(r) = fault(&s, false).await {
+    if let Some(r) = fault(&s, "root", false).await {
         return r;
     }
     axum::Json(json!({"version": "4.3.1-emulator", "commit": "emulator", "kafka_cluster_id": "emulated"}))
         .into_response()
 }
 
-/// The offsets API (KIP-875) is absent, as on a worker before 3.5: Jersey's 404 for a path no
-/// resource serves. A real worker this harness runs always has it, so this is what a test of a
-/// worker without it uses.
-async fn no_offsets_api(State(s): State<Shared>) -> Response {
-    if let Some(r) = fault(&s, false).await {
+/// The offsets API (KIP-875): a sink connector's committed offsets, as a 3.5+ worker gives
+/// them. With `no_offsets_api`, Jersey's 404 for a path no resource serves, as before 3.5.
+async fn offsets(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    if let Some(r) = fault(&s, "offsets", false).await {
         return r;
     }
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(json!({"error_code": 404, "message": "HTTP 404 Not Found"})),
-    )
-        .into_response()
+    let i = s.0.lock().unwrap_or_else(|e| e.into_inner());
+    if i.faults.no_offsets_api {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error_code": 404, "message": "HTTP 404 Not Found"})),
+        )
+            .into_response();
+    }
+    if !i.connectors.contains_key(&name) {
+        return error(StatusCode::NOT_FOUND, format!("Connector {name} not found"));
+    }
+    let offsets: Vec<Value> = i
+        .offsets
+        .get(&name)
+        .into_iter()
+        .flatten()
+        .map(|(topic, partition, offset)| {
+            json!({
+                "partition": {"kafka_topic": topic, "kafka_partition": partition},
+                "offset": {"kafka_offset": offset},
+            })
+        })
+        .collect();
+    axum::Json(json!({"offsets": offsets})).into_response()
 }
 
 async fn health(State(s): State<Shared>) -> Response {
-    if let Some(r) = fault(&s, false).await {
+    if let Some(r) = fault(&s, "health", false).await {
         return r;
     }
     let ready = !s.0.lock().unwrap_or_else(|e| e.into_inner()).faults.not_ready;
@@ -292,7 +336,7 @@ async fn health(State(s): State<Shared>) -> Response {
 }
 
 async fn list(State(s): State<Shared>, RawQuery(query): RawQuery) -> Response {
-    if let Some(r) = fault(&s, false).await {
+    if let Some(r) = fault(&s, "list", false).await {
         return r;
     }
     let query = query.unwrap_or_default();
@@ -317,7 +361,7 @@ async fn list(State(s): State<Shared>, RawQuery(query): RawQuery) -> Response {
 }
 
 async fn status(State(s): State<Shared>, Path(name): Path<String>) -> Response {
-    if let Some(r) = fault(&s, false).await {
+    if let Some(r) = fault(&s, "status", false).await {
         return r;
     }
     let i = s.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -332,7 +376,7 @@ async fn put_config(
     Path(name): Path<String>,
     axum::Json(mut config): axum::Json<BTreeMap<String, String>>,
 ) -> Response {
-    if let Some(r) = fault(&s, true).await {
+    if let Some(r) = fault(&s, "config", true).await {
         return r;
     }
     if !config.contains_key("connector.class") {
@@ -362,7 +406,7 @@ async fn put_config(
 }
 
 async fn delete(State(s): State<Shared>, Path(name): Path<String>) -> Response {
-    if let Some(r) = fault(&s, true).await {
+    if let Some(r) = fault(&s, "delete", true).await {
         return r;
     }
     match s.0.lock().unwrap_or_else(|e| e.into_inner()).connectors.remove(&name) {
@@ -380,7 +424,7 @@ fn restart_entry(state: &mut String, trace: &mut Option<String>, sticky: bool) {
 }
 
 async fn restart(State(s): State<Shared>, Path(name): Path<String>, RawQuery(query): RawQuery) -> Response {
-    if let Some(r) = fault(&s, true).await {
+    if let Some(r) = fault(&s, "restart", true).await {
         return r;
     }
     let query = query.unwrap_or_default();
@@ -417,7 +461,7 @@ async fn restart(State(s): State<Shared>, Path(name): Path<String>, RawQuery(que
 }
 
 async fn restart_task(State(s): State<Shared>, Path((name, id)): Path<(String, usize)>) -> Response {
-    if let Some(r) = fault(&s, true).await {
+    if let Some(r) = fault(&s, "task-restart", true).await {
         return r;
     }
     let mut i = s.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -440,7 +484,7 @@ async fn restart_task(State(s): State<Shared>, Path((name, id)): Path<(String, u
 }
 
 async fn target_state(State(s): State<Shared>, Path((name, verb)): Path<(String, String)>) -> Response {
-    if let Some(r) = fault(&s, verb == "stop").await {
+    if let Some(r) = fault(&s, "target-state", verb == "stop").await {
         return r;
     }
     let mut i = s.0.lock().unwrap_or_else(|e| e.into_inner());
