@@ -472,10 +472,14 @@ impl Partitioned {
 /// hung reported `unjudged`, and the other connector's lag judged.
 #[tokio::test]
 async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
-    use connector_tests::proxy::FetchHangProxy;
+    use connector_tests::proxy::{KafkaFaults, KafkaProxy};
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
     let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
-    let proxy = FetchHangProxy::start(port, &var("KAFKA_DELAYED_LISTENER")).await;
+    let faults = KafkaFaults {
+        hang_fetch: true,
+        ..Default::default()
+    };
+    let proxy = KafkaProxy::start(port, &var("KAFKA_DELAYED_LISTENER"), faults).await;
 
     // Twelve partitions with a record each, read by a sink that fails as it starts: nothing
     // committed, every partition waits, and the age of each oldest record needs a Fetch.

@@ -1,12 +1,16 @@
 //! Fault-injecting TCP proxies in front of the real broker, for what neither the broker nor a
 //! worker can be made to do on demand: a slow network ([`DelayProxy`]: each chunk read in either
 //! direction is held for `delay` before it is passed on, in order, so a client behind it sees
-//! every round trip take twice `delay` longer), and a broker that answers everything but Fetch
-//! ([`FetchHangProxy`]: Fetch requests are swallowed, the connection stays open).
+//! every round trip take twice `delay` longer), and one that reads Kafka's request frames
+//! ([`KafkaProxy`]: counts the requests by API key, delays each by a set latency, or swallows
+//! every Fetch while the connection stays open).
 //!
 //! The broker advertises a listener at the proxy's port (`scripts/kafka.sh`, the `DELAYED`
 //! listener), so clients bootstrapped through the proxy stay behind it.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,66 +69,135 @@ impl Drop for DelayProxy {
 /// The Kafka API key of Fetch.
 const FETCH: i16 = 1;
 
-/// A broker that answers metadata, ListOffsets and the rest, and never a Fetch: the requests are
-/// read and dropped, so a client waits for its answer until its own timeout.
-pub struct FetchHangProxy {
-    accept: JoinHandle<()>,
-    /// Fetch requests swallowed so far.
-    pub swallowed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+/// How a [`KafkaProxy`] treats the requests it carries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KafkaFaults {
+    /// Each request reaches the broker this long after it was sent (requests still overlap:
+    /// a link's latency, not a queue).
+    pub latency: Duration,
+    /// Fetch requests are read and dropped: a broker that answers metadata, ListOffsets and the
+    /// rest, and never a Fetch, so a client waits for its answer until its own timeout.
+    pub hang_fetch: bool,
 }
 
-impl FetchHangProxy {
-    /// Listens on `127.0.0.1:port` and forwards to `target`, all but Fetch.
-    pub async fn start(port: u16, target: &str) -> Self {
-        let swallowed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = swallowed.clone();
-        let accept = serve(port, target, "the Fetch-hanging proxy", move |client, server| {
-            let counter = counter.clone();
+/// A proxy that reads the Kafka protocol's request frames (`int32` size, then the request,
+/// whose first `int16` is its API key): it counts them by API key, delays them, or drops every
+/// Fetch, as [`KafkaFaults`] say.
+pub struct KafkaProxy {
+    accept: JoinHandle<()>,
+    calls: Arc<Mutex<BTreeMap<i16, u64>>>,
+    /// Fetch requests dropped so far.
+    pub swallowed: Arc<AtomicU64>,
+}
+
+impl KafkaProxy {
+    /// Listens on `127.0.0.1:port` and forwards to `target`.
+    pub async fn start(port: u16, target: &str, faults: KafkaFaults) -> Self {
+        let swallowed = Arc::new(AtomicU64::new(0));
+        let calls = Arc::new(Mutex::new(BTreeMap::new()));
+        let (counter, counts) = (swallowed.clone(), calls.clone());
+        let accept = serve(port, target, "the Kafka proxy", move |client, server| {
+            let (counter, counts) = (counter.clone(), counts.clone());
             async move {
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
                 tokio::join!(
-                    requests_but_fetch(client_read, server_write, counter),
+                    requests(client_read, server_write, faults, counter, counts),
                     pipe(server_read, client_write, Duration::ZERO)
                 );
             }
         })
         .await;
-        FetchHangProxy { accept, swallowed }
+        KafkaProxy {
+            accept,
+            calls,
+            swallowed,
+        }
+    }
+
+    /// The requests carried (or dropped) so far, by API name (`Fetch`, `ListOffsets`, ...).
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(key, n)| (api_name(*key), *n))
+            .collect()
     }
 }
 
-impl Drop for FetchHangProxy {
+impl Drop for KafkaProxy {
     fn drop(&mut self) {
         self.accept.abort();
     }
 }
 
-/// Passes the client's requests on whole, one frame (`int32` size, then the request, whose
-/// first `int16` is its API key) at a time, and drops each Fetch.
-async fn requests_but_fetch(
+/// The names of the API keys a client of the lag check sends; others by number.
+fn api_name(key: i16) -> String {
+    match key {
+        0 => "Produce".into(),
+        1 => "Fetch".into(),
+        2 => "ListOffsets".into(),
+        3 => "Metadata".into(),
+        9 => "OffsetFetch".into(),
+        10 => "FindCoordinator".into(),
+        17 => "SaslHandshake".into(),
+        18 => "ApiVersions".into(),
+        other => format!("key {other}"),
+    }
+}
+
+/// Passes the client's requests on whole, one frame at a time, each `latency` after it came,
+/// and drops each Fetch when told to.
+async fn requests(
     mut from: impl AsyncReadExt + Unpin,
-    mut to: impl AsyncWriteExt + Unpin,
-    swallowed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    to: impl AsyncWriteExt + Unpin + Send + 'static,
+    faults: KafkaFaults,
+    swallowed: Arc<AtomicU64>,
+    calls: Arc<Mutex<BTreeMap<i16, u64>>>,
 ) {
+    // A writer of its own, so that a request waiting out its latency does not hold back the
+    // reading of those behind it.
+    let (queue, mut due) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        let mut to = to;
+        while let Some((at, frame)) = due.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
     loop {
         let mut size = [0u8; 4];
         if from.read_exact(&mut size).await.is_err() {
             break;
         }
-        let mut request = vec![0u8; i32::from_be_bytes(size).max(0) as usize];
-        if from.read_exact(&mut request).await.is_err() {
+        let mut frame = size.to_vec();
+        frame.resize(4 + i32::from_be_bytes(size).max(0) as usize, 0);
+        if from.read_exact(&mut frame[4..]).await.is_err() {
             break;
         }
-        if request.len() >= 2 && i16::from_be_bytes([request[0], request[1]]) == FETCH {
-            swallowed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = if frame.len() >= 6 {
+            i16::from_be_bytes([frame[4], frame[5]])
+        } else {
+            -1
+        };
+        *calls.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+        if faults.hang_fetch && key == FETCH {
+            swallowed.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if to.write_all(&size).await.is_err() || to.write_all(&request).await.is_err() {
+        if queue
+            .send((tokio::time::Instant::now() + faults.latency, frame))
+            .is_err()
+        {
             break;
         }
     }
-    let _ = to.shutdown().await;
+    drop(queue);
+    let _ = writer.await;
 }
 
 async fn pipe(mut from: impl AsyncReadExt + Unpin, mut to: impl AsyncWriteExt + Unpin, delay: Duration) {

@@ -2,7 +2,7 @@
 //! It reads partition ends and one record's timestamp, and, for `verify`, a topic's records; it
 //! never joins a consumer group or commits anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,11 +10,11 @@ use connector_core::monitor::judge::lag::{BrokerError, Brokers, PartitionEnds};
 use connector_core::sink::decode::bytes_field;
 use connector_core::sink::verify::{PartitionRange, ReadError, TopicReader};
 use connector_core::sink::{Coordinates, SourceRecord};
-use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 /// Why the brokers' TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +26,25 @@ pub struct TlsSetupError {
     pub reason: String,
 }
 
-/// The brokers of one cluster; the connection is made on first use and kept while it works.
+/// Each topic on the brokers and its partitions.
+type Listing = BTreeMap<String, BTreeSet<i32>>;
+
+/// Requests to one cluster's brokers in flight at once, over every connector read together.
+/// rskafka does not say which broker leads a partition, so the bound is per cluster (and so
+/// also bounds each broker).
+pub const REQUESTS_IN_FLIGHT: usize = 16;
+
+/// The brokers of one cluster. The connection, each partition's client (its leader found) and
+/// the topic listing are made on first use and kept while they work: a warm function's runs
+/// find them ready, and a failed call drops them all so the next starts afresh.
 pub struct KafkaBrokers {
     bootstrap: Vec<String>,
     tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     client: Mutex<Option<Arc<Client>>>,
+    partitions: Mutex<HashMap<(String, i32), Arc<PartitionClient>>>,
+    listing: Mutex<Option<Arc<Listing>>>,
+    in_flight: Semaphore,
 }
 
 impl std::fmt::Debug for KafkaBrokers {
@@ -91,6 +104,9 @@ impl KafkaBrokers {
             tls,
             timeout,
             client: Mutex::new(None),
+            partitions: Mutex::new(HashMap::new()),
+            listing: Mutex::new(None),
+            in_flight: Semaphore::new(REQUESTS_IN_FLIGHT),
         }
     }
 
@@ -114,23 +130,61 @@ impl KafkaBrokers {
         }
     }
 
-    /// Runs `call` within the timeout; a call that fails drops the connection so the next
-    /// one starts afresh (a broker replaced, a new leader).
+    /// Runs `call` within the timeout once one of the cluster's request slots is free; a call
+    /// that fails drops the connection and what was learnt through it, so the next one starts
+    /// afresh (a broker replaced, a new leader). The wait for a slot is not the broker's
+    /// fault, so it is not in the timeout; the caller's deadline bounds it.
     async fn bounded<T, F>(&self, what: String, call: F) -> Result<T, BrokerError>
     where
         F: Future<Output = Result<T, rskafka::client::error::Error>>,
     {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                *self.client.lock().await = None;
-                Err(self.error(what, e))
-            }
-            Err(_) => {
-                *self.client.lock().await = None;
-                Err(self.error(what, format!("no answer within {} s", self.timeout.as_secs_f64())))
-            }
+        // The semaphore is never closed.
+        let _slot = self.in_flight.acquire().await;
+        let failed = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => self.error(what, e),
+            Err(_) => self.error(what, format!("no answer within {} s", self.timeout.as_secs_f64())),
+        };
+        *self.client.lock().await = None;
+        self.partitions.lock().await.clear();
+        *self.listing.lock().await = None;
+        Err(failed)
+    }
+
+    /// The client of `topic`-`partition`, its leader found on first use.
+    async fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionClient>, BrokerError> {
+        let key = (topic.to_string(), partition);
+        if let Some(pc) = self.partitions.lock().await.get(&key) {
+            return Ok(Arc::clone(pc));
         }
+        let client = self.client().await?;
+        let what = format!("cannot find the leader of {topic}-{partition}");
+        let pc = Arc::new(
+            self.bounded(
+                what,
+                client.partition_client(topic.to_string(), partition, UnknownTopicHandling::Error),
+            )
+            .await?,
+        );
+        self.partitions.lock().await.insert(key, Arc::clone(&pc));
+        Ok(pc)
+    }
+
+    /// Every topic and its partitions. Kept until a topic asked for is not in it (created since)
+    /// or a call fails, so that a run's connectors share one metadata request.
+    async fn listing(&self, wanted: &[String]) -> Result<Arc<Listing>, BrokerError> {
+        if let Some(listing) = self.listing.lock().await.clone()
+            && wanted.iter().all(|t| listing.contains_key(t))
+        {
+            return Ok(listing);
+        }
+        let client = self.client().await?;
+        let listed = self
+            .bounded("cannot list the topics".into(), client.list_topics())
+            .await?;
+        let listing = Arc::new(listed.into_iter().map(|t| (t.name, t.partitions)).collect());
+        *self.listing.lock().await = Some(Arc::clone(&listing));
+        Ok(listing)
     }
 
     async fn client(&self) -> Result<Arc<Client>, BrokerError> {
@@ -155,36 +209,31 @@ impl KafkaBrokers {
 
 impl Brokers for KafkaBrokers {
     async fn ends(&self, topics: &[String]) -> Result<BTreeMap<(String, i32), PartitionEnds>, BrokerError> {
-        let client = self.client().await?;
-        let listed = self
-            .bounded("cannot list the topics".into(), client.list_topics())
-            .await?;
-        let mut ends = BTreeMap::new();
-        for topic in listed.iter().filter(|t| topics.contains(&t.name)) {
-            for &partition in &topic.partitions {
-                let what = format!("cannot read the offsets of {}-{partition}", topic.name);
-                let (earliest, latest) = self
-                    .bounded(what, async {
-                        let pc = client
-                            .partition_client(topic.name.clone(), partition, UnknownTopicHandling::Error)
-                            .await?;
-                        let earliest = pc.get_offset(OffsetAt::Earliest).await?;
-                        let latest = pc.get_offset(OffsetAt::Latest).await?;
-                        Ok((earliest, latest))
-                    })
-                    .await?;
-                ends.insert((topic.name.clone(), partition), PartitionEnds { earliest, latest });
-            }
-        }
-        Ok(ends)
+        let listing = self.listing(topics).await?;
+        let partitions = topics
+            .iter()
+            .filter_map(|t| listing.get(t).map(|ps| (t, ps)))
+            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)));
+        // Every partition at once; the cluster's request slots bound what is in flight.
+        let reads = partitions.map(|(topic, partition)| async move {
+            let pc = self.partition(&topic, partition).await?;
+            let at = |end: OffsetAt, which: &str| {
+                let what = format!("cannot read the {which} offset of {topic}-{partition}");
+                self.bounded(what, pc.get_offset(end))
+            };
+            let (earliest, latest) =
+                tokio::try_join!(at(OffsetAt::Earliest, "earliest"), at(OffsetAt::Latest, "latest"))?;
+            Ok::<_, BrokerError>(((topic, partition), PartitionEnds { earliest, latest }))
+        });
+        futures_util::future::try_join_all(reads)
+            .await
+            .map(|ends| ends.into_iter().collect())
     }
 
     async fn topics(&self) -> Result<Vec<String>, BrokerError> {
-        let client = self.client().await?;
-        let listed = self
-            .bounded("cannot list the topics".into(), client.list_topics())
-            .await?;
-        Ok(listed.into_iter().map(|t| t.name).collect())
+        // Fresh: a pattern's new topics are found on the next run.
+        *self.listing.lock().await = None;
+        Ok(self.listing(&[]).await?.keys().cloned().collect())
     }
 
     async fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>, BrokerError> {
@@ -210,15 +259,8 @@ impl KafkaBrokers {
         offset: i64,
         max_bytes: i32,
     ) -> Result<Vec<rskafka::record::RecordAndOffset>, BrokerError> {
-        let client = self.client().await?;
-        let fetched = self
-            .bounded(what, async {
-                let pc = client
-                    .partition_client(topic.to_string(), partition, UnknownTopicHandling::Error)
-                    .await?;
-                pc.fetch_records(offset, 1..max_bytes, 100).await
-            })
-            .await?;
+        let pc = self.partition(topic, partition).await?;
+        let fetched = self.bounded(what, pc.fetch_records(offset, 1..max_bytes, 100)).await?;
         Ok(fetched.0)
     }
 }
