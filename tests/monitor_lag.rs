@@ -488,10 +488,13 @@ async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
         topic.produce_to(partition).await;
     }
     let topic = topic.topic;
+    // A call timeout (10 s) longer than the lag's half of the budget (7.5 s): the hung Fetch
+    // outlasts the lag's deadline.
     let m = Monitor::with_url(&connect_url()).await.reconfigured(|c| {
         c.kafka_bootstrap = Some(format!("127.0.0.1:{port}"));
         c.kafka_tls = false;
         c.run_budget = Duration::from_secs(15);
+        c.connect_timeout = Duration::from_secs(10);
     });
     let failing = unique("hung-fetch-sink");
     let config = file_sink(&topic, &std::env::temp_dir().join(unique("gone")).join("out.txt"));
@@ -538,8 +541,13 @@ async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
     assert_eq!(lag_records(&report, &idle), Some(0), "the other is judged: {report}");
 
     // With time enough for a Fetch to time out (5 s) inside the lag's half of the budget, the
-    // lag in records is judged, and the broker failing Fetch is said, not swallowed.
-    let m = m.reconfigured(|c| c.run_budget = Duration::from_secs(30));
+    // lag in records is judged, and the broker failing Fetch is said, not swallowed. The first
+    // Fetches to time out stop the rest: one timeout, not one per partition.
+    let m = m.reconfigured(|c| {
+        c.run_budget = Duration::from_secs(30);
+        c.connect_timeout = Duration::from_secs(5);
+    });
+    let asked = proxy.swallowed.load(std::sync::atomic::Ordering::Relaxed);
     let fleet = connector_lambdas::monitor::deployed_fleet(vec![m.config.clone()], &m.sdk).unwrap();
     let report = connector_lambdas::monitor::handle(&fleet, &request, Duration::from_secs(40))
         .await
@@ -560,6 +568,11 @@ async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
             .is_some_and(|s| s.contains("did not give the oldest waiting record"))
     });
     assert!(said, "{report}");
+    let asked = proxy.swallowed.load(std::sync::atomic::Ordering::Relaxed) - asked;
+    assert!(
+        (1..12).contains(&asked),
+        "{asked} Fetches sent for 12 partitions: after the first to time out, none is tried"
+    );
     for name in [&failing, &idle] {
         api().delete(name).await.unwrap();
     }

@@ -85,6 +85,7 @@ pub struct KafkaFaults {
 /// Fetch, as [`KafkaFaults`] say.
 pub struct KafkaProxy {
     accept: JoinHandle<()>,
+    faults: Arc<Mutex<KafkaFaults>>,
     calls: Arc<Mutex<BTreeMap<i16, u64>>>,
     /// Fetch requests dropped so far.
     pub swallowed: Arc<AtomicU64>,
@@ -95,9 +96,10 @@ impl KafkaProxy {
     pub async fn start(port: u16, target: &str, faults: KafkaFaults) -> Self {
         let swallowed = Arc::new(AtomicU64::new(0));
         let calls = Arc::new(Mutex::new(BTreeMap::new()));
-        let (counter, counts) = (swallowed.clone(), calls.clone());
+        let faults = Arc::new(Mutex::new(faults));
+        let (counter, counts, set) = (swallowed.clone(), calls.clone(), faults.clone());
         let accept = serve(port, target, "the Kafka proxy", move |client, server| {
-            let (counter, counts) = (counter.clone(), counts.clone());
+            let (counter, counts, faults) = (counter.clone(), counts.clone(), set.clone());
             async move {
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
@@ -110,9 +112,15 @@ impl KafkaProxy {
         .await;
         KafkaProxy {
             accept,
+            faults,
             calls,
             swallowed,
         }
+    }
+
+    /// Changes the faults of the requests from now on, on every connection.
+    pub fn set_faults(&self, faults: KafkaFaults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
     }
 
     /// The requests carried (or dropped) so far, by API name (`Fetch`, `ListOffsets`, ...).
@@ -152,7 +160,7 @@ fn api_name(key: i16) -> String {
 async fn requests(
     mut from: impl AsyncReadExt + Unpin,
     to: impl AsyncWriteExt + Unpin + Send + 'static,
-    faults: KafkaFaults,
+    faults: Arc<Mutex<KafkaFaults>>,
     swallowed: Arc<AtomicU64>,
     calls: Arc<Mutex<BTreeMap<i16, u64>>>,
 ) {
@@ -185,6 +193,7 @@ async fn requests(
             -1
         };
         *calls.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+        let faults = *faults.lock().unwrap_or_else(|e| e.into_inner());
         if faults.hang_fetch && key == FETCH {
             swallowed.fetch_add(1, Ordering::Relaxed);
             continue;

@@ -34,6 +34,21 @@ type Listing = BTreeMap<String, BTreeSet<i32>>;
 /// also bounds each broker).
 pub const REQUESTS_IN_FLIGHT: usize = 16;
 
+/// The lag's Fetches (the oldest waiting record's timestamp) in flight at once per cluster, in
+/// slots of their own: a broker that hangs on Fetch never holds back the ListOffsets and
+/// metadata requests that the lag in records needs.
+pub const FETCHES_IN_FLIGHT: usize = 8;
+
+/// Once a lag Fetch got no answer, the cluster's lag Fetches are not tried again for this long:
+/// the lag in time is unknown for the rest of the run (its lag in records stands), at the cost
+/// of one timeout, not one per partition. The next minute's run tries again.
+const FETCH_COOL_OFF: Duration = Duration::from_secs(30);
+
+/// A call the broker did not answer within the timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {0} s")]
+struct NoAnswer(f64);
+
 /// The brokers of one cluster. The connection, each partition's client (its leader found) and
 /// the topic listing are made on first use and kept while they work: a warm function's runs
 /// find them ready, and a failed call drops them all so the next starts afresh.
@@ -45,6 +60,9 @@ pub struct KafkaBrokers {
     partitions: Mutex<HashMap<(String, i32), Arc<PartitionClient>>>,
     listing: Mutex<Option<Arc<Listing>>>,
     in_flight: Semaphore,
+    fetch_slots: Semaphore,
+    /// When a lag Fetch last got no answer, and which.
+    fetch_hung: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl std::fmt::Debug for KafkaBrokers {
@@ -107,6 +125,8 @@ impl KafkaBrokers {
             partitions: Mutex::new(HashMap::new()),
             listing: Mutex::new(None),
             in_flight: Semaphore::new(REQUESTS_IN_FLIGHT),
+            fetch_slots: Semaphore::new(FETCHES_IN_FLIGHT),
+            fetch_hung: std::sync::Mutex::new(None),
         }
     }
 
@@ -130,25 +150,59 @@ impl KafkaBrokers {
         }
     }
 
-    /// Runs `call` within the timeout once one of the cluster's request slots is free; a call
-    /// that fails drops the connection and what was learnt through it, so the next one starts
-    /// afresh (a broker replaced, a new leader). The wait for a slot is not the broker's
-    /// fault, so it is not in the timeout; the caller's deadline bounds it.
+    /// Runs `call` within the timeout once one of the cluster's request slots `slots` is free
+    /// (`None`: the caller holds one). The wait for a slot is not the broker's fault, so it is
+    /// not in the timeout; the caller's deadline bounds it.
+    async fn slotted<T, F>(&self, slots: Option<&Semaphore>, what: String, call: F) -> Result<T, BrokerError>
+    where
+        F: Future<Output = Result<T, rskafka::client::error::Error>>,
+    {
+        // The semaphores are never closed.
+        let _slot = match slots {
+            Some(slots) => Some(slots.acquire().await),
+            None => None,
+        };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.error(what, e)),
+            Err(_) => Err(self.error(what, NoAnswer(self.timeout.as_secs_f64()))),
+        }
+    }
+
+    /// [`Self::slotted`] for a call through the cluster's own connection (connect, metadata):
+    /// when it fails, the connection and all that was learnt through it are dropped, so the
+    /// next call starts afresh (a broker replaced, a new leader).
     async fn bounded<T, F>(&self, what: String, call: F) -> Result<T, BrokerError>
     where
         F: Future<Output = Result<T, rskafka::client::error::Error>>,
     {
-        // The semaphore is never closed.
-        let _slot = self.in_flight.acquire().await;
-        let failed = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => self.error(what, e),
-            Err(_) => self.error(what, format!("no answer within {} s", self.timeout.as_secs_f64())),
-        };
-        *self.client.lock().await = None;
-        self.partitions.lock().await.clear();
-        *self.listing.lock().await = None;
-        Err(failed)
+        let out = self.slotted(Some(&self.in_flight), what, call).await;
+        if out.is_err() {
+            *self.client.lock().await = None;
+            self.partitions.lock().await.clear();
+            *self.listing.lock().await = None;
+        }
+        out
+    }
+
+    /// [`Self::slotted`] for a call to one partition's leader: when it fails, only that
+    /// partition's client is dropped (its leader is found again next time), so one partition's
+    /// hung broker does not cost the others their connections.
+    async fn on_partition<T, F>(
+        &self,
+        slots: Option<&Semaphore>,
+        (topic, partition): (&str, i32),
+        what: String,
+        call: F,
+    ) -> Result<T, BrokerError>
+    where
+        F: Future<Output = Result<T, rskafka::client::error::Error>>,
+    {
+        let out = self.slotted(slots, what, call).await;
+        if out.is_err() {
+            self.partitions.lock().await.remove(&(topic.to_string(), partition));
+        }
+        out
     }
 
     /// The client of `topic`-`partition`, its leader found on first use.
@@ -219,7 +273,7 @@ impl Brokers for KafkaBrokers {
             let pc = self.partition(&topic, partition).await?;
             let at = |end: OffsetAt, which: &str| {
                 let what = format!("cannot read the {which} offset of {topic}-{partition}");
-                self.bounded(what, pc.get_offset(end))
+                self.on_partition(Some(&self.in_flight), (&topic, partition), what, pc.get_offset(end))
             };
             let (earliest, latest) =
                 tokio::try_join!(at(OffsetAt::Earliest, "earliest"), at(OffsetAt::Latest, "latest"))?;
@@ -238,8 +292,31 @@ impl Brokers for KafkaBrokers {
 
     async fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>, BrokerError> {
         let what = format!("cannot read the record at {topic}-{partition}@{offset}");
+        // A slot first, then the latch: Fetches that queued behind hung ones are not sent.
+        let _slot = self.fetch_slots.acquire().await;
+        let hung = self
+            .fetch_hung
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|(at, _)| at.elapsed() < FETCH_COOL_OFF);
+        if let Some((_, earlier)) = hung {
+            return Err(self.error(
+                what,
+                format!("not tried: a Fetch got no answer moments ago ({earlier})"),
+            ));
+        }
         // A record batch is returned whole: 1 MiB covers one.
-        let records = self.fetch_from(what, topic, partition, offset, 1_048_576).await?;
+        let records = match self.fetch_in(None, what, topic, partition, offset, 1_048_576).await {
+            Ok(records) => records,
+            Err(e) => {
+                if e.source.downcast_ref::<NoAnswer>().is_some() {
+                    *self.fetch_hung.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((std::time::Instant::now(), e.what.clone()));
+                }
+                return Err(e);
+            }
+        };
         Ok(records
             .iter()
             .filter(|r| r.offset >= offset)
@@ -250,9 +327,11 @@ impl Brokers for KafkaBrokers {
 
 impl KafkaBrokers {
     /// The records of `topic`-`partition` from `offset`, up to `max_bytes` (a batch is returned
-    /// whole even when larger). No waiting for more: the callers read what exists.
-    async fn fetch_from(
+    /// whole even when larger), in the request slots `slots`. No waiting for more: the callers
+    /// read what exists.
+    async fn fetch_in(
         &self,
+        slots: Option<&Semaphore>,
         what: String,
         topic: &str,
         partition: i32,
@@ -260,7 +339,14 @@ impl KafkaBrokers {
         max_bytes: i32,
     ) -> Result<Vec<rskafka::record::RecordAndOffset>, BrokerError> {
         let pc = self.partition(topic, partition).await?;
-        let fetched = self.bounded(what, pc.fetch_records(offset, 1..max_bytes, 100)).await?;
+        let fetched = self
+            .on_partition(
+                slots,
+                (topic, partition),
+                what,
+                pc.fetch_records(offset, 1..max_bytes, 100),
+            )
+            .await?;
         Ok(fetched.0)
     }
 }
@@ -318,7 +404,7 @@ impl TopicReader for KafkaBrokers {
     async fn fetch(&self, topic: &str, partition: i32, offset: i64) -> Result<Vec<SourceRecord>, ReadError> {
         let what = format!("cannot read {topic}-{partition} from offset {offset}");
         let records = self
-            .fetch_from(what, topic, partition, offset, FETCH_BYTES)
+            .fetch_in(Some(&self.in_flight), what, topic, partition, offset, FETCH_BYTES)
             .await
             .map_err(unavailable)?;
         let mut records: Vec<SourceRecord> = records
