@@ -294,6 +294,47 @@ async fn an_alarm_then_ok_gives_one_open_and_one_resolved_message() {
     assert!(subjects[0].starts_with("[WARNING] unknown "), "{subjects:?}");
 }
 
+/// A stop whose page was claimed by an invocation cut before it published: the stop again
+/// (EventBridge retries the event, or the next task stops) sends the page once, two minutes on,
+/// and the stops are still counted on the one incident.
+#[tokio::test]
+async fn an_ecs_stop_page_a_cut_invocation_claimed_but_never_sent_is_sent_when_a_stop_comes_again() {
+    use connector_core::monitor::ports::MonitorStore;
+    let ecs = Ecs::new().await;
+    assert_eq!(ecs.send("task-stopped-oom-killed.json", T0).await["alerted"], true);
+    assert_eq!(ecs.alerts().await.len(), 1);
+    // What a cut invocation leaves: the claim, its page unsent.
+    let stored = ecs.store.load(CLUSTER).await.unwrap();
+    let open = stored.incidents.values().next().expect("claimed");
+    let mut incident = open.value.clone();
+    incident.unsent = true;
+    assert!(
+        ecs.store
+            .update_incident(CLUSTER, &incident, open.version)
+            .await
+            .unwrap()
+    );
+    let soon = ecs.send("task-stopped-oom-killed.json", T0 + 60_000).await;
+    assert_eq!(soon["alerted"], false, "an invocation may still be sending it: {soon}");
+    let later = ecs.send("task-stopped-oom-killed.json", T0 + 3 * 60_000).await;
+    assert_eq!(later["alerted"], true, "{later}");
+    let sent = ecs.alerts().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].0.as_str(), sent[0].1.as_str()),
+        (
+            format!("[CRITICAL] oom-killed {CLUSTER}/service:kafka-connect").as_str(),
+            "open"
+        )
+    );
+    let once = ecs.send("task-stopped-oom-killed.json", T0 + 4 * 60_000).await;
+    assert_eq!(once["alerted"], false, "once: {once}");
+    assert!(ecs.alerts().await.is_empty());
+    let stored = ecs.store.load(CLUSTER).await.unwrap();
+    let open = &stored.incidents.values().next().unwrap().value;
+    assert!(!open.unsent, "marked sent: {open:?}");
+}
+
 /// An alarm whose page was claimed by an invocation cut before it published: the event again
 /// (EventBridge retries it, or the alarm's next change) sends the page, once; the same alarm
 /// going OK before that resolves it without a notice.

@@ -8,6 +8,7 @@ use connector_core::metrics::{Unit, emf_line};
 use connector_core::monitor::alerting::alert::{Incident, Notice, NoticeKind, opening, render};
 use connector_core::monitor::events::ecs::{EcsEvent, classify_ecs_event, recovers, stopped_again};
 use connector_core::monitor::judge::finding::Category;
+use connector_core::monitor::lifecycle::{Raised, raise};
 use connector_core::monitor::ports::{AlertPublisher, MonitorStore, ResolvedIncident};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -109,13 +110,15 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                 let mut notice = opening(&cluster, &finding, now);
                 notice.incident.stops = 1;
                 // EventBridge can deliver an event twice and sends several per task, and a crash
-                // loop stops task after task: the claim lets only the first one alert; the
-                // others are counted on the open incident.
-                if !store
-                    .open_incident(&cluster, &notice.incident)
+                // loop stops task after task: the claim lets only the first one alert (or, when
+                // the invocation that claimed it was cut before it sent, one a while after);
+                // the others are counted on the open incident.
+                let raised = raise(store, alerts, &cluster, &config.runbook_base_url, &notice, now)
                     .await
-                    .map_err(|e| fail(&e))?
-                {
+                    .map_err(|e| fail(&e))?;
+                if raised == Raised::Opened {
+                    answer["alerted"] = json!(true);
+                } else {
                     let stored = store.load(&cluster).await.map_err(|e| fail(&e))?;
                     if let Some(open) = stored.incidents.get(&notice.incident.key)
                         && let Some(next) = stopped_again(&open.value, &finding, &task)
@@ -127,13 +130,6 @@ pub async fn handle<S: MonitorStore, P: AlertPublisher>(
                             .map_err(|e| fail(&e))?;
                         answer["stops"] = json!(next.stops);
                     }
-                } else {
-                    let message = render(&notice, &cluster, &config.runbook_base_url, now);
-                    if let Err(e) = alerts.publish(&message).await {
-                        let _ = store.close_incident(&cluster, &notice.incident.key, 1).await;
-                        return Err(fail(&e));
-                    }
-                    answer["alerted"] = json!(true);
                 }
             }
             tracing::info!(answer = %answer, "ECS task stopped");

@@ -1,7 +1,7 @@
 //! The incident lifecycle of event-like checks (an alarm's state change, a sink's verified
 //! window): raise an incident once, alert it more severe when it gets so, resolve it with a
-//! notice. A use case over the store and the publisher, shared by `alarmState` and
-//! `verifySinks`.
+//! notice. A use case over the store and the publisher, shared by `alarmState`, `verifySinks`
+//! and `ecsTaskState` (which raises its stops here and counts the further ones itself).
 //!
 //! The store's claim comes first, the message after: a message that fails undoes the claim, so
 //! the next state change alerts again, and two invocations at once alert once.
