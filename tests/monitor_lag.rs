@@ -466,6 +466,49 @@ impl Partitioned {
     }
 }
 
+/// The tests that put a proxy on the broker's DELAYED listener, one at a time.
+static DELAYED_LISTENER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A connector's partitions' ends are read in one ListOffsets per broker and end, and the
+/// metadata once for every connector of the run (rskafka sent two ListOffsets per partition,
+/// each after a metadata request of its own).
+#[tokio::test]
+async fn a_connectors_partition_ends_are_read_in_one_request_per_broker_and_end() {
+    use connector_tests::proxy::{KafkaFaults, KafkaProxy};
+    let _listener = DELAYED_LISTENER.lock().await;
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
+    let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
+    let proxy = KafkaProxy::start(port, &var("KAFKA_DELAYED_LISTENER"), KafkaFaults::default()).await;
+    let topic = Partitioned::create("per-broker", 12).await;
+    for partition in [0, 5, 5, 11] {
+        topic.produce_to(partition).await;
+    }
+    let other = topic.sibling(&unique("per-broker-other"), 3).await;
+    let brokers = KafkaBrokers::new(&format!("127.0.0.1:{port}"), None, Duration::from_secs(5));
+    let ends = brokers.ends(std::slice::from_ref(&topic.topic)).await.unwrap();
+    assert_eq!(ends.len(), 12, "{ends:?}");
+    let waiting: Vec<(i32, i64)> = ends
+        .iter()
+        .filter(|(_, e)| e.latest > e.earliest)
+        .map(|((_, p), e)| (*p, e.latest - e.earliest))
+        .collect();
+    assert_eq!(waiting, vec![(0, 1), (5, 2), (11, 1)]);
+    let calls = proxy.calls();
+    assert_eq!(
+        (calls.get("Metadata"), calls.get("ListOffsets")),
+        (Some(&1), Some(&2)),
+        "one broker: one metadata request, one ListOffsets per end: {calls:?}"
+    );
+    // Another connector's topic in the same run: the metadata already names it.
+    assert_eq!(brokers.ends(std::slice::from_ref(&other.topic)).await.unwrap().len(), 3);
+    let calls = proxy.calls();
+    assert_eq!(
+        (calls.get("Metadata"), calls.get("ListOffsets")),
+        (Some(&1), Some(&4)),
+        "{calls:?}"
+    );
+}
+
 /// A broker that answers ListOffsets but never a Fetch (a proxy in front of the real one
 /// swallows Fetch requests) costs the run the lag it could not read, not its alerts: the run
 /// ends inside the Lambda's deadline with the failed connector paged, the connector whose lag
@@ -473,6 +516,7 @@ impl Partitioned {
 #[tokio::test]
 async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
     use connector_tests::proxy::{KafkaFaults, KafkaProxy};
+    let _listener = DELAYED_LISTENER.lock().await;
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
     let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
     let faults = KafkaFaults {

@@ -44,9 +44,17 @@ where
     F: Fn(TcpStream, TcpStream) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap_or_else(|e| panic!("{what} cannot listen on 127.0.0.1:{port}: {e}"));
+    // A proxy on the same port just dropped may hold it for a moment while its task ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let listener = loop {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => break listener,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("{what} cannot listen on 127.0.0.1:{port} (waited 5 s for it): {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
     let target = target.to_string();
     tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();

@@ -1,8 +1,9 @@
-//! [`KafkaBrokers`]: the lag check's view of the Kafka brokers, over `rskafka` (TLS by rustls).
-//! It reads partition ends and one record's timestamp, and, for `verify`, a topic's records; it
+//! [`KafkaBrokers`]: the lag check's view of the Kafka brokers (TLS by rustls). It reads
+//! partition ends (Metadata and ListOffsets of its own, [`crate::kafka_wire`]: one request per
+//! broker) and one record's timestamp and, for `verify`, a topic's records (`rskafka`); it
 //! never joins a consumer group or commits anything.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::kafka_wire::{Conn, EARLIEST, LATEST, Metadata};
+
 /// Why the brokers' TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("KAFKA_TLS_CA_FILE {path}: {reason}")]
@@ -26,13 +29,24 @@ pub struct TlsSetupError {
     pub reason: String,
 }
 
-/// Each topic on the brokers and its partitions.
-type Listing = BTreeMap<String, BTreeSet<i32>>;
-
 /// Requests to one cluster's brokers in flight at once, over every connector read together.
-/// rskafka does not say which broker leads a partition, so the bound is per cluster (and so
-/// also bounds each broker).
 pub const REQUESTS_IN_FLIGHT: usize = 16;
+
+/// ListOffsets requests in flight at once to one broker (each on a connection of its own; a
+/// broker answers one connection's requests in turn).
+pub const BROKER_REQUESTS_IN_FLIGHT: usize = 4;
+
+/// Kafka's error codes that say the metadata was stale: unknown topic or partition, leader not
+/// available, not the leader, fenced or unknown leader epoch.
+const STALE_LEADER: [i16; 5] = [3, 5, 6, 74, 75];
+
+/// One broker's connections for ListOffsets.
+struct BrokerPool {
+    host: String,
+    port: i32,
+    slots: Semaphore,
+    idle: Mutex<Vec<Conn>>,
+}
 
 /// The lag's Fetches (the oldest waiting record's timestamp) in flight at once per cluster, in
 /// slots of their own: a broker that hangs on Fetch never holds back the ListOffsets and
@@ -49,16 +63,19 @@ const FETCH_COOL_OFF: Duration = Duration::from_secs(30);
 #[error("no answer within {0} s")]
 struct NoAnswer(f64);
 
-/// The brokers of one cluster. The connection, each partition's client (its leader found) and
-/// the topic listing are made on first use and kept while they work: a warm function's runs
-/// find them ready, and a failed call drops them all so the next starts afresh.
+/// The brokers of one cluster. The connections, the metadata (each partition's leader) and
+/// each Fetch partition's client are made on first use and kept while they work: a warm
+/// function's runs find them ready, and a failed call drops what it went through.
 pub struct KafkaBrokers {
     bootstrap: Vec<String>,
     tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     client: Mutex<Option<Arc<Client>>>,
     partitions: Mutex<HashMap<(String, i32), Arc<PartitionClient>>>,
-    listing: Mutex<Option<Arc<Listing>>>,
+    /// The metadata, and the connection to a bootstrap broker that asks for it.
+    metadata: Mutex<Option<Arc<Metadata>>>,
+    bootstrap_conn: Mutex<Option<Conn>>,
+    pools: Mutex<HashMap<i32, Arc<BrokerPool>>>,
     in_flight: Semaphore,
     fetch_slots: Semaphore,
     /// When a lag Fetch last got no answer, and which.
@@ -123,7 +140,9 @@ impl KafkaBrokers {
             timeout,
             client: Mutex::new(None),
             partitions: Mutex::new(HashMap::new()),
-            listing: Mutex::new(None),
+            metadata: Mutex::new(None),
+            bootstrap_conn: Mutex::new(None),
+            pools: Mutex::new(HashMap::new()),
             in_flight: Semaphore::new(REQUESTS_IN_FLIGHT),
             fetch_slots: Semaphore::new(FETCHES_IN_FLIGHT),
             fetch_hung: std::sync::Mutex::new(None),
@@ -180,7 +199,6 @@ impl KafkaBrokers {
         if out.is_err() {
             *self.client.lock().await = None;
             self.partitions.lock().await.clear();
-            *self.listing.lock().await = None;
         }
         out
     }
@@ -224,21 +242,180 @@ impl KafkaBrokers {
         Ok(pc)
     }
 
-    /// Every topic and its partitions. Kept until a topic asked for is not in it (created since)
-    /// or a call fails, so that a run's connectors share one metadata request.
-    async fn listing(&self, wanted: &[String]) -> Result<Arc<Listing>, BrokerError> {
-        if let Some(listing) = self.listing.lock().await.clone()
-            && wanted.iter().all(|t| listing.contains_key(t))
-        {
-            return Ok(listing);
+    /// Runs one call of ours (`kafka_wire`) within the timeout, in a cluster request slot.
+    async fn wire<T>(&self, what: String, call: impl Future<Output = std::io::Result<T>>) -> Result<T, BrokerError> {
+        // The semaphore is never closed.
+        let _slot = self.in_flight.acquire().await;
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.error(what, e)),
+            Err(_) => Err(self.error(what, NoAnswer(self.timeout.as_secs_f64()))),
         }
-        let client = self.client().await?;
-        let listed = self
-            .bounded("cannot list the topics".into(), client.list_topics())
-            .await?;
-        let listing = Arc::new(listed.into_iter().map(|t| (t.name, t.partitions)).collect());
-        *self.listing.lock().await = Some(Arc::clone(&listing));
-        Ok(listing)
+    }
+
+    /// The metadata: every topic, its partitions and their leaders, and the brokers. Kept until
+    /// a topic asked for is not in it (created since), a leader moved or a call failed, so that
+    /// a run's connectors share one metadata request.
+    async fn metadata(&self, wanted: &[String]) -> Result<Arc<Metadata>, BrokerError> {
+        if let Some(meta) = self.metadata.lock().await.clone()
+            && wanted.iter().all(|t| meta.topics.contains_key(t))
+        {
+            return Ok(meta);
+        }
+        let mut conn = self.bootstrap_conn.lock().await;
+        // Another connector's read may have asked while this one waited.
+        if let Some(meta) = self.metadata.lock().await.clone()
+            && wanted.iter().all(|t| meta.topics.contains_key(t))
+        {
+            return Ok(meta);
+        }
+        let mut c = match conn.take() {
+            Some(c) => c,
+            None => self.wire("cannot connect".into(), self.connect_bootstrap()).await?,
+        };
+        match self.wire("cannot read the metadata".into(), c.metadata()).await {
+            Ok(meta) => {
+                *conn = Some(c);
+                let meta = Arc::new(meta);
+                *self.metadata.lock().await = Some(Arc::clone(&meta));
+                Ok(meta)
+            }
+            // The connection is dropped: the next call connects afresh.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A connection to the first bootstrap broker that takes one.
+    async fn connect_bootstrap(&self) -> std::io::Result<Conn> {
+        let mut last = std::io::Error::other("no bootstrap broker given");
+        for server in &self.bootstrap {
+            let Some((host, port)) = server.rsplit_once(':') else {
+                last = std::io::Error::other(format!("{server} is not host:port"));
+                continue;
+            };
+            let port = port.parse().unwrap_or(-1);
+            match Conn::connect(host, port, self.tls.as_ref()).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The offsets at `at` of `partitions`, all led by broker `node`: one request, on one of
+    /// the broker's connections.
+    async fn offsets_on(
+        &self,
+        meta: &Metadata,
+        node: i32,
+        partitions: &[(String, i32)],
+        at: i64,
+    ) -> Result<Vec<crate::kafka_wire::Offset>, BrokerError> {
+        let which = if at == EARLIEST { "earliest" } else { "latest" };
+        let what = format!(
+            "cannot read the {which} offsets of {} partition(s) from broker {node}",
+            partitions.len()
+        );
+        let pool = {
+            let mut pools = self.pools.lock().await;
+            match pools.get(&node) {
+                Some(pool) => Arc::clone(pool),
+                None => {
+                    let Some((host, port)) = meta.brokers.get(&node).cloned() else {
+                        return Err(self.error(what, format!("the metadata names no broker {node}")));
+                    };
+                    let pool = Arc::new(BrokerPool {
+                        host,
+                        port,
+                        slots: Semaphore::new(BROKER_REQUESTS_IN_FLIGHT),
+                        idle: Mutex::new(Vec::new()),
+                    });
+                    pools.insert(node, Arc::clone(&pool));
+                    pool
+                }
+            }
+        };
+        // The semaphore is never closed.
+        let _slot = pool.slots.acquire().await;
+        let idle = pool.idle.lock().await.pop();
+        let asked = async {
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => Conn::connect(&pool.host, pool.port, self.tls.as_ref()).await?,
+            };
+            let offsets = conn.list_offsets(partitions, at).await?;
+            Ok((conn, offsets))
+        };
+        // A connection that failed is dropped; a good one goes back for the next request.
+        let (conn, offsets) = self.wire(what, asked).await?;
+        pool.idle.lock().await.push(conn);
+        Ok(offsets)
+    }
+
+    /// The ends of `topics`' partitions from `meta`'s leaders, or `None` when a broker says the
+    /// metadata was stale (a leader moved).
+    async fn ends_from(
+        &self,
+        meta: &Metadata,
+        topics: &[String],
+    ) -> Result<Option<BTreeMap<(String, i32), PartitionEnds>>, BrokerError> {
+        let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+        for topic in topics {
+            for (partition, leader) in meta.topics.get(topic).into_iter().flatten() {
+                if *leader < 0 {
+                    return Err(self.error(
+                        format!("cannot read the offsets of {topic}-{partition}"),
+                        "it has no leader now",
+                    ));
+                }
+                by_leader.entry(*leader).or_default().push((topic.clone(), *partition));
+            }
+        }
+        // Every broker at once, both ends of all its partitions in two requests.
+        let reads = by_leader.iter().map(|(node, partitions)| async move {
+            tokio::try_join!(
+                self.offsets_on(meta, *node, partitions, EARLIEST),
+                self.offsets_on(meta, *node, partitions, LATEST)
+            )
+        });
+        let mut earliest = BTreeMap::new();
+        let mut latest = BTreeMap::new();
+        for (e, l) in futures_util::future::try_join_all(reads).await? {
+            let answers = e
+                .into_iter()
+                .map(|o| (o, true))
+                .chain(l.into_iter().map(|o| (o, false)));
+            for (o, is_earliest) in answers {
+                let into = if is_earliest { &mut earliest } else { &mut latest };
+                if STALE_LEADER.contains(&o.error) {
+                    return Ok(None);
+                }
+                if o.error != 0 {
+                    return Err(self.error(
+                        format!("cannot read the offsets of {}-{}", o.topic, o.partition),
+                        format!("the broker answered Kafka error {}", o.error),
+                    ));
+                }
+                into.insert((o.topic, o.partition), o.offset);
+            }
+        }
+        let mut ends = BTreeMap::new();
+        for key in by_leader.into_values().flatten() {
+            let (Some(e), Some(l)) = (earliest.get(&key), latest.get(&key)) else {
+                return Err(self.error(
+                    format!("cannot read the offsets of {}-{}", key.0, key.1),
+                    "the broker's answer left it out",
+                ));
+            };
+            ends.insert(
+                key,
+                PartitionEnds {
+                    earliest: *e,
+                    latest: *l,
+                },
+            );
+        }
+        Ok(Some(ends))
     }
 
     async fn client(&self) -> Result<Arc<Client>, BrokerError> {
@@ -263,31 +440,26 @@ impl KafkaBrokers {
 
 impl Brokers for KafkaBrokers {
     async fn ends(&self, topics: &[String]) -> Result<BTreeMap<(String, i32), PartitionEnds>, BrokerError> {
-        let listing = self.listing(topics).await?;
-        let partitions = topics
-            .iter()
-            .filter_map(|t| listing.get(t).map(|ps| (t, ps)))
-            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)));
-        // Every partition at once; the cluster's request slots bound what is in flight.
-        let reads = partitions.map(|(topic, partition)| async move {
-            let pc = self.partition(&topic, partition).await?;
-            let at = |end: OffsetAt, which: &str| {
-                let what = format!("cannot read the {which} offset of {topic}-{partition}");
-                self.on_partition(Some(&self.in_flight), (&topic, partition), what, pc.get_offset(end))
-            };
-            let (earliest, latest) =
-                tokio::try_join!(at(OffsetAt::Earliest, "earliest"), at(OffsetAt::Latest, "latest"))?;
-            Ok::<_, BrokerError>(((topic, partition), PartitionEnds { earliest, latest }))
-        });
-        futures_util::future::try_join_all(reads)
-            .await
-            .map(|ends| ends.into_iter().collect())
+        let meta = self.metadata(topics).await?;
+        if let Some(ends) = self.ends_from(&meta, topics).await? {
+            return Ok(ends);
+        }
+        // A leader moved since the metadata was read: once more with fresh metadata.
+        *self.metadata.lock().await = None;
+        let meta = self.metadata(topics).await?;
+        match self.ends_from(&meta, topics).await? {
+            Some(ends) => Ok(ends),
+            None => Err(self.error(
+                format!("cannot read the offsets of {}", topics.join(",")),
+                "the leaders moved twice while they were read; the next run asks again",
+            )),
+        }
     }
 
     async fn topics(&self) -> Result<Vec<String>, BrokerError> {
         // Fresh: a pattern's new topics are found on the next run.
-        *self.listing.lock().await = None;
-        Ok(self.listing(&[]).await?.keys().cloned().collect())
+        *self.metadata.lock().await = None;
+        Ok(self.metadata(&[]).await?.topics.keys().cloned().collect())
     }
 
     async fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>, BrokerError> {

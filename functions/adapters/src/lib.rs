@@ -28,6 +28,7 @@ pub mod dynamodb;
 pub mod ecs;
 pub mod fleet;
 pub mod kafka;
+pub mod kafka_wire;
 pub mod monitor_state;
 pub mod secrets;
 pub mod sink_table;
