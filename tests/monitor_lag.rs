@@ -72,7 +72,12 @@ async fn the_brokers_tls_listener_gives_partition_ends_and_the_oldest_waiting_re
     let sum: i64 = ends.values().map(|e| e.latest - e.earliest).sum();
     assert_eq!(sum, 3, "{ends:?}");
     let (&(ref t, partition), e) = ends.iter().find(|(_, e)| e.latest > 0).unwrap();
-    let at = brokers.timestamp_at(t, partition, e.earliest).await.unwrap().unwrap();
+    let at = brokers
+        .timestamps_at(&[(t.clone(), partition, e.earliest)])
+        .await
+        .remove(0)
+        .unwrap()
+        .unwrap();
     assert!(
         (before - 1_000..=after).contains(&at),
         "{at} not within [{before}, {after}]"
@@ -108,8 +113,9 @@ async fn the_lag_in_time_is_read_from_batches_of_every_compression_codec() {
             .expect("a partition with records");
         // The middle of a batch: the record is inside the compressed part.
         let at = brokers
-            .timestamp_at(t, partition, e.earliest + 25)
+            .timestamps_at(&[(t.clone(), partition, e.earliest + 25)])
             .await
+            .remove(0)
             .unwrap_or_else(|e| panic!("{codec}: {}", connector_core::error_chain(&e)));
         let at = at.unwrap_or_else(|| panic!("{codec}: no timestamp for a record that exists"));
         assert!(
@@ -469,9 +475,10 @@ impl Partitioned {
 /// The tests that put a proxy on the broker's DELAYED listener, one at a time.
 static DELAYED_LISTENER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A connector's partitions' ends are read in one ListOffsets per broker and end, and the
-/// metadata once for every connector of the run (rskafka sent two ListOffsets per partition,
-/// each after a metadata request of its own).
+/// A connector's partitions' ends are read in one ListOffsets per broker and end, its waiting
+/// partitions' oldest records in one Fetch per broker, and the metadata once for every
+/// connector of the run (rskafka sent two ListOffsets and a Fetch per partition, each after a
+/// metadata request of its own).
 #[tokio::test]
 async fn a_connectors_partition_ends_are_read_in_one_request_per_broker_and_end() {
     use connector_tests::proxy::{KafkaFaults, KafkaProxy};
@@ -499,6 +506,22 @@ async fn a_connectors_partition_ends_are_read_in_one_request_per_broker_and_end(
         (Some(&1), Some(&2)),
         "one broker: one metadata request, one ListOffsets per end: {calls:?}"
     );
+    // The oldest waiting records' timestamps: one Fetch for the broker's three partitions.
+    let wanted: Vec<(String, i32, i64)> = ends
+        .iter()
+        .filter(|(_, e)| e.latest > e.earliest)
+        .map(|((t, p), e)| (t.clone(), *p, e.earliest))
+        .collect();
+    let stamps = brokers.timestamps_at(&wanted).await;
+    assert!(
+        stamps.iter().all(|s| matches!(s, Ok(Some(_)))),
+        "{:?}",
+        stamps
+            .iter()
+            .map(|s| s.as_ref().map_err(|e| connector_core::error_chain(e)))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(proxy.calls().get("Fetch"), Some(&1), "{:?}", proxy.calls());
     // Another connector's topic in the same run: the metadata already names it.
     assert_eq!(brokers.ends(std::slice::from_ref(&other.topic)).await.unwrap().len(), 3);
     let calls = proxy.calls();

@@ -36,16 +36,49 @@ pub const REQUESTS_IN_FLIGHT: usize = 16;
 /// broker answers one connection's requests in turn).
 pub const BROKER_REQUESTS_IN_FLIGHT: usize = 4;
 
+/// Lag Fetches in flight at once to one broker, on connections apart from ListOffsets'.
+pub const BROKER_FETCHES_IN_FLIGHT: usize = 4;
+
 /// Kafka's error codes that say the metadata was stale: unknown topic or partition, leader not
 /// available, not the leader, fenced or unknown leader epoch.
 const STALE_LEADER: [i16; 5] = [3, 5, 6, 74, 75];
 
-/// One broker's connections for ListOffsets.
+/// One broker's connections: a lane for ListOffsets, another for Fetch, so that a broker
+/// hanging on Fetch does not hold back the lag in records.
 struct BrokerPool {
     host: String,
     port: i32,
+    offsets: Lane,
+    fetches: Lane,
+}
+
+/// Connections of one kind to one broker, and how many may be in use at once.
+struct Lane {
     slots: Semaphore,
     idle: Mutex<Vec<Conn>>,
+}
+
+impl Lane {
+    fn new(slots: usize) -> Self {
+        Lane {
+            slots: Semaphore::new(slots),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A request to one broker.
+enum Ask<'a> {
+    /// ListOffsets at an end.
+    Offsets(&'a [(String, i32)], i64),
+    /// Fetch, for the first record's timestamp at each offset.
+    Stamps(&'a [(String, i32, i64)]),
+}
+
+/// Its answer.
+enum Answer {
+    Offsets(Vec<crate::kafka_wire::Offset>),
+    Stamps(Vec<crate::kafka_wire::Stamped>),
 }
 
 /// The lag's Fetches (the oldest waiting record's timestamp) in flight at once per cluster, in
@@ -169,18 +202,15 @@ impl KafkaBrokers {
         }
     }
 
-    /// Runs `call` within the timeout once one of the cluster's request slots `slots` is free
-    /// (`None`: the caller holds one). The wait for a slot is not the broker's fault, so it is
-    /// not in the timeout; the caller's deadline bounds it.
-    async fn slotted<T, F>(&self, slots: Option<&Semaphore>, what: String, call: F) -> Result<T, BrokerError>
+    /// Runs an rskafka call within the timeout once one of the cluster's request slots is
+    /// free. The wait for a slot is not the broker's fault, so it is not in the timeout; the
+    /// caller's deadline bounds it.
+    async fn slotted<T, F>(&self, what: String, call: F) -> Result<T, BrokerError>
     where
         F: Future<Output = Result<T, rskafka::client::error::Error>>,
     {
-        // The semaphores are never closed.
-        let _slot = match slots {
-            Some(slots) => Some(slots.acquire().await),
-            None => None,
-        };
+        // The semaphore is never closed.
+        let _slot = self.in_flight.acquire().await;
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.error(what, e)),
@@ -195,7 +225,7 @@ impl KafkaBrokers {
     where
         F: Future<Output = Result<T, rskafka::client::error::Error>>,
     {
-        let out = self.slotted(Some(&self.in_flight), what, call).await;
+        let out = self.slotted(what, call).await;
         if out.is_err() {
             *self.client.lock().await = None;
             self.partitions.lock().await.clear();
@@ -206,17 +236,11 @@ impl KafkaBrokers {
     /// [`Self::slotted`] for a call to one partition's leader: when it fails, only that
     /// partition's client is dropped (its leader is found again next time), so one partition's
     /// hung broker does not cost the others their connections.
-    async fn on_partition<T, F>(
-        &self,
-        slots: Option<&Semaphore>,
-        (topic, partition): (&str, i32),
-        what: String,
-        call: F,
-    ) -> Result<T, BrokerError>
+    async fn on_partition<T, F>(&self, (topic, partition): (&str, i32), what: String, call: F) -> Result<T, BrokerError>
     where
         F: Future<Output = Result<T, rskafka::client::error::Error>>,
     {
-        let out = self.slotted(slots, what, call).await;
+        let out = self.slotted(what, call).await;
         if out.is_err() {
             self.partitions.lock().await.remove(&(topic.to_string(), partition));
         }
@@ -302,8 +326,59 @@ impl KafkaBrokers {
         Err(last)
     }
 
-    /// The offsets at `at` of `partitions`, all led by broker `node`: one request, on one of
-    /// the broker's connections.
+    /// One request to broker `node`, on one of its connections of the request's lane.
+    async fn on_broker(&self, meta: &Metadata, node: i32, what: String, ask: Ask<'_>) -> Result<Answer, BrokerError> {
+        let pool = {
+            let mut pools = self.pools.lock().await;
+            match pools.get(&node) {
+                Some(pool) => Arc::clone(pool),
+                None => {
+                    let Some((host, port)) = meta.brokers.get(&node).cloned() else {
+                        return Err(self.error(what, format!("the metadata names no broker {node}")));
+                    };
+                    let pool = Arc::new(BrokerPool {
+                        host,
+                        port,
+                        offsets: Lane::new(BROKER_REQUESTS_IN_FLIGHT),
+                        fetches: Lane::new(BROKER_FETCHES_IN_FLIGHT),
+                    });
+                    pools.insert(node, Arc::clone(&pool));
+                    pool
+                }
+            }
+        };
+        let lane = match ask {
+            Ask::Offsets(..) => &pool.offsets,
+            Ask::Stamps(_) => &pool.fetches,
+        };
+        // The semaphore is never closed.
+        let _slot = lane.slots.acquire().await;
+        // A Fetch that queued here behind a hung one is not sent.
+        if let (Ask::Stamps(_), Some(earlier)) = (&ask, self.fetch_hung()) {
+            return Err(self.error(
+                what,
+                format!("not tried: a Fetch got no answer moments ago ({earlier})"),
+            ));
+        }
+        let idle = lane.idle.lock().await.pop();
+        let asked = async {
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => Conn::connect(&pool.host, pool.port, self.tls.as_ref()).await?,
+            };
+            let answer = match ask {
+                Ask::Offsets(partitions, at) => Answer::Offsets(conn.list_offsets(partitions, at).await?),
+                Ask::Stamps(wanted) => Answer::Stamps(conn.first_timestamps(wanted).await?),
+            };
+            Ok((conn, answer))
+        };
+        // A connection that failed is dropped; a good one goes back for the next request.
+        let (conn, answer) = self.wire(what, asked).await?;
+        lane.idle.lock().await.push(conn);
+        Ok(answer)
+    }
+
+    /// The offsets at `at` of `partitions`, all led by broker `node`: one request.
     async fn offsets_on(
         &self,
         meta: &Metadata,
@@ -316,40 +391,109 @@ impl KafkaBrokers {
             "cannot read the {which} offsets of {} partition(s) from broker {node}",
             partitions.len()
         );
-        let pool = {
-            let mut pools = self.pools.lock().await;
-            match pools.get(&node) {
-                Some(pool) => Arc::clone(pool),
-                None => {
-                    let Some((host, port)) = meta.brokers.get(&node).cloned() else {
-                        return Err(self.error(what, format!("the metadata names no broker {node}")));
+        match self.on_broker(meta, node, what, Ask::Offsets(partitions, at)).await? {
+            Answer::Offsets(offsets) => Ok(offsets),
+            Answer::Stamps(_) => unreachable!("ListOffsets is answered by offsets"),
+        }
+    }
+
+    /// The first timestamps at `wanted` (partitions broker `node` leads): one Fetch, and one more
+    /// for each partition whose first batch did not come whole beside the others. A Fetch that
+    /// gets no answer stops the cluster's lag Fetches for [`FETCH_COOL_OFF`].
+    async fn stamps_on(
+        &self,
+        meta: &Metadata,
+        node: i32,
+        wanted: &[(String, i32, i64)],
+    ) -> Vec<Result<Option<i64>, BrokerError>> {
+        let mut out: Vec<Option<Result<Option<i64>, BrokerError>>> = wanted.iter().map(|_| None).collect();
+        let mut ask: Vec<usize> = (0..wanted.len()).collect();
+        // At most twice: together, then each partition that did not come whole, alone.
+        for round in 0..2 {
+            if ask.is_empty() {
+                break;
+            }
+            let subsets: Vec<Vec<usize>> = if round == 0 {
+                vec![ask.clone()]
+            } else {
+                ask.iter().map(|i| vec![*i]).collect()
+            };
+            let mut again = Vec::new();
+            for subset in subsets {
+                let asked: Vec<(String, i32, i64)> = subset.iter().map(|i| wanted[*i].clone()).collect();
+                let what = format!(
+                    "cannot read the oldest waiting record of {} from broker {node}",
+                    asked
+                        .iter()
+                        .map(|(t, p, o)| format!("{t}-{p}@{o}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                // A cluster slot first, then the latch: Fetches queued behind a hung one are
+                // not sent.
+                let _slot = self.fetch_slots.acquire().await;
+                if let Some(earlier) = self.fetch_hung() {
+                    for i in &subset {
+                        let why = format!("not tried: a Fetch got no answer moments ago ({earlier})");
+                        out[*i] = Some(Err(self.error(what.clone(), why)));
+                    }
+                    continue;
+                }
+                let stamps = match self.on_broker(meta, node, what.clone(), Ask::Stamps(&asked)).await {
+                    Ok(Answer::Stamps(stamps)) => stamps,
+                    Ok(Answer::Offsets(_)) => unreachable!("Fetch is answered by records"),
+                    Err(e) => {
+                        if e.source.downcast_ref::<NoAnswer>().is_some() {
+                            *self.fetch_hung.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some((std::time::Instant::now(), e.what.clone()));
+                        }
+                        let why = connector_core::error_chain(&e);
+                        for i in &subset {
+                            out[*i] = Some(Err(self.error(what.clone(), why.clone())));
+                        }
+                        continue;
+                    }
+                };
+                for i in subset {
+                    let (topic, partition, offset) = &wanted[i];
+                    let Some(s) = stamps.iter().find(|s| &s.topic == topic && s.partition == *partition) else {
+                        out[i] = Some(Err(self.error(what.clone(), "the broker's answer left it out")));
+                        continue;
                     };
-                    let pool = Arc::new(BrokerPool {
-                        host,
-                        port,
-                        slots: Semaphore::new(BROKER_REQUESTS_IN_FLIGHT),
-                        idle: Mutex::new(Vec::new()),
+                    out[i] = Some(match (&s.timestamp, s.error) {
+                        (_, e) if STALE_LEADER.contains(&e) => {
+                            *self.metadata.lock().await = None;
+                            Err(self.error(
+                                what.clone(),
+                                format!("broker {node} no longer leads it (Kafka error {e}); the next run asks the new leader"),
+                            ))
+                        }
+                        (_, e) if e != 0 => {
+                            Err(self.error(what.clone(), format!("the broker answered Kafka error {e}")))
+                        }
+                        (Err(why), _) => Err(self.error(what.clone(), why.clone())),
+                        // Records wait, but their batch did not come whole beside the others.
+                        (Ok(None), _) if round == 0 && s.high_watermark > *offset => {
+                            again.push(i);
+                            continue;
+                        }
+                        (Ok(at), _) => Ok(*at),
                     });
-                    pools.insert(node, Arc::clone(&pool));
-                    pool
                 }
             }
-        };
-        // The semaphore is never closed.
-        let _slot = pool.slots.acquire().await;
-        let idle = pool.idle.lock().await.pop();
-        let asked = async {
-            let mut conn = match idle {
-                Some(conn) => conn,
-                None => Conn::connect(&pool.host, pool.port, self.tls.as_ref()).await?,
-            };
-            let offsets = conn.list_offsets(partitions, at).await?;
-            Ok((conn, offsets))
-        };
-        // A connection that failed is dropped; a good one goes back for the next request.
-        let (conn, offsets) = self.wire(what, asked).await?;
-        pool.idle.lock().await.push(conn);
-        Ok(offsets)
+            ask = again;
+        }
+        out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
+    }
+
+    /// The Fetch that last got no answer, while the cool-off after it lasts.
+    fn fetch_hung(&self) -> Option<String> {
+        self.fetch_hung
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|(at, _)| at.elapsed() < FETCH_COOL_OFF)
+            .map(|(_, what)| what)
     }
 
     /// The ends of `topics`' partitions from `meta`'s leaders, or `None` when a broker says the
@@ -462,48 +606,53 @@ impl Brokers for KafkaBrokers {
         Ok(self.metadata(&[]).await?.topics.keys().cloned().collect())
     }
 
-    async fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>, BrokerError> {
-        let what = format!("cannot read the record at {topic}-{partition}@{offset}");
-        // A slot first, then the latch: Fetches that queued behind hung ones are not sent.
-        let _slot = self.fetch_slots.acquire().await;
-        let hung = self
-            .fetch_hung
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .filter(|(at, _)| at.elapsed() < FETCH_COOL_OFF);
-        if let Some((_, earlier)) = hung {
-            return Err(self.error(
-                what,
-                format!("not tried: a Fetch got no answer moments ago ({earlier})"),
-            ));
-        }
-        // A record batch is returned whole: 1 MiB covers one.
-        let records = match self.fetch_in(None, what, topic, partition, offset, 1_048_576).await {
-            Ok(records) => records,
+    async fn timestamps_at(&self, wanted: &[(String, i32, i64)]) -> Vec<Result<Option<i64>, BrokerError>> {
+        let mut topics: Vec<String> = wanted.iter().map(|(t, _, _)| t.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        let meta = match self.metadata(&topics).await {
+            Ok(meta) => meta,
             Err(e) => {
-                if e.source.downcast_ref::<NoAnswer>().is_some() {
-                    *self.fetch_hung.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some((std::time::Instant::now(), e.what.clone()));
-                }
-                return Err(e);
+                let why = connector_core::error_chain(&e);
+                return wanted
+                    .iter()
+                    .map(|_| Err(self.error(e.what.clone(), why.clone())))
+                    .collect();
             }
         };
-        Ok(records
-            .iter()
-            .filter(|r| r.offset >= offset)
-            .min_by_key(|r| r.offset)
-            .map(|r| r.record.timestamp.timestamp_millis()))
+        let mut out: Vec<Result<Option<i64>, BrokerError>> = wanted.iter().map(|_| Ok(None)).collect();
+        let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+        for (i, (topic, partition, offset)) in wanted.iter().enumerate() {
+            match meta.topics.get(topic).and_then(|ps| ps.get(partition)) {
+                Some(leader) if *leader >= 0 => by_leader.entry(*leader).or_default().push(i),
+                _ => {
+                    out[i] = Err(self.error(
+                        format!("cannot read the record at {topic}-{partition}@{offset}"),
+                        "no leader for it in the metadata",
+                    ))
+                }
+            }
+        }
+        // Every broker at once, each one Fetch for all its partitions.
+        let reads = by_leader.iter().map(|(node, indices)| {
+            let asked: Vec<(String, i32, i64)> = indices.iter().map(|i| wanted[*i].clone()).collect();
+            let meta = &meta;
+            async move { (indices, self.stamps_on(meta, *node, &asked).await) }
+        });
+        for (indices, stamps) in futures_util::future::join_all(reads).await {
+            for (i, stamp) in indices.iter().zip(stamps) {
+                out[*i] = stamp;
+            }
+        }
+        out
     }
 }
 
 impl KafkaBrokers {
     /// The records of `topic`-`partition` from `offset`, up to `max_bytes` (a batch is returned
-    /// whole even when larger), in the request slots `slots`. No waiting for more: the callers
-    /// read what exists.
+    /// whole even when larger). No waiting for more: the callers read what exists.
     async fn fetch_in(
         &self,
-        slots: Option<&Semaphore>,
         what: String,
         topic: &str,
         partition: i32,
@@ -512,12 +661,7 @@ impl KafkaBrokers {
     ) -> Result<Vec<rskafka::record::RecordAndOffset>, BrokerError> {
         let pc = self.partition(topic, partition).await?;
         let fetched = self
-            .on_partition(
-                slots,
-                (topic, partition),
-                what,
-                pc.fetch_records(offset, 1..max_bytes, 100),
-            )
+            .on_partition((topic, partition), what, pc.fetch_records(offset, 1..max_bytes, 100))
             .await?;
         Ok(fetched.0)
     }
@@ -576,7 +720,7 @@ impl TopicReader for KafkaBrokers {
     async fn fetch(&self, topic: &str, partition: i32, offset: i64) -> Result<Vec<SourceRecord>, ReadError> {
         let what = format!("cannot read {topic}-{partition} from offset {offset}");
         let records = self
-            .fetch_in(Some(&self.in_flight), what, topic, partition, offset, FETCH_BYTES)
+            .fetch_in(what, topic, partition, offset, FETCH_BYTES)
             .await
             .map_err(unavailable)?;
         let mut records: Vec<SourceRecord> = records

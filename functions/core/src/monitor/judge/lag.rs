@@ -50,14 +50,13 @@ pub trait Brokers: Send + Sync {
     ) -> impl Future<Output = Result<BTreeMap<(String, i32), PartitionEnds>, BrokerError>> + Send;
     /// The names of every topic on the brokers (for a `topics.regex` connector).
     fn topics(&self) -> impl Future<Output = Result<Vec<String>, BrokerError>> + Send;
-    /// The timestamp (ms since the epoch) of the record at `offset`, or of the first after it
-    /// when it was compacted away; `None` when there is none.
-    fn timestamp_at(
+    /// For each (topic, partition, offset) of `wanted`, in its order: the timestamp (ms since
+    /// the epoch) of the record at `offset`, or of the first after it when it was compacted
+    /// away; `None` when there is none.
+    fn timestamps_at(
         &self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-    ) -> impl Future<Output = Result<Option<i64>, BrokerError>> + Send;
+        wanted: &[(String, i32, i64)],
+    ) -> impl Future<Output = Vec<Result<Option<i64>, BrokerError>>> + Send;
 }
 
 /// No brokers: the type of a monitor that measures no lag.
@@ -73,8 +72,8 @@ impl Brokers for NoBrokers {
         Ok(Vec::new())
     }
 
-    async fn timestamp_at(&self, _topic: &str, _partition: i32, _offset: i64) -> Result<Option<i64>, BrokerError> {
-        Ok(None)
+    async fn timestamps_at(&self, wanted: &[(String, i32, i64)]) -> Vec<Result<Option<i64>, BrokerError>> {
+        wanted.iter().map(|_| Ok(None)).collect()
     }
 }
 
@@ -231,9 +230,6 @@ pub enum MeasureError {
     Brokers(#[source] BrokerError),
 }
 
-/// Fetches of one connector's oldest waiting records in flight at once.
-const FETCHES_IN_FLIGHT: usize = 6;
-
 /// Measures one sink connector's lag as of `now`: its committed offsets from the worker, its
 /// topics' ends (from `config` and the commits) and the oldest waiting records' timestamps from
 /// the brokers. The monitor and `connectorctl describe` both call it.
@@ -269,22 +265,23 @@ pub async fn measure<A: crate::connect::ConnectApi, B: Brokers>(
     }
     let ends = brokers.ends(&topics).await.map_err(MeasureError::Brokers)?;
     let mut partitions = partition_lags(&committed, &ends, Consumer::starts_at_latest(config));
-    // The oldest waiting records' timestamps, a few Fetches at once: a broker that hangs costs
-    // one timeout, not one per partition. Without one the lag in records still stands; the lag
-    // in time is left unknown, and why is kept (a broker failing Fetch is reported).
-    use futures_util::{StreamExt, stream};
-    let ages: Vec<(usize, Result<Option<i64>, BrokerError>)> = stream::iter(
-        partitions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.records > 0)
-            .map(|(i, p)| (i, p.topic.clone(), p.partition, p.position)),
-    )
-    .map(|(i, topic, partition, position)| async move { (i, brokers.timestamp_at(&topic, partition, position).await) })
-    .buffer_unordered(FETCHES_IN_FLIGHT)
-    .collect()
-    .await;
-    for (i, age) in ages {
+    // The oldest waiting records' timestamps, asked together (the brokers group them by
+    // leader). Without one the lag in records still stands; the lag in time is left unknown,
+    // and why is kept (a broker failing Fetch is reported).
+    let waiting: Vec<usize> = (0..partitions.len()).filter(|i| partitions[*i].records > 0).collect();
+    let wanted: Vec<(String, i32, i64)> = waiting
+        .iter()
+        .map(|i| {
+            let p = &partitions[*i];
+            (p.topic.clone(), p.partition, p.position)
+        })
+        .collect();
+    let ages = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        brokers.timestamps_at(&wanted).await
+    };
+    for (i, age) in waiting.into_iter().zip(ages) {
         match age {
             Ok(at) => partitions[i].oldest_waiting_at = at,
             Err(e) => partitions[i].age_unknown = Some(crate::error_chain(&e)),
