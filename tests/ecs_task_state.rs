@@ -67,6 +67,22 @@ impl Ecs {
             .unwrap()
     }
 
+    /// What an invocation cut between its claim and its page leaves: the (one) incident
+    /// claimed, its page unsent.
+    async fn cut_before_sending(&self) {
+        use connector_core::monitor::ports::MonitorStore;
+        let stored = self.store.load(CLUSTER).await.unwrap();
+        let open = stored.incidents.values().next().expect("claimed");
+        let mut incident = open.value.clone();
+        incident.unsent = true;
+        assert!(
+            self.store
+                .update_incident(CLUSTER, &incident, open.version)
+                .await
+                .unwrap()
+        );
+    }
+
     /// (subject, state attribute, body) of every alert so far.
     async fn alerts(&self) -> Vec<(String, String, String)> {
         read_alerts(&self.sdk, &self.queue)
@@ -303,17 +319,7 @@ async fn an_ecs_stop_page_a_cut_invocation_claimed_but_never_sent_is_sent_when_a
     let ecs = Ecs::new().await;
     assert_eq!(ecs.send("task-stopped-oom-killed.json", T0).await["alerted"], true);
     assert_eq!(ecs.alerts().await.len(), 1);
-    // What a cut invocation leaves: the claim, its page unsent.
-    let stored = ecs.store.load(CLUSTER).await.unwrap();
-    let open = stored.incidents.values().next().expect("claimed");
-    let mut incident = open.value.clone();
-    incident.unsent = true;
-    assert!(
-        ecs.store
-            .update_incident(CLUSTER, &incident, open.version)
-            .await
-            .unwrap()
-    );
+    ecs.cut_before_sending().await;
     let soon = ecs.send("task-stopped-oom-killed.json", T0 + 60_000).await;
     assert_eq!(soon["alerted"], false, "an invocation may still be sending it: {soon}");
     let later = ecs.send("task-stopped-oom-killed.json", T0 + 3 * 60_000).await;
@@ -341,26 +347,12 @@ async fn an_ecs_stop_page_a_cut_invocation_claimed_but_never_sent_is_sent_when_a
 #[tokio::test]
 async fn an_alarm_page_a_cut_invocation_claimed_but_never_sent_is_sent_when_the_alarm_comes_again() {
     use connector_core::monitor::events::alarm::alarm_catalogue;
-    use connector_core::monitor::ports::MonitorStore;
     let ecs = Ecs::new().await;
     let cat = alarm_catalogue();
     let send = |file: &'static str, now: i64| ecs.alarm(&cat, file, now);
-    let cut = || async {
-        // What the cut invocation left: the claim, its page unsent.
-        let stored = ecs.store.load(CLUSTER).await.unwrap();
-        let open = stored.incidents.values().next().expect("claimed");
-        let mut incident = open.value.clone();
-        incident.unsent = true;
-        assert!(
-            ecs.store
-                .update_incident(CLUSTER, &incident, open.version)
-                .await
-                .unwrap()
-        );
-    };
     assert_eq!(send("sink-failure-alarm.json", T0).await["alerted"], true);
     assert_eq!(ecs.alerts().await.len(), 1);
-    cut().await;
+    ecs.cut_before_sending().await;
     assert_eq!(
         send("sink-failure-alarm.json", T0 + 60_000).await["alerted"],
         false,
@@ -376,7 +368,7 @@ async fn an_alarm_page_a_cut_invocation_claimed_but_never_sent_is_sent_when_the_
         "once"
     );
 
-    cut().await;
+    ecs.cut_before_sending().await;
     let ok = send("sink-failure-ok.json", T0 + 5 * 60_000).await;
     assert_eq!(ok["resolved"], true, "{ok}");
     assert!(ecs.alerts().await.is_empty(), "never paged: nothing to resolve aloud");

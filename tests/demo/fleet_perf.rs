@@ -191,15 +191,7 @@ async fn main() {
     }
     let table = unique("fleet-monitor-state");
     create_sink_table(&sdk, &table).await;
-    let topic_arn = aws_sdk_sns::Client::new(&sdk)
-        .create_topic()
-        .name(unique("fleet-alerts"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn()
-        .unwrap()
-        .to_string();
+    let topic_arn = connector_tests::sns_topic(&sdk, "fleet-alerts").await;
     let clusters = Value::Array(clusters).to_string();
     let configs = MonitorConfig::fleet_from_lookup(|k| match k {
         "CLUSTERS" => Some(clusters.clone()),

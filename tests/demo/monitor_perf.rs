@@ -45,16 +45,7 @@ async fn main() {
     }
     let table = unique("perf-monitor-state");
     create_sink_table(&sdk, &table).await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(unique("perf-alerts"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn()
-        .unwrap()
-        .to_string();
+    let topic = connector_tests::sns_topic(&sdk, "perf-alerts").await;
     let (url, t, tb, p) = (emu.url.clone(), topic.clone(), table.clone(), prefix.clone());
     let config = MonitorConfig::from_lookup(move |k| match k {
         "CONNECT_URL" => Some(url.clone()),

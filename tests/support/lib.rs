@@ -382,10 +382,9 @@ pub struct Alert {
     pub sent_at: i64,
 }
 
-/// An SNS topic with an SQS queue subscribed to it: (topic ARN, queue URL).
-pub async fn alert_inbox(sdk: &SdkConfig, name: &str) -> (String, String) {
-    let sns = aws_sdk_sns::Client::new(sdk);
-    let topic = sns
+/// A new SNS topic named after `name`: its ARN.
+pub async fn sns_topic(sdk: &SdkConfig, name: &str) -> String {
+    aws_sdk_sns::Client::new(sdk)
         .create_topic()
         .name(unique(name))
         .send()
@@ -393,7 +392,13 @@ pub async fn alert_inbox(sdk: &SdkConfig, name: &str) -> (String, String) {
         .expect("topic")
         .topic_arn()
         .expect("arn")
-        .to_string();
+        .to_string()
+}
+
+/// An SNS topic with an SQS queue subscribed to it: (topic ARN, queue URL).
+pub async fn alert_inbox(sdk: &SdkConfig, name: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic = sns_topic(sdk, name).await;
     let queue = create_queue(sdk, &unique(&format!("{name}-inbox"))).await;
     let arn_key = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
     let attrs = aws_sdk_sqs::Client::new(sdk)
