@@ -532,6 +532,40 @@ async fn a_connectors_partition_ends_are_read_in_one_request_per_broker_and_end(
     );
 }
 
+/// A broker that restarted between two runs closed the connections the brokers' reads keep:
+/// the next reads take new ones instead of failing once on each dead one.
+#[tokio::test]
+async fn connections_a_restarted_broker_closed_are_replaced_not_failed_on() {
+    use connector_tests::proxy::{KafkaFaults, KafkaProxy};
+    let _listener = DELAYED_LISTENER.lock().await;
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
+    let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
+    let proxy = KafkaProxy::start(port, &var("KAFKA_DELAYED_LISTENER"), KafkaFaults::default()).await;
+    let topic = Partitioned::create("reconnect", 2).await;
+    topic.produce_to(1).await;
+    let brokers = KafkaBrokers::new(&format!("127.0.0.1:{port}"), None, Duration::from_secs(5));
+    let wanted = [(topic.topic.clone(), 1, 0)];
+    assert_eq!(brokers.ends(std::slice::from_ref(&topic.topic)).await.unwrap().len(), 2);
+    assert!(matches!(brokers.timestamps_at(&wanted).await[0], Ok(Some(_))));
+    proxy.cut_connections();
+    // A moment for the closes to reach the client's side.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ends = brokers.ends(std::slice::from_ref(&topic.topic)).await;
+    assert!(ends.is_ok(), "{:?}", ends.map_err(|e| connector_core::error_chain(&e)));
+    let stamps = brokers.timestamps_at(&wanted).await;
+    assert!(
+        matches!(stamps[0], Ok(Some(_))),
+        "{:?}",
+        stamps[0].as_ref().map_err(|e| connector_core::error_chain(e))
+    );
+    // A new topic: the metadata is asked again, on a new bootstrap connection too.
+    proxy.cut_connections();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let other = topic.sibling(&unique("reconnect-other"), 1).await;
+    let ends = brokers.ends(std::slice::from_ref(&other.topic)).await;
+    assert!(ends.is_ok(), "{:?}", ends.map_err(|e| connector_core::error_chain(&e)));
+}
+
 /// A broker that answers ListOffsets but never a Fetch (a proxy in front of the real one
 /// swallows Fetch requests) costs the run the lag it could not read, not its alerts: the run
 /// ends inside the Lambda's deadline with the failed connector paged, the connector whose lag

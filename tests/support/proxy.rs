@@ -94,6 +94,8 @@ pub struct KafkaFaults {
 pub struct KafkaProxy {
     accept: JoinHandle<()>,
     faults: Arc<Mutex<KafkaFaults>>,
+    /// Each change closes every connection open at the time (a broker restarted).
+    cut: tokio::sync::watch::Sender<u64>,
     calls: Arc<Mutex<BTreeMap<i16, u64>>>,
     /// Fetch requests dropped so far.
     pub swallowed: Arc<AtomicU64>,
@@ -106,24 +108,41 @@ impl KafkaProxy {
         let calls = Arc::new(Mutex::new(BTreeMap::new()));
         let faults = Arc::new(Mutex::new(faults));
         let (counter, counts, set) = (swallowed.clone(), calls.clone(), faults.clone());
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
         let accept = serve(port, target, "the Kafka proxy", move |client, server| {
             let (counter, counts, faults) = (counter.clone(), counts.clone(), set.clone());
+            let mut cuts = cuts.clone();
+            // Only cuts from now on close this connection.
+            cuts.borrow_and_update();
             async move {
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                tokio::join!(
-                    requests(client_read, server_write, faults, counter, counts),
-                    pipe(server_read, client_write, Duration::ZERO)
-                );
+                let relay = async {
+                    tokio::join!(
+                        requests(client_read, server_write, faults, counter, counts),
+                        pipe(server_read, client_write, Duration::ZERO)
+                    )
+                };
+                // Dropping the halves closes the client's connection.
+                tokio::select! {
+                    _ = relay => {}
+                    _ = cuts.changed() => {}
+                }
             }
         })
         .await;
         KafkaProxy {
             accept,
             faults,
+            cut,
             calls,
             swallowed,
         }
+    }
+
+    /// Closes every connection open now, as a broker that restarts does; new ones are taken.
+    pub fn cut_connections(&self) {
+        self.cut.send_modify(|n| *n += 1);
     }
 
     /// Changes the faults of the requests from now on, on every connection.

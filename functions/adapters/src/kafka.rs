@@ -68,6 +68,7 @@ impl Lane {
 }
 
 /// A request to one broker.
+#[derive(Clone, Copy)]
 enum Ask<'a> {
     /// ListOffsets at an end.
     Offsets(&'a [(String, i32)], i64),
@@ -293,20 +294,27 @@ impl KafkaBrokers {
         {
             return Ok(meta);
         }
-        let mut c = match conn.take() {
+        let kept = conn.take();
+        let reused = kept.is_some();
+        let mut c = match kept {
             Some(c) => c,
             None => self.wire("cannot connect".into(), self.connect_bootstrap()).await?,
         };
-        match self.wire("cannot read the metadata".into(), c.metadata()).await {
-            Ok(meta) => {
-                *conn = Some(c);
-                let meta = Arc::new(meta);
-                *self.metadata.lock().await = Some(Arc::clone(&meta));
-                Ok(meta)
-            }
-            // The connection is dropped: the next call connects afresh.
-            Err(e) => Err(e),
+        let mut asked = self.wire("cannot read the metadata".into(), c.metadata()).await;
+        // A kept connection the broker closed since (it restarted): once more on a new one.
+        if reused
+            && asked
+                .as_ref()
+                .is_err_and(|e| e.source.downcast_ref::<NoAnswer>().is_none())
+        {
+            c = self.wire("cannot connect".into(), self.connect_bootstrap()).await?;
+            asked = self.wire("cannot read the metadata".into(), c.metadata()).await;
         }
+        // On failure the connection is dropped: the next call connects afresh.
+        let meta = Arc::new(asked?);
+        *conn = Some(c);
+        *self.metadata.lock().await = Some(Arc::clone(&meta));
+        Ok(meta)
     }
 
     /// A connection to the first bootstrap broker that takes one.
@@ -361,21 +369,34 @@ impl KafkaBrokers {
             ));
         }
         let idle = lane.idle.lock().await.pop();
-        let asked = async {
-            let mut conn = match idle {
-                Some(conn) => conn,
-                None => Conn::connect(&pool.host, pool.port, self.tls.as_ref()).await?,
-            };
-            let answer = match ask {
-                Ask::Offsets(partitions, at) => Answer::Offsets(conn.list_offsets(partitions, at).await?),
-                Ask::Stamps(wanted) => Answer::Stamps(conn.first_timestamps(wanted).await?),
-            };
-            Ok((conn, answer))
-        };
+        let reused = idle.is_some();
+        let mut asked = self.wire(what.clone(), self.ask(&pool, idle, ask)).await;
+        // A kept connection the broker closed since (it restarted): once more on a new one. A
+        // timeout is not retried: the broker is slow, not gone.
+        if reused
+            && asked
+                .as_ref()
+                .is_err_and(|e| e.source.downcast_ref::<NoAnswer>().is_none())
+        {
+            asked = self.wire(what, self.ask(&pool, None, ask)).await;
+        }
         // A connection that failed is dropped; a good one goes back for the next request.
-        let (conn, answer) = self.wire(what, asked).await?;
+        let (conn, answer) = asked?;
         lane.idle.lock().await.push(conn);
         Ok(answer)
+    }
+
+    /// `ask` on `conn`, or on a new connection to the pool's broker.
+    async fn ask(&self, pool: &BrokerPool, conn: Option<Conn>, ask: Ask<'_>) -> std::io::Result<(Conn, Answer)> {
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => Conn::connect(&pool.host, pool.port, self.tls.as_ref()).await?,
+        };
+        let answer = match ask {
+            Ask::Offsets(partitions, at) => Answer::Offsets(conn.list_offsets(partitions, at).await?),
+            Ask::Stamps(wanted) => Answer::Stamps(conn.first_timestamps(wanted).await?),
+        };
+        Ok((conn, answer))
     }
 
     /// The offsets at `at` of `partitions`, all led by broker `node`: one request.
