@@ -475,17 +475,29 @@ impl Partitioned {
 /// The tests that put a proxy on the broker's DELAYED listener, one at a time.
 static DELAYED_LISTENER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A Kafka proxy with `faults` on the port the broker's DELAYED listener advertises, held for
+/// this test alone: (the hold, the proxy, its port).
+async fn delayed_proxy(
+    faults: connector_tests::proxy::KafkaFaults,
+) -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    connector_tests::proxy::KafkaProxy,
+    u16,
+) {
+    let hold = DELAYED_LISTENER.lock().await;
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
+    let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
+    let proxy = connector_tests::proxy::KafkaProxy::start(port, &var("KAFKA_DELAYED_LISTENER"), faults).await;
+    (hold, proxy, port)
+}
+
 /// A connector's partitions' ends are read in one ListOffsets per broker and end, its waiting
 /// partitions' oldest records in one Fetch per broker, and the metadata once for every
 /// connector of the run (rskafka sent two ListOffsets and a Fetch per partition, each after a
 /// metadata request of its own).
 #[tokio::test]
 async fn a_connectors_partition_ends_are_read_in_one_request_per_broker_and_end() {
-    use connector_tests::proxy::{KafkaFaults, KafkaProxy};
-    let _listener = DELAYED_LISTENER.lock().await;
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
-    let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
-    let proxy = KafkaProxy::start(port, &var("KAFKA_DELAYED_LISTENER"), KafkaFaults::default()).await;
+    let (_hold, proxy, port) = delayed_proxy(Default::default()).await;
     let topic = Partitioned::create("per-broker", 12).await;
     for partition in [0, 5, 5, 11] {
         topic.produce_to(partition).await;
@@ -536,11 +548,7 @@ async fn a_connectors_partition_ends_are_read_in_one_request_per_broker_and_end(
 /// the next reads take new ones instead of failing once on each dead one.
 #[tokio::test]
 async fn connections_a_restarted_broker_closed_are_replaced_not_failed_on() {
-    use connector_tests::proxy::{KafkaFaults, KafkaProxy};
-    let _listener = DELAYED_LISTENER.lock().await;
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
-    let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
-    let proxy = KafkaProxy::start(port, &var("KAFKA_DELAYED_LISTENER"), KafkaFaults::default()).await;
+    let (_hold, proxy, port) = delayed_proxy(Default::default()).await;
     let topic = Partitioned::create("reconnect", 2).await;
     topic.produce_to(1).await;
     let brokers = KafkaBrokers::new(&format!("127.0.0.1:{port}"), None, Duration::from_secs(5));
@@ -572,15 +580,11 @@ async fn connections_a_restarted_broker_closed_are_replaced_not_failed_on() {
 /// hung reported `unjudged`, and the other connector's lag judged.
 #[tokio::test]
 async fn a_broker_hanging_on_fetch_costs_the_run_its_lag_not_its_alerts() {
-    use connector_tests::proxy::{KafkaFaults, KafkaProxy};
-    let _listener = DELAYED_LISTENER.lock().await;
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through scripts/test"));
-    let port: u16 = var("KAFKA_DELAY_PROXY_PORT").parse().unwrap();
-    let faults = KafkaFaults {
+    let faults = connector_tests::proxy::KafkaFaults {
         hang_fetch: true,
         ..Default::default()
     };
-    let proxy = KafkaProxy::start(port, &var("KAFKA_DELAYED_LISTENER"), faults).await;
+    let (_hold, proxy, port) = delayed_proxy(faults).await;
 
     // Twelve partitions with a record each, read by a sink that fails as it starts: nothing
     // committed, every partition waits, and the age of each oldest record needs a Fetch.
