@@ -97,6 +97,19 @@ const FETCH_COOL_OFF: Duration = Duration::from_secs(30);
 #[error("no answer within {0} s")]
 struct NoAnswer(f64);
 
+/// Whether the broker let `e`'s call time out (rather than refuse or close it).
+fn timed_out(e: &BrokerError) -> bool {
+    e.source.downcast_ref::<NoAnswer>().is_some()
+}
+
+/// `e` again, for another of the partitions one failed request stood for.
+fn repeated(e: &BrokerError) -> BrokerError {
+    BrokerError {
+        what: e.what.clone(),
+        source: connector_core::error_chain(e.source.as_ref()).into(),
+    }
+}
+
 /// The brokers of one cluster. The connections, the metadata (each partition's leader) and
 /// each Fetch partition's client are made on first use and kept while they work: a warm
 /// function's runs find them ready, and a failed call drops what it went through.
@@ -203,12 +216,13 @@ impl KafkaBrokers {
         }
     }
 
-    /// Runs an rskafka call within the timeout once one of the cluster's request slots is
-    /// free. The wait for a slot is not the broker's fault, so it is not in the timeout; the
-    /// caller's deadline bounds it.
-    async fn slotted<T, F>(&self, what: String, call: F) -> Result<T, BrokerError>
+    /// Runs a call (rskafka's or ours, `kafka_wire`) within the timeout once one of the
+    /// cluster's request slots is free. The wait for a slot is not the broker's fault, so it is
+    /// not in the timeout; the caller's deadline bounds it.
+    async fn slotted<T, E, F>(&self, what: String, call: F) -> Result<T, BrokerError>
     where
-        F: Future<Output = Result<T, rskafka::client::error::Error>>,
+        E: Into<connector_core::sink::ports::BoxError>,
+        F: Future<Output = Result<T, E>>,
     {
         // The semaphore is never closed.
         let _slot = self.in_flight.acquire().await;
@@ -267,17 +281,6 @@ impl KafkaBrokers {
         Ok(pc)
     }
 
-    /// Runs one call of ours (`kafka_wire`) within the timeout, in a cluster request slot.
-    async fn wire<T>(&self, what: String, call: impl Future<Output = std::io::Result<T>>) -> Result<T, BrokerError> {
-        // The semaphore is never closed.
-        let _slot = self.in_flight.acquire().await;
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.error(what, e)),
-            Err(_) => Err(self.error(what, NoAnswer(self.timeout.as_secs_f64()))),
-        }
-    }
-
     /// The metadata: every topic, its partitions and their leaders, and the brokers. Kept until
     /// a topic asked for is not in it (created since), a leader moved or a call failed, so that
     /// a run's connectors share one metadata request.
@@ -298,17 +301,13 @@ impl KafkaBrokers {
         let reused = kept.is_some();
         let mut c = match kept {
             Some(c) => c,
-            None => self.wire("cannot connect".into(), self.connect_bootstrap()).await?,
+            None => self.slotted("cannot connect".into(), self.connect_bootstrap()).await?,
         };
-        let mut asked = self.wire("cannot read the metadata".into(), c.metadata()).await;
+        let mut asked = self.slotted("cannot read the metadata".into(), c.metadata()).await;
         // A kept connection the broker closed since (it restarted): once more on a new one.
-        if reused
-            && asked
-                .as_ref()
-                .is_err_and(|e| e.source.downcast_ref::<NoAnswer>().is_none())
-        {
-            c = self.wire("cannot connect".into(), self.connect_bootstrap()).await?;
-            asked = self.wire("cannot read the metadata".into(), c.metadata()).await;
+        if reused && asked.as_ref().is_err_and(|e| !timed_out(e)) {
+            c = self.slotted("cannot connect".into(), self.connect_bootstrap()).await?;
+            asked = self.slotted("cannot read the metadata".into(), c.metadata()).await;
         }
         // On failure the connection is dropped: the next call connects afresh.
         let meta = Arc::new(asked?);
@@ -370,15 +369,11 @@ impl KafkaBrokers {
         }
         let idle = lane.idle.lock().await.pop();
         let reused = idle.is_some();
-        let mut asked = self.wire(what.clone(), self.ask(&pool, idle, ask)).await;
+        let mut asked = self.slotted(what.clone(), self.ask(&pool, idle, ask)).await;
         // A kept connection the broker closed since (it restarted): once more on a new one. A
         // timeout is not retried: the broker is slow, not gone.
-        if reused
-            && asked
-                .as_ref()
-                .is_err_and(|e| e.source.downcast_ref::<NoAnswer>().is_none())
-        {
-            asked = self.wire(what, self.ask(&pool, None, ask)).await;
+        if reused && asked.as_ref().is_err_and(|e| !timed_out(e)) {
+            asked = self.slotted(what, self.ask(&pool, None, ask)).await;
         }
         // A connection that failed is dropped; a good one goes back for the next request.
         let (conn, answer) = asked?;
@@ -450,27 +445,19 @@ impl KafkaBrokers {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                // A cluster slot first, then the latch: Fetches queued behind a hung one are
-                // not sent.
+                // The latch is checked once both slots are held (in on_broker): Fetches queued
+                // behind a hung one are not sent.
                 let _slot = self.fetch_slots.acquire().await;
-                if let Some(earlier) = self.fetch_hung() {
-                    for i in &subset {
-                        let why = format!("not tried: a Fetch got no answer moments ago ({earlier})");
-                        out[*i] = Some(Err(self.error(what.clone(), why)));
-                    }
-                    continue;
-                }
                 let stamps = match self.on_broker(meta, node, what.clone(), Ask::Stamps(&asked)).await {
                     Ok(Answer::Stamps(stamps)) => stamps,
                     Ok(Answer::Offsets(_)) => unreachable!("Fetch is answered by records"),
                     Err(e) => {
-                        if e.source.downcast_ref::<NoAnswer>().is_some() {
+                        if timed_out(&e) {
                             *self.fetch_hung.lock().unwrap_or_else(|e| e.into_inner()) =
                                 Some((std::time::Instant::now(), e.what.clone()));
                         }
-                        let why = connector_core::error_chain(&e);
                         for i in &subset {
-                            out[*i] = Some(Err(self.error(what.clone(), why.clone())));
+                            out[*i] = Some(Err(repeated(&e)));
                         }
                         continue;
                     }
@@ -634,11 +621,7 @@ impl Brokers for KafkaBrokers {
         let meta = match self.metadata(&topics).await {
             Ok(meta) => meta,
             Err(e) => {
-                let why = connector_core::error_chain(&e);
-                return wanted
-                    .iter()
-                    .map(|_| Err(self.error(e.what.clone(), why.clone())))
-                    .collect();
+                return wanted.iter().map(|_| Err(repeated(&e))).collect();
             }
         };
         let mut out: Vec<Result<Option<i64>, BrokerError>> = wanted.iter().map(|_| Ok(None)).collect();
