@@ -401,6 +401,40 @@ async fn create_topic(client: &rskafka::client::Client, name: &str, partitions: 
         .create_topic(name, partitions, 1, 10_000)
         .await
         .unwrap();
+    wait_served(client, name, partitions).await;
+}
+
+async fn wait_served(client: &rskafka::client::Client, name: &str, partitions: i32) {
+    // The broker names a new topic's leaders a moment before it serves their offsets; a test
+    // that counts requests must not count the adapter's retry over that moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for partition in 0..partitions {
+        loop {
+            let served = match client
+                .partition_client(name, partition, rskafka::client::partition::UnknownTopicHandling::Error)
+                .await
+            {
+                // rskafka retries on its own; the bound keeps the deadline below ours.
+                Ok(p) => matches!(
+                    tokio::time::timeout(
+                        Duration::from_secs(5),
+                        p.get_offset(rskafka::client::partition::OffsetAt::Latest)
+                    )
+                    .await,
+                    Ok(Ok(_))
+                ),
+                Err(_) => false,
+            };
+            if served {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}[{partition}] was created but its offsets were not served within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// A topic of `partitions` partitions, made on the broker's plain listener, into which a test
@@ -442,7 +476,7 @@ impl Partitioned {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             match controller.create_topic(&self.topic, partitions, 1, 10_000).await {
-                Ok(()) => return,
+                Ok(()) => return wait_served(&self.client, &self.topic, partitions).await,
                 Err(e) => assert!(
                     std::time::Instant::now() < deadline,
                     "{} was not created again within 30 s of its deletion: {e}",
