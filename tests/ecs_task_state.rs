@@ -487,6 +487,32 @@ async fn a_connector_unhealthy_alarm_does_not_page_again_for_what_the_monitor_pa
     assert!(ecs.alerts().await.is_empty());
 }
 
+/// The connector-unhealthy alarm counts missing data as breaching (a worker that is down emits
+/// nothing): while the monitor's worker-unreachable incident is open, the alarm of each connector
+/// is recorded under it instead of paging once more per connector.
+#[tokio::test]
+async fn a_connector_unhealthy_alarm_while_the_worker_is_down_is_covered_by_worker_unreachable() {
+    use connector_core::monitor::alerting::alert::opening;
+    use connector_core::monitor::events::alarm::alarm_catalogue;
+    use connector_core::monitor::judge::finding::{Category, Finding};
+    use connector_core::monitor::ports::MonitorStore;
+    let ecs = Ecs::new().await;
+    let cat = alarm_catalogue();
+    let down = Finding::new(Category::WorkerUnreachable, "No Kafka Connect worker answers");
+    let monitors = opening(CLUSTER, &down, T0).incident;
+    assert!(ecs.store.open_incident(CLUSTER, &monitors).await.unwrap());
+    let covered = ecs.alarm(&cat, "connector-unhealthy-alarm.json", T0 + 600_000).await;
+    assert_eq!(
+        (covered["alerted"].as_bool(), covered["coveredBy"].as_str()),
+        (Some(false), Some(monitors.key.as_str())),
+        "{covered}"
+    );
+    assert!(
+        ecs.alerts().await.is_empty(),
+        "one page for the worker, none per connector"
+    );
+}
+
 #[tokio::test]
 async fn an_undecodable_connector_state_is_replaced_instead_of_blocking_its_connector() {
     use aws_sdk_dynamodb::types::AttributeValue as A;
@@ -609,5 +635,40 @@ async fn the_spot_notice_alerts_once_and_its_stop_two_minutes_later_is_the_same_
         (open.len(), open[0].stops, open[0].recovering_since),
         (1, 1, None),
         "one stop, not recovering: {open:?}"
+    );
+}
+
+/// With a warning topic, a critical stop pages on the alert topic and a warning one (a Spot
+/// interruption) goes to the warning topic alone: the person paged is not woken for warnings.
+#[tokio::test]
+async fn critical_alerts_go_to_the_alert_topic_and_warnings_to_the_warning_topic() {
+    let mut ecs = Ecs::new().await;
+    let (warning_topic, warning_queue) = alert_inbox(&ecs.sdk, "ecs-warnings").await;
+    ecs.config.warning_topic_arn = Some(warning_topic.clone());
+    ecs.alerts = SnsAlertPublisher::new(aws_sdk_sns::Client::new(&ecs.sdk), ecs.config.alert_topic_arn.clone())
+        .warnings_to(Some(warning_topic));
+    assert_eq!(ecs.send("task-stopped-oom-killed.json", T0).await["alerted"], true);
+    assert_eq!(
+        ecs.send("task-stopped-spot-interruption.json", T0 + 1_000).await["alerted"],
+        true
+    );
+    let critical = ecs.alerts().await;
+    let warnings = read_alerts(&ecs.sdk, &warning_queue).await;
+    assert_eq!(critical.len(), 1, "{critical:?}");
+    assert!(critical[0].0.starts_with("[CRITICAL] oom-killed"), "{critical:?}");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{:?}",
+        warnings.iter().map(|a| &a.subject).collect::<Vec<_>>()
+    );
+    assert!(
+        warnings[0].subject.starts_with("[WARNING] platform-interruption"),
+        "{}",
+        warnings[0].subject
+    );
+    assert_eq!(
+        warnings[0].attributes.get("severity").map(String::as_str),
+        Some("warning")
     );
 }

@@ -17,7 +17,9 @@ from checks import Checks
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 ACCOUNT, REGION = "123456789012", os.environ.get("AWS_REGION", "us-east-1")
-VALUES = {"Project": "mako", "Stage": "main", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+# The names of the deployment the samples of events/ come from (Service=connector, as the old
+# service's names: the samples keep the names they were recorded with).
+VALUES = {"Project": "mako", "Service": "connector", "Stage": "main", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
 ATTS = {("ConnectCluster", "Arn"): f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/mako-connector-main-connect"}
 
 check = Checks("template")
@@ -130,6 +132,70 @@ shown = {m for ns, m, _ in dashboard_metrics if ns == NAMESPACE}
 check(EMITTED <= shown, f"metrics the code emits and the dashboard does not show: {sorted(EMITTED - shown)}")
 
 
+# Every name the stack gives fits its service's limit with the longest Project, Service and Stage
+# the parameters allow (a name over the limit fails mid-create, after other resources exist).
+LONGEST = {k: "x" * template["Parameters"][k]["MaxLength"] for k in ("Project", "Service", "Stage")}
+NAME_LIMITS = {  # (resource type, property): the service's limit
+    ("AWS::Serverless::Function", "FunctionName"): 64, ("AWS::Logs::LogGroup", "LogGroupName"): 512,
+    ("AWS::SQS::Queue", "QueueName"): 80, ("AWS::Serverless::StateMachine", "Name"): 80,
+    ("AWS::ECS::Cluster", "ClusterName"): 255, ("AWS::SNS::Topic", "TopicName"): 256,
+    ("AWS::CloudWatch::Alarm", "AlarmName"): 255, ("AWS::CloudWatch::Dashboard", "DashboardName"): 255,
+    ("AWS::SecretsManager::Secret", "Name"): 512, ("AWS::ECS::TaskDefinition", "Family"): 255,
+}
+
+
+def longest(v):
+    if isinstance(v, dict) and "Fn::Sub" in v and isinstance(v["Fn::Sub"], str):
+        text = v["Fn::Sub"]
+        for k, val in {**VALUES, **LONGEST}.items():
+            text = text.replace("${" + k + "}", val)
+        return text
+    return v if isinstance(v, str) else None
+
+
+names_checked = 0
+for logical, r in resources.items():
+    for (kind, prop), limit in NAME_LIMITS.items():
+        if r["Type"] == kind and prop in r.get("Properties", {}):
+            name = longest(r["Properties"][prop])
+            names_checked += 1
+            check(name is not None and len(name) <= limit, f"{logical}.{prop} is {len(name or '')} long at most ({name}), over {limit}")
+    # Schedules' rule names: 64.
+    for event in r.get("Properties", {}).get("Events", {}).values():
+        if event["Type"] == "Schedule" and "Name" in event["Properties"]:
+            name = longest(event["Properties"]["Name"])
+            names_checked += 1
+            check(len(name) <= 64, f"{logical}'s schedule rule name is {len(name)} long at most ({name}), over 64")
+    # The repository: the name plus '-' and a stack id (36).
+    if r["Type"] == "AWS::ECR::Repository":
+        base = longest(r["Properties"]["RepositoryName"]["Fn::Join"][1][0])
+        check(len(base) + 1 + 36 <= 256, f"{logical}'s name is over 256 at most")
+check(names_checked >= 40, f"only {names_checked} names were checked against their limits")
+for k in ("Project", "Service", "Stage"):
+    check(template["Parameters"][k].get("AllowedPattern") == "[a-z][a-z0-9-]*", f"{k} allows more than lowercase names")
+# The licence is read when a connector is applied, never resolved into a config at deploy (a
+# rotation would reach no connector until an unrelated update).
+for logical, r in resources.items():
+    if r["Type"] == "AWS::SecretsManager::Secret" and "SecretString" in r["Properties"]:
+        text = json.dumps(r["Properties"]["SecretString"])
+        check("{{resolve:" not in text and "confluent.license" not in text,
+              f"{logical} puts the licence into the config at deploy")
+check(template["Parameters"]["Service"]["Default"] != "connector",
+      "the default Service is the old service's: a default deploy collides with it")
+
+
+# A service principal gets the key or the topic only for this account's own resources (the
+# confused deputy: another account's alarm cannot use them).
+for logical, r in resources.items():
+    doc = r["Properties"].get("KeyPolicy") if r["Type"] == "AWS::KMS::Key" else \
+        r["Properties"].get("PolicyDocument") if r["Type"] == "AWS::SNS::TopicPolicy" else None
+    for st in (doc or {}).get("Statement", []):
+        if "Service" in st.get("Principal", {}):
+            cond = json.dumps(st.get("Condition", {}))
+            check("aws:SourceAccount" in cond and "aws:SourceArn" in cond,
+                  f"{logical} statement {st.get('Sid')} grants {st['Principal']['Service']} without aws:SourceAccount and aws:SourceArn")
+
+
 # Parameter rules, evaluated for consistent and inconsistent parameters (CloudFormation rejects a
 # stack at validation when an applicable rule's assertion is false).
 def rule_value(expr, params):
@@ -141,6 +207,10 @@ def rule_value(expr, params):
             return rule_value(args[0], params) == rule_value(args[1], params)
         if fn == "Fn::Not":
             return not rule_value(args[0], params)
+        if fn == "Fn::Or":
+            return any(rule_value(a, params) for a in args)
+        if fn == "Fn::And":
+            return all(rule_value(a, params) for a in args)
         if fn == "Fn::EachMemberEquals":
             return all(v == rule_value(args[1], params) for v in rule_value(args[0], params))
         raise ValueError(f"rule function {fn} is not evaluated here")
@@ -156,11 +226,31 @@ def rules_hold(params):
     return broken
 
 
-for params, ok in [({"CreateVpcEndpoints": "true", "PrivateRouteTableIds": [""]}, False),
-                   ({"CreateVpcEndpoints": "true", "PrivateRouteTableIds": ["rtb-1", "rtb-2"]}, True),
-                   ({"CreateVpcEndpoints": "false", "PrivateRouteTableIds": [""]}, True)]:
+DEFAULTS = {k: p.get("Default") for k, p in template["Parameters"].items()}
+for over, ok in [({"VpcEndpointS3": "create", "PrivateRouteTableIds": [""]}, False),
+                 ({"VpcEndpointDynamoDb": "create", "PrivateRouteTableIds": ["rtb-1", "rtb-2"]}, True),
+                 ({"VpcEndpointDynamoDb": "none", "VpcEndpointS3": "existing", "PrivateRouteTableIds": [""]}, True),
+                 ({"AlertEmail": "", "AlertHttpsEndpoint": ""}, False),
+                 ({"AlertEmail": "", "AlertHttpsEndpoint": "", "AlertSubscriptions": "none"}, True),
+                 ({"AlertEmail": "oncall@example.org"}, True)]:
+    params = {**DEFAULTS, "PrivateRouteTableIds": [""], "AlertEmail": "oncall@example.org", **over}
     broken = rules_hold(params)
-    check((not broken) == ok, f"parameters {params}: rules broken {broken}, expected {'none' if ok else 'some'}")
+    check((not broken) == ok, f"parameters {over}: rules broken {broken}, expected {'none' if ok else 'some'}")
+
+# A VPC that already has an interface endpoint with private DNS for a service refuses a second one
+# (moto does not): no endpoint is created unless its own parameter says create, and none says so
+# by default, so a default deploy into the shared VPC (or a second stage) creates none.
+for logical, r in resources.items():
+    if r["Type"] != "AWS::EC2::VPCEndpoint":
+        continue
+    cond = template["Conditions"].get(r.get("Condition", ""), {})
+    param = cond.get("Fn::Equals", [{}])[0].get("Ref") if "Fn::Equals" in cond else None
+    check(param is not None and cond["Fn::Equals"][1] == "create",
+          f"endpoint {logical} is not created by a parameter of its own set to create: condition {cond}")
+    if param:
+        check(template["Parameters"][param]["Default"] != "create", f"endpoint {logical} is created by default ({param})")
+        service = resolve(r["Properties"]["ServiceName"]).rsplit(f"{REGION}.", 1)[-1]
+        check(service in template["Parameters"][param]["Description"], f"{param} does not name the service {service}")
 
 # IAM least privilege, read from the code: each binary's handler module, the modules it uses, the
 # adapters those import, and the AWS operations the adapters call give the actions the function

@@ -207,6 +207,9 @@ def stand_in_create(r, props):
                 "AlarmActions", "OKActions", "InsufficientDataActions"]
         client("cloudwatch").put_metric_alarm(**{k: props[k] for k in keys if k in props})
         return props["AlarmName"]
+    if r["Type"] == "AWS::SNS::Subscription":
+        return client("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
+                                       ReturnSubscriptionArn=True)["SubscriptionArn"]
     return None
 
 
@@ -221,6 +224,8 @@ def stand_in_delete(kind, name):
         client("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     elif kind == "AWS::CloudWatch::Alarm":
         client("cloudwatch").delete_alarms(AlarmNames=[name])
+    elif kind == "AWS::SNS::Subscription":
+        client("sns").unsubscribe(SubscriptionArn=name)
 
 
 def deploy(out_dir):
@@ -234,9 +239,10 @@ def deploy(out_dir):
     template = translated()
     vpc, subnets, route_table = network()
     stage = "s" + uuid.uuid4().hex[:8]
-    prefix = f"mako-connector-{stage}"
+    prefix = f"mako-connect-{stage}"  # the default Service
     params = {"Stage": stage, "VpcId": vpc, "PrivateSubnetIds": ",".join(subnets), "PrivateRouteTableIds": route_table,
               "BrokerString": "b-1.example.internal:9094", "RunbookBaseUrl": "https://runbooks.example/runbooks",
+              "AlertEmail": "oncall@example.org",
               "ConnectImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/connect:1"}
 
     first, _, stand_ins = create(cf, f"{prefix}-1", template, params)
@@ -260,6 +266,13 @@ def deploy(out_dir):
     name = f"{prefix}-2"
     outputs, physical, _ = create(cf, name, template, params)
     check(not set(tables) & {outputs["SeatoolTableName"], outputs["AppianTableName"]}, "the second stack reused a kept table")
+    # Alerts reach a person: the critical topic and (no warning subscriber given) the warning one
+    # both reach AlertEmail.
+    sns = client("sns")
+    for key in ["AlertsTopicArn", "WarningAlertsTopicArn"]:
+        subs = sns.list_subscriptions_by_topic(TopicArn=outputs[key])["Subscriptions"]
+        check([(x["Protocol"], x["Endpoint"]) for x in subs] == [("email", params["AlertEmail"])],
+              f"{key} is subscribed by {[(x['Protocol'], x['Endpoint']) for x in subs]}, expected AlertEmail alone")
     service = client("ecs").describe_services(cluster=outputs["ConnectClusterName"], services=[outputs["ConnectServiceName"]])["services"][0]
     check(service["desiredCount"] == 0, f"without an image the service wants {service['desiredCount']} tasks, expected 0")
 
@@ -362,11 +375,11 @@ def exercise(out_dir):
     status, report = invoke("testConnectors", sample("schedule/scheduled-event.json", prefix))
     check(status == 200, f"testConnectors: HTTP {status}: {report}")
     check(report.get("worker") is None, f"testConnectors reached a worker {report.get('worker')} the stack does not run")
-    check(sorted(report.get("desired", [])) == ["appian-sink", "seatool-sink"],
+    check(sorted(report.get("desired", [])) == [f"{prefix}.appian-sink", f"{prefix}.seatool-sink"],
           f"testConnectors did not read the stack's connector secrets: {json.dumps(report)[:600]}")
     # The control functions, told no cluster, look in the stack's (which runs no task).
     cluster = outputs["ConnectClusterName"]
-    for binary, payload in [("findTaskIp", {"Context": {"Execution": {"Input": {}}}}), ("deleteConnector", {"connectorName": "seatool-sink"})]:
+    for binary, payload in [("findTaskIp", {"Context": {"Execution": {"Input": {}}}}), ("deleteConnector", {"connectorName": f"{prefix}.seatool-sink"})]:
         status, answer = invoke(binary, payload)
         print(f"{binary} without a cluster: HTTP {status}: {answer}")
         check(f"no RUNNING Kafka Connect task with an IP address in ECS cluster {cluster}" in json.dumps(answer),
@@ -409,6 +422,34 @@ def exercise(out_dir):
         check(want in seen[a["MetricName"]], f"alarm {a['AlarmName']} wants {a['MetricName']} with {want}; printed: {seen[a['MetricName']][:4]}")
     print(f"alarms matched with printed metrics: {matched}")
     check(matched >= 3, f"only {matched} alarms of the stack could be matched with printed metrics")
+    context_from_stack(info)
+
+
+def context_from_stack(info):
+    """`connectorctl context from-stack` takes the stack's names from its outputs."""
+    import subprocess
+    import tempfile
+
+    outputs = info["outputs"]
+    ctl = os.path.join(os.environ["CARGO_TARGET_DIR"], "debug", "connectorctl")
+    with tempfile.TemporaryDirectory() as home:
+        config = os.path.join(home, "contexts.json")
+        env = {**os.environ, "CONNECTORCTL_CONFIG": config}
+        run = subprocess.run([ctl, "--region", REGION, "context", "from-stack", "deployed", "--stack", info["stack"]],
+                             env=env, capture_output=True, text=True, timeout=60)
+        check(run.returncode == 0, f"connectorctl context from-stack: exit {run.returncode}: {run.stderr}")
+        saved = json.load(open(config)) if run.returncode == 0 else {"contexts": {}}
+        ctx = saved["contexts"].get("deployed", {})
+        want = {"cluster": outputs["ConnectClusterName"], "stateTable": outputs["MonitorStateTableName"],
+                "secretPrefix": outputs["ConnectorConfigSecretPrefix"], "alertTopicArn": outputs["AlertsTopicArn"],
+                "seatoolTable": outputs["SeatoolTableName"], "appianTable": outputs["AppianTableName"],
+                "connectCredentialsSecret": outputs["ConnectRestCredentialsSecret"], "region": REGION}
+        check({k: ctx.get(k) for k in want} == want and saved.get("current") == "deployed",
+              f"the context from the stack's outputs: {saved}, expected {want}")
+        # A stack that is not this one is refused by name.
+        run = subprocess.run([ctl, "--region", REGION, "context", "from-stack", "x", "--stack", "no-such-stack"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        check(run.returncode != 0 and "no-such-stack" in run.stderr, f"from-stack of a missing stack: exit {run.returncode}: {run.stderr}")
 
 
 if __name__ == "__main__":

@@ -53,8 +53,10 @@ pub fn deployed_monitor_with(
     )
     .with_credentials(credentials);
     let store = DynamoDbMonitorStore::new(crate::monitor_state::Client::new(sdk), &config.state_table);
-    let alerts = SnsAlertPublisher::new(crate::sns::Client::new(sdk), &config.alert_topic_arn);
-    let configs = SecretsManagerConfigs::new(crate::secrets::Client::new(sdk));
+    let alerts = SnsAlertPublisher::new(crate::sns::Client::new(sdk), &config.alert_topic_arn)
+        .warnings_to(config.warning_topic_arn.clone());
+    let configs = SecretsManagerConfigs::new(crate::secrets::Client::new(sdk))
+        .with_license_secret(config.license_secret_arn.clone());
     Ok(Monitor::new(
         config,
         configs,

@@ -25,6 +25,7 @@ type CachedValue = Result<ConnectorConfig, String>;
 pub struct SecretsManagerConfigs {
     client: Client,
     values: Arc<Mutex<HashMap<String, (String, CachedValue)>>>,
+    license_secret: Option<String>,
 }
 
 impl SecretsManagerConfigs {
@@ -33,6 +34,40 @@ impl SecretsManagerConfigs {
         Self {
             client,
             values: Arc::default(),
+            license_secret: None,
+        }
+    }
+
+    /// Every config read gets `confluent.license` from this secret (its whole string), read at
+    /// each `get` and `list` and never cached, so a rotated licence is what the next creation,
+    /// drift check or `connectorctl ensure` applies. Unset or empty: configs as stored.
+    pub fn with_license_secret(mut self, secret: Option<String>) -> Self {
+        self.license_secret = secret.filter(|s| !s.trim().is_empty());
+        self
+    }
+
+    /// The licence, when a licence secret is set.
+    async fn license(&self) -> Result<Option<String>, ConfigError> {
+        let Some(secret) = &self.license_secret else {
+            return Ok(None);
+        };
+        let unavailable = |source: connector_core::sink::ports::BoxError| ConfigError::Unavailable {
+            secret: secret.clone(),
+            source,
+        };
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(secret)
+            .send()
+            .await
+            .map_err(|e| unavailable(Box::new(e)))?;
+        match out.secret_string().map(str::trim) {
+            Some(text) if !text.is_empty() => Ok(Some(text.to_string())),
+            _ => Err(ConfigError::Invalid {
+                secret: secret.clone(),
+                reason: "the licence secret holds no text (put the Confluent licence key as its string)".into(),
+            }),
         }
     }
 
@@ -47,6 +82,27 @@ impl SecretsManagerConfigs {
 
 impl ConnectorConfigs for SecretsManagerConfigs {
     async fn get(&self, secret: &str) -> Result<ConnectorConfig, ConfigError> {
+        let mut config = self.read(secret).await?;
+        if let Some(license) = self.license().await? {
+            config.config.insert("confluent.license".into(), license);
+        }
+        Ok(config)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<LoadedConfigs, ConfigError> {
+        let mut loaded = self.read_all(prefix).await?;
+        if let Some(license) = self.license().await? {
+            for config in &mut loaded.configs {
+                config.config.insert("confluent.license".into(), license.clone());
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+impl SecretsManagerConfigs {
+    /// One config as its secret holds it.
+    async fn read(&self, secret: &str) -> Result<ConnectorConfig, ConfigError> {
         let out = match self.client.get_secret_value().secret_id(secret).send().await {
             Ok(out) => out,
             Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
@@ -70,7 +126,8 @@ impl ConnectorConfigs for SecretsManagerConfigs {
         parse_connector_config(secret, text)
     }
 
-    async fn list(&self, prefix: &str) -> Result<LoadedConfigs, ConfigError> {
+    /// Every config under `prefix` as the secrets hold them, values cached by version.
+    async fn read_all(&self, prefix: &str) -> Result<LoadedConfigs, ConfigError> {
         let filter = Filter::builder().key(FilterNameStringType::Name).values(prefix).build();
         let mut pages = self.client.list_secrets().filters(filter).into_paginator().send();
         // Each secret's name and its AWSCURRENT version (absent: never cached).
@@ -98,7 +155,7 @@ impl ConnectorConfigs for SecretsManagerConfigs {
         for (name, version) in names {
             let value = match version.as_deref().and_then(|v| self.cached(&name, v)) {
                 Some(value) => value,
-                None => match self.get(&name).await {
+                None => match self.read(&name).await {
                     Ok(config) => Ok(config),
                     Err(e @ ConfigError::Unavailable { .. }) => return Err(e),
                     Err(ConfigError::Invalid { reason, .. }) => Err(reason),

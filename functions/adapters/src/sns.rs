@@ -6,11 +6,12 @@ use connector_core::monitor::ports::{AlertError, AlertPublisher};
 
 pub use aws_sdk_sns::Client;
 
-/// [`AlertPublisher`] on one SNS topic.
+/// [`AlertPublisher`] on SNS: critical alerts on one topic, warnings on another when there is one.
 #[derive(Debug, Clone)]
 pub struct SnsAlertPublisher {
     client: Client,
     topic_arn: String,
+    warning_topic_arn: Option<String>,
 }
 
 impl SnsAlertPublisher {
@@ -19,6 +20,21 @@ impl SnsAlertPublisher {
         Self {
             client,
             topic_arn: topic_arn.into(),
+            warning_topic_arn: None,
+        }
+    }
+
+    /// Every alert that is not critical (warning, info) to `topic_arn` instead, when given.
+    pub fn warnings_to(mut self, topic_arn: Option<String>) -> Self {
+        self.warning_topic_arn = topic_arn.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// The topic of a message of `severity`.
+    fn topic_of(&self, severity: &str) -> &str {
+        match &self.warning_topic_arn {
+            Some(warnings) if severity != "critical" => warnings,
+            _ => &self.topic_arn,
         }
     }
 }
@@ -32,7 +48,7 @@ impl AlertPublisher for SnsAlertPublisher {
         let mut request = self
             .client
             .publish()
-            .topic_arn(&self.topic_arn)
+            .topic_arn(self.topic_of(&message.severity))
             .subject(&message.subject)
             .message(&message.body);
         for (name, value) in [

@@ -50,6 +50,26 @@ pub(crate) async fn sdk(ctx: &Context) -> SdkConfig {
     }
 }
 
+/// The outputs of a CloudFormation stack, by key.
+pub(crate) async fn stack_outputs(ctx: &Context, stack: &str) -> Result<BTreeMap<String, String>, Failure> {
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(ctx).await);
+    let described = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| Failure::Unreachable(format!("cannot read stack {stack}: {}", error_chain(&e))))?;
+    let found = described
+        .stacks()
+        .first()
+        .ok_or_else(|| Failure::config(format!("no stack {stack}")))?;
+    Ok(found
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+        .collect())
+}
+
 /// The worker to talk to: the context's URL, else the newest RUNNING task of the ECS cluster.
 pub(crate) async fn connect(ctx: &Context) -> Result<HttpConnectApi, Failure> {
     let url = match &ctx.connect_url {
@@ -522,7 +542,8 @@ pub async fn restart(
 /// Unchanged connectors are not PUT: a PUT of the same config still restarts the connector.
 pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -> Result<(), Failure> {
     let prefix = Context::need(&ctx.secret_prefix, "--secret-prefix", "ensure")?;
-    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk(ctx).await));
+    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk(ctx).await))
+        .with_license_secret(ctx.license_secret_arn.clone());
     let loaded = configs.list(prefix).await.map_err(unreachable)?;
     for p in &loaded.problems {
         eprintln!("connectorctl: skipped a secret: {p}");

@@ -40,6 +40,9 @@ pub struct Context {
     /// The Secrets Manager prefix of the connector configs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_prefix: Option<String>,
+    /// The secret of the Confluent licence, put into every config `ensure` applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_secret_arn: Option<String>,
     /// The SNS alerts topic (only `check` without `--dry-run` publishes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_topic_arn: Option<String>,
@@ -89,6 +92,7 @@ impl Context {
             connect_port: other.connect_port.or(self.connect_port),
             state_table: other.state_table.or(self.state_table),
             secret_prefix: other.secret_prefix.or(self.secret_prefix),
+            license_secret_arn: other.license_secret_arn.or(self.license_secret_arn),
             alert_topic_arn: other.alert_topic_arn.or(self.alert_topic_arn),
             runbook_base_url: other.runbook_base_url.or(self.runbook_base_url),
             monitor_function: other.monitor_function.or(self.monitor_function),
@@ -101,6 +105,36 @@ impl Context {
             appian_table: other.appian_table.or(self.appian_table),
             appian_topic: other.appian_topic.or(self.appian_topic),
         }
+    }
+
+    /// The settings a deployed stack's outputs give (`connectorctl context from-stack`): the
+    /// names are read, never rebuilt from the stage, so a stack with any Project, Service and
+    /// Stage is reached the same way.
+    pub fn from_outputs(stack: &str, outputs: &BTreeMap<String, String>) -> Result<Context, Failure> {
+        let get = |key: &str| outputs.get(key).filter(|v| !v.is_empty()).cloned();
+        if get("ConnectClusterName").is_none() {
+            return Err(Failure::config(format!(
+                "stack {stack} has no output ConnectClusterName: it is not a connector stack (outputs: {})",
+                outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(Context {
+            connect_credentials_secret: get("ConnectRestCredentialsSecret"),
+            cluster: get("ConnectClusterName"),
+            state_table: get("MonitorStateTableName"),
+            secret_prefix: get("ConnectorConfigSecretPrefix"),
+            license_secret_arn: get("ConfluentLicenseSecretArn"),
+            alert_topic_arn: get("AlertsTopicArn"),
+            runbook_base_url: get("RunbookBaseUrl"),
+            monitor_function: get("TestConnectorsFunction"),
+            kafka_bootstrap: get("BrokerString"),
+            kafka_plaintext: get("BrokerSecurityProtocol").map(|p| p == "PLAINTEXT").filter(|p| *p),
+            seatool_table: get("SeatoolTableName"),
+            seatool_topic: get("SeatoolTopic"),
+            appian_table: get("AppianTableName"),
+            appian_topic: get("AppianTopic"),
+            ..Context::default()
+        })
     }
 
     /// The cluster name, or a failure saying how to set it.
@@ -184,6 +218,31 @@ impl Contexts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stacks_outputs_give_its_names_and_another_stack_is_refused_by_name() {
+        let outputs: BTreeMap<String, String> = [
+            ("ConnectClusterName", "mako-connect-main-connect"),
+            ("MonitorStateTableName", "state-1"),
+            ("ConnectorConfigSecretPrefix", "mako/connect/main/"),
+            ("BrokerSecurityProtocol", "PLAINTEXT"),
+            ("SeatoolTopic", "aws.seatool"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ctx = Context::from_outputs("s", &outputs).unwrap();
+        assert_eq!(ctx.cluster.as_deref(), Some("mako-connect-main-connect"));
+        assert_eq!(ctx.secret_prefix.as_deref(), Some("mako/connect/main/"));
+        assert_eq!(ctx.kafka_plaintext, Some(true));
+        assert_eq!(ctx.seatool_topic.as_deref(), Some("aws.seatool"));
+        assert_eq!(ctx.appian_table, None);
+        let other: BTreeMap<String, String> = [("BucketName".to_string(), "b".to_string())].into();
+        match Context::from_outputs("web", &other) {
+            Err(Failure::Input(m)) => assert!(m.contains("stack web has no output ConnectClusterName"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn flags_override_the_context_setting_by_setting() {

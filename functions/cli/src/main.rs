@@ -67,6 +67,9 @@ pub struct Global {
     /// The Secrets Manager prefix of the connector configs.
     #[arg(long, global = true)]
     pub secret_prefix: Option<String>,
+    /// The secret of the Confluent licence that `ensure` puts into each config.
+    #[arg(long, global = true)]
+    pub license_secret_arn: Option<String>,
     /// The SNS alerts topic ARN.
     #[arg(long, global = true)]
     pub alert_topic: Option<String>,
@@ -118,6 +121,7 @@ impl Global {
             connect_port: None,
             state_table: self.state_table.clone(),
             secret_prefix: self.secret_prefix.clone(),
+            license_secret_arn: self.license_secret_arn.clone(),
             alert_topic_arn: self.alert_topic.clone(),
             runbook_base_url: self.runbook_base_url.clone(),
             monitor_function: self.monitor_function.clone(),
@@ -391,6 +395,17 @@ enum ContextCommand {
         #[arg(long = "use")]
         make_current: bool,
     },
+    /// Create or update a context from a deployed stack's outputs (its cluster, tables,
+    /// secrets, topic, brokers); the global flags (--profile, --region, ...) are kept in it.
+    FromStack {
+        name: String,
+        /// The CloudFormation stack (`sam deploy --stack-name`).
+        #[arg(long)]
+        stack: String,
+        /// Make it the current context.
+        #[arg(long = "use")]
+        make_current: bool,
+    },
     /// Make a context the current one.
     Use { name: String },
     /// The contexts, the current one marked.
@@ -573,6 +588,28 @@ fn context_command(cmd: ContextCommand, global: &Global) -> Result<(), Failure> 
             }
             let path = all.save()?;
             outln!("context {name} saved in {}", path.display());
+        }
+        ContextCommand::FromStack {
+            name,
+            stack,
+            make_current,
+        } => {
+            let flags = global.as_context();
+            let outputs = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt.block_on(cluster::stack_outputs(&flags, &stack))?,
+                Err(e) => return Err(Failure::Unreachable(format!("cannot start the async runtime: {e}"))),
+            };
+            let before = all.contexts.remove(&name).unwrap_or_default();
+            let ctx = before.overlay(Context::from_outputs(&stack, &outputs)?).overlay(flags);
+            all.contexts.insert(name.clone(), ctx);
+            if make_current || all.current.is_none() {
+                all.current = Some(name.clone());
+            }
+            let path = all.save()?;
+            outln!(
+                "context {name} saved in {} from the outputs of stack {stack}",
+                path.display()
+            );
         }
         ContextCommand::Use { name } => {
             if !all.contexts.contains_key(&name) {

@@ -1015,3 +1015,94 @@ async fn a_delete_whose_intent_cannot_be_recorded_deletes_nothing() {
     assert!(gone.is_some(), "{name} still listed 30 s after its delete");
     let _ = std::fs::remove_file(&out);
 }
+
+/// Waits (30 s at most) until the worker's config of `name` holds `license`; says what it held.
+async fn wait_license(name: &str, license: &str) {
+    let running = || async {
+        api()
+            .list_expanded()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.info)
+            .and_then(|i| i.config.get("confluent.license").cloned())
+    };
+    let seen = wait_for(Duration::from_secs(30), || async {
+        running().await.filter(|l| l == license).map(|_| ())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "{name}'s running config never held {license} within 30 s (it holds {:?})",
+        running().await
+    );
+}
+
+/// The licence is read from its own secret when a connector is applied, never kept in the
+/// config secret: after a rotation `ensure` shows the change (its value redacted) and applies it.
+#[tokio::test]
+async fn a_rotated_licence_reaches_the_connector_through_ensure() {
+    let (config, sdk) = (contexts_file(), sdk().await);
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let (prefix, name) = (format!("{}/", unique("ctl-lic")), unique("ctl-licensed"));
+    let license = secrets
+        .create_secret()
+        .name(unique("confluent-license"))
+        .secret_string("LICENSE-ONE")
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let out = std::env::temp_dir().join(format!("{name}.txt"));
+    put_connector_secret(&sdk, &prefix, &name, &file_sink(&unique("topic"), &out)).await;
+    let url = connect_url();
+    let flags = [
+        "--connect-url",
+        &url,
+        "--secret-prefix",
+        &prefix,
+        "--license-secret-arn",
+        &license,
+    ];
+    let run = |extra: &'static [&'static str]| {
+        let args: Vec<&str> = flags
+            .iter()
+            .copied()
+            .chain(["ensure", name.as_str()])
+            .chain(extra.iter().copied())
+            .collect();
+        let config = config.clone();
+        async move { ctl(&config, &args).await }
+    };
+    let created = run(&[]).await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    wait_license(&name, "LICENSE-ONE").await;
+
+    secrets
+        .put_secret_value()
+        .secret_id(&license)
+        .secret_string("LICENSE-TWO")
+        .send()
+        .await
+        .unwrap();
+    let preview = run(&["--dry-run"]).await;
+    assert!(
+        preview.stdout.contains(&format!("{name}: would update")),
+        "{}",
+        preview.stdout
+    );
+    assert!(preview.stdout.contains("~ confluent.license"), "{}", preview.stdout);
+    assert!(
+        !preview.stdout.contains("LICENSE-"),
+        "the licence is never printed: {}",
+        preview.stdout
+    );
+    wait_license(&name, "LICENSE-ONE").await;
+    let updated = run(&[]).await;
+    assert_eq!(updated.code, 0, "{}", updated.stderr);
+    wait_license(&name, "LICENSE-TWO").await;
+    api().delete(&name).await.unwrap();
+}

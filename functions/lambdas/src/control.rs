@@ -35,6 +35,8 @@ pub struct ControlConfig {
     pub credentials_secret: Option<String>,
     /// The REST credentials sent to the workers (none: no `Authorization` header).
     pub auth: Option<BasicAuth>,
+    /// `LICENSE_SECRET_ARN`: the Confluent licence put into each config `createConnector` applies.
+    pub license_secret: Option<String>,
 }
 
 impl ControlConfig {
@@ -44,6 +46,7 @@ impl ControlConfig {
         let cluster = env.optional("CLUSTER");
         let connect_url = env.optional_url("CONNECT_URL", "a Kafka Connect REST URL");
         let credentials_secret = env.optional("CONNECT_CREDENTIALS_SECRET");
+        let license_secret = env.optional("LICENSE_SECRET_ARN");
         let connect_port = env.parsed("CONNECT_PORT", 8083u16, "a TCP port from 1 to 65535", |p| *p > 0);
         let seconds = env.parsed(
             "CONNECT_TIMEOUT_SECONDS",
@@ -59,6 +62,7 @@ impl ControlConfig {
             connect_timeout: Duration::from_secs(seconds),
             credentials_secret,
             auth: None,
+            license_secret,
         })
     }
 
@@ -426,7 +430,8 @@ pub mod main {
     /// `createConnector`.
     pub async fn create_connector() -> Result<(), lambda_runtime::Error> {
         let (config, sdk) = setup().await?;
-        let configs = SecretsManagerConfigs::new(connector_adapters::secrets::Client::new(&sdk));
+        let configs = SecretsManagerConfigs::new(connector_adapters::secrets::Client::new(&sdk))
+            .with_license_secret(config.license_secret.clone());
         let secrets = connector_adapters::secrets::Client::new(&sdk);
         let discovery = EcsTaskDiscovery::new(connector_adapters::ecs::Client::new(&sdk));
         let (config, configs, secrets, discovery) = (&config, &configs, &secrets, &discovery);

@@ -24,6 +24,8 @@ pub struct EcsConfig {
     pub state_table: String,
     /// `ALERT_TOPIC_ARN`.
     pub alert_topic_arn: String,
+    /// `WARNING_TOPIC_ARN`: warning and info alerts, when set.
+    pub warning_topic_arn: Option<String>,
     /// `RUNBOOK_BASE_URL`.
     pub runbook_base_url: String,
     /// `METRICS_NAMESPACE` (connector).
@@ -46,6 +48,7 @@ impl EcsConfig {
             cluster: env.required("CLUSTER", "the ECS cluster of the Kafka Connect workers"),
             state_table: env.required("MONITOR_STATE_TABLE", "the DynamoDB table of the monitor's state"),
             alert_topic_arn: env.required("ALERT_TOPIC_ARN", "the SNS topic for alerts"),
+            warning_topic_arn: env.optional("WARNING_TOPIC_ARN"),
             runbook_base_url: env.url("RUNBOOK_BASE_URL", "where the runbook pages are served"),
             metrics_namespace: env.parsed("METRICS_NAMESPACE", "connector".to_string(), "a namespace", |_| true),
         }
@@ -243,7 +246,8 @@ pub fn alerting_ports(
     use connector_adapters::sns::SnsAlertPublisher;
 
     let store = DynamoDbMonitorStore::new(connector_adapters::monitor_state::Client::new(sdk), &config.state_table);
-    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(sdk), &config.alert_topic_arn);
+    let alerts = SnsAlertPublisher::new(connector_adapters::sns::Client::new(sdk), &config.alert_topic_arn)
+        .warnings_to(config.warning_topic_arn.clone());
     (store, alerts)
 }
 

@@ -49,10 +49,15 @@ pub struct MonitorConfig {
     pub connect_timeout: Duration,
     /// `CONFIG_SECRET_PREFIX`: the desired connectors are the secrets under this prefix.
     pub config_secret_prefix: String,
+    /// `LICENSE_SECRET_ARN`: the Confluent licence, read at each run into every desired config.
+    pub license_secret_arn: Option<String>,
     /// `MONITOR_STATE_TABLE`: the DynamoDB table of restart counters and incidents.
     pub state_table: String,
-    /// `ALERT_TOPIC_ARN`: the SNS topic for alerts.
+    /// `ALERT_TOPIC_ARN`: the SNS topic for alerts (every alert when `WARNING_TOPIC_ARN` is unset).
     pub alert_topic_arn: String,
+    /// `WARNING_TOPIC_ARN`: the SNS topic for warning and info alerts; critical ones stay on
+    /// `ALERT_TOPIC_ARN`, so the person paged is not the one told about warnings.
+    pub warning_topic_arn: Option<String>,
     /// `RUNBOOK_BASE_URL`: where `runbooks/<id>.md` pages are served.
     pub runbook_base_url: String,
     /// `REMINDER_MINUTES` (60): remind about an open incident this often.
@@ -114,8 +119,10 @@ impl MonitorConfig {
                 "CONFIG_SECRET_PREFIX",
                 "the Secrets Manager prefix of the connector configs",
             ),
+            license_secret_arn: env.optional("LICENSE_SECRET_ARN"),
             state_table: env.required("MONITOR_STATE_TABLE", "the DynamoDB table of the monitor's state"),
             alert_topic_arn: env.required("ALERT_TOPIC_ARN", "the SNS topic for alerts"),
+            warning_topic_arn: env.optional("WARNING_TOPIC_ARN"),
             runbook_base_url: env.url("RUNBOOK_BASE_URL", "where the runbook pages are served"),
             reminder: Duration::from_secs(
                 60 * env.parsed("REMINDER_MINUTES", 60u64, "minutes from 1 to 10080", |m| {

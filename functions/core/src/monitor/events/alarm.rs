@@ -176,13 +176,16 @@ pub fn alarm_name(event: &Value) -> Option<&str> {
     raw_data(event)["alarmName"].as_str()
 }
 
-/// The monitor's open incident that already paged for `connector` (about it, or a cluster
-/// incident of one cause naming it), which an alarm on the same connector must not page again.
+/// The monitor's open incident that already paged for `connector` (about it, a cluster incident
+/// of one cause naming it, or the worker being unreachable, which leaves every connector without
+/// data), which an alarm on the same connector must not page again.
 pub fn covering<'a>(connector: &str, open: impl IntoIterator<Item = &'a Incident>) -> Option<&'a Incident> {
     open.into_iter().find(|i| {
         i.covered_by.is_none()
             && Category::CONNECT.iter().any(|c| c.id() == i.category)
-            && (i.connector.as_deref() == Some(connector) || i.members.iter().any(|m| m == connector))
+            && (i.connector.as_deref() == Some(connector)
+                || i.members.iter().any(|m| m == connector)
+                || (i.connector.is_none() && i.category == Category::WorkerUnreachable.id()))
     })
 }
 
