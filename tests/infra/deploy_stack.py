@@ -70,7 +70,52 @@ def network():
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24")["Subnet"]["SubnetId"] for i in range(2)]
     route_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    for subnet in subnets:
+        ec2.associate_route_table(RouteTableId=route_table, SubnetId=subnet)
     return vpc, subnets, route_table
+
+
+def old_service(cf, stage, vpc, subnets, route_table):
+    """What the stack is deployed beside: the shared VPC's interface endpoints (private DNS on)
+    and gateways, and a stand-in of the old TypeScript service under its names
+    (`mako-connector-<stage>-…`: functions, their log groups, the cluster, topic and queue)."""
+    ec2 = client("ec2")
+    for service in ["ecs", "secretsmanager", "sns", "lambda", "logs", "ecr.api", "ecr.dkr", "ssmmessages"]:
+        ec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.{service}",
+                                SubnetIds=subnets, PrivateDnsEnabled=True)
+    for service in ["dynamodb", "s3"]:
+        ec2.create_vpc_endpoint(VpcEndpointType="Gateway", VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.{service}",
+                                RouteTableIds=[route_table])
+    old = f"mako-connector-{stage}"
+    resources = {"Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}}},
+                 "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": f"{old}-connect"}},
+                 "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{old}-alerts"}},
+                 "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{old}-sink-dead-letters"}}}
+    for fn in ["sinkSeatoolData", "sinkAppianData", "testConnectors", "createConnector"]:
+        resources[f"{fn}Logs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": f"/aws/lambda/{old}-{fn}"}}
+        resources[fn] = {"Type": "AWS::Lambda::Function", "Properties": {
+            "FunctionName": f"{old}-{fn}", "Runtime": "nodejs20.x", "Handler": "index.handler",
+            "Role": {"Fn::GetAtt": ["Role", "Arn"]}, "Code": {"ZipFile": "exports.handler = async () => ({});"}}}
+    cf.create_stack(StackName=old, TemplateBody=json.dumps({"Resources": resources}), Capabilities=["CAPABILITY_IAM"])
+    status = cf.describe_stacks(StackName=old)["Stacks"][0]["StackStatus"]
+    check(status == "CREATE_COMPLETE", f"the old service's stand-in {old}: {status}")
+    return old
+
+
+def preflight(*args):
+    """scripts/preflight.py's answer (JSON) and exit code."""
+    import subprocess
+
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "preflight.py"), "--json", "--region", REGION, *args],
+                         capture_output=True, text=True, timeout=120)
+    check(run.returncode in (0, 1), f"preflight {args}: exit {run.returncode}: {run.stderr[-2000:]}")
+    try:
+        return json.loads(run.stdout), run.returncode
+    except ValueError:
+        check(False, f"preflight printed no JSON: {run.stdout[-500:]} {run.stderr[-2000:]}")
+        return {"parameters": {}, "problems": ["no answer"], "notes": []}, run.returncode
 
 
 def stack_resources(cf, name):
@@ -207,6 +252,9 @@ def stand_in_create(r, props):
                 "AlarmActions", "OKActions", "InsufficientDataActions"]
         client("cloudwatch").put_metric_alarm(**{k: props[k] for k in keys if k in props})
         return props["AlarmName"]
+    if r["Type"] == "AWS::IAM::ServiceLinkedRole":
+        # Refused, as IAM does, when the account has it already (the preflight says whether).
+        return client("iam").create_service_linked_role(AWSServiceName=props["AWSServiceName"])["Role"]["RoleName"]
     if r["Type"] == "AWS::SNS::Subscription":
         return client("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
                                        ReturnSubscriptionArn=True)["SubscriptionArn"]
@@ -240,12 +288,29 @@ def deploy(out_dir):
     vpc, subnets, route_table = network()
     stage = "s" + uuid.uuid4().hex[:8]
     prefix = f"mako-connect-{stage}"  # the default Service
+    old = old_service(cf, stage, vpc, subnets, route_table)
+    endpoints_before = client("ec2").describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+    # The preflight reads the shared VPC: every endpoint exists (a second interface endpoint with
+    # private DNS would be refused), the broker's address is in the VPC, the old service is seen.
+    broker = "10.42.7.10:9094"
+    pre, code = preflight("--vpc-id", vpc, "--subnet-ids", ",".join(subnets), "--stage", stage, "--broker-string", broker,
+                          "--alert-email", "oncall@example.org", "--stack-name", f"{prefix}-1")
+    check(code == 0 and not pre["problems"], f"preflight beside the old service found problems: {pre['problems']}")
+    suggested = pre["parameters"]
+    check(all(v == "existing" for k, v in suggested.items() if k.startswith("VpcEndpoint")) and len(
+        [k for k in suggested if k.startswith("VpcEndpoint")]) == 10, f"preflight's endpoint values: {suggested}")
+    check(any(old in n for n in pre["notes"]), f"preflight did not see the old service {old}: {pre['notes']}")
     params = {"Stage": stage, "VpcId": vpc, "PrivateSubnetIds": ",".join(subnets), "PrivateRouteTableIds": route_table,
               "BrokerString": "b-1.example.internal:9094", "RunbookBaseUrl": "https://runbooks.example/runbooks",
               "AlertEmail": "oncall@example.org",
               "ConnectImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/connect:1"}
 
+    # With the defaults, beside the old service in its VPC: nothing of the old one is touched and
+    # no endpoint is added.
     first, _, stand_ins = create(cf, f"{prefix}-1", template, params)
+    after = client("ec2").describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+    check(len(after) == len(endpoints_before), f"the stack created endpoints in a VPC that has them: {len(endpoints_before)} -> {len(after)}")
+    check(cf.describe_stacks(StackName=old)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE", "the old service's stack changed")
     tables = [first[k] for k in ["SeatoolTableName", "AppianTableName"]]
     cf.delete_stack(StackName=f"{prefix}-1")
     for kind, made in stand_ins:
@@ -262,9 +327,36 @@ def deploy(out_dir):
 
     # Again, as a first deploy does it (no image yet: the service runs no task), with the kept
     # tables of the first stack still there.
+    # and with the preflight's parameters.
     params["ConnectImage"] = ""
+    params.update({k: v for k, v in suggested.items() if k not in ("BrokerString",)})
     name = f"{prefix}-2"
     outputs, physical, _ = create(cf, name, template, params)
+    # A second stage in the same VPC, beside both: its own names, no endpoint of its own.
+    other_stage = "o" + stage[1:]
+    pre_other, code = preflight("--vpc-id", vpc, "--subnet-ids", ",".join(subnets), "--stage", other_stage,
+                                "--broker-string", broker, "--alert-email", "oncall@example.org")
+    check(code == 0 and pre_other["parameters"]["CreateEcsServiceLinkedRole"] == "false",
+          f"preflight of a second stage once the role exists: {pre_other}")
+    other, other_physical, _ = create(cf, f"mako-connect-{other_stage}", template,
+                                      {**params, **pre_other["parameters"], "BrokerString": params["BrokerString"]})
+    mine = {v for k, v in physical.items() if k.endswith("Logs") or k in ("TestConnectors", "AlertsTopic")}
+    theirs = {v for k, v in other_physical.items() if k.endswith("Logs") or k in ("TestConnectors", "AlertsTopic")}
+    check(mine and not mine & theirs, f"two stages share names: {sorted(mine & theirs)}")
+    after = client("ec2").describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+    check(len(after) == len(endpoints_before), f"a stage created endpoints in a VPC that has them: {len(after)}")
+    # The preflight for a third stack under the second's names finds every name taken; a broker
+    # no route reaches is a problem; a VPC without endpoints or NAT gets them created.
+    clash, code = preflight("--vpc-id", vpc, "--subnet-ids", ",".join(subnets), "--stage", stage, "--broker-string",
+                            "192.0.2.10:9094", "--stack-name", f"{prefix}-3", "--alert-email", "oncall@example.org")
+    check(code == 1 and any(f"{prefix}-testConnectors" in p or "more names" in p for p in clash["problems"])
+          and any("192.0.2.10" in p for p in clash["problems"]), f"preflight under taken names: {clash['problems']}")
+    bare_vpc, bare_subnets, _ = network()
+    bare, code = preflight("--vpc-id", bare_vpc, "--subnet-ids", ",".join(bare_subnets), "--stage", "bare",
+                           "--broker-string", broker)
+    check(code == 1 and all(v == "create" for k, v in bare["parameters"].items() if k.startswith("VpcEndpoint"))
+          and bare["parameters"]["PrivateRouteTableIds"] and any("nobody would be paged" in p for p in bare["problems"]),
+          f"preflight in a VPC without endpoints: {bare}")
     check(not set(tables) & {outputs["SeatoolTableName"], outputs["AppianTableName"]}, "the second stack reused a kept table")
     # Alerts reach a person: the critical topic and (no warning subscriber given) the warning one
     # both reach AlertEmail.
