@@ -205,6 +205,30 @@ def license_secret(session, arn, report):
         report.problem(f"licence secret {arn} does not exist")
 
 
+def adopted_tables(session, tables, report):
+    """Tables to adopt: they exist, with the sinks' keys (PK and SK, strings)."""
+    ddb = session.client("dynamodb")
+    for param, table in tables:
+        if not table:
+            continue
+        try:
+            described = ddb.describe_table(TableName=table)["Table"]
+        except botocore.exceptions.ClientError as e:
+            if not absent(e):
+                raise
+            report.problem(f"table {table} ({param}) does not exist")
+            continue
+        keys = {k["AttributeName"]: k["KeyType"] for k in described["KeySchema"]}
+        types = {a["AttributeName"]: a["AttributeType"] for a in described["AttributeDefinitions"]}
+        if keys != {"PK": "HASH", "SK": "RANGE"} or types.get("PK") != "S" or types.get("SK") != "S":
+            report.problem(f"table {table} ({param}) has keys {keys} {types}; the sinks write PK and SK, strings")
+            continue
+        report.parameters[param] = table
+        ttl = ddb.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
+        if ttl.get("AttributeName") != "@expires" or ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            report.note(f"table {table}: TTL is not on @expires, so deleted records' tombstones stay (enable it to expire them)")
+
+
 def service_linked_role(session, report):
     """ECS's service-linked role (AWSServiceRoleForECS), found by the path IAM gives it."""
     pages = session.client("iam").get_paginator("list_roles").paginate(PathPrefix="/aws-service-role/ecs.amazonaws.com/")
@@ -227,6 +251,8 @@ def main(argv):
     p.add_argument("--stack-name", help="default: <project>-<service>-<stage>")
     p.add_argument("--broker-string", required=True)
     p.add_argument("--license-secret-arn", default="")
+    p.add_argument("--seatool-table", default="", help="a table to adopt (ExistingSeatoolTable)")
+    p.add_argument("--appian-table", default="", help="a table to adopt (ExistingAppianTable)")
     p.add_argument("--alert-email", default="")
     p.add_argument("--alert-https-endpoint", default="")
     p.add_argument("--json", action="store_true")
@@ -253,6 +279,7 @@ def main(argv):
     collisions(session, args.region, account, args, report)
     license_secret(session, args.license_secret_arn, report)
     service_linked_role(session, report)
+    adopted_tables(session, [("ExistingSeatoolTable", args.seatool_table), ("ExistingAppianTable", args.appian_table)], report)
     if args.alert_email:
         report.parameters["AlertEmail"] = args.alert_email
     if args.alert_https_endpoint:

@@ -312,6 +312,9 @@ def deploy(out_dir):
     check(len(after) == len(endpoints_before), f"the stack created endpoints in a VPC that has them: {len(endpoints_before)} -> {len(after)}")
     check(cf.describe_stacks(StackName=old)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE", "the old service's stack changed")
     tables = [first[k] for k in ["SeatoolTableName", "AppianTableName"]]
+    # History the next stack must keep: one item in each table.
+    for table in tables:
+        ddb.put_item(TableName=table, Item={"PK": {"S": "KEPT-1"}, "SK": {"S": "KEPT-1"}, "from": {"S": f"{prefix}-1"}})
     cf.delete_stack(StackName=f"{prefix}-1")
     for kind, made in stand_ins:
         stand_in_delete(kind, made)
@@ -330,6 +333,18 @@ def deploy(out_dir):
     # and with the preflight's parameters.
     params["ConnectImage"] = ""
     params.update({k: v for k, v in suggested.items() if k not in ("BrokerString",)})
+    # Created again on the tables the first kept: adopted, not replaced by empty ones. The
+    # preflight checks them (and refuses one whose keys the sinks cannot write).
+    ddb.create_table(TableName=f"{prefix}-wrong-keys", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    adopt, code = preflight("--vpc-id", vpc, "--subnet-ids", ",".join(subnets), "--stage", stage, "--broker-string", broker,
+                            "--alert-email", "oncall@example.org", "--stack-name", f"{prefix}-2",
+                            "--seatool-table", tables[0], "--appian-table", f"{prefix}-wrong-keys")
+    check(code == 1 and adopt["parameters"].get("ExistingSeatoolTable") == tables[0]
+          and any(f"{prefix}-wrong-keys" in p and "PK and SK" in p for p in adopt["problems"]),
+          f"preflight of tables to adopt: {adopt}")
+    params.update({"ExistingSeatoolTable": tables[0], "ExistingAppianTable": tables[1]})
     name = f"{prefix}-2"
     outputs, physical, _ = create(cf, name, template, params)
     # A second stage in the same VPC, beside both: its own names, no endpoint of its own.
@@ -339,7 +354,8 @@ def deploy(out_dir):
     check(code == 0 and pre_other["parameters"]["CreateEcsServiceLinkedRole"] == "false",
           f"preflight of a second stage once the role exists: {pre_other}")
     other, other_physical, _ = create(cf, f"mako-connect-{other_stage}", template,
-                                      {**params, **pre_other["parameters"], "BrokerString": params["BrokerString"]})
+                                      {**params, **pre_other["parameters"], "BrokerString": params["BrokerString"],
+                                       "ExistingSeatoolTable": "", "ExistingAppianTable": ""})
     mine = {v for k, v in physical.items() if k.endswith("Logs") or k in ("TestConnectors", "AlertsTopic")}
     theirs = {v for k, v in other_physical.items() if k.endswith("Logs") or k in ("TestConnectors", "AlertsTopic")}
     check(mine and not mine & theirs, f"two stages share names: {sorted(mine & theirs)}")
@@ -357,7 +373,12 @@ def deploy(out_dir):
     check(code == 1 and all(v == "create" for k, v in bare["parameters"].items() if k.startswith("VpcEndpoint"))
           and bare["parameters"]["PrivateRouteTableIds"] and any("nobody would be paged" in p for p in bare["problems"]),
           f"preflight in a VPC without endpoints: {bare}")
-    check(not set(tables) & {outputs["SeatoolTableName"], outputs["AppianTableName"]}, "the second stack reused a kept table")
+    check([outputs["SeatoolTableName"], outputs["AppianTableName"]] == tables,
+          f"the second stack did not adopt the kept tables {tables}: {outputs['SeatoolTableName']}, {outputs['AppianTableName']}")
+    for table in tables:
+        kept = ddb.get_item(TableName=table, Key={"PK": {"S": "KEPT-1"}, "SK": {"S": "KEPT-1"}}).get("Item")
+        check(kept is not None, f"the adopted table {table} lost the first stack's item")
+    check(not {"SeatoolTable", "AppianTable"} & set(physical), "the stack created a table it was told to adopt")
     # Alerts reach a person: the critical topic and (no warning subscriber given) the warning one
     # both reach AlertEmail.
     sns = client("sns")
