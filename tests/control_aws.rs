@@ -274,7 +274,14 @@ async fn create_connector_refuses_an_ip_that_is_not_a_running_task_of_its_cluste
             "is not the address of a RUNNING Kafka Connect task of ECS cluster",
         ),
     ] {
-        let answer = handle_create_connector(&config, &configs, &discovery, &create(ip, &secret)).await;
+        let answer = handle_create_connector(
+            &config,
+            &configs,
+            &discovery,
+            &connector_tests::table_probe().await,
+            &create(ip, &secret),
+        )
+        .await;
         assert_eq!(
             (&answer["success"], &answer["ip"]),
             (&json!(false), &json!(ip)),
@@ -290,11 +297,25 @@ async fn create_connector_refuses_an_ip_that_is_not_a_running_task_of_its_cluste
 
     // A payload's cluster does not widen what CLUSTER allows.
     let other = json!({"Payload": {"ip": "203.0.113.9"}, "cluster": "another", "connectorConfigSecret": secret});
-    let answer = handle_create_connector(&config, &configs, &discovery, &other).await;
+    let answer = handle_create_connector(
+        &config,
+        &configs,
+        &discovery,
+        &connector_tests::table_probe().await,
+        &other,
+    )
+    .await;
     assert!(answer["error"].as_str().unwrap().contains(&cluster), "{answer}");
 
     let absent = unique("absent");
-    let answer = handle_create_connector(&config, &configs, &discovery, &create(&task_ip, &absent)).await;
+    let answer = handle_create_connector(
+        &config,
+        &configs,
+        &discovery,
+        &connector_tests::table_probe().await,
+        &create(&task_ip, &absent),
+    )
+    .await;
     assert_eq!(answer["success"], false, "{answer}");
     let error = answer["error"].as_str().unwrap();
     assert!(

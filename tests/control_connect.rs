@@ -78,7 +78,14 @@ async fn create_from_a_secret_run_update_delete_and_delete_again() {
     // The seed's runbook payload, with the ip findTaskIp gives when CONNECT_URL is set.
     let payload =
         json!({"Payload": {"ip": "127.0.0.1"}, "Context": {"Execution": {"Input": {"connectorConfigSecret": secret}}}});
-    let created = handle_create_connector(&config, &configs, &discovery().await, &payload).await;
+    let created = handle_create_connector(
+        &config,
+        &configs,
+        &discovery().await,
+        &connector_tests::table_probe().await,
+        &payload,
+    )
+    .await;
     assert_eq!(
         created,
         json!({"ip": "127.0.0.1", "success": true, "connector": name, "created": true})
@@ -106,6 +113,7 @@ async fn create_from_a_secret_run_update_delete_and_delete_again() {
         &config,
         &configs,
         &discovery().await,
+        &connector_tests::table_probe().await,
         &json!({"ip": "127.0.0.1", "connectorConfigSecret": secret}),
     )
     .await;
@@ -167,6 +175,7 @@ async fn a_connector_whose_class_does_not_exist_is_refused_with_connects_message
         &control_config(),
         &configs,
         &discovery().await,
+        &connector_tests::table_probe().await,
         &json!({"Payload": {"ip": "127.0.0.1"}, "connectorConfigSecret": secret}),
     )
     .await;
@@ -184,6 +193,7 @@ async fn a_connector_whose_class_does_not_exist_is_refused_with_connects_message
         &control_config(),
         &configs,
         &discovery().await,
+        &connector_tests::table_probe().await,
         &json!({"ip": "127.0.0.1", "connectorConfigSecret": unique("absent")}),
     )
     .await;
@@ -315,4 +325,150 @@ async fn a_second_worker_joining_gives_readiness_then_rebalance_safe_writes() {
     kafka_script(&["stop-worker", "2"]).await;
     api.delete(&name).await.unwrap();
     let _ = std::fs::remove_file(&file);
+}
+
+/// `createConnector` with the stack's `SINK_TABLES` (topic → table).
+fn control_config_with_tables(topic: &str, table: &str) -> ControlConfig {
+    let (url, tables) = (connect_url(), json!({ topic: table }).to_string());
+    ControlConfig::from_lookup(|k| match k {
+        "CONNECT_URL" => Some(url.clone()),
+        "CONNECT_PORT" => url.rsplit(':').next().map(String::from),
+        "SINK_TABLES" => Some(tables.clone()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// A connector of `name` that consumed `topic`'s records and committed them, then deleted: what a
+/// stack deleted (or pointed at a new table) leaves behind in the brokers.
+async fn committed_then_deleted(name: &str, topic: &str, records: usize) {
+    let api = api();
+    let file = std::env::temp_dir().join(format!("{name}.first"));
+    let body = file_sink(name, topic, file.to_str().unwrap());
+    let config: BTreeMap<String, String> = serde_json::from_value(body["config"].clone()).unwrap();
+    api.put_config(name, &config).await.unwrap();
+    let rows: Vec<(Option<String>, Option<String>)> = (0..records)
+        .map(|i| (Some(format!("k{i}")), Some(format!("v{i}"))))
+        .collect();
+    produce(topic, &rows).await;
+    let committed = wait_for(Duration::from_secs(60), || async {
+        let offsets = api.sink_offsets(name).await.ok()?;
+        (offsets.iter().map(|o| o.offset).sum::<i64>() == records as i64).then_some(())
+    })
+    .await;
+    assert!(
+        committed.is_some(),
+        "{name} did not commit {records} records in 60 s: {:?}",
+        api.sink_offsets(name).await
+    );
+    api.delete(name).await.unwrap();
+}
+
+/// A sink whose consumer group has committed offsets is not resumed into an empty table (the
+/// records before them would never reach it): it is left STOPPED with the way out, a retry
+/// refuses again, and once the table holds the history (adopted) the config applies and the
+/// operator resumes it. With no commits, or a table that holds items, it is created and runs.
+#[tokio::test]
+async fn a_sink_with_committed_offsets_is_not_resumed_into_an_empty_table() {
+    let sdk = sdk().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk));
+    let (name, topic, table) = (unique("resume-sink"), unique("resume-topic"), unique("resume-table"));
+    connector_tests::create_sink_table(&sdk, &table).await;
+    committed_then_deleted(&name, &topic, 5).await;
+
+    let secret = unique("mako/connect/resume");
+    let file = std::env::temp_dir().join(format!("{name}.second"));
+    store_secret(&secret, &file_sink(&name, &topic, file.to_str().unwrap())).await;
+    let config = control_config_with_tables(&topic, &table);
+    let payload =
+        json!({"Payload": {"ip": "127.0.0.1"}, "Context": {"Execution": {"Input": {"connectorConfigSecret": secret}}}});
+    let api = api();
+    for attempt in ["first", "retry"] {
+        let answer = handle_create_connector(
+            &config,
+            &configs,
+            &discovery().await,
+            &connector_tests::table_probe().await,
+            &payload,
+        )
+        .await;
+        assert_eq!(
+            (&answer["success"], &answer["refused"]),
+            (&json!(false), &json!(true)),
+            "{attempt}: {answer}"
+        );
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("connect-{name} has committed offsets in 1 partition(s)"))
+                && error.contains(&format!("table {table} is empty"))
+                && error.contains("connectorctl offsets reset"),
+            "{error}"
+        );
+        assert_eq!(
+            api.status(&name).await.unwrap().connector.state,
+            State::Stopped,
+            "{attempt}"
+        );
+    }
+    assert_eq!(
+        api.sink_offsets(&name)
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.offset)
+            .sum::<i64>(),
+        5,
+        "the commits are kept for the way out"
+    );
+    assert!(!file.exists(), "nothing was consumed into the new sink");
+
+    // The table holds the history (adopted): the config applies, the connector stays as the
+    // refusal left it until the operator resumes it.
+    ddb.put_item()
+        .table_name(&table)
+        .item("PK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
+        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
+        .send()
+        .await
+        .unwrap();
+    let answer = handle_create_connector(
+        &config,
+        &configs,
+        &discovery().await,
+        &connector_tests::table_probe().await,
+        &payload,
+    )
+    .await;
+    assert_eq!(answer["success"], true, "{answer}");
+    api.resume(&name).await.unwrap();
+    wait_running(&api, &name).await;
+    api.delete(&name).await.unwrap();
+
+    // No commits: created and running at once, empty table or not.
+    let (fresh, fresh_topic) = (unique("resume-fresh"), unique("resume-fresh-topic"));
+    let fresh_secret = unique("mako/connect/fresh");
+    let fresh_file = std::env::temp_dir().join(format!("{fresh}.out"));
+    store_secret(
+        &fresh_secret,
+        &file_sink(&fresh, &fresh_topic, fresh_file.to_str().unwrap()),
+    )
+    .await;
+    let empty = unique("resume-empty");
+    connector_tests::create_sink_table(&sdk, &empty).await;
+    let answer = handle_create_connector(
+        &control_config_with_tables(&fresh_topic, &empty),
+        &configs,
+        &discovery().await,
+        &connector_tests::table_probe().await,
+        &json!({"Payload": {"ip": "127.0.0.1"}, "Context": {"Execution": {"Input": {"connectorConfigSecret": fresh_secret}}}}),
+    )
+    .await;
+    assert_eq!(
+        (&answer["success"], &answer["created"]),
+        (&json!(true), &json!(true)),
+        "{answer}"
+    );
+    wait_running(&api, &fresh).await;
+    api.delete(&fresh).await.unwrap();
 }

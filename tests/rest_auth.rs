@@ -122,7 +122,14 @@ async fn the_control_functions_send_the_credentials_of_their_secret_and_say_401_
     let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk));
     let discovery = EcsTaskDiscovery::new(aws_sdk_ecs::Client::new(&sdk));
     let payload = json!({"connectorConfigSecret": format!("{prefix}{name}")});
-    let created = handle_create_connector(&config, &configs, &discovery, &payload).await;
+    let created = handle_create_connector(
+        &config,
+        &configs,
+        &discovery,
+        &connector_tests::table_probe().await,
+        &payload,
+    )
+    .await;
     assert_eq!(created["success"], true, "{created}");
     wait_status(
         &api(Some(auth())),

@@ -501,3 +501,8 @@ pub fn lambda_sink_connector(topic: &str, function: &str, watch: &str) -> std::c
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
+
+/// The sink-table probe of `createConnector` and `connectorctl ensure`, on moto.
+pub async fn table_probe() -> connector_adapters::table_probe::DynamoDbTableProbe {
+    connector_adapters::table_probe::DynamoDbTableProbe::new(aws_sdk_dynamodb::Client::new(&sdk().await))
+}

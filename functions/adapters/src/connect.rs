@@ -363,6 +363,13 @@ impl ConnectApi for HttpConnectApi {
         })
     }
 
+    async fn create_stopped(&self, name: &str, config: &BTreeMap<String, String>) -> Result<(), ConnectError> {
+        let body = serde_json::json!({"name": name, "config": config, "initial_state": "STOPPED"});
+        self.send(Method::POST, self.url(&["connectors"], &[]), Some(&body))
+            .await
+            .map(|_| ())
+    }
+
     async fn delete(&self, name: &str) -> Result<(), ConnectError> {
         self.send(Method::DELETE, self.url(&["connectors", name], &[]), None)
             .await

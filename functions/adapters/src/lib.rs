@@ -8,6 +8,7 @@
 //! - [`dynamodb`] — [`DynamoDbRecordStore`](dynamodb::DynamoDbRecordStore): sink items with
 //!   conditional writes and tombstone markers.
 //! - [`sink_table`] — [`DynamoDbTableReader`](sink_table::DynamoDbTableReader): a sink table read back (scan, batched gets) for `verify`.
+//! - [`table_probe`] — [`DynamoDbTableProbe`](table_probe::DynamoDbTableProbe): whether a sink table is empty.
 //! - [`sqs`] — [`SqsDeadLetterQueue`](sqs::SqsDeadLetterQueue): records that can never be stored.
 //! - [`connect`] — [`HttpConnectApi`](connect::HttpConnectApi): the Kafka Connect REST API.
 //! - [`ecs`] — [`EcsTaskDiscovery`](ecs::EcsTaskDiscovery): the running Connect workers' addresses.
@@ -34,6 +35,7 @@ pub mod secrets;
 pub mod sink_table;
 pub mod sns;
 pub mod sqs;
+pub mod table_probe;
 
 /// Milliseconds since the epoch: the one clock read at the edges, passed into the core as `now`.
 pub fn now_millis() -> i64 {

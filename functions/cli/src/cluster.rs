@@ -13,7 +13,9 @@ use connector_adapters::ecs::EcsTaskDiscovery;
 use connector_adapters::monitor_state::DynamoDbMonitorStore;
 use connector_adapters::now_millis;
 use connector_adapters::secrets::SecretsManagerConfigs;
+use connector_adapters::table_probe::DynamoDbTableProbe;
 use connector_core::connect::ports::RestartOutcome;
+use connector_core::connect::resume::{ApplyError, SinkTables, apply};
 use connector_core::connect::{
     ConnectApi, ConnectError, ConnectorConfig, ConnectorConfigs, ConnectorStatus, ConnectorView, State, TaskDiscovery,
 };
@@ -572,7 +574,17 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -
         .into_iter()
         .map(|v| (v.name.clone(), v))
         .collect();
-    let mut results = Vec::new();
+    // The context's sinks: a connector reading one of their topics is not resumed into an empty
+    // table behind committed offsets (the same check as createConnector).
+    let tables: SinkTables = [
+        (&ctx.seatool_topic, &ctx.seatool_table),
+        (&ctx.appian_topic, &ctx.appian_table),
+    ]
+    .into_iter()
+    .filter_map(|(topic, table)| Some((topic.clone()?, table.clone()?)))
+    .collect();
+    let probe = DynamoDbTableProbe::new(aws_sdk_dynamodb::Client::new(&sdk(ctx).await));
+    let (mut results, mut refused) = (Vec::new(), Vec::new());
     for want in desired {
         let current = running
             .get(&want.name)
@@ -601,7 +613,20 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -
             }
         }
         if !changes.is_empty() && !dry_run {
-            api.put_config(&want.name, &want.config).await.map_err(unreachable)?;
+            match apply(&api, &probe, &tables, want).await {
+                Ok(_) => {}
+                Err(e @ ApplyError::Refused { .. }) => {
+                    let why = error_chain(&e);
+                    if !json {
+                        outln!("  refused: {why}");
+                    }
+                    results
+                        .push(json!({"connector": want.name, "action": "refused", "changes": changes, "error": why}));
+                    refused.push(want.name.clone());
+                    continue;
+                }
+                Err(e) => return Err(unreachable(e)),
+            }
             // Brought back on purpose: a delete recorded before no longer holds the monitor back.
             if let Some((store, cluster)) = &state_store {
                 update_state(store, cluster, &want.name, |state| state.deleted_at = None).await?;
@@ -612,7 +637,14 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -
     if json {
         outln!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
     }
-    Ok(())
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Unhealthy(format!(
+            "not resumed, left STOPPED: {}",
+            refused.join(", ")
+        )))
+    }
 }
 
 /// `+ key = value`, `- key = value`, `~ key: old → new`, with secret values redacted.

@@ -56,6 +56,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// A variable that may be unset (then `T::default()`), and when set must be JSON of `T`.
+    pub fn json<T: serde::de::DeserializeOwned + Default>(&mut self, name: &str, expected: &str) -> T {
+        let Some(raw) = self.get(name) else {
+            return T::default();
+        };
+        serde_json::from_str(&raw).unwrap_or_else(|e| {
+            self.problems.push(format!("{name} must be {expected}: {e}"));
+            T::default()
+        })
+    }
+
     /// A variable that may be unset.
     pub fn optional(&self, name: &str) -> Option<String> {
         self.get(name)

@@ -12,6 +12,7 @@ use connector_core::connect::control::{
     ControlRequest, LocateError, UntrustedWorker, check_ready, create_connector, delete_connector, find_task,
     parse_request, vet_task_address,
 };
+use connector_core::connect::resume::{SinkTables, TableProbe};
 use connector_core::connect::{ConnectError, ConnectorConfigs, TaskDiscovery};
 use connector_core::error_chain;
 use lambda_runtime::Diagnostic;
@@ -37,6 +38,9 @@ pub struct ControlConfig {
     pub auth: Option<BasicAuth>,
     /// `LICENSE_SECRET_ARN`: the Confluent licence put into each config `createConnector` applies.
     pub license_secret: Option<String>,
+    /// `SINK_TABLES`: `{"<topic>": "<table>"}`, the table of the sink that reads each topic; a
+    /// sink on one of them is not resumed into an empty table behind committed offsets.
+    pub sink_tables: SinkTables,
 }
 
 impl ControlConfig {
@@ -47,6 +51,7 @@ impl ControlConfig {
         let connect_url = env.optional_url("CONNECT_URL", "a Kafka Connect REST URL");
         let credentials_secret = env.optional("CONNECT_CREDENTIALS_SECRET");
         let license_secret = env.optional("LICENSE_SECRET_ARN");
+        let sink_tables = env.json("SINK_TABLES", "a JSON object of topic to table name");
         let connect_port = env.parsed("CONNECT_PORT", 8083u16, "a TCP port from 1 to 65535", |p| *p > 0);
         let seconds = env.parsed(
             "CONNECT_TIMEOUT_SECONDS",
@@ -63,6 +68,7 @@ impl ControlConfig {
             credentials_secret,
             auth: None,
             license_secret,
+            sink_tables,
         })
     }
 
@@ -203,10 +209,11 @@ pub async fn handle_check_ready(config: &ControlConfig, event: &Value) -> Value 
 
 /// `createConnector`: `{"ip", "success", "connector", "created"}`; failures are `success: false`
 /// with the `ip` echoed.
-pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
+pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery, T: TableProbe>(
     config: &ControlConfig,
     configs: &C,
     discovery: &D,
+    probe: &T,
     event: &Value,
 ) -> Value {
     let request = match parse_request(event) {
@@ -233,7 +240,7 @@ pub async fn handle_create_connector<C: ConnectorConfigs, D: TaskDiscovery>(
     };
     let answer = first_reached(
         candidates,
-        async |ip, api| create_connector(api, configs, ip, &secret).await,
+        async |ip, api| create_connector(api, configs, probe, &config.sink_tables, ip, &secret).await,
         |ip, e| json!({"ip": ip, "success": false, "error": error_chain(e)}),
     )
     .await;
@@ -370,6 +377,7 @@ pub mod main {
 
     use connector_adapters::ecs::EcsTaskDiscovery;
     use connector_adapters::secrets::SecretsManagerConfigs;
+    use connector_adapters::table_probe::DynamoDbTableProbe;
     use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
     use serde_json::Value;
 
@@ -434,10 +442,11 @@ pub mod main {
             .with_license_secret(config.license_secret.clone());
         let secrets = connector_adapters::secrets::Client::new(&sdk);
         let discovery = EcsTaskDiscovery::new(connector_adapters::ecs::Client::new(&sdk));
-        let (config, configs, secrets, discovery) = (&config, &configs, &secrets, &discovery);
+        let probe = DynamoDbTableProbe::new(connector_adapters::table_probe::Client::new(&sdk));
+        let (config, configs, secrets, discovery, probe) = (&config, &configs, &secrets, &discovery, &probe);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
             let answer = match invocation(config, secrets, json!({})).await {
-                Ok(config) => handle_create_connector(&config, configs, discovery, &event.payload).await,
+                Ok(config) => handle_create_connector(&config, configs, discovery, probe, &event.payload).await,
                 Err(answer) => answer,
             };
             Ok::<_, Diagnostic>(answer)

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::error_chain as chain;
 
 use super::ports::{ConnectApi, ConnectError, ConnectorConfigs, DiscoveryError, RunningTask, TaskDiscovery};
+use super::resume::{Applied, ApplyError, SinkTables, TableProbe, apply};
 
 /// The fields a control-plane payload may carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,11 +143,15 @@ pub async fn check_ready<A: ConnectApi>(api: &A, ip: &str) -> Value {
     }
 }
 
-/// `createConnector`: reads the config from its secret and PUTs it (create or update). The `ip`
-/// is echoed whatever happens, so a state machine can loop on it; failures are `success: false`.
-pub async fn create_connector<A: ConnectApi, C: ConnectorConfigs>(
+/// `createConnector`: reads the config from its secret and applies it (create or update; a sink
+/// with a table in `tables` is never resumed into an empty table behind committed offsets,
+/// [`super::resume`]). The `ip` is echoed whatever happens, so a state machine can loop on it;
+/// failures are `success: false`, a refusal also `refused: true`.
+pub async fn create_connector<A: ConnectApi, C: ConnectorConfigs, T: TableProbe>(
     api: &A,
     configs: &C,
+    probe: &T,
+    tables: &SinkTables,
     ip: &str,
     secret: &str,
 ) -> Value {
@@ -154,8 +159,13 @@ pub async fn create_connector<A: ConnectApi, C: ConnectorConfigs>(
         Ok(config) => config,
         Err(e) => return json!({"ip": ip, "success": false, "error": chain(&e)}),
     };
-    match api.put_config(&config.name, &config.config).await {
-        Ok(outcome) => json!({"ip": ip, "success": true, "connector": config.name, "created": outcome.created}),
+    match apply(api, probe, tables, &config).await {
+        Ok(applied) => {
+            json!({"ip": ip, "success": true, "connector": config.name, "created": applied == Applied::Created})
+        }
+        Err(e @ ApplyError::Refused { .. }) => {
+            json!({"ip": ip, "success": false, "refused": true, "connector": config.name, "error": chain(&e)})
+        }
         Err(e) => json!({"ip": ip, "success": false, "connector": config.name, "error": chain(&e)}),
     }
 }

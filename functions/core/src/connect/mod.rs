@@ -7,12 +7,15 @@
 //! - [`model`] — connector and task status, connector info and configs (with redaction).
 //! - [`ports`] — `ConnectApi`, `TaskDiscovery`, `ConnectorConfigs` and their typed errors.
 //! - [`wire`] — the REST bodies (JSON) read into the model.
+//! - [`resume`] — a sink connector applied without resuming into an empty table behind its
+//!   committed offsets.
 //! - [`control`] — the control-plane use cases behind `findTaskIp`, `checkIfConnectIsReady`,
 //!   `createConnector` and `deleteConnector`, and the payload shapes they accept.
 
 pub mod control;
 pub mod model;
 pub mod ports;
+pub mod resume;
 pub mod wire;
 
 pub use model::{

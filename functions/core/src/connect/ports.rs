@@ -145,6 +145,13 @@ pub trait ConnectApi: Send + Sync {
     ) -> impl Future<Output = Result<PutConfigOutcome, ConnectError>> + Send;
     /// `DELETE /connectors/{name}`.
     fn delete(&self, name: &str) -> impl Future<Output = Result<(), ConnectError>> + Send;
+    /// `POST /connectors` with `initial_state: STOPPED` (Connect 3.5+, KIP-980): created, no task
+    /// started, its offsets readable and changeable before anything is consumed.
+    fn create_stopped(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), ConnectError>> + Send;
     /// `POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true`.
     fn restart_failed(&self, name: &str) -> impl Future<Output = Result<RestartOutcome, ConnectError>> + Send;
     /// `POST /connectors/{name}/tasks/{id}/restart`.
