@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use connector_core::connect::SinkOffset;
 use connector_core::monitor::judge::lag::{BrokerError, Brokers, PartitionEnds};
 use connector_core::sink::decode::bytes_field;
 use connector_core::sink::verify::{PartitionRange, ReadError, TopicReader};
@@ -314,6 +315,29 @@ impl KafkaBrokers {
         *conn = Some(c);
         *self.metadata.lock().await = Some(Arc::clone(&meta));
         Ok(meta)
+    }
+
+    /// Every offset consumer group `group` has committed (`connect-<connector>` for a sink),
+    /// asked of its coordinator: what a connector of another Connect cluster (the old service's)
+    /// has delivered, whatever that worker's version.
+    pub async fn committed(&self, group: &str) -> Result<Vec<SinkOffset>, BrokerError> {
+        let read = async {
+            let mut bootstrap = self.connect_bootstrap().await?;
+            let (host, port) = bootstrap.group_coordinator(group).await?;
+            let mut coordinator = Conn::connect(&host, port, self.tls.as_ref()).await?;
+            coordinator.committed(group).await
+        };
+        let offsets = self
+            .slotted(format!("cannot read the commits of group {group}"), read)
+            .await?;
+        Ok(offsets
+            .into_iter()
+            .map(|(topic, partition, offset)| SinkOffset {
+                topic,
+                partition,
+                offset,
+            })
+            .collect())
     }
 
     /// A connection to the first bootstrap broker that takes one.

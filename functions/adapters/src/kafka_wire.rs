@@ -16,6 +16,8 @@ use tokio::net::TcpStream;
 const METADATA: (i16, i16) = (3, 7);
 const LIST_OFFSETS: (i16, i16) = (2, 4);
 const FETCH: (i16, i16) = (1, 10);
+const FIND_COORDINATOR: (i16, i16) = (10, 2);
+const OFFSET_FETCH: (i16, i16) = (9, 4);
 /// What a Fetch asks of each partition: its first batch comes whole even when larger (when it
 /// is the first partition with records), so one record's timestamp never needs more.
 const PARTITION_FETCH_BYTES: i32 = 1024 * 1024;
@@ -117,6 +119,37 @@ impl Conn {
             }
         }
         parse_list_offsets(&self.call(LIST_OFFSETS, &body).await?)
+    }
+
+    /// The broker that coordinates consumer group `group`: (host, port).
+    pub async fn group_coordinator(&mut self, group: &str) -> io::Result<(String, i32)> {
+        let mut body = Vec::new();
+        put_str(&mut body, group);
+        body.push(0); // a consumer group, not a transaction
+        let answer = self.call(FIND_COORDINATOR, &body).await?;
+        let mut r = Reader(&answer);
+        r.i32()?; // throttle
+        let error = r.i16()?;
+        let message = r.string()?;
+        r.i32()?; // node id
+        let host = r.string()?.unwrap_or_default();
+        let port = r.i32()?;
+        if error != 0 {
+            return Err(invalid(format!(
+                "no coordinator for group {group}: error {error}{}",
+                message.map(|m| format!(" ({m})")).unwrap_or_default()
+            )));
+        }
+        Ok((host, port))
+    }
+
+    /// Every offset consumer group `group` has committed, (topic, partition, offset); asked of
+    /// the group's coordinator.
+    pub async fn committed(&mut self, group: &str) -> io::Result<Vec<(String, i32, i64)>> {
+        let mut body = Vec::new();
+        put_str(&mut body, group);
+        put_i32(&mut body, -1); // every topic
+        parse_offset_fetch(group, &self.call(OFFSET_FETCH, &body).await?)
     }
 
     /// The timestamp of the first record at or after each offset of `wanted` (partitions this
@@ -304,6 +337,32 @@ impl<'a> Reader<'a> {
             self.i32()?;
         }
         Ok(())
+    }
+}
+
+/// OffsetFetch v4's answer: the committed offsets (a partition without one, -1, left out).
+fn parse_offset_fetch(group: &str, body: &[u8]) -> io::Result<Vec<(String, i32, i64)>> {
+    let mut r = Reader(body);
+    r.i32()?; // throttle
+    let mut out = Vec::new();
+    for _ in 0..r.len()? {
+        let topic = r.string()?.unwrap_or_default();
+        for _ in 0..r.len()? {
+            let partition = r.i32()?;
+            let offset = r.i64()?;
+            r.string()?; // metadata
+            let error = r.i16()?;
+            if error != 0 {
+                return Err(invalid(format!("group {group}: {topic}-{partition}: error {error}")));
+            }
+            if offset >= 0 {
+                out.push((topic.clone(), partition, offset));
+            }
+        }
+    }
+    match r.i16()? {
+        0 => Ok(out),
+        error => Err(invalid(format!("group {group}: error {error}"))),
     }
 }
 

@@ -15,7 +15,7 @@ use connector_adapters::now_millis;
 use connector_adapters::secrets::SecretsManagerConfigs;
 use connector_adapters::table_probe::DynamoDbTableProbe;
 use connector_core::connect::ports::RestartOutcome;
-use connector_core::connect::resume::{ApplyError, SinkTables, apply};
+use connector_core::connect::resume::{Applied, ApplyError, SinkTables, apply};
 use connector_core::connect::{
     ConnectApi, ConnectError, ConnectorConfig, ConnectorConfigs, ConnectorStatus, ConnectorView, State, TaskDiscovery,
 };
@@ -542,7 +542,7 @@ pub async fn restart(
 
 /// `connectorctl ensure [CONNECTOR...]`: the secrets' configs onto the worker, diff first.
 /// Unchanged connectors are not PUT: a PUT of the same config still restarts the connector.
-pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -> Result<(), Failure> {
+pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool, json: bool) -> Result<(), Failure> {
     let prefix = Context::need(&ctx.secret_prefix, "--secret-prefix", "ensure")?;
     let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk(ctx).await))
         .with_license_secret(ctx.license_secret_arn.clone());
@@ -613,7 +613,15 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, json: bool) -
             }
         }
         if !changes.is_empty() && !dry_run {
-            match apply(&api, &probe, &tables, want).await {
+            let applied = if stopped && current.is_none() {
+                api.create_stopped(&want.name, &want.config)
+                    .await
+                    .map(|()| Applied::Created)
+                    .map_err(ApplyError::from)
+            } else {
+                apply(&api, &probe, &tables, want).await
+            };
+            match applied {
                 Ok(_) => {}
                 Err(e @ ApplyError::Refused { .. }) => {
                     let why = error_chain(&e);

@@ -331,6 +331,26 @@ pub enum OffsetsChange {
     Set(Vec<String>),
 }
 
+/// Where consumer group `group` has committed, as `topic:partition=offset` (the brokers of the
+/// context, read directly: the group may belong to another Connect cluster of any version).
+pub async fn group_positions(ctx: &Context, group: &str) -> Result<Vec<String>, Failure> {
+    let brokers = brokers(ctx)?
+        .ok_or_else(|| Failure::config("--from-group needs --kafka-bootstrap (or the context's brokers)"))?;
+    let committed = brokers
+        .committed(group)
+        .await
+        .map_err(|e| Failure::Unreachable(error_chain(&e)))?;
+    if committed.is_empty() {
+        return Err(Failure::Input(format!(
+            "consumer group {group} has committed nothing (a sink connector's group is connect-<its name>)"
+        )));
+    }
+    Ok(committed
+        .iter()
+        .map(|o| format!("{}:{}={}", o.topic, o.partition, o.offset))
+        .collect())
+}
+
 /// Reads `topic:partition=offset`.
 pub fn parse_position(text: &str) -> Result<SinkOffset, Failure> {
     let bad = || Failure::Input(format!("{text:?} is not topic:partition=offset (e.g. orders:0=42)"));

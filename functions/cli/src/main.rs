@@ -191,6 +191,10 @@ enum Command {
         /// Show what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Create missing connectors STOPPED and leave them so (a migration sets their offsets
+        /// first, then `resume`s them); existing ones keep their state.
+        #[arg(long)]
+        stopped: bool,
     },
     /// Delete a connector (its secret stays: the monitor would recreate it; mute it first).
     Delete { connector: String },
@@ -310,12 +314,17 @@ enum OffsetsCommand {
         #[command(flatten)]
         confirm: Confirm,
     },
-    /// Move partitions to offsets (`--to orders:0=42`): past a poison record, or back to replay.
+    /// Move partitions to offsets (`--to orders:0=42`): past a poison record, or back to replay;
+    /// or to where another consumer group is (`--from-group connect-<old connector>`: a
+    /// migration from another Connect cluster, read from the brokers).
     Set {
         connector: String,
         /// `topic:partition=offset`, once per partition.
-        #[arg(long = "to", required = true)]
+        #[arg(long = "to", required_unless_present = "from_group", conflicts_with = "from_group")]
         to: Vec<String>,
+        /// Every offset this consumer group committed (needs --kafka-bootstrap).
+        #[arg(long)]
+        from_group: Option<String>,
         #[command(flatten)]
         confirm: Confirm,
     },
@@ -500,7 +509,19 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
                 )
                 .await
             }
-            (None, Some(OffsetsCommand::Set { connector, to, confirm })) => {
+            (
+                None,
+                Some(OffsetsCommand::Set {
+                    connector,
+                    to,
+                    from_group,
+                    confirm,
+                }),
+            ) => {
+                let to = match from_group {
+                    Some(group) => inspect::group_positions(&ctx, &group).await?,
+                    None => to,
+                };
                 inspect::change_offsets(
                     &ctx,
                     &connector,
@@ -523,7 +544,11 @@ async fn cluster_command(command: Command, global: &Global) -> Result<(), Failur
             failed_only,
             no_wait,
         } => cluster::restart(&ctx, &connector, task, failed_only, !no_wait, json).await,
-        Command::Ensure { connectors, dry_run } => cluster::ensure(&ctx, &connectors, dry_run, json).await,
+        Command::Ensure {
+            connectors,
+            dry_run,
+            stopped,
+        } => cluster::ensure(&ctx, &connectors, dry_run, stopped, json).await,
         Command::Delete { connector } => cluster::delete(&ctx, &connector, json).await,
         Command::Pause { connector } => cluster::pause_resume(&ctx, &connector, true, json).await,
         Command::Resume { connector } => cluster::pause_resume(&ctx, &connector, false, json).await,

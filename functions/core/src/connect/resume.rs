@@ -122,8 +122,11 @@ pub async fn apply<A: ConnectApi, T: TableProbe>(
             }
         },
         Err(ConnectError::Rebalancing { message }) if message.contains("already exists") => {
-            if api.status(name).await?.connector.state == State::Stopped {
-                check(api, probe, name, &mine).await?;
+            match api.status(name).await {
+                Ok(status) if status.connector.state == State::Stopped => check(api, probe, name, &mine).await?,
+                // No status yet: created a moment ago by another caller, not a refused one.
+                Ok(_) | Err(ConnectError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
             api.put_config(name, &config.config).await?;
             Ok(Applied::Updated)
