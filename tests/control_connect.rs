@@ -67,8 +67,6 @@ async fn wait_running(api: &HttpConnectApi, name: &str) -> connector_core::conne
 
 #[tokio::test]
 async fn create_from_a_secret_run_update_delete_and_delete_again() {
-    let sdk = sdk().await;
-    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk));
     let (name, topic) = (unique("file-sink"), unique("topic"));
     let file = std::env::temp_dir().join(format!("{name}.out"));
     let secret = unique("mako/connector/file");
@@ -78,14 +76,7 @@ async fn create_from_a_secret_run_update_delete_and_delete_again() {
     // The seed's runbook payload, with the ip findTaskIp gives when CONNECT_URL is set.
     let payload =
         json!({"Payload": {"ip": "127.0.0.1"}, "Context": {"Execution": {"Input": {"connectorConfigSecret": secret}}}});
-    let created = handle_create_connector(
-        &config,
-        &configs,
-        &discovery().await,
-        &connector_tests::table_probe().await,
-        &payload,
-    )
-    .await;
+    let created = create_with(&config, &payload).await;
     assert_eq!(
         created,
         json!({"ip": "127.0.0.1", "success": true, "connector": name, "created": true})
@@ -109,14 +100,7 @@ async fn create_from_a_secret_run_update_delete_and_delete_again() {
     assert_eq!(content, "first\nsecond\n");
 
     // The same PUT again updates (200), it does not fail.
-    let updated = handle_create_connector(
-        &config,
-        &configs,
-        &discovery().await,
-        &connector_tests::table_probe().await,
-        &json!({"ip": "127.0.0.1", "connectorConfigSecret": secret}),
-    )
-    .await;
+    let updated = create_with(&config, &json!({"ip": "127.0.0.1", "connectorConfigSecret": secret})).await;
     assert_eq!(updated["created"], false, "{updated}");
     assert_eq!(updated["success"], true, "{updated}");
 
@@ -170,12 +154,8 @@ async fn a_connector_whose_class_does_not_exist_is_refused_with_connects_message
     // Through createConnector it is success:false with that message, and the ip kept.
     let secret = unique("mako/connector/bad");
     store_secret(&secret, &json!({"name": name, "config": config})).await;
-    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk().await));
-    let answer = handle_create_connector(
+    let answer = create_with(
         &control_config(),
-        &configs,
-        &discovery().await,
-        &connector_tests::table_probe().await,
         &json!({"Payload": {"ip": "127.0.0.1"}, "connectorConfigSecret": secret}),
     )
     .await;
@@ -189,11 +169,8 @@ async fn a_connector_whose_class_does_not_exist_is_refused_with_connects_message
         "{answer}"
     );
 
-    let missing = handle_create_connector(
+    let missing = create_with(
         &control_config(),
-        &configs,
-        &discovery().await,
-        &connector_tests::table_probe().await,
         &json!({"ip": "127.0.0.1", "connectorConfigSecret": unique("absent")}),
     )
     .await;
@@ -329,14 +306,24 @@ async fn a_second_worker_joining_gives_readiness_then_rebalance_safe_writes() {
 
 /// `createConnector` with the stack's `SINK_TABLES` (topic → table).
 fn control_config_with_tables(topic: &str, table: &str) -> ControlConfig {
-    let (url, tables) = (connect_url(), json!({ topic: table }).to_string());
-    ControlConfig::from_lookup(|k| match k {
-        "CONNECT_URL" => Some(url.clone()),
-        "CONNECT_PORT" => url.rsplit(':').next().map(String::from),
-        "SINK_TABLES" => Some(tables.clone()),
-        _ => None,
-    })
-    .unwrap()
+    let tables = json!({ topic: table });
+    ControlConfig {
+        sink_tables: serde_json::from_value(tables).unwrap(),
+        ..control_config()
+    }
+}
+
+/// `createConnector` on `payload`, with moto's secrets, ECS and tables.
+async fn create_with(config: &ControlConfig, payload: &Value) -> Value {
+    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk().await));
+    handle_create_connector(
+        config,
+        &configs,
+        &discovery().await,
+        &connector_tests::table_probe().await,
+        payload,
+    )
+    .await
 }
 
 /// A connector of `name` that consumed `topic`'s records and committed them, then deleted: what a
@@ -385,14 +372,7 @@ async fn a_sink_with_committed_offsets_is_not_resumed_into_an_empty_table() {
         json!({"Payload": {"ip": "127.0.0.1"}, "Context": {"Execution": {"Input": {"connectorConfigSecret": secret}}}});
     let api = api();
     for attempt in ["first", "retry"] {
-        let answer = handle_create_connector(
-            &config,
-            &configs,
-            &discovery().await,
-            &connector_tests::table_probe().await,
-            &payload,
-        )
-        .await;
+        let answer = create_with(&config, &payload).await;
         assert_eq!(
             (&answer["success"], &answer["refused"]),
             (&json!(false), &json!(true)),
@@ -432,14 +412,7 @@ async fn a_sink_with_committed_offsets_is_not_resumed_into_an_empty_table() {
         .send()
         .await
         .unwrap();
-    let answer = handle_create_connector(
-        &config,
-        &configs,
-        &discovery().await,
-        &connector_tests::table_probe().await,
-        &payload,
-    )
-    .await;
+    let answer = create_with(&config, &payload).await;
     assert_eq!(answer["success"], true, "{answer}");
     api.resume(&name).await.unwrap();
     wait_running(&api, &name).await;
