@@ -60,7 +60,7 @@ async fn rest_credentials(project: &str) -> BTreeMap<String, String> {
         .await
         .unwrap();
     let secrets: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).expect("the template's Secrets");
-    let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{project}/connector-rest/main/credentials");
+    let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{project}/connect-rest/main/credentials");
     assert_eq!(
         secrets,
         BTreeMap::from([

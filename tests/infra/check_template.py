@@ -184,6 +184,14 @@ check(template["Parameters"]["Service"]["Default"] != "connector",
       "the default Service is the old service's: a default deploy collides with it")
 
 
+# A connector's health alarm counts no data (a worker that is down reports nothing) as unhealthy,
+# not OK; alarmState records it under the monitor's worker-unreachable incident instead of paging.
+health = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+          and r["Properties"].get("MetricName") in ("TasksHealthy", "ConnectorHealthy")]
+check(len(health) == 2 and all(p.get("TreatMissingData") == "breaching" for p in health),
+      f"connector-unhealthy alarms and their missing data: {[(resolve(p['AlarmName']), p.get('TreatMissingData')) for p in health]}")
+
+
 # A service principal gets the key or the topic only for this account's own resources (the
 # confused deputy: another account's alarm cannot use them).
 for logical, r in resources.items():

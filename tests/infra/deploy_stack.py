@@ -379,6 +379,11 @@ def deploy(out_dir):
         kept = ddb.get_item(TableName=table, Key={"PK": {"S": "KEPT-1"}, "SK": {"S": "KEPT-1"}}).get("Item")
         check(kept is not None, f"the adopted table {table} lost the first stack's item")
     check(not {"SeatoolTable", "AppianTable"} & set(physical), "the stack created a table it was told to adopt")
+    # A worker that reports nothing leaves the connector-unhealthy alarms breaching, not OK.
+    unhealthy = [a for a in client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+                 if a["AlarmName"].endswith("-connector-unhealthy")]
+    check(len(unhealthy) == 2 and all(a.get("TreatMissingData") == "breaching" for a in unhealthy),
+          f"the stack's connector-unhealthy alarms: {[(a['AlarmName'], a.get('TreatMissingData')) for a in unhealthy]}")
     # Alerts reach a person: the critical topic and (no warning subscriber given) the warning one
     # both reach AlertEmail.
     sns = client("sns")
