@@ -326,31 +326,6 @@ async fn create_with(config: &ControlConfig, payload: &Value) -> Value {
     .await
 }
 
-/// A connector of `name` that consumed `topic`'s records and committed them, then deleted: what a
-/// stack deleted (or pointed at a new table) leaves behind in the brokers.
-async fn committed_then_deleted(name: &str, topic: &str, records: usize) {
-    let api = api();
-    let file = std::env::temp_dir().join(format!("{name}.first"));
-    let body = file_sink(name, topic, file.to_str().unwrap());
-    let config: BTreeMap<String, String> = serde_json::from_value(body["config"].clone()).unwrap();
-    api.put_config(name, &config).await.unwrap();
-    let rows: Vec<(Option<String>, Option<String>)> = (0..records)
-        .map(|i| (Some(format!("k{i}")), Some(format!("v{i}"))))
-        .collect();
-    produce(topic, &rows).await;
-    let committed = wait_for(Duration::from_secs(60), || async {
-        let offsets = api.sink_offsets(name).await.ok()?;
-        (offsets.iter().map(|o| o.offset).sum::<i64>() == records as i64).then_some(())
-    })
-    .await;
-    assert!(
-        committed.is_some(),
-        "{name} did not commit {records} records in 60 s: {:?}",
-        api.sink_offsets(name).await
-    );
-    api.delete(name).await.unwrap();
-}
-
 /// A sink whose consumer group has committed offsets is not resumed into an empty table (the
 /// records before them would never reach it): it is left STOPPED with the way out, a retry
 /// refuses again, and once the table holds the history (adopted) the config applies and the
@@ -362,7 +337,7 @@ async fn a_sink_with_committed_offsets_is_not_resumed_into_an_empty_table() {
     let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk));
     let (name, topic, table) = (unique("resume-sink"), unique("resume-topic"), unique("resume-table"));
     connector_tests::create_sink_table(&sdk, &table).await;
-    committed_then_deleted(&name, &topic, 5).await;
+    connector_tests::committed_then_deleted(&name, &topic, 5).await;
 
     let secret = unique("mako/connect/resume");
     let file = std::env::temp_dir().join(format!("{name}.second"));

@@ -189,6 +189,61 @@ async fn a_muted_failure_is_not_restarted_and_keeps_its_whole_budget_for_when_th
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A stack created again on a new table: the monitor finds its sink missing, but the sink's
+/// group has committed offsets and the table is empty, so it is recreated STOPPED (never running
+/// past records the table never got), the page says why; with the table holding items a missing
+/// sink is recreated and runs.
+#[tokio::test]
+async fn a_missing_sink_with_commits_is_not_recreated_running_into_an_empty_table() {
+    let (name, topic, table) = (
+        unique("monitor-resume"),
+        unique("monitor-resume-topic"),
+        unique("monitor-resume-table"),
+    );
+    let m = Monitor::with_url(&connect_url()).await;
+    connector_tests::create_sink_table(&m.sdk, &table).await;
+    let (t, tb) = (topic.clone(), table.clone());
+    let m = m.reconfigured(move |c| c.sink_tables = BTreeMap::from([(t, tb)]));
+    connector_tests::committed_then_deleted(&name, &topic, 4).await;
+    m.desire(
+        &name,
+        &file_sink(&topic, &std::env::temp_dir().join(format!("{name}.second"))),
+    )
+    .await;
+
+    let report = m.run().await;
+    let missing = &findings(&report, &name)[0];
+    assert_eq!(missing["category"], "connector-missing", "{missing}");
+    let action = missing["action"].as_str().unwrap_or_default();
+    assert!(
+        action.starts_with("not recreated running: refused to resume")
+            && action.contains(&format!("table {table} is empty")),
+        "{action}"
+    );
+    wait_status(&name, "STOPPED", |s| s.connector.state == State::Stopped).await;
+    let pages: Vec<String> = m.alerts().await.into_iter().map(|a| a.body).collect();
+    assert!(pages.iter().any(|b| b.contains("refused to resume")), "{pages:?}");
+    api().delete(&name).await.unwrap();
+
+    // The table holds the history: recreated, running.
+    aws_sdk_dynamodb::Client::new(&m.sdk)
+        .put_item()
+        .table_name(&table)
+        .item("PK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
+        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
+        .send()
+        .await
+        .unwrap();
+    let report = m.run().await;
+    assert_eq!(
+        findings(&report, &name)[0]["action"],
+        "recreated from its secret",
+        "{report}"
+    );
+    wait_status(&name, "RUNNING", task_state(State::Running)).await;
+    api().delete(&name).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_deleted_connector_is_recreated_from_its_secret_and_a_paused_one_is_left_paused() {
     let m = Monitor::with_url(&connect_url()).await;

@@ -506,3 +506,28 @@ pub fn lambda_sink_connector(topic: &str, function: &str, watch: &str) -> std::c
 pub async fn table_probe() -> connector_adapters::table_probe::DynamoDbTableProbe {
     connector_adapters::table_probe::DynamoDbTableProbe::new(aws_sdk_dynamodb::Client::new(&sdk().await))
 }
+
+/// A file sink `name` on the harness's worker that consumed `records` records of `topic` and
+/// committed them, then deleted: what a stack deleted (or pointed at a new table) leaves behind
+/// in the brokers (the group `connect-<name>` and its commits).
+pub async fn committed_then_deleted(name: &str, topic: &str, records: usize) {
+    use connector_core::connect::ConnectApi;
+    let api = connector_adapters::connect::HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap();
+    let file = std::env::temp_dir().join(format!("{name}.first"));
+    api.put_config(name, &file_sink(topic, &file)).await.unwrap();
+    let rows: Vec<(Option<String>, Option<String>)> = (0..records)
+        .map(|i| (Some(format!("k{i}")), Some(format!("v{i}"))))
+        .collect();
+    produce(topic, &rows).await;
+    let committed = wait_for(Duration::from_secs(60), || async {
+        let offsets = api.sink_offsets(name).await.ok()?;
+        (offsets.iter().map(|o| o.offset).sum::<i64>() == records as i64).then_some(())
+    })
+    .await;
+    assert!(
+        committed.is_some(),
+        "{name} did not commit {records} records in 60 s: {:?}",
+        api.sink_offsets(name).await
+    );
+    api.delete(name).await.unwrap();
+}

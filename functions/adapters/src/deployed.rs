@@ -8,6 +8,7 @@ use crate::kafka::{KafkaBrokers, TlsSetupError};
 use crate::monitor_state::DynamoDbMonitorStore;
 use crate::secrets::SecretsManagerConfigs;
 use crate::sns::SnsAlertPublisher;
+use crate::table_probe::DynamoDbTableProbe;
 use connector_core::monitor::config::MonitorConfig;
 use connector_core::monitor::run::Monitor;
 
@@ -20,6 +21,7 @@ pub type DeployedMonitor = Monitor<
     SnsAlertPublisher,
     SystemClock,
     KafkaBrokers,
+    DynamoDbTableProbe,
 >;
 
 /// The deployed monitor for `config`, on the clients of `sdk`, sending the REST credentials of
@@ -57,15 +59,8 @@ pub fn deployed_monitor_with(
         .warnings_to(config.warning_topic_arn.clone());
     let configs = SecretsManagerConfigs::new(crate::secrets::Client::new(sdk))
         .with_license_secret(config.license_secret_arn.clone());
-    Ok(Monitor::new(
-        config,
-        configs,
-        workers,
-        brokers,
-        store,
-        alerts,
-        SystemClock,
-    ))
+    let probe = DynamoDbTableProbe::new(crate::table_probe::Client::new(sdk));
+    Ok(Monitor::new(config, configs, workers, brokers, store, alerts, SystemClock).with_table_probe(probe))
 }
 
 /// The deployment's clusters as deployed, one monitor each on the same clients.
@@ -76,6 +71,7 @@ pub type DeployedFleet = crate::fleet::Fleet<
     SnsAlertPublisher,
     SystemClock,
     KafkaBrokers,
+    DynamoDbTableProbe,
 >;
 
 /// The deployed fleet for `configs` (`MonitorConfig::fleet_from_lookup`), on the clients of `sdk`.

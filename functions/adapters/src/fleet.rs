@@ -14,8 +14,8 @@ use connector_core::monitor::ports::{AlertPublisher, Clock, MonitorStore, Worker
 use connector_core::monitor::run::{Monitor, MonitorFailure, RunReport};
 
 /// The clusters of one deployment.
-pub struct Fleet<C, W, S, P, K, B> {
-    members: Vec<Monitor<C, W, S, P, K, B>>,
+pub struct Fleet<C, W, S, P, K, B, T = connector_core::connect::resume::NoProbe> {
+    members: Vec<Monitor<C, W, S, P, K, B, T>>,
 }
 
 /// What one invocation did.
@@ -43,7 +43,7 @@ impl FleetRun {
     }
 }
 
-impl<C, W, S, P, K, B> Fleet<C, W, S, P, K, B>
+impl<C, W, S, P, K, B, T> Fleet<C, W, S, P, K, B, T>
 where
     C: ConnectorConfigs,
     W: Workers,
@@ -51,14 +51,15 @@ where
     P: AlertPublisher,
     K: Clock,
     B: Brokers,
+    T: connector_core::connect::resume::TableProbe,
 {
     /// The clusters, each with its own monitor.
-    pub fn new(members: Vec<Monitor<C, W, S, P, K, B>>) -> Self {
+    pub fn new(members: Vec<Monitor<C, W, S, P, K, B, T>>) -> Self {
         Self { members }
     }
 
     /// Each cluster's monitor.
-    pub fn members(&self) -> &[Monitor<C, W, S, P, K, B>] {
+    pub fn members(&self) -> &[Monitor<C, W, S, P, K, B, T>] {
         &self.members
     }
 
@@ -74,7 +75,7 @@ where
             Ok(r) => r.cluster,
             Err(e) => return FleetRun::One(Err(MonitorFailure::InvalidPayload(e))),
         };
-        let chosen: Vec<&Monitor<C, W, S, P, K, B>> = self
+        let chosen: Vec<&Monitor<C, W, S, P, K, B, T>> = self
             .members
             .iter()
             .filter(|m| named.is_none() || m.config().cluster == named)
@@ -92,8 +93,8 @@ where
 }
 
 /// One cluster's run, cut at `limit`.
-async fn bounded<C, W, S, P, K, B>(
-    m: &Monitor<C, W, S, P, K, B>,
+async fn bounded<C, W, S, P, K, B, T>(
+    m: &Monitor<C, W, S, P, K, B, T>,
     request: Value,
     limit: Duration,
 ) -> Result<RunReport, MonitorFailure>
@@ -104,6 +105,7 @@ where
     P: AlertPublisher,
     K: Clock,
     B: Brokers,
+    T: connector_core::connect::resume::TableProbe,
 {
     match tokio::time::timeout(limit, m.run(&request)).await {
         Ok(out) => out,

@@ -23,6 +23,16 @@ pub trait TableProbe: Send + Sync {
     fn is_empty(&self, table: &str) -> impl Future<Output = Result<bool, BoxError>> + Send;
 }
 
+/// A probe for no table: the type of a monitor given none (never asked).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProbe;
+
+impl TableProbe for NoProbe {
+    async fn is_empty(&self, table: &str) -> Result<bool, BoxError> {
+        Err(format!("no table probe for {table}").into())
+    }
+}
+
 /// The tables sink connectors write, by the topic they read (the stack's seatool and appian
 /// topics): a connector reading one of them writes that table.
 pub type SinkTables = BTreeMap<String, String>;

@@ -51,6 +51,9 @@ pub struct MonitorConfig {
     pub config_secret_prefix: String,
     /// `LICENSE_SECRET_ARN`: the Confluent licence, read at each run into every desired config.
     pub license_secret_arn: Option<String>,
+    /// `SINK_TABLES`: `{"<topic>": "<table>"}`; a missing sink reading one of them is recreated
+    /// STOPPED and resumed only when its commits and its table agree (`connect::resume`).
+    pub sink_tables: crate::connect::resume::SinkTables,
     /// `MONITOR_STATE_TABLE`: the DynamoDB table of restart counters and incidents.
     pub state_table: String,
     /// `ALERT_TOPIC_ARN`: the SNS topic for alerts (every alert when `WARNING_TOPIC_ARN` is unset).
@@ -120,6 +123,7 @@ impl MonitorConfig {
                 "the Secrets Manager prefix of the connector configs",
             ),
             license_secret_arn: env.optional("LICENSE_SECRET_ARN"),
+            sink_tables: env.json("SINK_TABLES", "a JSON object of topic to table name"),
             state_table: env.required("MONITOR_STATE_TABLE", "the DynamoDB table of the monitor's state"),
             alert_topic_arn: env.required("ALERT_TOPIC_ARN", "the SNS topic for alerts"),
             warning_topic_arn: env.optional("WARNING_TOPIC_ARN"),

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::connect::control::{PayloadError, parse_request};
 use crate::connect::ports::{ConnectorConfigs, LoadedConfigs, Readiness, RestartOutcome};
+use crate::connect::resume::{Applied, ApplyError, NoProbe, SinkTables, TableProbe, apply};
 use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
 use crate::error_chain;
 use crate::metrics::{Unit, emf_line};
@@ -23,7 +24,7 @@ use crate::monitor::ports::{AlertPublisher, Clock, Located, MonitorStore, Resolv
 
 /// The `testConnectors` use case: its ports and settings, with one method per job. The Lambda
 /// handler and `connectorctl check` both build one and call it.
-pub struct Monitor<C, W, S, P, K, B = crate::monitor::judge::lag::NoBrokers> {
+pub struct Monitor<C, W, S, P, K, B = crate::monitor::judge::lag::NoBrokers, T = NoProbe> {
     config: MonitorConfig,
     configs: C,
     workers: W,
@@ -32,6 +33,9 @@ pub struct Monitor<C, W, S, P, K, B = crate::monitor::judge::lag::NoBrokers> {
     store: S,
     alerts: P,
     clock: K,
+    /// The sink tables' probe: a missing sink of `SINK_TABLES` is recreated through
+    /// [`crate::connect::resume::apply`] (never resumed into an empty table behind its commits).
+    probe: Option<T>,
 }
 
 /// Why a run failed outright.
@@ -95,15 +99,7 @@ impl MonitorFailure {
     }
 }
 
-impl<C, W, S, P, K, B> Monitor<C, W, S, P, K, B>
-where
-    C: ConnectorConfigs,
-    W: Workers,
-    S: MonitorStore,
-    P: AlertPublisher,
-    K: Clock,
-    B: Brokers,
-{
+impl<C, W, S, P, K, B> Monitor<C, W, S, P, K, B, NoProbe> {
     /// A monitor that reads the desired connectors from `configs`, reaches the workers through
     /// `workers` and the brokers (for the lag) through `brokers`, keeps its state in `store`,
     /// alerts through `alerts` and budgets by `clock`.
@@ -124,9 +120,35 @@ where
             store,
             alerts,
             clock,
+            probe: None,
         }
     }
 
+    /// The same monitor, recreating the sinks of `SINK_TABLES` through the check of `probe`.
+    pub fn with_table_probe<T2: TableProbe>(self, probe: T2) -> Monitor<C, W, S, P, K, B, T2> {
+        Monitor {
+            config: self.config,
+            configs: self.configs,
+            workers: self.workers,
+            brokers: self.brokers,
+            store: self.store,
+            alerts: self.alerts,
+            clock: self.clock,
+            probe: Some(probe),
+        }
+    }
+}
+
+impl<C, W, S, P, K, B, T> Monitor<C, W, S, P, K, B, T>
+where
+    C: ConnectorConfigs,
+    W: Workers,
+    S: MonitorStore,
+    P: AlertPublisher,
+    K: Clock,
+    B: Brokers,
+    T: TableProbe,
+{
     /// Its settings.
     pub fn config(&self) -> &MonitorConfig {
         &self.config
@@ -180,6 +202,7 @@ where
             now,
             dry_run,
             configs_unread,
+            sink_tables: self.config.sink_tables.clone(),
         };
         // Budget the work, not the run: an action starts only while the slowest one (two REST
         // calls at their timeout) still fits in the budget; what is claimed is always finished.
@@ -199,6 +222,7 @@ where
         let out = Box::pin(run_monitor(
             &workers,
             self.brokers.as_ref(),
+            self.probe.as_ref(),
             &self.store,
             &self.alerts,
             &ctx,
@@ -257,6 +281,8 @@ pub struct RunContext {
     /// Why the desired configs could not be read: then the connectors the worker lists are
     /// judged as they run (no missing connector, no drift), and the invocation fails after.
     pub configs_unread: Option<String>,
+    /// `SINK_TABLES`: the table of the sink reading each topic.
+    pub sink_tables: SinkTables,
 }
 
 /// The result of a run.
@@ -359,9 +385,11 @@ struct Pace<'a, K> {
 }
 
 /// One monitor run, at `pace`.
-async fn run_monitor<A, B, S, P, K>(
+#[allow(clippy::too_many_arguments)]
+async fn run_monitor<A, B, S, P, K, T>(
     workers: &[A],
     brokers: Option<&B>,
+    probe: Option<&T>,
     store: &S,
     alerts: &P,
     ctx: &RunContext,
@@ -373,6 +401,7 @@ where
     S: MonitorStore,
     P: AlertPublisher,
     K: Clock,
+    T: TableProbe,
 {
     let may_start = pace.may_start;
     let (observation, used) = observe(workers, &ctx.worker_started_at, ctx.no_worker_reason.as_deref()).await;
@@ -427,6 +456,7 @@ where
     let mut state_failures = Vec::new();
     let done = act(
         api,
+        probe,
         store,
         ctx,
         &stored,
@@ -518,8 +548,9 @@ struct Done {
 /// Acts: claim, then call; once the budget is spent, claim nothing more. Each action made is
 /// audited and its outcome annotated on its findings.
 #[allow(clippy::too_many_arguments)]
-async fn act<A: ConnectApi, S: MonitorStore>(
+async fn act<A: ConnectApi, S: MonitorStore, T: TableProbe>(
     api: Option<&A>,
+    probe: Option<&T>,
     store: &S,
     ctx: &RunContext,
     stored: &crate::monitor::ports::StoredState,
@@ -563,7 +594,8 @@ async fn act<A: ConnectApi, S: MonitorStore>(
             "another monitor run is handling it".to_string()
         } else if let Some(api) = api {
             acted.insert(name.clone());
-            let (mut text, undo) = execute(api, &action, &ctx.desired).await;
+            let guard = probe.map(|p| (p, &ctx.sink_tables));
+            let (mut text, undo) = execute(api, guard, &action, &ctx.desired).await;
             let mut restored = previous.get(&name).cloned().unwrap_or_default();
             let give_back = match undo {
                 Undo::No => false,
@@ -1246,7 +1278,12 @@ enum Undo {
 }
 
 /// Performs one action; returns what happened and whether the claim should be given back.
-async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorConfig]) -> (String, Undo) {
+async fn execute<A: ConnectApi, T: TableProbe>(
+    api: &A,
+    guard: Option<(&T, &SinkTables)>,
+    action: &Action,
+    desired: &[ConnectorConfig],
+) -> (String, Undo) {
     match action {
         Action::Restart {
             connector,
@@ -1320,6 +1357,20 @@ async fn execute<A: ConnectApi>(api: &A, action: &Action, desired: &[ConnectorCo
             let Some(config) = desired.iter().find(|c| &c.name == connector) else {
                 return ("no desired config found".into(), Undo::No);
             };
+            if let (Action::Recreate { .. }, Some((probe, tables))) = (action, guard) {
+                return match apply(api, probe, tables, config).await {
+                    Ok(Applied::Created) => ("recreated from its secret".into(), Undo::No),
+                    Ok(Applied::Updated) => ("config put back from its secret".into(), Undo::No),
+                    Err(ApplyError::Connect(ConnectError::Rebalancing { .. })) => (
+                        "refused during a rebalance (409); will try next run".into(),
+                        Undo::Rebalance,
+                    ),
+                    Err(e @ ApplyError::Refused { .. }) => {
+                        (format!("not recreated running: {}", error_chain(&e)), Undo::No)
+                    }
+                    Err(e) => (format!("recreate failed: {}", error_chain(&e)), Undo::No),
+                };
+            }
             match api.put_config(connector, &config.config).await {
                 Ok(o) if o.created => ("recreated from its secret".into(), Undo::No),
                 Ok(_) => ("config put back from its secret".into(), Undo::No),
