@@ -333,7 +333,6 @@ async fn create_with(config: &ControlConfig, payload: &Value) -> Value {
 #[tokio::test]
 async fn a_sink_with_committed_offsets_is_not_resumed_into_an_empty_table() {
     let sdk = sdk().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk));
     let (name, topic, table) = (unique("resume-sink"), unique("resume-topic"), unique("resume-table"));
     connector_tests::create_sink_table(&sdk, &table).await;
@@ -380,13 +379,7 @@ async fn a_sink_with_committed_offsets_is_not_resumed_into_an_empty_table() {
 
     // The table holds the history (adopted): the config applies, the connector stays as the
     // refusal left it until the operator resumes it.
-    ddb.put_item()
-        .table_name(&table)
-        .item("PK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
-        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
-        .send()
-        .await
-        .unwrap();
+    connector_tests::put_id(&sdk, &table, "k0").await;
     let answer = create_with(&config, &payload).await;
     assert_eq!(answer["success"], true, "{answer}");
     api.resume(&name).await.unwrap();

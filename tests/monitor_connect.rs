@@ -226,14 +226,7 @@ async fn a_missing_sink_with_commits_is_not_recreated_running_into_an_empty_tabl
     api().delete(&name).await.unwrap();
 
     // The table holds the history: recreated, running.
-    aws_sdk_dynamodb::Client::new(&m.sdk)
-        .put_item()
-        .table_name(&table)
-        .item("PK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
-        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S("k0".into()))
-        .send()
-        .await
-        .unwrap();
+    connector_tests::put_id(&m.sdk, &table, "k0").await;
     let report = m.run().await;
     assert_eq!(
         findings(&report, &name)[0]["action"],

@@ -531,3 +531,16 @@ pub async fn committed_then_deleted(name: &str, topic: &str, records: usize) {
     );
     api.delete(name).await.unwrap();
 }
+
+/// One item (`PK` = `SK` = `id`) in `table`: a table that holds history.
+pub async fn put_id(sdk: &SdkConfig, table: &str, id: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(sdk)
+        .put_item()
+        .table_name(table)
+        .item("PK", AttributeValue::S(id.into()))
+        .item("SK", AttributeValue::S(id.into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {id} into {table}: {e:?}"));
+}
