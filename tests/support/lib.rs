@@ -530,6 +530,21 @@ pub async fn committed_then_deleted(name: &str, topic: &str, records: usize) {
         api.sink_offsets(name).await
     );
     api.delete(name).await.unwrap();
+    // Kafka Connect 3.6 answers the deleted connector's status for a moment (UNASSIGNED): gone
+    // means its status is gone too.
+    let gone = wait_for(Duration::from_secs(30), || async {
+        matches!(
+            api.status(name).await,
+            Err(connector_core::connect::ConnectError::NotFound { .. })
+        )
+        .then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "{name}'s status outlived its delete by 30 s: {:?}",
+        api.status(name).await
+    );
 }
 
 /// One item (`PK` = `SK` = `id`) in `table`: a table that holds history.
