@@ -223,7 +223,7 @@ async fn a_missing_sink_with_commits_is_not_recreated_running_into_an_empty_tabl
     wait_status(&name, "STOPPED", |s| s.connector.state == State::Stopped).await;
     let pages: Vec<String> = m.alerts().await.into_iter().map(|a| a.body).collect();
     assert!(pages.iter().any(|b| b.contains("refused to resume")), "{pages:?}");
-    api().delete(&name).await.unwrap();
+    connector_tests::deleted_and_gone(&name).await;
 
     // The table holds the history: recreated, running.
     connector_tests::put_id(&m.sdk, &table, "k0").await;

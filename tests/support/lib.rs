@@ -529,15 +529,17 @@ pub async fn committed_then_deleted(name: &str, topic: &str, records: usize) {
         "{name} did not commit {records} records in 60 s: {:?}",
         api.sink_offsets(name).await
     );
+    deleted_and_gone(name).await;
+}
+
+/// Deletes connector `name` on the harness's worker and waits (30 s at most) until its status
+/// is gone too: Kafka Connect 3.6 answers a deleted connector's status (UNASSIGNED) for a moment.
+pub async fn deleted_and_gone(name: &str) {
+    use connector_core::connect::{ConnectApi, ConnectError};
+    let api = connector_adapters::connect::HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap();
     api.delete(name).await.unwrap();
-    // Kafka Connect 3.6 answers the deleted connector's status for a moment (UNASSIGNED): gone
-    // means its status is gone too.
     let gone = wait_for(Duration::from_secs(30), || async {
-        matches!(
-            api.status(name).await,
-            Err(connector_core::connect::ConnectError::NotFound { .. })
-        )
-        .then_some(())
+        matches!(api.status(name).await, Err(ConnectError::NotFound { .. })).then_some(())
     })
     .await;
     assert!(
