@@ -12,6 +12,10 @@ use connector_lambdas::control::{ControlConfig, handle_check_ready, handle_creat
 use connector_tests::{connect_url, free_port, kafka_script, produce, sdk, unique, wait_for};
 use serde_json::{Value, json};
 
+/// The worker cluster's shape: the test that adds and stops a second worker holds it alone; the
+/// others share it, so that none of their calls is forwarded to a worker that is stopping.
+static SHAPE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn api() -> HttpConnectApi {
     HttpConnectApi::new(&connect_url(), Duration::from_secs(10)).unwrap()
 }
@@ -67,6 +71,7 @@ async fn wait_running(api: &HttpConnectApi, name: &str) -> connector_core::conne
 
 #[tokio::test]
 async fn create_from_a_secret_run_update_delete_and_delete_again() {
+    let _shape = SHAPE.read().await;
     let (name, topic) = (unique("file-sink"), unique("topic"));
     let file = std::env::temp_dir().join(format!("{name}.out"));
     let secret = unique("mako/connector/file");
@@ -133,6 +138,7 @@ async fn create_from_a_secret_run_update_delete_and_delete_again() {
 
 #[tokio::test]
 async fn a_connector_whose_class_does_not_exist_is_refused_with_connects_message() {
+    let _shape = SHAPE.read().await;
     let api = api();
     let name = unique("no-class");
     let config = BTreeMap::from([
@@ -180,6 +186,7 @@ async fn a_connector_whose_class_does_not_exist_is_refused_with_connects_message
 
 #[tokio::test]
 async fn restart_pause_resume_and_stop_on_the_real_worker() {
+    let _shape = SHAPE.read().await;
     let api = api();
     let (name, topic) = (unique("ops"), unique("topic"));
     let file = std::env::temp_dir().join(format!("{name}.out"));
@@ -221,6 +228,7 @@ async fn restart_pause_resume_and_stop_on_the_real_worker() {
 
 #[tokio::test]
 async fn readiness_is_false_where_no_worker_answers_and_true_on_the_worker() {
+    let _shape = SHAPE.read().await;
     let info = api().server_info().await.unwrap();
     assert!(info.version.starts_with("4."), "{info:?}");
     assert!(info.kafka_cluster_id.is_some_and(|id| !id.is_empty()));
@@ -245,6 +253,7 @@ async fn readiness_is_false_where_no_worker_answers_and_true_on_the_worker() {
 /// rebalancing error — never anything else.
 #[tokio::test]
 async fn a_second_worker_joining_gives_readiness_then_rebalance_safe_writes() {
+    let _shape = SHAPE.write().await;
     let api = api();
     let name = unique("rebalance");
     let file = std::env::temp_dir().join(format!("{name}.out"));
@@ -332,6 +341,7 @@ async fn create_with(config: &ControlConfig, payload: &Value) -> Value {
 /// operator resumes it. With no commits, or a table that holds items, it is created and runs.
 #[tokio::test]
 async fn a_sink_with_committed_offsets_is_not_resumed_into_an_empty_table() {
+    let _shape = SHAPE.read().await;
     let sdk = sdk().await;
     let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk));
     let (name, topic, table) = (unique("resume-sink"), unique("resume-topic"), unique("resume-table"));
