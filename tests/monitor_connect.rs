@@ -215,6 +215,19 @@ async fn a_missing_sink_with_commits_is_not_recreated_running_into_an_empty_tabl
     let missing = &findings(&report, &name)[0];
     assert_eq!(missing["category"], "connector-missing", "{missing}");
     let action = missing["action"].as_str().unwrap_or_default();
+    // Kafka Connect before 3.7 cannot create a connector stopped (`initial_state`): it is
+    // recreated running, and the action says it went unchecked.
+    let version = api().server_info().await.unwrap().version;
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    if (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (3, 7) {
+        assert!(
+            action.starts_with("recreated from its secret, created running without comparing its committed offsets"),
+            "{version}: {action}"
+        );
+        wait_status(&name, "RUNNING", task_state(State::Running)).await;
+        api().delete(&name).await.unwrap();
+        return;
+    }
     assert!(
         action.starts_with("not recreated running: refused to resume")
             && action.contains(&format!("table {table} is empty")),

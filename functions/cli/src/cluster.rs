@@ -622,6 +622,11 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool
                 apply(&api, &probe, &tables, want).await
             };
             match applied {
+                Ok(Applied::CreatedUnchecked(why)) => {
+                    if !json {
+                        outln!("  note: {why}");
+                    }
+                }
                 Ok(_) => {}
                 Err(e @ ApplyError::Refused { .. }) => {
                     let why = error_chain(&e);

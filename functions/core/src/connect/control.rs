@@ -160,6 +160,9 @@ pub async fn create_connector<A: ConnectApi, C: ConnectorConfigs, T: TableProbe>
         Err(e) => return json!({"ip": ip, "success": false, "error": chain(&e)}),
     };
     match apply(api, probe, tables, &config).await {
+        Ok(Applied::CreatedUnchecked(why)) => {
+            json!({"ip": ip, "success": true, "connector": config.name, "created": true, "unchecked": why})
+        }
         Ok(applied) => {
             json!({"ip": ip, "success": true, "connector": config.name, "created": applied == Applied::Created})
         }

@@ -4,7 +4,8 @@
 //! A connector's consumer group (`connect-<name>`) outlives the connector: a stack created again,
 //! or pointed at a new table, makes connectors of the same names that resume from the group's
 //! committed offsets, so only records after them would ever reach the (empty) table. So a sink
-//! connector that does not exist yet is created STOPPED, its committed offsets are read through
+//! connector that does not exist yet is created STOPPED (Kafka Connect 3.7+; an older worker gets it
+//! created running, and the answer says it went unchecked), its committed offsets are read through
 //! the worker (KIP-875), and it is resumed only when there are none or its table holds items;
 //! otherwise it stays STOPPED and the refusal says what to do. A connector that exists and is
 //! STOPPED is checked the same way (a refusal is not undone by a retry), and left stopped.
@@ -44,6 +45,9 @@ pub enum Applied {
     Created,
     /// An existing connector's config replaced (a STOPPED one stays stopped).
     Updated,
+    /// Created running without the check: the worker cannot create a connector stopped (Kafka
+    /// Connect before 3.7 refuses `initial_state`). Says so.
+    CreatedUnchecked(String),
 }
 
 /// Why [`apply`] did not apply the config.
@@ -140,6 +144,16 @@ pub async fn apply<A: ConnectApi, T: TableProbe>(
             }
             api.put_config(name, &config.config).await?;
             Ok(Applied::Updated)
+        }
+        Err(ConnectError::Server { message, .. } | ConnectError::Refused { message, .. })
+            if message.contains("initial_state") =>
+        {
+            api.put_config(name, &config.config).await?;
+            Ok(Applied::CreatedUnchecked(format!(
+                "created running without comparing its committed offsets with its table: this worker cannot create a \
+                 connector stopped (Kafka Connect before 3.7: {})",
+                message.lines().next().unwrap_or_default()
+            )))
         }
         Err(e) => Err(e.into()),
     }

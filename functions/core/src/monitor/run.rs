@@ -1360,6 +1360,7 @@ async fn execute<A: ConnectApi, T: TableProbe>(
             if let (Action::Recreate { .. }, Some((probe, tables))) = (action, guard) {
                 return match apply(api, probe, tables, config).await {
                     Ok(Applied::Created) => ("recreated from its secret".into(), Undo::No),
+                    Ok(Applied::CreatedUnchecked(why)) => (format!("recreated from its secret, {why}"), Undo::No),
                     Ok(Applied::Updated) => ("config put back from its secret".into(), Undo::No),
                     Err(ApplyError::Connect(ConnectError::Rebalancing { .. })) => (
                         "refused during a rebalance (409); will try next run".into(),
