@@ -544,7 +544,8 @@ pub async fn restart(
 /// Unchanged connectors are not PUT: a PUT of the same config still restarts the connector.
 pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool, json: bool) -> Result<(), Failure> {
     let prefix = Context::need(&ctx.secret_prefix, "--secret-prefix", "ensure")?;
-    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&sdk(ctx).await))
+    let aws = sdk(ctx).await;
+    let configs = SecretsManagerConfigs::new(aws_sdk_secretsmanager::Client::new(&aws))
         .with_license_secret(ctx.license_secret_arn.clone());
     let loaded = configs.list(prefix).await.map_err(unreachable)?;
     for p in &loaded.problems {
@@ -583,7 +584,7 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool
     .into_iter()
     .filter_map(|(topic, table)| Some((topic.clone()?, table.clone()?)))
     .collect();
-    let probe = DynamoDbTableProbe::new(aws_sdk_dynamodb::Client::new(&sdk(ctx).await));
+    let probe = DynamoDbTableProbe::new(aws_sdk_dynamodb::Client::new(&aws));
     let (mut results, mut refused) = (Vec::new(), Vec::new());
     for want in desired {
         let current = running

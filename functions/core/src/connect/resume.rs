@@ -9,7 +9,8 @@
 //! the worker (KIP-875), and it is resumed only when there are none or its table holds items;
 //! otherwise it stays STOPPED and the refusal says what to do. A connector that exists and is
 //! STOPPED is checked the same way (a refusal is not undone by a retry), and left stopped.
-//! `createConnector` and `connectorctl ensure` both apply configs through [`apply`].
+//! `createConnector`, `connectorctl ensure` and the monitor's recreation of a missing connector
+//! all apply configs through [`apply`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
