@@ -255,6 +255,11 @@ async fn a_failing_sink_fails_the_task_and_the_monitor_restarts_alerts_once_and_
 
     let healed = m.run_at(t0 + 4 * MINUTE_MS).await;
     assert!(findings(&healed, &name).is_empty(), "{healed}");
+    assert!(
+        m.alerts().await.is_empty(),
+        "resolved once it has run healthy ten minutes"
+    );
+    m.run_at(t0 + 14 * MINUTE_MS).await;
     let resolved = m.alerts().await;
     assert_eq!(resolved.len(), 1, "{resolved:?}");
     assert_eq!(

@@ -271,6 +271,15 @@ async fn stand_in_a_running_task_that_stops_consuming_is_consumer_stalled_restar
             .all(|f| f["category"] != "consumer-stalled"),
         "{healed}"
     );
+    assert!(
+        m.alerts().await.iter().all(|a| a.attributes["state"] != "resolved"),
+        "moving for no time yet: not resolved"
+    );
+    // Resolved once it has moved for the settle time (RESOLVE_AFTER_MINUTES, 10).
+    run_until_lag(&m, &name, 0, "still moving ten minutes on", || {
+        now_millis() + 14 * minute
+    })
+    .await;
     let resolved: Vec<_> = m
         .alerts()
         .await

@@ -393,10 +393,14 @@ async fn run() -> Result<bool, String> {
         connector_adapters::aws::load_sdk_config_at(&var("FAULTS_URL")?, Duration::from_secs(10), 3).await;
     // Time runs faster here: a fault a minute, the monitor every 3 s. The backoff's cap (and so
     // the stable period that forgets restarts) is two minutes rather than an hour, or the
-    // faults of half an hour would spend a connector's budget as a day's never would.
+    // faults of half an hour would spend a connector's budget as a day's never would; a failure
+    // is resolved after a minute of health rather than ten, for the same reason.
     let monitor = Monitor::with_url_and_sdk(&connect, through_faults)
         .await
-        .reconfigured(|c| c.policy.max_backoff_minutes = 2);
+        .reconfigured(|c| {
+            c.policy.max_backoff_minutes = 2;
+            c.resolve_after = Duration::from_secs(60);
+        });
     let sinks = [
         SinkSpec {
             connector: "seatool-sink",
@@ -608,8 +612,8 @@ async fn run() -> Result<bool, String> {
     }
     // A few more runs, so incidents of faults just healed are resolved.
     let mut open: Vec<String> = Vec::new();
-    // Up to three minutes: a failure that came back after a restart resolves only once its
-    // restarts are forgotten (two minutes here).
+    // Up to three minutes: a failure resolves once it has run healthy a minute, and one that
+    // came back after a restart only once its restarts are forgotten (two minutes here).
     for _ in 0..60 {
         runs.run(&monitor, &probe).await;
         let stored = connector_core::monitor::ports::MonitorStore::load(&monitor.store, &monitor.cluster)

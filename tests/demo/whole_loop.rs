@@ -185,7 +185,10 @@ async fn main() -> Result<(), String> {
     let mut demo = Demo {
         started: Instant::now(),
         api: HttpConnectApi::new(&connect, Duration::from_secs(10)).map_err(|e| e.to_string())?,
-        monitor: Monitor::with_url(&connect).await,
+        // Resolved after 30 s of health rather than the deployed 10 minutes (RESOLVE_AFTER_MINUTES).
+        monitor: Monitor::with_url(&connect)
+            .await
+            .reconfigured(|c| c.resolve_after = Duration::from_secs(30)),
         tables: [(seatool.clone(), "seatool"), (appian.clone(), "appian")],
         dlq: String::new(),
         sdk,
@@ -297,7 +300,8 @@ async fn main() -> Result<(), String> {
     demo.say("seatool-sink task 0 FAILED (Lambda function error: the table is gone)");
     demo.say("the cause is fixed: the table is created again (its items were lost with it; the new record is not)");
     create_sink_table(&demo.sdk, &seatool).await;
-    demo.watch_until("the restart to resolve", Duration::from_secs(120), |d, _| {
+    demo.say("resolved once it has run healthy 30 s (10 minutes deployed: a failure that returns stays one incident)");
+    demo.watch_until("the restart to resolve", Duration::from_secs(180), |d, _| {
         d.alerts.iter().any(|a| a.starts_with("[RESOLVED] task-failed"))
     })
     .await?;

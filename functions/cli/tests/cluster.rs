@@ -211,6 +211,16 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
     wait_task(&name, State::Running).await;
     let healed = ctl(&config, &["check"]).await;
     assert!(
+        !healed.stdout.contains("[RESOLVED]"),
+        "healthy for no time yet: {}",
+        healed.stdout
+    );
+    let still = ctl(&config, &["incidents", "--json"]).await.json();
+    assert_eq!(still["open"][0]["category"], "task-failed", "{still}");
+    // A deployment that resolves at the first healthy run (RESOLVE_AFTER_MINUTES=0).
+    let at_once = monitor_function(&[("RESOLVE_AFTER_MINUTES", "0")]).await;
+    let healed = ctl(&config, &["check", "--monitor-function", &at_once]).await;
+    assert!(
         healed.stdout.contains("sent: [RESOLVED] task-failed"),
         "{}",
         healed.stdout
@@ -364,6 +374,34 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
 }
 
 /// An IAM role on moto for a function to run as (moto's Lambda checks that it exists).
+/// A testConnectors function in moto with `env` as its environment (never invoked: connectorctl
+/// reads its settings).
+async fn monitor_function(env: &[(&str, &str)]) -> String {
+    use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+    let function = unique("testConnectors");
+    let role = lambda_role(&unique("monitor-role")).await;
+    let variables = env
+        .iter()
+        .fold(Environment::builder(), |b, (k, v)| b.variables(*k, *v))
+        .build();
+    aws_sdk_lambda::Client::new(&sdk().await)
+        .create_function()
+        .function_name(&function)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .code(
+            FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tiny_zip()))
+                .build(),
+        )
+        .environment(variables)
+        .send()
+        .await
+        .expect("create the function on moto");
+    function
+}
+
 async fn lambda_role(name: &str) -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (moto)");
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -405,7 +443,6 @@ fn urlencode(text: &str) -> String {
 /// the function's `RESTART_BUDGET`.
 #[tokio::test]
 async fn check_takes_the_deployed_functions_settings_not_the_defaults() {
-    use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
     let config = contexts_file();
     let sdk = sdk().await;
     let (state_table, cluster, prefix) = (
@@ -415,29 +452,12 @@ async fn check_takes_the_deployed_functions_settings_not_the_defaults() {
     );
     create_sink_table(&sdk, &state_table).await;
     let (muted, failing) = (unique("ctl-muted"), unique("ctl-budget"));
-    let function = unique("testConnectors");
-    let role = lambda_role(&unique("monitor-role")).await;
-    aws_sdk_lambda::Client::new(&sdk)
-        .create_function()
-        .function_name(&function)
-        .runtime(Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role)
-        .code(
-            FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(tiny_zip()))
-                .build(),
-        )
-        .environment(
-            Environment::builder()
-                .variables("MUTE", &muted)
-                .variables("RESTART_BUDGET", "5")
-                .variables("MONITOR_STATE_TABLE", "the-deployed-table")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create the function on moto");
+    let function = monitor_function(&[
+        ("MUTE", &muted),
+        ("RESTART_BUDGET", "5"),
+        ("MONITOR_STATE_TABLE", "the-deployed-table"),
+    ])
+    .await;
     let place = [
         "--connect-url".to_string(),
         connect_url(),

@@ -10,13 +10,14 @@ use crate::monitor::judge::state::Settings;
 
 /// The variables a `CLUSTERS` entry may set for its cluster; the rest (the state table, the alert
 /// topic, the runbooks, the run budget, the metrics namespace) are the deployment's.
-pub const PER_CLUSTER: [&str; 20] = [
+pub const PER_CLUSTER: [&str; 21] = [
     "CLUSTER",
     "CONNECT_URL",
     "CONNECT_CREDENTIALS_SECRET",
     "CONNECT_PORT",
     "CONFIG_SECRET_PREFIX",
     "REMINDER_MINUTES",
+    "RESOLVE_AFTER_MINUTES",
     "RESTART_BUDGET",
     "MAX_BACKOFF_MINUTES",
     "UNASSIGNED_AFTER_RUNS",
@@ -65,6 +66,9 @@ pub struct MonitorConfig {
     pub runbook_base_url: String,
     /// `REMINDER_MINUTES` (60): remind about an open incident this often.
     pub reminder: Duration,
+    /// `RESOLVE_AFTER_MINUTES` (10): a failed connector's incident is resolved once it has run
+    /// healthy this long, so a failure that returns minutes after a restart stays one incident.
+    pub resolve_after: Duration,
     /// `RESTART_BUDGET` (3) and `MAX_BACKOFF_MINUTES` (60).
     pub policy: RestartPolicy,
     /// `UNASSIGNED_AFTER_RUNS` (3).
@@ -132,6 +136,9 @@ impl MonitorConfig {
                 60 * env.parsed("REMINDER_MINUTES", 60u64, "minutes from 1 to 10080", |m| {
                     (1..=10080).contains(m)
                 }),
+            ),
+            resolve_after: Duration::from_secs(
+                60 * env.parsed("RESOLVE_AFTER_MINUTES", 10u64, "minutes from 0 to 1440", |m| *m <= 1440),
             ),
             policy: RestartPolicy {
                 budget,
@@ -295,8 +302,13 @@ mod tests {
     fn config_defaults_mutes_and_errors() {
         let c = MonitorConfig::from_lookup(base).unwrap();
         assert_eq!(
-            (c.policy.budget, c.policy.max_backoff_minutes, c.reminder.as_secs()),
-            (3, 60, 3600)
+            (
+                c.policy.budget,
+                c.policy.max_backoff_minutes,
+                c.reminder.as_secs(),
+                c.resolve_after.as_secs()
+            ),
+            (3, 60, 3600, 600)
         );
         let s = MonitorConfig::from_lookup(|k| if k == "MUTE" { Some(" a, b ,".into()) } else { base(k) })
             .unwrap()

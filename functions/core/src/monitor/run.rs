@@ -14,7 +14,9 @@ use crate::connect::resume::{Applied, ApplyError, NoProbe, SinkTables, TableProb
 use crate::connect::{ConnectApi, ConnectError, ConnectorConfig};
 use crate::error_chain;
 use crate::metrics::{Unit, emf_line};
-use crate::monitor::alerting::alert::{Incident, ResolveScope, plan_notices, render};
+use crate::monitor::alerting::alert::{
+    Incident, Notice, NoticeKind, ResolveScope, plan_notices, render, resolution_waits,
+};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::judge::evaluate::{Observation, evaluate, judge_readiness};
 use crate::monitor::judge::finding::{Category, Finding};
@@ -195,6 +197,7 @@ where
             settings: self.config.settings(),
             runbook_base: self.config.runbook_base_url.clone(),
             reminder_every_ms: self.config.reminder.as_millis() as i64,
+            resolve_after_ms: self.config.resolve_after.as_millis() as i64,
             metrics_namespace: self.config.metrics_namespace.clone(),
             group_alerts_at: self.config.group_alerts_at,
             no_worker_reason: problem,
@@ -264,6 +267,8 @@ pub struct RunContext {
     pub runbook_base: String,
     /// Remind about an open incident this often (ms).
     pub reminder_every_ms: i64,
+    /// A failed connector's incident is resolved once it has run healthy this long (ms).
+    pub resolve_after_ms: i64,
     /// The CloudWatch namespace of the metrics.
     pub metrics_namespace: String,
     /// This many connectors failing on one cause are alerted as one cluster incident.
@@ -444,7 +449,7 @@ where
     };
 
     if ctx.dry_run {
-        let mut out = dry_run_report(ctx, &observation, api.map(|a| a.url()), &stored, eval);
+        let mut out = dry_run_report(ctx, (&observation, &lags), api.map(|a| a.url()), &stored, eval);
         put_lags(&mut out.report, &lags);
         return Ok(out);
     }
@@ -733,7 +738,7 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
 ) -> Result<(Vec<Value>, Vec<String>), RunError> {
     let open = connect_incidents(stored);
     crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
-    let mut notices = notices_owed(ctx, observation, &open, eval);
+    let mut notices = notices_owed(ctx, (observation, lags), &open, eval);
     // A connector joined or left an open incident of one cause: its members change with the
     // notice it gets anyway, or else with one conditional write of their own.
     for changed in crate::monitor::alerting::group::membership_changes(&open, &eval.findings, &ctx.cluster) {
@@ -754,19 +759,6 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
             }
         }
     }
-    // A consumer whose lag was not read this run is not known to have healed.
-    notices.retain(|n| {
-        !(n.kind == crate::monitor::alerting::alert::NoticeKind::Resolved
-            && [Category::ConsumerStalled.id(), Category::ConsumerLagging.id()].contains(&n.incident.category.as_str())
-            && n.incident
-                .connector
-                .as_ref()
-                .is_some_and(|c| matches!(lags.get(c), Some(LagReading::Unknown(_)))))
-    });
-    // A failure that came back after a restart (flapping) stays one incident: resolved once its
-    // restarts are forgotten (the stable period), not at each healthy run between returns.
-    notices
-        .retain(|n| !(n.kind == crate::monitor::alerting::alert::NoticeKind::Resolved && returned(&n.incident, eval)));
     // ecsTaskState opens the service's stop incidents; no event says it has run stable since,
     // so each run resolves those whose replacement has.
     notices.extend(crate::monitor::events::ecs::recovered(
@@ -785,24 +777,19 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
             ..notice.incident.clone()
         };
         let claim = match notice.kind {
-            crate::monitor::alerting::alert::NoticeKind::Open if existing.is_some() => {
-                store.update_incident(&ctx.cluster, &unsent, version).await
-            }
-            crate::monitor::alerting::alert::NoticeKind::Open => store.open_incident(&ctx.cluster, &unsent).await,
+            NoticeKind::Open if existing.is_some() => store.update_incident(&ctx.cluster, &unsent, version).await,
+            NoticeKind::Open => store.open_incident(&ctx.cluster, &unsent).await,
             // Never paged: nobody to tell that it is over.
-            crate::monitor::alerting::alert::NoticeKind::Resolved if notice.incident.unsent => {
+            NoticeKind::Resolved if notice.incident.unsent => {
                 if let Err(e) = store.close_incident(&ctx.cluster, &notice.incident.key, version).await {
                     failures.push(format!("{}: not closed: {}", notice.incident.key, error_chain(&e)));
                 }
                 continue;
             }
-            crate::monitor::alerting::alert::NoticeKind::Reminder
-            | crate::monitor::alerting::alert::NoticeKind::Escalated { .. } => {
+            NoticeKind::Reminder | NoticeKind::Escalated { .. } => {
                 store.update_incident(&ctx.cluster, &notice.incident, version).await
             }
-            crate::monitor::alerting::alert::NoticeKind::Resolved => {
-                store.close_incident(&ctx.cluster, &notice.incident.key, version).await
-            }
+            NoticeKind::Resolved => store.close_incident(&ctx.cluster, &notice.incident.key, version).await,
         };
         // A claim that cannot be written costs this notice only: it is not sent (nothing would
         // keep it from being sent again every run), and the next run owes it again.
@@ -823,7 +810,7 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
         let message = render(notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
         match alerts.publish(&message).await {
             Ok(()) => {
-                if notice.kind == crate::monitor::alerting::alert::NoticeKind::Open {
+                if notice.kind == NoticeKind::Open {
                     let sent = Incident {
                         unsent: false,
                         ..notice.incident.clone()
@@ -833,7 +820,7 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
                         .update_incident(&ctx.cluster, &sent, existing.map_or(1, |v| v + 1))
                         .await;
                 }
-                if notice.kind == crate::monitor::alerting::alert::NoticeKind::Resolved {
+                if notice.kind == NoticeKind::Resolved {
                     let resolved = ResolvedIncident {
                         incident: notice.incident.clone(),
                         resolved_at: ctx.now,
@@ -846,46 +833,22 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
                 alert_failures.push(error_chain(&e));
                 let _ = match notice.kind {
                     // Sent again by a later run (it stays claimed as unsent).
-                    crate::monitor::alerting::alert::NoticeKind::Open if existing.is_some() => Ok(true),
-                    crate::monitor::alerting::alert::NoticeKind::Open => {
-                        store.close_incident(&ctx.cluster, &notice.incident.key, 1).await
-                    }
-                    crate::monitor::alerting::alert::NoticeKind::Reminder
-                    | crate::monitor::alerting::alert::NoticeKind::Escalated { .. } => {
+                    NoticeKind::Open if existing.is_some() => Ok(true),
+                    NoticeKind::Open => store.close_incident(&ctx.cluster, &notice.incident.key, 1).await,
+                    NoticeKind::Reminder | NoticeKind::Escalated { .. } => {
                         let back = open
                             .get(&notice.incident.key)
                             .cloned()
                             .unwrap_or_else(|| notice.incident.clone());
                         store.update_incident(&ctx.cluster, &back, version + 1).await
                     }
-                    crate::monitor::alerting::alert::NoticeKind::Resolved => {
-                        store.open_incident(&ctx.cluster, &notice.incident).await
-                    }
+                    NoticeKind::Resolved => store.open_incident(&ctx.cluster, &notice.incident).await,
                 };
             }
         }
     }
 
     Ok((sent, alert_failures))
-}
-
-/// Whether `incident` is a failure of a connector that came back after a restart had made it
-/// healthy, within the stable period: it flaps.
-fn returned(incident: &Incident, eval: &Evaluation) -> bool {
-    let Some(state) = incident.connector.as_ref().and_then(|c| eval.states.get(c)) else {
-        return false;
-    };
-    let restarts = match incident.category.as_str() {
-        c if c == Category::TaskFailed.id()
-            || c == Category::ConnectorFailed.id()
-            || c == Category::RestartExhausted.id() =>
-        {
-            &state.restart
-        }
-        c if c == Category::ConsumerStalled.id() => &state.progress.restart,
-        _ => return false,
-    };
-    restarts.returns > 0
 }
 
 /// The health datapoints of each connector, its lag where measured, and the heartbeat.
@@ -1123,33 +1086,44 @@ async fn earlier_restarts<S: MonitorStore>(
     }
 }
 
-/// The notices a run owes: open, remind, and resolve only what this observation may resolve.
+/// The notices a run owes: open, remind, and resolve only what this observation may resolve,
+/// what has run healthy long enough ([`resolution_waits`]), and no consumer whose lag was not
+/// read this run (it is not known to have healed).
 fn notices_owed(
     ctx: &RunContext,
-    observation: &Observation,
-    open: &BTreeMap<String, crate::monitor::alerting::alert::Incident>,
+    (observation, lags): (&Observation, &BTreeMap<String, LagReading>),
+    open: &BTreeMap<String, Incident>,
     eval: &Evaluation,
-) -> Vec<crate::monitor::alerting::alert::Notice> {
+) -> Vec<Notice> {
     let scope = match observation {
         _ if eval.warming_until.is_some() => ResolveScope::WorkerOnly,
         Observation::Connectors(_) | Observation::Unproven { .. } => ResolveScope::All,
         Observation::NotReady { .. } | Observation::Rebalancing { .. } => ResolveScope::WorkerOnly,
         Observation::Unreachable { .. } => ResolveScope::Nothing,
     };
-    plan_notices(
+    let lag_unread = |i: &Incident| {
+        [Category::ConsumerStalled.id(), Category::ConsumerLagging.id()].contains(&i.category.as_str())
+            && i.connector
+                .as_ref()
+                .is_some_and(|c| matches!(lags.get(c), Some(LagReading::Unknown(_))))
+    };
+    let mut notices = plan_notices(
         &ctx.cluster,
         open,
         &eval.findings,
         scope,
         ctx.reminder_every_ms,
         ctx.now,
-    )
+    );
+    notices.retain(|n| {
+        n.kind != NoticeKind::Resolved
+            || !(lag_unread(&n.incident) || resolution_waits(&n.incident, eval, ctx.resolve_after_ms, ctx.now))
+    });
+    notices
 }
 
 /// Only the Connect health incidents are a monitor run's to remind about or resolve.
-fn connect_incidents(
-    stored: &crate::monitor::ports::StoredState,
-) -> BTreeMap<String, crate::monitor::alerting::alert::Incident> {
+fn connect_incidents(stored: &crate::monitor::ports::StoredState) -> BTreeMap<String, Incident> {
     stored
         .incidents
         .iter()
@@ -1161,7 +1135,7 @@ fn connect_incidents(
 /// What a run would do, done by none of it.
 fn dry_run_report(
     ctx: &RunContext,
-    observation: &Observation,
+    (observation, lags): (&Observation, &BTreeMap<String, LagReading>),
     worker: Option<&str>,
     stored: &crate::monitor::ports::StoredState,
     mut eval: Evaluation,
@@ -1179,7 +1153,7 @@ fn dry_run_report(
     }
     let open = connect_incidents(stored);
     crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
-    let would_send: Vec<Value> = notices_owed(ctx, observation, &open, &eval)
+    let would_send: Vec<Value> = notices_owed(ctx, (observation, lags), &open, &eval)
         .iter()
         .map(|n| {
             let m = render(n, &ctx.cluster, &ctx.runbook_base, ctx.now);

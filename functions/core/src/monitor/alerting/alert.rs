@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::monitor::judge::finding::{Category, Finding, Severity};
+use crate::monitor::judge::state::Evaluation;
 use crate::monitor::time::{human_duration, iso8601};
 
 /// An open incident, kept between runs.
@@ -50,6 +51,25 @@ pub struct Incident {
     /// publish. A later run sends it ([`UNSENT_RETRY_AFTER_MS`] on), or resolves it silently.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsent: bool,
+}
+
+impl Incident {
+    /// The incident as claimed before its page is published: a run cut before the publish
+    /// leaves it for a later run to send.
+    pub fn unsent(&self) -> Self {
+        Self {
+            unsent: true,
+            ..self.clone()
+        }
+    }
+
+    /// The incident once its page is published.
+    pub fn sent(&self) -> Self {
+        Self {
+            unsent: false,
+            ..self.clone()
+        }
+    }
 }
 
 /// How long after its claim an unsent page is taken for orphaned: longer than a run can last
@@ -235,6 +255,43 @@ pub fn plan_notices(
         }
     }
     notices
+}
+
+/// Whether the resolution of `incident` waits although nothing was found this run: a failure of
+/// a connector (failed, given up, stalled) is resolved once the connector has run healthy for
+/// `settle_ms`, so a failure that returns minutes after a restart stays one incident instead of
+/// a page and a resolved notice each cycle; one that came back after a restart had healed it
+/// (it flaps: `returns` in its history) waits until its restarts are forgotten. A cluster
+/// incident of one cause waits for each member. A connector paused, stopped or gone since has
+/// nothing to wait for, nor has an incident never paged (closed silently: nobody was told).
+pub fn resolution_waits(incident: &Incident, eval: &Evaluation, settle_ms: i64, now: i64) -> bool {
+    if incident.unsent {
+        return false;
+    }
+    let category = incident.category.as_str();
+    let stalled = category == Category::ConsumerStalled.id();
+    let failed = [
+        Category::TaskFailed.id(),
+        Category::ConnectorFailed.id(),
+        Category::RestartExhausted.id(),
+    ]
+    .contains(&category);
+    if !(stalled || failed) {
+        return false;
+    }
+    let waits = |name: &String| {
+        let running = eval.connectors.iter().any(|c| &c.name == name && c.state == "RUNNING");
+        let Some(state) = eval.states.get(name).filter(|_| running) else {
+            return false;
+        };
+        let history = if stalled {
+            &state.progress.restart
+        } else {
+            &state.restart
+        };
+        history.returns > 0 || history.healthy_since.is_none_or(|since| now - since < settle_ms)
+    };
+    incident.connector.iter().chain(&incident.members).any(waits)
 }
 
 /// An alert as SNS carries it.
@@ -493,6 +550,99 @@ mod tests {
             T0 + 5 * 60 * MIN,
         );
         assert!(later.is_empty(), "{later:?}");
+    }
+
+    /// The judgement of one connector as a run leaves it: its state and restart history.
+    fn judged(name: &str, state: &str, restart: crate::monitor::judge::restart::RestartHistory) -> Evaluation {
+        let mut eval = Evaluation::default();
+        eval.connectors.push(crate::monitor::judge::state::ConnectorSummary {
+            name: name.into(),
+            state: state.into(),
+            worker: None,
+            tasks: Vec::new(),
+            healthy: state == "RUNNING",
+            failed_tasks: 0,
+        });
+        let kept = crate::monitor::judge::state::ConnectorState {
+            restart,
+            ..Default::default()
+        };
+        eval.states.insert(name.into(), kept);
+        eval
+    }
+
+    #[test]
+    fn a_healed_failure_is_resolved_only_once_it_has_run_healthy_for_the_settle_time() {
+        use crate::monitor::judge::restart::RestartHistory;
+        let f = failed_task("Caused by: org.apache.kafka.connect.errors.DataException: bad");
+        let incident = opening("mako", &f, T0).incident;
+        let healthy_since = |since| RestartHistory {
+            count: 1,
+            last_restart_at: Some(T0),
+            healthy_since: Some(since),
+            ..Default::default()
+        };
+        let settle = 10 * MIN;
+        let healed = judged("seatool-sink", "RUNNING", healthy_since(T0 + MIN));
+        assert!(
+            resolution_waits(&incident, &healed, settle, T0 + MIN),
+            "healthy for no time yet"
+        );
+        assert!(resolution_waits(&incident, &healed, settle, T0 + 10 * MIN + MIN - 1));
+        assert!(
+            !resolution_waits(&incident, &healed, settle, T0 + 11 * MIN),
+            "healthy for the settle time"
+        );
+        assert!(
+            !resolution_waits(&incident, &healed, 0, T0 + MIN),
+            "0: at the first healthy run"
+        );
+
+        let restarting = judged("seatool-sink", "RUNNING", RestartHistory::default());
+        assert!(
+            resolution_waits(&incident, &restarting, settle, T0 + 60 * MIN),
+            "running, never seen healthy since (a task restarting)"
+        );
+        let flapping = judged(
+            "seatool-sink",
+            "RUNNING",
+            RestartHistory {
+                returns: 1,
+                ..healthy_since(T0)
+            },
+        );
+        assert!(
+            resolution_waits(&incident, &flapping, settle, T0 + 30 * MIN),
+            "came back after a restart: until its restarts are forgotten"
+        );
+        let paused = judged("seatool-sink", "PAUSED", RestartHistory::default());
+        assert!(
+            !resolution_waits(&incident, &paused, settle, T0 + MIN),
+            "paused: nothing to wait for"
+        );
+        assert!(
+            !resolution_waits(&incident, &Evaluation::default(), settle, T0 + MIN),
+            "gone: nothing to wait for"
+        );
+
+        let never_paged = incident.unsent();
+        assert!(
+            !resolution_waits(&never_paged, &healed, settle, T0 + MIN),
+            "never paged: closed silently at once"
+        );
+        let mut cluster = incident.clone();
+        cluster.connector = None;
+        cluster.members = vec!["appian-sink".into(), "seatool-sink".into()];
+        assert!(
+            resolution_waits(&cluster, &healed, settle, T0 + 2 * MIN),
+            "a member still settling"
+        );
+        let mut worker = incident;
+        worker.category = Category::WorkerUnreachable.id().into();
+        assert!(
+            !resolution_waits(&worker, &healed, settle, T0 + MIN),
+            "not a connector's failure"
+        );
     }
 
     #[test]
