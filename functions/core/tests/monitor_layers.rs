@@ -1,10 +1,112 @@
 //! The monitor's house rules, checked on its source: no module imports from one that imports it,
 //! neither between its sub-modules (`judge`, `alerting`, `events`, ...) nor between the files of
-//! one sub-module (`evaluate` and `lag` share their types through `state`, below both). Test
-//! modules are left out: a test may reach anywhere.
+//! one sub-module (`evaluate` and `lag` share their types through `state`, below both); and no
+//! function is longer than a screen ([`LONGEST_FUNCTION`] lines), so that each decision reads in
+//! one place. Test modules are left out: a test may reach anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// The most lines a function of the monitor may take, its signature and closing brace included.
+const LONGEST_FUNCTION: usize = 100;
+
+/// Every source file of `monitor/`, by its path under `src/`, without its test module.
+fn sources() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src.join("monitor")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("monitor/ is readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a readable source file");
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_string();
+                let name = path.strip_prefix(&src).unwrap_or(&path).display().to_string();
+                files.push((name, code));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The functions of `code` and their lengths in lines: from the `fn` line to the first line
+/// after it that closes at the same indentation (rustfmt's layout).
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let Some(at) = trimmed.find("fn ") else { continue };
+        let before = &trimmed[..at];
+        if !before
+            .split_whitespace()
+            .all(|w| ["pub", "async", "const", "unsafe"].contains(&w) || w.starts_with("pub("))
+        {
+            continue;
+        }
+        let name: String = trimmed[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // The signature ends where the body opens; a declaration (a trait's) ends with `;`.
+        let Some(open) = lines[i..].iter().position(|l| {
+            let t = l.trim_end();
+            t.ends_with('{') || t.ends_with(';') || t.ends_with('}')
+        }) else {
+            continue;
+        };
+        if !lines[i + open].trim_end().ends_with('{') {
+            continue;
+        }
+        let closes = |l: &&str| {
+            let t = l.trim_start();
+            l.len() - t.len() == indent && t.starts_with('}')
+        };
+        if let Some(end) = lines[i + open + 1..].iter().position(closes) {
+            found.push((name, open + end + 2));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_of_the_monitor_is_longer_than_a_screen() {
+    let files = sources();
+    assert!(
+        files.iter().any(|(f, _)| f.ends_with("run.rs")),
+        "the walk found the monitor's files: {files:?}"
+    );
+    let long: Vec<String> = files
+        .iter()
+        .flat_map(|(file, code)| {
+            function_lengths(code)
+                .into_iter()
+                .filter(|(_, n)| *n > LONGEST_FUNCTION)
+                .map(move |(name, n)| format!("{file}: {name} is {n} lines"))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these by question (at most {LONGEST_FUNCTION} lines each): {long:?}"
+    );
+}
+
+#[test]
+fn the_length_check_measures_bodies_and_skips_declarations() {
+    let code = "pub async fn short() {\n    x();\n}\n\ntrait T {\n    fn declared(&self) -> u8;\n    fn with_body(&self) {\n        if a {\n        }\n    }\n}\n\nfn long(\n    a: u8,\n) -> u8\nwhere\n    T: X,\n{\n    a;\n    b\n}\nfn one() {}\n";
+    assert_eq!(
+        function_lengths(code),
+        vec![
+            ("short".to_string(), 3),
+            ("with_body".to_string(), 4),
+            ("long".to_string(), 9)
+        ]
+    );
+}
 
 /// Every module of `monitor/` (`judge::lag`, `run`, ...) and the modules it names.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {

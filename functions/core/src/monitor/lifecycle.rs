@@ -44,16 +44,12 @@ pub async fn raise<S: MonitorStore, P: AlertPublisher>(
     let key = &notice.incident.key;
     // Claimed as unsent, marked sent once published: an invocation cut in between leaves the
     // page to the next one (an event retried, the next window).
-    let unsent = Incident {
-        unsent: true,
-        ..notice.incident.clone()
-    };
-    if store.open_incident(cluster, &unsent).await? {
+    if store.open_incident(cluster, &notice.incident.unsent()).await? {
         if let Err(e) = alerts.publish(&render(notice, cluster, runbook_base_url, now)).await {
             let _ = store.close_incident(cluster, key, 1).await;
             return Err(e.into());
         }
-        let _ = store.update_incident(cluster, &notice.incident, 1).await;
+        mark_sent(store, cluster, &notice.incident, 1).await;
         return Ok(Raised::Opened);
     }
     let stored = store.load(cluster).await?;
@@ -74,8 +70,7 @@ pub async fn raise<S: MonitorStore, P: AlertPublisher>(
             finding: notice.finding.clone(),
         };
         alerts.publish(&render(&resent, cluster, runbook_base_url, now)).await?;
-        let sent = Incident { unsent: false, ..again };
-        let _ = store.update_incident(cluster, &sent, open.version + 1).await;
+        mark_sent(store, cluster, &again, open.version + 1).await;
         return Ok(Raised::Opened);
     }
     let Some(finding) = &notice.finding else {
@@ -98,6 +93,13 @@ pub async fn raise<S: MonitorStore, P: AlertPublisher>(
         return Err(e.into());
     }
     Ok(Raised::Escalated)
+}
+
+/// Marks `incident`'s page sent once it is published (the incident stored at `version`). A mark
+/// that is not written leaves it unsent: a later run sends it again (at least once, never
+/// never).
+pub async fn mark_sent<S: MonitorStore>(store: &S, cluster: &str, incident: &Incident, version: u64) {
+    let _ = store.update_incident(cluster, &incident.sent(), version).await;
 }
 
 /// What [`clear`] did.

@@ -20,7 +20,7 @@ use crate::monitor::alerting::alert::{
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::judge::evaluate::{Observation, evaluate, judge_readiness};
 use crate::monitor::judge::finding::{Category, Finding};
-use crate::monitor::judge::lag::{Brokers, LagReading, MeasureError};
+use crate::monitor::judge::lag::{Brokers, ConnectorLag, LagReading, MeasureError};
 use crate::monitor::judge::state::{Action, ConnectorState, Evaluation, MAX_FAILED_RESTART_CALLS, Settings};
 use crate::monitor::ports::{AlertPublisher, Clock, Located, MonitorStore, ResolvedIncident, StateError, Workers};
 
@@ -412,29 +412,9 @@ where
     let (observation, used) = observe(workers, &ctx.worker_started_at, ctx.no_worker_reason.as_deref()).await;
     let api = used.map(|i| &workers[i]);
     let stored = store.load(&ctx.cluster).await?;
-    let listed;
-    let ctx = match (&ctx.configs_unread, &observation) {
-        (Some(_), Observation::Connectors(views) | Observation::Unproven { views, .. }) => {
-            listed = RunContext {
-                desired: as_running(views, &stored),
-                ..ctx.clone()
-            };
-            &listed
-        }
-        _ => ctx,
-    };
-    let mut orphaned = Vec::new();
-    let previous: BTreeMap<String, ConnectorState> = stored
-        .connectors
-        .iter()
-        .map(|(k, v)| {
-            let (state, claimed_at) = v.value.clone().without_orphaned_claim(ctx.now);
-            if let Some(at) = claimed_at {
-                orphaned.push((k.clone(), at));
-            }
-            (k.clone(), state)
-        })
-        .collect();
+    let listed = judged_as_running(ctx, &observation, &stored);
+    let ctx = listed.as_ref().unwrap_or(ctx);
+    let (previous, orphaned) = previous_states(&stored, ctx.now);
     let mut eval = evaluate(&ctx.desired, &observation, &previous, &ctx.settings, ctx.now);
     let cluster_before = stored.cluster.as_ref().map(|v| v.value.clone()).unwrap_or_default();
     let cluster_state = judge_readiness(&mut eval, &observation, &cluster_before, &ctx.settings, ctx.now);
@@ -473,21 +453,7 @@ where
         &mut state_failures,
     )
     .await?;
-    for (name, at) in orphaned {
-        let note = format!(
-            " (an action claimed at {} by a run that was cut was never confirmed made: not counted)",
-            crate::monitor::time::iso8601(at)
-        );
-        for f in eval
-            .findings
-            .iter_mut()
-            .filter(|f| f.connector.as_deref() == Some(&name))
-        {
-            if let Some(action) = &mut f.action {
-                action.push_str(&note);
-            }
-        }
-    }
+    note_orphaned(&mut eval, orphaned);
     let audit_failures = keep_state(
         store,
         ctx,
@@ -524,6 +490,63 @@ where
         configs_unread: None,
         audit,
     })
+}
+
+/// The connectors' states the run starts from, and the claims a cut run left orphaned (given
+/// back: connector and claim time).
+fn previous_states(
+    stored: &crate::monitor::ports::StoredState,
+    now: i64,
+) -> (BTreeMap<String, ConnectorState>, Vec<(String, i64)>) {
+    let mut orphaned = Vec::new();
+    let previous = stored
+        .connectors
+        .iter()
+        .map(|(k, v)| {
+            let (state, claimed_at) = v.value.clone().without_orphaned_claim(now);
+            if let Some(at) = claimed_at {
+                orphaned.push((k.clone(), at));
+            }
+            (k.clone(), state)
+        })
+        .collect();
+    (previous, orphaned)
+}
+
+/// Says on each finding of a connector whose claim was given back that the claimed action was
+/// never confirmed made.
+fn note_orphaned(eval: &mut Evaluation, orphaned: Vec<(String, i64)>) {
+    for (name, at) in orphaned {
+        let note = format!(
+            " (an action claimed at {} by a run that was cut was never confirmed made: not counted)",
+            crate::monitor::time::iso8601(at)
+        );
+        for f in eval
+            .findings
+            .iter_mut()
+            .filter(|f| f.connector.as_deref() == Some(&name))
+        {
+            if let Some(action) = &mut f.action {
+                action.push_str(&note);
+            }
+        }
+    }
+}
+
+/// Where the desired configs could not be read, the run's context with the listed connectors
+/// it knows as their own desired configs ([`as_running`]); otherwise none (the context stands).
+fn judged_as_running(
+    ctx: &RunContext,
+    observation: &Observation,
+    stored: &crate::monitor::ports::StoredState,
+) -> Option<RunContext> {
+    match (&ctx.configs_unread, observation) {
+        (Some(_), Observation::Connectors(views) | Observation::Unproven { views, .. }) => Some(RunContext {
+            desired: as_running(views, stored),
+            ..ctx.clone()
+        }),
+        _ => None,
+    }
 }
 
 /// The listed connectors the monitor has judged before (its state knows them: they were
@@ -602,38 +625,7 @@ async fn act<A: ConnectApi, S: MonitorStore, T: TableProbe>(
             let guard = probe.map(|p| (p, &ctx.sink_tables));
             let (mut text, undo) = execute(api, guard, &action, &ctx.desired).await;
             let mut restored = previous.get(&name).cloned().unwrap_or_default();
-            let give_back = match undo {
-                Undo::No => false,
-                Undo::Present => {
-                    // Not missing after all: nothing to page for.
-                    for f in eval.findings.iter_mut() {
-                        if f.connector.as_deref() == Some(&name) && f.category == Category::ConnectorMissing {
-                            f.severity = crate::monitor::judge::finding::Severity::Info;
-                        }
-                    }
-                    false
-                }
-                // Not done (a rebalance): give the attempt back so the next run tries again.
-                Undo::Rebalance => true,
-                // The call failed: not a restart, unless it keeps failing.
-                Undo::CallFailed => {
-                    restored.failed_restart_calls += 1;
-                    let calls = restored.failed_restart_calls;
-                    if let Action::Restart { attempt, budget, .. } | Action::RestartStalled { attempt, budget, .. } =
-                        &action
-                        && calls >= MAX_FAILED_RESTART_CALLS
-                    {
-                        text =
-                            format!("{text}; {calls} failed calls in a row: counted as restart {attempt} of {budget}");
-                        false
-                    } else {
-                        text = format!(
-                            "{text}; not counted; tried again next run (failed call {calls} of {MAX_FAILED_RESTART_CALLS})"
-                        );
-                        true
-                    }
-                }
-            };
+            let give_back = follow_up(undo, &action, &mut restored, &mut text, eval);
             // The claim followed through: given back, or confirmed made. A confirmation that is
             // not written leaves the claim, which a later run gives back (a restart too many,
             // never one counted and not made).
@@ -642,14 +634,7 @@ async fn act<A: ConnectApi, S: MonitorStore, T: TableProbe>(
                 .save_connector(&ctx.cluster, &name, settled, expected.map_or(Some(1), |v| Some(v + 1)))
                 .await;
             if !give_back && let Action::Restart { .. } = action {
-                let category = eval
-                    .findings
-                    .iter()
-                    .find(|f| f.connector.as_deref() == Some(&name) && f.category == Category::ConnectorFailed)
-                    .map_or(Category::TaskFailed, |f| f.category);
-                let mut d = connector_dims(ctx, &name);
-                d.push(("Category", category.id().to_string()));
-                metrics.push(line(ctx, &d, &[("RestartsAttempted", Unit::Count, 1.0)]));
+                metrics.push(restart_metric(ctx, eval, &name));
             }
             audit.push(crate::monitor::audit::of_action(
                 &ctx.cluster,
@@ -674,6 +659,60 @@ async fn act<A: ConnectApi, S: MonitorStore, T: TableProbe>(
         annotate(eval, &action, &outcome);
     }
     Ok(Done { acted, postponed })
+}
+
+/// What an action's outcome leaves to do: whether its claim is given back (`restored`, with
+/// its failed calls counted) rather than confirmed, and `text` completed to say so.
+fn follow_up(
+    undo: Undo,
+    action: &Action,
+    restored: &mut ConnectorState,
+    text: &mut String,
+    eval: &mut Evaluation,
+) -> bool {
+    match undo {
+        Undo::No => false,
+        Undo::Present => {
+            // Not missing after all: nothing to page for.
+            let name = action.connector();
+            for f in eval.findings.iter_mut() {
+                if f.connector.as_deref() == Some(name) && f.category == Category::ConnectorMissing {
+                    f.severity = crate::monitor::judge::finding::Severity::Info;
+                }
+            }
+            false
+        }
+        // Not done (a rebalance): give the attempt back so the next run tries again.
+        Undo::Rebalance => true,
+        // The call failed: not a restart, unless it keeps failing.
+        Undo::CallFailed => {
+            restored.failed_restart_calls += 1;
+            let calls = restored.failed_restart_calls;
+            if let Action::Restart { attempt, budget, .. } | Action::RestartStalled { attempt, budget, .. } = action
+                && calls >= MAX_FAILED_RESTART_CALLS
+            {
+                *text = format!("{text}; {calls} failed calls in a row: counted as restart {attempt} of {budget}");
+                false
+            } else {
+                *text = format!(
+                    "{text}; not counted; tried again next run (failed call {calls} of {MAX_FAILED_RESTART_CALLS})"
+                );
+                true
+            }
+        }
+    }
+}
+
+/// `RestartsAttempted` for a restart made of `name`, by the category it was made for.
+fn restart_metric(ctx: &RunContext, eval: &Evaluation, name: &str) -> String {
+    let category = eval
+        .findings
+        .iter()
+        .find(|f| f.connector.as_deref() == Some(name) && f.category == Category::ConnectorFailed)
+        .map_or(Category::TaskFailed, |f| f.category);
+    let mut d = connector_dims(ctx, name);
+    d.push(("Category", category.id().to_string()));
+    line(ctx, &d, &[("RestartsAttempted", Unit::Count, 1.0)])
 }
 
 /// Keeps the audit entries (a record only: a write that fails is reported, not fatal) and the
@@ -739,9 +778,69 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
     let open = connect_incidents(stored);
     crate::monitor::alerting::group::group_by_cause(&mut eval.findings, &open, &ctx.cluster, ctx.group_alerts_at);
     let mut notices = notices_owed(ctx, (observation, lags), &open, eval);
-    // A connector joined or left an open incident of one cause: its members change with the
-    // notice it gets anyway, or else with one conditional write of their own.
-    for changed in crate::monitor::alerting::group::membership_changes(&open, &eval.findings, &ctx.cluster) {
+    update_members(store, ctx, stored, &open, eval, &mut notices, failures).await;
+    // ecsTaskState opens the service's stop incidents; no event says it has run stable since,
+    // so each run resolves those whose replacement has.
+    notices.extend(crate::monitor::events::ecs::recovered(
+        stored.incidents.values().map(|v| &v.value),
+        ctx.now,
+    ));
+    let mut sent = Vec::new();
+    let mut alert_failures = Vec::new();
+    for notice in &notices {
+        let existing = stored.incidents.get(&notice.incident.key).map(|v| v.version);
+        // A claim that cannot be written costs this notice only: it is not sent (nothing would
+        // keep it from being sent again every run), and the next run owes it again.
+        match claim(store, ctx, notice, existing).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                failures.push(format!("{}: {e}", notice.incident.key));
+                continue;
+            }
+        }
+        let message = render(notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
+        match alerts.publish(&message).await {
+            Ok(()) => {
+                if notice.kind == NoticeKind::Open {
+                    crate::monitor::lifecycle::mark_sent(
+                        store,
+                        &ctx.cluster,
+                        &notice.incident,
+                        existing.map_or(1, |v| v + 1),
+                    )
+                    .await;
+                }
+                if notice.kind == NoticeKind::Resolved {
+                    let resolved = ResolvedIncident {
+                        incident: notice.incident.clone(),
+                        resolved_at: ctx.now,
+                    };
+                    let _ = store.record_resolved(&ctx.cluster, &resolved).await;
+                }
+                sent.push(json!({"subject": message.subject, "state": message.state}))
+            }
+            Err(e) => {
+                alert_failures.push(error_chain(&e));
+                give_back(store, ctx, notice, existing, &open).await;
+            }
+        }
+    }
+    Ok((sent, alert_failures))
+}
+
+/// A connector joined or left an open incident of one cause: its members change with the
+/// notice it gets anyway, or else with one conditional write of their own.
+async fn update_members<S: MonitorStore>(
+    store: &S,
+    ctx: &RunContext,
+    stored: &crate::monitor::ports::StoredState,
+    open: &BTreeMap<String, Incident>,
+    eval: &Evaluation,
+    notices: &mut [Notice],
+    failures: &mut Vec<String>,
+) {
+    for changed in crate::monitor::alerting::group::membership_changes(open, &eval.findings, &ctx.cluster) {
         match notices.iter_mut().find(|n| n.incident.key == changed.key) {
             Some(notice) => {
                 notice.incident.members = changed.members;
@@ -759,96 +858,58 @@ async fn send_notices<S: MonitorStore, P: AlertPublisher>(
             }
         }
     }
-    // ecsTaskState opens the service's stop incidents; no event says it has run stable since,
-    // so each run resolves those whose replacement has.
-    notices.extend(crate::monitor::events::ecs::recovered(
-        stored.incidents.values().map(|v| &v.value),
-        ctx.now,
-    ));
-    let mut sent = Vec::new();
-    let mut alert_failures = Vec::new();
-    for notice in &notices {
-        let existing = stored.incidents.get(&notice.incident.key).map(|v| v.version);
-        let version = existing.unwrap_or(0);
-        // A page is claimed as unsent, and marked sent once published: a run cut in between
-        // leaves it for the next run to send.
-        let unsent = Incident {
-            unsent: true,
-            ..notice.incident.clone()
-        };
-        let claim = match notice.kind {
-            NoticeKind::Open if existing.is_some() => store.update_incident(&ctx.cluster, &unsent, version).await,
-            NoticeKind::Open => store.open_incident(&ctx.cluster, &unsent).await,
-            // Never paged: nobody to tell that it is over.
-            NoticeKind::Resolved if notice.incident.unsent => {
-                if let Err(e) = store.close_incident(&ctx.cluster, &notice.incident.key, version).await {
-                    failures.push(format!("{}: not closed: {}", notice.incident.key, error_chain(&e)));
-                }
-                continue;
-            }
-            NoticeKind::Reminder | NoticeKind::Escalated { .. } => {
-                store.update_incident(&ctx.cluster, &notice.incident, version).await
-            }
-            NoticeKind::Resolved => store.close_incident(&ctx.cluster, &notice.incident.key, version).await,
-        };
-        // A claim that cannot be written costs this notice only: it is not sent (nothing would
-        // keep it from being sent again every run), and the next run owes it again.
-        let claimed = match claim {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                failures.push(format!(
-                    "{}: its claim was not written: {}",
-                    notice.incident.key,
-                    error_chain(&e)
-                ));
-                continue;
-            }
-        };
-        if !claimed {
-            continue;
-        }
-        let message = render(notice, &ctx.cluster, &ctx.runbook_base, ctx.now);
-        match alerts.publish(&message).await {
-            Ok(()) => {
-                if notice.kind == NoticeKind::Open {
-                    let sent = Incident {
-                        unsent: false,
-                        ..notice.incident.clone()
-                    };
-                    // Not written: the next run sends it again (at least once, never never).
-                    let _ = store
-                        .update_incident(&ctx.cluster, &sent, existing.map_or(1, |v| v + 1))
-                        .await;
-                }
-                if notice.kind == NoticeKind::Resolved {
-                    let resolved = ResolvedIncident {
-                        incident: notice.incident.clone(),
-                        resolved_at: ctx.now,
-                    };
-                    let _ = store.record_resolved(&ctx.cluster, &resolved).await;
-                }
-                sent.push(json!({"subject": message.subject, "state": message.state}))
-            }
-            Err(e) => {
-                alert_failures.push(error_chain(&e));
-                let _ = match notice.kind {
-                    // Sent again by a later run (it stays claimed as unsent).
-                    NoticeKind::Open if existing.is_some() => Ok(true),
-                    NoticeKind::Open => store.close_incident(&ctx.cluster, &notice.incident.key, 1).await,
-                    NoticeKind::Reminder | NoticeKind::Escalated { .. } => {
-                        let back = open
-                            .get(&notice.incident.key)
-                            .cloned()
-                            .unwrap_or_else(|| notice.incident.clone());
-                        store.update_incident(&ctx.cluster, &back, version + 1).await
-                    }
-                    NoticeKind::Resolved => store.open_incident(&ctx.cluster, &notice.incident).await,
-                };
-            }
-        }
-    }
+}
 
-    Ok((sent, alert_failures))
+/// Claims `notice` in the store (the incident at version `existing`, if stored) before it is
+/// published: `Ok(false)` when another run claimed it or there is nothing to send (a page
+/// never sent is closed silently: nobody to tell it is over), an error naming the failed write.
+async fn claim<S: MonitorStore>(
+    store: &S,
+    ctx: &RunContext,
+    notice: &Notice,
+    existing: Option<u64>,
+) -> Result<bool, String> {
+    let (cluster, key, version) = (&ctx.cluster, &notice.incident.key, existing.unwrap_or(0));
+    // A page is claimed as unsent, and marked sent once published: a run cut in between
+    // leaves it for the next run to send.
+    let claimed = match notice.kind {
+        NoticeKind::Open if existing.is_some() => {
+            store.update_incident(cluster, &notice.incident.unsent(), version).await
+        }
+        NoticeKind::Open => store.open_incident(cluster, &notice.incident.unsent()).await,
+        NoticeKind::Resolved if notice.incident.unsent => {
+            return match store.close_incident(cluster, key, version).await {
+                Ok(_) => Ok(false),
+                Err(e) => Err(format!("not closed: {}", error_chain(&e))),
+            };
+        }
+        NoticeKind::Reminder | NoticeKind::Escalated { .. } => {
+            store.update_incident(cluster, &notice.incident, version).await
+        }
+        NoticeKind::Resolved => store.close_incident(cluster, key, version).await,
+    };
+    claimed.map_err(|e| format!("its claim was not written: {}", error_chain(&e)))
+}
+
+/// Undoes the claim of a notice whose publish failed, so that a later run sends it.
+async fn give_back<S: MonitorStore>(
+    store: &S,
+    ctx: &RunContext,
+    notice: &Notice,
+    existing: Option<u64>,
+    open: &BTreeMap<String, Incident>,
+) {
+    let (cluster, key) = (&ctx.cluster, &notice.incident.key);
+    let _ = match notice.kind {
+        // Sent again by a later run (it stays claimed as unsent).
+        NoticeKind::Open if existing.is_some() => Ok(true),
+        NoticeKind::Open => store.close_incident(cluster, key, 1).await,
+        NoticeKind::Reminder | NoticeKind::Escalated { .. } => {
+            let back = open.get(key).cloned().unwrap_or_else(|| notice.incident.clone());
+            store.update_incident(cluster, &back, existing.unwrap_or(0) + 1).await
+        }
+        NoticeKind::Resolved => store.open_incident(cluster, &notice.incident).await,
+    };
 }
 
 /// The health datapoints of each connector, its lag where measured, and the heartbeat.
@@ -924,17 +985,12 @@ async fn read_lags<A: ConnectApi, B: Brokers, K: Clock>(
     now: i64,
     pace: &Pace<'_, K>,
 ) -> BTreeMap<String, LagReading> {
-    use futures_util::{StreamExt, future::Either, stream};
     let views = match observation {
         Observation::Connectors(views) | Observation::Unproven { views, .. } => views,
         _ => return BTreeMap::new(),
     };
     let judged: std::collections::BTreeSet<String> = eval.connectors.iter().map(|c| c.name.clone()).collect();
-    let sinks: Vec<(
-        &String,
-        &crate::connect::ConnectorInfo,
-        &crate::connect::ConnectorStatus,
-    )> = views
+    let sinks: Vec<Sink<'_>> = views
         .iter()
         .filter_map(|view| match (&view.info, &view.status) {
             (Some(info), Some(status)) if info.kind.as_deref() == Some("sink") && judged.contains(&view.name) => {
@@ -943,22 +999,7 @@ async fn read_lags<A: ConnectApi, B: Brokers, K: Clock>(
             _ => None,
         })
         .collect();
-    let reads = stream::iter(sinks.iter().map(|(name, info, _)| (*name, *info)))
-        .map(|(name, info)| async move {
-            let measured = crate::monitor::judge::lag::measure(api, brokers, name, &info.config, now).await;
-            (name.clone(), measured)
-        })
-        .buffer_unordered(LAG_READS_IN_FLIGHT);
-    let mut reads = std::pin::pin!(reads);
-    let left = (pace.lag_until - pace.clock.now_millis()).max(0) as u64;
-    let mut deadline = std::pin::pin!(pace.clock.sleep(left));
-    let mut measured = BTreeMap::new();
-    // Until every read is in or the deadline comes, whichever is first.
-    while let Either::Left((Some((name, result)), _)) =
-        futures_util::future::select(reads.next(), deadline.as_mut()).await
-    {
-        measured.insert(name, result);
-    }
+    let mut measured = read_until_deadline(api, brokers, &sinks, now, pace).await;
     let mut lags = BTreeMap::new();
     let mut cluster_problem: Option<String> = None;
     let mut fetch_problem: Option<String> = None;
@@ -1008,6 +1049,48 @@ async fn read_lags<A: ConnectApi, B: Brokers, K: Clock>(
         crate::monitor::judge::lag::judge(&consumer, &lag, settings, now, eval);
         lags.insert(name.clone(), LagReading::Measured(lag));
     }
+    say_lag_problems(eval, cluster_problem, fetch_problem);
+    lags
+}
+
+/// A sink connector as listed: its name, config and status.
+type Sink<'a> = (
+    &'a String,
+    &'a crate::connect::ConnectorInfo,
+    &'a crate::connect::ConnectorStatus,
+);
+
+/// Each sink's lag read, [`LAG_READS_IN_FLIGHT`] at once, until every read is in or the lag's
+/// deadline comes, whichever is first: what is missing was not read in time.
+async fn read_until_deadline<A: ConnectApi, B: Brokers, K: Clock>(
+    api: &A,
+    brokers: &B,
+    sinks: &[Sink<'_>],
+    now: i64,
+    pace: &Pace<'_, K>,
+) -> BTreeMap<String, Result<(Vec<crate::connect::SinkOffset>, ConnectorLag), MeasureError>> {
+    use futures_util::{StreamExt, future::Either, stream};
+    let reads = stream::iter(sinks.iter().map(|(name, info, _)| (*name, *info)))
+        .map(|(name, info)| async move {
+            let measured = crate::monitor::judge::lag::measure(api, brokers, name, &info.config, now).await;
+            (name.clone(), measured)
+        })
+        .buffer_unordered(LAG_READS_IN_FLIGHT);
+    let mut reads = std::pin::pin!(reads);
+    let left = (pace.lag_until - pace.clock.now_millis()).max(0) as u64;
+    let mut deadline = std::pin::pin!(pace.clock.sleep(left));
+    let mut measured = BTreeMap::new();
+    while let Either::Left((Some((name, result)), _)) =
+        futures_util::future::select(reads.next(), deadline.as_mut()).await
+    {
+        measured.insert(name, result);
+    }
+    measured
+}
+
+/// One info finding for what kept this run's lag reads from the whole cluster (the worker's
+/// offsets API, the brokers), and one for the oldest waiting records' age not read.
+fn say_lag_problems(eval: &mut Evaluation, cluster_problem: Option<String>, fetch_problem: Option<String>) {
     for (problem, action) in [
         (
             cluster_problem,
@@ -1025,7 +1108,6 @@ async fn read_lags<A: ConnectApi, B: Brokers, K: Clock>(
             eval.findings.push(f);
         }
     }
-    lags
 }
 
 /// A connector whose lag was not read this run: an `unjudged` finding, informational until it
@@ -1315,47 +1397,54 @@ async fn execute<A: ConnectApi, T: TableProbe>(
             .await
         }
         Action::Recreate { connector } | Action::CorrectDrift { connector } => {
-            // A worker can leave a connector out of its list (still reading its config topic):
-            // ask for it by name before putting it back (reference §3.3, §8).
-            if let Action::Recreate { .. } = action
-                && let Ok(status) = api.status(connector).await
-            {
-                return (
-                    format!(
-                        "not recreated: GET /connectors/{connector}/status finds it {}; the list left it out",
-                        status.connector.state.as_str()
-                    ),
-                    Undo::Present,
-                );
-            }
-            let Some(config) = desired.iter().find(|c| &c.name == connector) else {
-                return ("no desired config found".into(), Undo::No);
-            };
-            if let (Action::Recreate { .. }, Some((probe, tables))) = (action, guard) {
-                return match apply(api, probe, tables, config).await {
-                    Ok(Applied::Created) => ("recreated from its secret".into(), Undo::No),
-                    Ok(Applied::CreatedUnchecked(why)) => (format!("recreated from its secret, {why}"), Undo::No),
-                    Ok(Applied::Updated) => ("config put back from its secret".into(), Undo::No),
-                    Err(ApplyError::Connect(ConnectError::Rebalancing { .. })) => (
-                        "refused during a rebalance (409); will try next run".into(),
-                        Undo::Rebalance,
-                    ),
-                    Err(e @ ApplyError::Refused { .. }) => {
-                        (format!("not recreated running: {}", error_chain(&e)), Undo::No)
-                    }
-                    Err(e) => (format!("recreate failed: {}", error_chain(&e)), Undo::No),
-                };
-            }
-            match api.put_config(connector, &config.config).await {
-                Ok(o) if o.created => ("recreated from its secret".into(), Undo::No),
-                Ok(_) => ("config put back from its secret".into(), Undo::No),
-                Err(ConnectError::Rebalancing { .. }) => (
-                    "refused during a rebalance (409); will try next run".into(),
-                    Undo::Rebalance,
-                ),
-                Err(e) => (format!("recreate failed: {}", error_chain(&e)), Undo::No),
-            }
+            put_back(api, guard, action, connector, desired).await
         }
+    }
+}
+
+/// Recreates a missing connector, or puts a drifted config back, from its secret. A sink
+/// recreated where `guard` knows its table goes through [`apply`]: never resumed into an empty
+/// table behind its commits.
+async fn put_back<A: ConnectApi, T: TableProbe>(
+    api: &A,
+    guard: Option<(&T, &SinkTables)>,
+    action: &Action,
+    connector: &str,
+    desired: &[ConnectorConfig],
+) -> (String, Undo) {
+    let recreate = matches!(action, Action::Recreate { .. });
+    // A worker can leave a connector out of its list (still reading its config topic): ask
+    // for it by name before putting it back (reference §3.3, §8).
+    if recreate && let Ok(status) = api.status(connector).await {
+        return (
+            format!(
+                "not recreated: GET /connectors/{connector}/status finds it {}; the list left it out",
+                status.connector.state.as_str()
+            ),
+            Undo::Present,
+        );
+    }
+    let Some(config) = desired.iter().find(|c| c.name == connector) else {
+        return ("no desired config found".into(), Undo::No);
+    };
+    let applied = match guard {
+        Some((probe, tables)) if recreate => apply(api, probe, tables, config).await,
+        _ => api
+            .put_config(connector, &config.config)
+            .await
+            .map(|o| if o.created { Applied::Created } else { Applied::Updated })
+            .map_err(ApplyError::Connect),
+    };
+    match applied {
+        Ok(Applied::Created) => ("recreated from its secret".into(), Undo::No),
+        Ok(Applied::CreatedUnchecked(why)) => (format!("recreated from its secret, {why}"), Undo::No),
+        Ok(Applied::Updated) => ("config put back from its secret".into(), Undo::No),
+        Err(ApplyError::Connect(ConnectError::Rebalancing { .. })) => (
+            "refused during a rebalance (409); will try next run".into(),
+            Undo::Rebalance,
+        ),
+        Err(e @ ApplyError::Refused { .. }) => (format!("not recreated running: {}", error_chain(&e)), Undo::No),
+        Err(e) => (format!("recreate failed: {}", error_chain(&e)), Undo::No),
     }
 }
 

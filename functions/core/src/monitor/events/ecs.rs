@@ -122,7 +122,26 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
                 .collect()
         })
         .unwrap_or_default();
-    let category = stop_category(&stop_code, &reason, &containers);
+    let finding = stop_finding((&cluster, &group, &task), stopping, &stop_code, &reason, &containers);
+    Ok(EcsEvent::Stopped {
+        cluster,
+        group,
+        task,
+        finding: Box::new(finding),
+        stopping,
+    })
+}
+
+/// The finding of a task of `group` in `cluster` that stopped, or is `stopping` (the Spot
+/// notice), with its stop code, reason and containers (name, exit code, reason).
+fn stop_finding(
+    (cluster, group, task): (&str, &str, &str),
+    stopping: bool,
+    stop_code: &str,
+    reason: &str,
+    containers: &[(String, Option<i64>, String)],
+) -> Finding {
+    let category = stop_category(stop_code, reason, containers);
     // Exit 0: the worker shut down cleanly though nothing asked it to; ECS replaces it, and
     // nothing of a crash is to be read in its logs.
     let clean_exit = category == Category::ContainerExited
@@ -156,11 +175,11 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
     if clean_exit {
         finding.severity = crate::monitor::judge::finding::Severity::Warning;
     }
-    finding.resource = Some(group.clone());
-    finding.members = vec![task.clone()];
+    finding.resource = Some(group.to_string());
+    finding.members = vec![task.to_string()];
     let mut detail = format!(
         "stopCode: {}\nstoppedReason: {reason}\n",
-        if stop_code.is_empty() { "(none)" } else { &stop_code }
+        if stop_code.is_empty() { "(none)" } else { stop_code }
     );
     for e in &exits {
         detail.push_str(&format!("container {e}\n"));
@@ -170,13 +189,7 @@ pub fn classify_ecs_event(event: &Value, watched_cluster: &str) -> Result<EcsEve
         Category::DeploymentReplaced | Category::UserStopped => "none: an expected stop".into(),
         _ => "the service starts a replacement task; watch that it reaches RUNNING".into(),
     });
-    Ok(EcsEvent::Stopped {
-        cluster,
-        group,
-        task,
-        finding: Box::new(finding),
-        stopping,
-    })
+    finding
 }
 
 /// Whether a task of `group` reaching RUNNING starts the recovery of `incident`: a stop

@@ -482,30 +482,7 @@ fn judge_failures(
         .decide(&before.restart, deciding.root.cause, &deciding.root.fingerprint, now);
     let budget = settings.policy.budget;
     let action_text = decision_text(&decision, before.restart.count, budget, deciding, now);
-    for failure in failures {
-        let (category, subject) = match failure.task {
-            None => (Category::ConnectorFailed, format!("Connector {name}")),
-            Some(id) => (Category::TaskFailed, format!("Task {id} of connector {name}")),
-        };
-        let mut f = about(
-            name,
-            category,
-            format!("{subject} FAILED on {}: {}", failure.worker, failure.root.cause.id()),
-        );
-        f.task = failure.task;
-        f.worker = Some(failure.worker.clone());
-        f.cause = Some(failure.root.cause);
-        f.root = Some(failure.root.clone());
-        f.detail = failure.trace.clone();
-        f.action = Some(
-            if failure.root.cause.is_restartable() || matches!(decision, Decision::DoNotRestart) {
-                action_text.clone()
-            } else {
-                format!("not restarted: a restart cannot fix {}", failure.root.cause.id())
-            },
-        );
-        out.findings.push(f);
-    }
+    failure_findings(name, failures, &decision, &action_text, out);
     // Past the budget, a transient cause is escalated once (the incident stays open while it
     // fails) and still restarted at the capped backoff.
     let decision = match decision {
@@ -518,6 +495,7 @@ fn judge_failures(
                     deciding.root.line
                 ),
                 "restarts continue at the capped backoff; see the cause's runbook",
+                None,
             ));
             if until <= now {
                 Decision::Restart { attempt }
@@ -545,8 +523,8 @@ fn judge_failures(
                     deciding.root.line
                 ),
                 "restarts stopped; a person must fix the cause",
+                Some(Hold::GaveUp),
             ));
-            hold_last(out);
             state.restart = settings.policy.record_failing(&before.restart);
         }
         Decision::TooMany { restarts } => {
@@ -559,13 +537,42 @@ fn judge_failures(
                     deciding.root.line
                 ),
                 "restarts stopped; a person must fix the causes (the connector's history lists them)",
+                Some(Hold::GaveUp),
             ));
-            hold_last(out);
             state.restart = settings.policy.record_failing(&before.restart);
         }
         Decision::Wait { .. } | Decision::DoNotRestart | Decision::Tail { .. } => {
             state.restart = settings.policy.record_failing(&before.restart);
         }
+    }
+}
+
+/// One finding per failure of the connector (the connector instance, each failed task), each
+/// saying what `decision` did about it: `action_text`, or that a restart cannot fix its cause.
+fn failure_findings(name: &str, failures: &[Failure], decision: &Decision, action_text: &str, out: &mut Evaluation) {
+    for failure in failures {
+        let (category, subject) = match failure.task {
+            None => (Category::ConnectorFailed, format!("Connector {name}")),
+            Some(id) => (Category::TaskFailed, format!("Task {id} of connector {name}")),
+        };
+        let mut f = about(
+            name,
+            category,
+            format!("{subject} FAILED on {}: {}", failure.worker, failure.root.cause.id()),
+        );
+        f.task = failure.task;
+        f.worker = Some(failure.worker.clone());
+        f.cause = Some(failure.root.cause);
+        f.root = Some(failure.root.clone());
+        f.detail = failure.trace.clone();
+        f.action = Some(
+            if failure.root.cause.is_restartable() || matches!(decision, Decision::DoNotRestart) {
+                action_text.to_string()
+            } else {
+                format!("not restarted: a restart cannot fix {}", failure.root.cause.id())
+            },
+        );
+        out.findings.push(f);
     }
 }
 
@@ -617,16 +624,11 @@ fn restart_action(name: &str, failures: &[Failure], deciding: &Failure, attempt:
     }
 }
 
-/// Marks the finding just pushed: restarts stopped.
-fn hold_last(out: &mut Evaluation) {
-    if let Some(f) = out.findings.last_mut() {
-        f.hold = Some(Hold::GaveUp);
-    }
-}
-
-/// The `restart-exhausted` finding for the failure that decided, with its summary and action.
-fn exhausted(name: &str, deciding: &Failure, summary: String, action: &str) -> Finding {
+/// The `restart-exhausted` finding for the failure that decided, with its summary and action,
+/// and the decision to stand back it records (restarts given up), if any.
+fn exhausted(name: &str, deciding: &Failure, summary: String, action: &str, hold: Option<Hold>) -> Finding {
     let mut f = Finding::new(Category::RestartExhausted, summary);
+    f.hold = hold;
     f.connector = Some(name.to_string());
     f.task = deciding.task;
     f.cause = Some(deciding.root.cause);

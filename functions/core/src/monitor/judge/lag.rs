@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::cause::Cause;
 use super::finding::{Category, Finding};
-use super::restart::Decision;
+use super::restart::{Decision, RestartHistory};
 use super::state::{Action, ConnectorState, Evaluation, Progress, Settings};
 use crate::connect::SinkOffset;
 use crate::monitor::time::iso8601;
@@ -362,47 +362,7 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
         now,
     );
     let judged = if consumer.starts_at_latest { &committed } else { lag };
-    let positions: BTreeMap<String, i64> = committed
-        .partitions
-        .iter()
-        .map(|p| (format!("{}/{}", p.topic, p.partition), p.position))
-        .collect();
-    // Still, per partition: records waiting, and at the same position as last run, while every
-    // task says RUNNING (one zombie task's partitions stand while the others move).
-    let still: BTreeMap<String, u32> = committed
-        .partitions
-        .iter()
-        .filter(|p| p.records > 0 && consumer.running)
-        .filter_map(|p| {
-            let key = format!("{}/{}", p.topic, p.partition);
-            (previous.positions.get(&key) == Some(&p.position))
-                .then(|| (key.clone(), previous.still.get(&key).copied().unwrap_or(0) + 1))
-        })
-        .collect();
-    let stalled: Vec<String> = still
-        .iter()
-        .filter(|(_, runs)| **runs >= settings.lag.stall_after_runs)
-        .map(|(key, _)| key.clone())
-        .collect();
-    // Partitions that advanced since the last run: beside a stalled one, a single stuck task.
-    let moved = committed
-        .partitions
-        .iter()
-        .filter(|p| {
-            previous
-                .positions
-                .get(&format!("{}/{}", p.topic, p.partition))
-                .is_some_and(|before| *before != p.position)
-        })
-        .count();
-    let lagging = judged.seconds.is_some_and(|s| s > settings.lag.lagging_seconds);
-    let mut progress = Progress {
-        positions,
-        still_runs: still.values().copied().max().unwrap_or(0),
-        lagging_runs: if lagging { previous.lagging_runs + 1 } else { 0 },
-        restart: previous.restart.clone(),
-        still,
-    };
+    let (mut progress, stalled, moved) = progress_of(consumer, &committed, judged, previous, settings);
     let muted = settings.mutes(name, before.muted_until, now);
     let waited = match judged.seconds {
         Some(s) => format!("{} records wait, the oldest for {s} s", judged.records),
@@ -425,34 +385,15 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
         } else {
             Some(policy.decide(&previous.restart, Cause::Unknown, STALLED_FINGERPRINT, now))
         };
-        let action = match &decision {
-            None => "muted: not restarted".to_string(),
-            Some(Decision::Restart { attempt }) => format!("restart {attempt} of {budget} of its tasks"),
-            Some(Decision::Wait { until }) => format!(
-                "restart {} of {budget} already made; next restart not before {}",
-                previous.restart.count,
-                iso8601(*until)
-            ),
-            Some(_) => format!("restarts stopped: still stalled after {budget} restarts; a person must look"),
-        };
-        let summary = if moved == 0 {
-            format!(
-                "Connector {name} is RUNNING but has committed no progress for {} runs while {waited}",
-                progress.still_runs
-            )
-        } else {
-            format!(
-                "Connector {name} is RUNNING but partition(s) {} committed no progress for {} runs while records \
-                 wait there, and its other partitions move: one task is likely stuck. Kafka Connect does not \
-                 say which task holds which partition, so its tasks are restarted ({waited})",
-                stalled
-                    .iter()
-                    .map(|k| k.replace('/', "-"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                progress.still_runs
-            )
-        };
+        let (summary, action) = stall_text(
+            name,
+            (&stalled, moved),
+            &progress,
+            &previous.restart,
+            decision.as_ref(),
+            &waited,
+            budget,
+        );
         finding(Category::ConsumerStalled, summary, action);
         match decision {
             Some(Decision::Restart { attempt }) => {
@@ -492,6 +433,101 @@ pub fn judge(consumer: &Consumer<'_>, lag: &ConnectorLag, settings: &Settings, n
     }
     out.states
         .insert(name.to_string(), ConnectorState { progress, ..before });
+}
+
+/// The connector's progress this run, from its committed partitions (`judged` for the lag in
+/// time): the partitions still for `STALL_AFTER_RUNS` runs (stalled), and how many moved.
+fn progress_of(
+    consumer: &Consumer<'_>,
+    committed: &ConnectorLag,
+    judged: &ConnectorLag,
+    previous: &Progress,
+    settings: &Settings,
+) -> (Progress, Vec<String>, usize) {
+    let positions: BTreeMap<String, i64> = committed
+        .partitions
+        .iter()
+        .map(|p| (format!("{}/{}", p.topic, p.partition), p.position))
+        .collect();
+    // Still, per partition: records waiting, and at the same position as last run, while every
+    // task says RUNNING (one zombie task's partitions stand while the others move).
+    let still: BTreeMap<String, u32> = committed
+        .partitions
+        .iter()
+        .filter(|p| p.records > 0 && consumer.running)
+        .filter_map(|p| {
+            let key = format!("{}/{}", p.topic, p.partition);
+            (previous.positions.get(&key) == Some(&p.position))
+                .then(|| (key.clone(), previous.still.get(&key).copied().unwrap_or(0) + 1))
+        })
+        .collect();
+    let stalled: Vec<String> = still
+        .iter()
+        .filter(|(_, runs)| **runs >= settings.lag.stall_after_runs)
+        .map(|(key, _)| key.clone())
+        .collect();
+    // Partitions that advanced since the last run: beside a stalled one, a single stuck task.
+    let moved = committed
+        .partitions
+        .iter()
+        .filter(|p| {
+            previous
+                .positions
+                .get(&format!("{}/{}", p.topic, p.partition))
+                .is_some_and(|before| *before != p.position)
+        })
+        .count();
+    let lagging = judged.seconds.is_some_and(|s| s > settings.lag.lagging_seconds);
+    let progress = Progress {
+        positions,
+        still_runs: still.values().copied().max().unwrap_or(0),
+        lagging_runs: if lagging { previous.lagging_runs + 1 } else { 0 },
+        restart: previous.restart.clone(),
+        still,
+    };
+    (progress, stalled, moved)
+}
+
+/// The summary and the action of a `consumer-stalled` finding: all its partitions still, or
+/// some still beside others that move (one stuck task).
+fn stall_text(
+    name: &str,
+    (stalled, moved): (&[String], usize),
+    progress: &Progress,
+    restarts: &RestartHistory,
+    decision: Option<&Decision>,
+    waited: &str,
+    budget: u32,
+) -> (String, String) {
+    let action = match decision {
+        None => "muted: not restarted".to_string(),
+        Some(Decision::Restart { attempt }) => format!("restart {attempt} of {budget} of its tasks"),
+        Some(Decision::Wait { until }) => format!(
+            "restart {} of {budget} already made; next restart not before {}",
+            restarts.count,
+            iso8601(*until)
+        ),
+        Some(_) => format!("restarts stopped: still stalled after {budget} restarts; a person must look"),
+    };
+    let summary = if moved == 0 {
+        format!(
+            "Connector {name} is RUNNING but has committed no progress for {} runs while {waited}",
+            progress.still_runs
+        )
+    } else {
+        format!(
+            "Connector {name} is RUNNING but partition(s) {} committed no progress for {} runs while records \
+                 wait there, and its other partitions move: one task is likely stuck. Kafka Connect does not \
+                 say which task holds which partition, so its tasks are restarted ({waited})",
+            stalled
+                .iter()
+                .map(|k| k.replace('/', "-"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            progress.still_runs
+        )
+    };
+    (summary, action)
 }
 
 /// One line per partition with records waiting, then what could not be measured.
