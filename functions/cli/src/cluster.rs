@@ -614,6 +614,13 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool
             }
         }
         if !changes.is_empty() && !dry_run {
+            // Which settings changed, never their values (a config may hold secrets).
+            let keys = connector_core::monitor::judge::evaluate::drift(
+                &want.config,
+                &current.as_ref().map(|c| c.config.clone()).unwrap_or_default(),
+            )
+            .join(", ");
+            let how = if stopped && current.is_none() { " STOPPED" } else { "" };
             let applied = if stopped && current.is_none() {
                 api.create_stopped(&want.name, &want.config)
                     .await
@@ -634,6 +641,8 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool
                     if !json {
                         outln!("  refused: {why}");
                     }
+                    let outcome = format!("created STOPPED from its secret, not resumed ({keys}): {why}");
+                    crate::audit::record(ctx, &want.name, AuditKind::Ensure, &outcome).await;
                     results
                         .push(json!({"connector": want.name, "action": "refused", "changes": changes, "error": why}));
                     refused.push(want.name.clone());
@@ -641,6 +650,8 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool
                 }
                 Err(e) => return Err(unreachable(e)),
             }
+            let outcome = format!("{action}{how} from its secret ({keys})");
+            crate::audit::record(ctx, &want.name, AuditKind::Ensure, &outcome).await;
             // Brought back on purpose: a delete recorded before no longer holds the monitor back.
             if let Some((store, cluster)) = &state_store {
                 update_state(store, cluster, &want.name, |state| state.deleted_at = None).await?;

@@ -348,8 +348,23 @@ async fn check_dry_run_does_nothing_then_check_restarts_alerts_and_mute_ensure_w
         .collect();
     assert_eq!(
         kinds,
-        ["recreate", "delete-honoured", "delete"],
+        ["recreate", "ensure", "delete-honoured", "delete", "ensure", "ensure"],
         "newest first: {trail}"
+    );
+    let ensured: Vec<(&str, &str)> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "ensure")
+        .map(|e| (e["outcome"].as_str().unwrap_or(""), e["by"].as_str().unwrap_or("")))
+        .collect();
+    assert!(
+        ensured[1].0 == "updated from its secret (tasks.max)" && ensured[1].1.starts_with("connectorctl ("),
+        "the operator's update, the settings it changed and who: {ensured:?}"
+    );
+    assert!(
+        ensured[2].0.starts_with("created from its secret (") && ensured[2].0.contains("file"),
+        "{ensured:?}"
     );
     let all = ctl(&config, &["history"]).await;
     assert_eq!(all.code, 0, "{}", all.stderr);

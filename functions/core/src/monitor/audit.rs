@@ -54,6 +54,8 @@ pub enum AuditKind {
     Unmute,
     /// An operator replayed dead letters into a sink table (`connectorctl dlq replay`).
     DlqReplay,
+    /// An operator created or updated it from its secret (`connectorctl ensure`).
+    Ensure,
 }
 
 impl AuditKind {
@@ -76,6 +78,7 @@ impl AuditKind {
             Self::Mute => "mute",
             Self::Unmute => "unmute",
             Self::DlqReplay => "dlq-replay",
+            Self::Ensure => "ensure",
         }
     }
 }
