@@ -1222,9 +1222,31 @@ async fn start_worker() -> Result<(), String> {
     Ok(())
 }
 
+/// The lines of a service's log written by the lives it started at or after `since` (the
+/// `=== <time>: started` lines lib.sh writes; the log keeps its earlier lives, an earlier
+/// soak's among them). A log without such lines is taken whole.
+fn lives_since<'a>(text: &'a str, since: &str) -> Vec<&'a str> {
+    let mut kept = Vec::new();
+    let mut current = !text.lines().any(|l| l.starts_with("=== "));
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("=== ")
+            && let Some((at, _)) = rest.split_once(": started ")
+        {
+            current = at >= since;
+            continue;
+        }
+        if current {
+            kept.push(line);
+        }
+    }
+    kept
+}
+
 /// Lines with `panicked` in the logs of the soak's services: its watch servers (`soak-*.log`),
-/// the workers' and the broker's (not those of the tests that ran before it in `scripts/test`).
+/// the workers' and the broker's (not those of the tests that ran before it in `scripts/test`,
+/// nor of an earlier soak: only lives started since `SOAK_SINCE`).
 fn panics_in_logs() -> Vec<String> {
+    let since = var("SOAK_SINCE").unwrap_or_default();
     let mut found = Vec::new();
     for (dir, prefix) in [
         (var("RUN_DIR").unwrap_or_default(), "soak-"),
@@ -1242,7 +1264,8 @@ fn panics_in_logs() -> Vec<String> {
                 && let Ok(text) = std::fs::read_to_string(&path)
             {
                 found.extend(
-                    text.lines()
+                    lives_since(&text, &since)
+                        .into_iter()
                         .filter(|l| l.contains("panicked"))
                         .map(|l| format!("{}: {}", path.display(), l.chars().take(200).collect::<String>())),
                 );
@@ -1255,6 +1278,18 @@ fn panics_in_logs() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_lives_started_since_the_soak_are_read() {
+        let log = "=== 2026-12-08T03:06:03Z: started cargo lambda watch\nthread 'main' panicked at old\n\
+                   === 2026-12-08T03:39:25Z: started cargo lambda watch\nserving\n\
+                   === 2026-12-08T03:41:00Z: started cargo lambda watch\nthread 'main' panicked at new\n";
+        assert_eq!(
+            lives_since(log, "2026-12-08T03:39:00Z"),
+            ["serving", "thread 'main' panicked at new"]
+        );
+        assert_eq!(lives_since("no markers\npanicked", "2026-12-08T03:39:00Z").len(), 2);
+    }
 
     fn tick(at: i64, broken: &[&str], run_ok: bool) -> Tick {
         Tick {

@@ -431,9 +431,13 @@ def sample(path, prefix, renames=()):
 
 
 def emf_lines(binary):
+    """The metric lines the function printed since its server last started: a service's log keeps
+    its earlier lives (lib.sh's start_bg), an earlier scripts/test run's stack among them."""
     lines = []
     for line in open(os.environ[f"STACK_LOG_{binary}"], errors="replace"):
-        if '"_aws":' in line:
+        if line.startswith("=== ") and ": started " in line:
+            lines = []
+        elif '"_aws":' in line:
             try:
                 lines.append(json.loads(line[line.index("{"):]))
             except ValueError:
