@@ -615,13 +615,15 @@ pub async fn ensure(ctx: &Context, only: &[String], dry_run: bool, stopped: bool
         }
         if !changes.is_empty() && !dry_run {
             // Which settings changed, never their values (a config may hold secrets).
+            let none = BTreeMap::new();
             let keys = connector_core::monitor::judge::evaluate::drift(
                 &want.config,
-                &current.as_ref().map(|c| c.config.clone()).unwrap_or_default(),
+                current.as_ref().map_or(&none, |c| &c.config),
             )
             .join(", ");
-            let how = if stopped && current.is_none() { " STOPPED" } else { "" };
-            let applied = if stopped && current.is_none() {
+            let create_stopped = stopped && current.is_none();
+            let how = if create_stopped { " STOPPED" } else { "" };
+            let applied = if create_stopped {
                 api.create_stopped(&want.name, &want.config)
                     .await
                     .map(|()| Applied::Created)
